@@ -1,0 +1,1 @@
+"""Generated package sightline.common (do not edit; run protos/generate.py)."""

@@ -1,0 +1,1 @@
+"""Generated package sightline.device (do not edit; run protos/generate.py)."""

@@ -1,0 +1,1 @@
+"""Generated package sightline.device.v1 (do not edit; run protos/generate.py)."""

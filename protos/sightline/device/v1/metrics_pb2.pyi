@@ -1,0 +1,53 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from sightline.device.v1 import key_pb2 as _key_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CameraMetrics(_message.Message):
+    __slots__ = ("camera_id", "connected", "decode_fps", "infer_fps", "frames_dropped_total", "detections_total")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    DECODE_FPS_FIELD_NUMBER: _ClassVar[int]
+    INFER_FPS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    connected: bool
+    decode_fps: float
+    infer_fps: float
+    frames_dropped_total: int
+    detections_total: int
+    def __init__(self, camera_id: _Optional[str] = ..., connected: bool = ..., decode_fps: _Optional[float] = ..., infer_fps: _Optional[float] = ..., frames_dropped_total: _Optional[int] = ..., detections_total: _Optional[int] = ...) -> None: ...
+
+class Metrics(_message.Message):
+    __slots__ = ("key", "time", "session_seq", "cameras", "outbox_rows", "outbox_bytes", "outbox_dropped_total", "cpu_percent", "memory_used_bytes", "memory_available_bytes", "disk_free_bytes")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_DROPPED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    key: _key_pb2.MessageKey
+    time: _timestamp_pb2.Timestamp
+    session_seq: int
+    cameras: _containers.RepeatedCompositeFieldContainer[CameraMetrics]
+    outbox_rows: int
+    outbox_bytes: int
+    outbox_dropped_total: int
+    cpu_percent: float
+    memory_used_bytes: int
+    memory_available_bytes: int
+    disk_free_bytes: int
+    def __init__(self, key: _Optional[_Union[_key_pb2.MessageKey, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_seq: _Optional[int] = ..., cameras: _Optional[_Iterable[_Union[CameraMetrics, _Mapping]]] = ..., outbox_rows: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., outbox_dropped_total: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ...) -> None: ...

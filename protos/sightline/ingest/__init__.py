@@ -1,0 +1,1 @@
+"""Generated package sightline.ingest (do not edit; run protos/generate.py)."""

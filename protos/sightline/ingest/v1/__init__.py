@@ -1,0 +1,1 @@
+"""Generated package sightline.ingest.v1 (do not edit; run protos/generate.py)."""

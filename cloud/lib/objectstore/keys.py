@@ -1,0 +1,36 @@
+"""Builders for the object keys that DESIGN.md fixes ("Identity and idempotency").
+
+Keys are derived only from ids assigned at the edge, never from upload time or a counter, so a
+retried upload writes the same key and overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cloud.lib.objectstore.errors import InvalidObjectRequest
+from cloud.lib.objectstore.validation import validate_key, validate_segment
+
+
+def crop_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) -> str:
+    """Return ``crops/<device>/<camera>/<yyyy>/<mm>/<dd>/<detection_id>.jpg``.
+
+    `ts` is the capture time of the crop; it must be timezone-aware and the date is taken in
+    UTC, so every cloud replica files a crop under the same day. Each id must be a valid key
+    segment (no ``/``, not empty, not starting with ``.``), otherwise `InvalidObjectRequest`
+    names the offending argument.
+    """
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise InvalidObjectRequest("crop timestamp must be timezone-aware")
+    day = ts.astimezone(UTC)
+    return validate_key(
+        "/".join(
+            (
+                "crops",
+                validate_segment(device_id, "device_id"),
+                validate_segment(camera_id, "camera_id"),
+                f"{day:%Y/%m/%d}",
+                validate_segment(detection_id, "detection_id") + ".jpg",
+            )
+        )
+    )

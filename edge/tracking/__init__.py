@@ -1,0 +1,5 @@
+"""Multi-object tracking per camera: detections in, `TrackUpdate`s out.
+
+Public surface: the contract in `base` (`Tracker`, `TrackUpdate`, `TrackState`, `Box`,
+`DetectionLike`), and `registry.create_tracker(settings)` to build the configured backend.
+"""

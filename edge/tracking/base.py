@@ -1,0 +1,143 @@
+"""The tracker contract: detections of one camera in, per-track updates out.
+
+Everything a pipeline needs to know about tracking is here; backends (`bytetrack.py`, and later the
+DeepStream probe, which converts NvDs metadata into these same dataclasses) only implement it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class DetectionLike(Protocol):
+    """What the tracker reads from a detection: a box in frame pixels, a score and a class.
+
+    `edge.detectors.postprocess.Detection` satisfies it; any object with these attributes does.
+    """
+
+    @property
+    def x1(self) -> float:
+        """Left edge, frame pixels."""
+
+    @property
+    def y1(self) -> float:
+        """Top edge, frame pixels."""
+
+    @property
+    def x2(self) -> float:
+        """Right edge (exclusive), frame pixels."""
+
+    @property
+    def y2(self) -> float:
+        """Bottom edge (exclusive), frame pixels."""
+
+    @property
+    def score(self) -> float:
+        """Detector confidence in [0, 1]."""
+
+    @property
+    def class_id(self) -> int:
+        """Index into the model's label list."""
+
+    @property
+    def label(self) -> str:
+        """Human-readable class name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """An axis-aligned box in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        """Box width in pixels (never negative)."""
+        return max(0.0, self.x2 - self.x1)
+
+    @property
+    def height(self) -> float:
+        """Box height in pixels (never negative)."""
+        return max(0.0, self.y2 - self.y1)
+
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        return self.width * self.height
+
+
+class TrackState(enum.Enum):
+    """Where a track is in its life, as reported on one frame."""
+
+    NEW = "new"
+    """Confirmed on this frame (enough consecutive hits); the first update a consumer sees."""
+    UPDATED = "updated"
+    """Matched a detection on this frame."""
+    LOST = "lost"
+    """Not matched on this frame but still inside the lost-track buffer; `box` is a prediction."""
+    ENDED = "ended"
+    """Gone for longer than the lost-track buffer (or the stream ended); the last update."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackUpdate:
+    """One confirmed track as seen on one frame."""
+
+    track_id: int
+    """Unique among the tracks of one tracker instance (one camera, one run); starts at 1."""
+    state: TrackState
+    box: Box
+    """NEW/UPDATED: the matched detection's box (real pixels, safe to crop). LOST: the motion
+    model's prediction. ENDED: the last matched detection's box."""
+    score: float
+    """Score of the detection matched on this frame, or of the last matched one."""
+    class_id: int
+    """The track's majority class over all its matched detections (not this frame's class)."""
+    label: str
+    """Label of `class_id`."""
+    frame_index: int
+    timestamp: float
+    """Seconds, as given to `Tracker.update` (stream time or wall-clock; the tracker only
+    subtracts timestamps)."""
+    age: int
+    """Frames since the track's first detection, counting this one (1 on the first frame)."""
+    hits: int
+    """Frames on which the track was matched to a detection, this one included."""
+
+
+class Tracker(Protocol):
+    """Multi-object tracker for ONE camera.
+
+    Coordinates: boxes in and out are in frame pixels of the decoded frame (not model-input
+    pixels); the caller undoes any letterbox before calling.
+
+    Thread-safety: none. A tracker holds per-camera state; create one per camera and call it from
+    that camera's thread only.
+
+    Classes: association ignores the class (detectors flip between similar classes, car/truck, from
+    frame to frame); each track reports its majority class, counted over its matched detections,
+    with ties going to the higher summed score.
+
+    Confirmation: a detection becomes a reported track only after it was matched on several
+    consecutive frames, so a single-frame ghost never produces an update. Track ids are assigned at
+    confirmation.
+    """
+
+    def update(
+        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+    ) -> list[TrackUpdate]:
+        """Advance one frame and return one update per confirmed track that is alive or just ended.
+
+        Call it for every processed frame in order, with an empty sequence when nothing was
+        detected, so that the motion model and the lost-track buffer advance. `frame_index` must
+        increase; `timestamp` (seconds) must not decrease.
+        """
+
+    def flush(self, frame_index: int, timestamp: float) -> list[TrackUpdate]:
+        """End every live track (the stream is over) and return their ENDED updates."""

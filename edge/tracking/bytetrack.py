@@ -1,0 +1,314 @@
+"""ByteTrack (Zhang et al., ECCV 2022) for one camera: `ByteTrackSettings` and `ByteTrackTracker`.
+
+The algorithm follows the reference `yolox/tracker/byte_tracker.py`:
+
+1. Every track's Kalman state is predicted one frame ahead.
+2. Confirmed tracks (live and lost) are matched to the high-score detections by IoU fused with the
+   detection score.
+3. Live tracks left over are matched to the low-score detections by IoU alone: this is ByteTrack's
+   idea, an occluded person's weak detection keeps its track instead of being thrown away.
+4. Unconfirmed tracks are matched to the remaining high-score detections; a miss drops them.
+5. Remaining high-score detections above `new_track_score` start unconfirmed tracks.
+6. Lost tracks older than `lost_track_buffer_s` end.
+
+Differences from the reference, on purpose: a track is reported (and gets its id) only once it
+has `min_hits` consecutive hits, also on the first frame of a stream, so ghosts never get an id;
+the lost buffer is in seconds, not frames, so it means the same at any sampled frame rate; the
+reference's `remove_duplicate_stracks` is left out, because it drops a lost track whose predicted
+box overlaps a live one, which is exactly a person walking behind another (the case the lost
+buffer exists for); a lost object that reappears is matched by stage 1 before any birth.
+
+Why our own code rather than a library: `supervision.ByteTrack` is deprecated since supervision 0.28
+and gone in 0.31; the versions that have it pull matplotlib, requests, tqdm and either
+`opencv-python` (a GUI build that clashes with our `opencv-python-headless`, both install `cv2`) or
+PyAV. Its successor, the `trackers` package, requires `opencv-python` and supervision too. The parts
+that are libraries here are the assignment solver (`lapx`, see `matching.py`) and numpy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.tracking import kalman
+from edge.tracking.base import Box, DetectionLike, TrackState, TrackUpdate
+from edge.tracking.matching import FloatArray, assign, fused_cost, iou_matrix
+
+logger = logging.getLogger(__name__)
+
+
+class ByteTrackSettings(BaseModel):
+    """Tuning of the ByteTrack tracker; defaults suit CCTV pedestrians and vehicles at 5-30 fps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["bytetrack"] = Field(default="bytetrack", description="Tracker backend key.")
+    high_score: float = Field(
+        default=0.45,
+        gt=0,
+        le=1,
+        description="Detections at or above this score take part in the first association.",
+    )
+    low_score: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Detections between this and high_score can only extend live tracks; "
+        "lower ones are ignored. The detector must pass detections down to this score.",
+    )
+    new_track_score: float = Field(
+        default=0.55,
+        gt=0,
+        le=1,
+        description="An unmatched detection starts a track only at or above this score.",
+    )
+    match_iou: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Least IoU x score for a confirmed track to take a high-score detection.",
+    )
+    low_match_iou: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Least IoU for a live track to take a low-score detection.",
+    )
+    unconfirmed_match_iou: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Least IoU x score for an unconfirmed track to take a detection.",
+    )
+    min_hits: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive matched frames before a track is confirmed and reported.",
+    )
+    lost_track_buffer_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds a confirmed track may go unmatched (occlusion) before it ends.",
+    )
+
+    @model_validator(mode="after")
+    def _check_score_order(self) -> ByteTrackSettings:
+        if not self.low_score < self.high_score <= self.new_track_score:
+            raise ValueError("need low_score < high_score <= new_track_score")
+        return self
+
+
+@dataclass(slots=True)
+class _ClassVote:
+    count: int = 0
+    score_sum: float = 0.0
+
+
+@dataclass(slots=True, eq=False)  # identity semantics: tracks go in sets and `in` checks
+class _Track:
+    motion: kalman.KalmanState
+    box: FloatArray
+    """Last matched detection (x1, y1, x2, y2)."""
+    score: float
+    first_frame: int
+    last_seen: float
+    votes: dict[int, _ClassVote] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)
+    hits: int = 0
+    track_id: int | None = None
+    lost: bool = False
+
+    @classmethod
+    def start(
+        cls, detection: DetectionLike, box: FloatArray, frame_index: int, timestamp: float
+    ) -> _Track:
+        track = cls(
+            motion=kalman.initiate(kalman.xyxy_to_xyah(box)),
+            box=box,
+            score=detection.score,
+            first_frame=frame_index,
+            last_seen=timestamp,
+        )
+        track.record(detection, box, timestamp)
+        return track
+
+    def add(self, detection: DetectionLike, box: FloatArray, timestamp: float) -> None:
+        self.motion = kalman.update(self.motion, kalman.xyxy_to_xyah(box))
+        self.record(detection, box, timestamp)
+
+    def record(self, detection: DetectionLike, box: FloatArray, timestamp: float) -> None:
+        self.box = box
+        self.score = detection.score
+        self.last_seen = timestamp
+        self.hits += 1
+        self.lost = False
+        vote = self.votes.setdefault(detection.class_id, _ClassVote())
+        vote.count += 1
+        vote.score_sum += detection.score
+        self.labels[detection.class_id] = detection.label
+
+    def predicted_box(self) -> FloatArray:
+        return kalman.xyah_to_xyxy(self.motion.mean[:4])
+
+    def majority_class(self) -> int:
+        return max(self.votes, key=lambda cls: (self.votes[cls].count, self.votes[cls].score_sum))
+
+
+@dataclass(slots=True)
+class _StageResult:
+    pairs: list[tuple[_Track, int]]
+    tracks_left: list[_Track]
+    dets_left: list[int]
+
+
+class ByteTrackTracker:
+    """ByteTrack over one camera's detections; implements `edge.tracking.base.Tracker`."""
+
+    def __init__(self, settings: ByteTrackSettings, *, camera_id: str = "") -> None:
+        self._settings = settings
+        self._camera_id = camera_id
+        self._confirmed: list[_Track] = []
+        self._unconfirmed: list[_Track] = []
+        self._next_id = 1
+        self._last_frame: int | None = None
+
+    def update(
+        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+    ) -> list[TrackUpdate]:
+        """Advance one frame; see `Tracker.update`."""
+        if self._last_frame is not None and frame_index <= self._last_frame:
+            raise ValueError(f"frame_index {frame_index} does not follow {self._last_frame}")
+        self._last_frame = frame_index
+        for track in (*self._confirmed, *self._unconfirmed):
+            if track.lost:
+                # As in the reference: a lost box keeps drifting but stops growing or shrinking.
+                track.motion.mean[7] = 0.0
+            track.motion = kalman.predict(track.motion)
+
+        matched, births = self._associate(detections, frame_index, timestamp)
+        # Unconfirmed tracks die on their first miss, so their `hits` count consecutive frames.
+        candidates = [t for t in self._unconfirmed if t in matched] + births
+        newly_confirmed = [t for t in candidates if t.hits >= self._settings.min_hits]
+        self._unconfirmed = [t for t in candidates if t.hits < self._settings.min_hits]
+        for track in newly_confirmed:
+            track.track_id = self._next_id
+            self._next_id += 1
+            self._log("track %d confirmed", track)
+        self._confirmed.extend(newly_confirmed)
+
+        ended = self._ended(timestamp)
+        self._confirmed = [t for t in self._confirmed if t not in ended]
+        updates = []
+        for track in self._confirmed:
+            state = TrackState.UPDATED if track in matched else TrackState.LOST
+            if track in newly_confirmed:
+                state = TrackState.NEW
+            updates.append(self._report(track, state, frame_index, timestamp))
+        updates += [self._report(t, TrackState.ENDED, frame_index, timestamp) for t in ended]
+        return sorted(updates, key=lambda u: u.track_id)
+
+    def _associate(
+        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+    ) -> tuple[set[_Track], list[_Track]]:
+        """Run the three association stages; return the matched tracks and the new tracks."""
+        settings = self._settings
+        boxes = np.array([[d.x1, d.y1, d.x2, d.y2] for d in detections], dtype=np.float64)
+        boxes = boxes.reshape(-1, 4)
+        scores = np.array([d.score for d in detections], dtype=np.float64)
+        high = [i for i, s in enumerate(scores) if s >= settings.high_score]
+        low = [i for i, s in enumerate(scores) if settings.low_score <= s < settings.high_score]
+
+        # Stage 1: confirmed tracks, live or lost, against high-score detections.
+        first = _match(self._confirmed, high, boxes, scores, settings.match_iou, fuse=True)
+        # Stage 2: live tracks still unmatched against low-score detections.
+        live_left = [t for t in first.tracks_left if not t.lost]
+        second = _match(live_left, low, boxes, scores, settings.low_match_iou, fuse=False)
+        # Stage 3: unconfirmed tracks against the high-score detections nobody took.
+        third = _match(
+            self._unconfirmed,
+            first.dets_left,
+            boxes,
+            scores,
+            settings.unconfirmed_match_iou,
+            fuse=True,
+        )
+        matched: set[_Track] = set()
+        for track, det in (*first.pairs, *second.pairs, *third.pairs):
+            track.add(detections[det], boxes[det], timestamp)
+            matched.add(track)
+        for track in second.tracks_left:
+            track.lost = True
+        births = [
+            _Track.start(detections[det], boxes[det], frame_index, timestamp)
+            for det in third.dets_left
+            if scores[det] >= settings.new_track_score
+        ]
+        return matched, births
+
+    def flush(self, frame_index: int, timestamp: float) -> list[TrackUpdate]:
+        """End every live track; see `Tracker.flush`."""
+        ended = [self._report(t, TrackState.ENDED, frame_index, timestamp) for t in self._confirmed]
+        self._confirmed = []
+        self._unconfirmed = []
+        return ended
+
+    def _ended(self, timestamp: float) -> set[_Track]:
+        """Lost tracks unmatched for longer than the lost-track buffer."""
+        buffer_s = self._settings.lost_track_buffer_s
+        ended = {t for t in self._confirmed if t.lost and timestamp - t.last_seen > buffer_s}
+        for track in ended:
+            self._log("track %d ended", track)
+        return ended
+
+    def _log(self, message: str, track: _Track) -> None:
+        # Per-track life events are per-frame detail: DEBUG, with the ids in `extra` (STYLE.md).
+        logger.debug(
+            message,
+            track.track_id,
+            extra={"camera_id": self._camera_id, "track_id": track.track_id},
+        )
+
+    def _report(
+        self, track: _Track, state: TrackState, frame_index: int, timestamp: float
+    ) -> TrackUpdate:
+        assert track.track_id is not None, "only confirmed tracks are reported"
+        box = track.predicted_box() if state is TrackState.LOST else track.box
+        class_id = track.majority_class()
+        return TrackUpdate(
+            track_id=track.track_id,
+            state=state,
+            box=Box(*(float(v) for v in box)),
+            score=track.score,
+            class_id=class_id,
+            label=track.labels[class_id],
+            frame_index=frame_index,
+            timestamp=timestamp,
+            age=frame_index - track.first_frame + 1,
+            hits=track.hits,
+        )
+
+
+def _match(
+    tracks: Sequence[_Track],
+    dets: Sequence[int],
+    boxes: FloatArray,
+    scores: FloatArray,
+    min_iou: float,
+    *,
+    fuse: bool,
+) -> _StageResult:
+    """Assign `tracks` (by predicted box) to the detections indexed by `dets`."""
+    track_boxes = np.array([t.predicted_box() for t in tracks]).reshape(-1, 4)
+    iou = iou_matrix(track_boxes, boxes[list(dets)])
+    cost = fused_cost(iou, scores[list(dets)]) if fuse else 1.0 - iou
+    result = assign(cost, cost_limit=1.0 - min_iou)
+    return _StageResult(
+        pairs=[(tracks[row], dets[col]) for row, col in result.pairs],
+        tracks_left=[tracks[row] for row in result.unmatched_rows],
+        dets_left=[dets[col] for col in result.unmatched_cols],
+    )

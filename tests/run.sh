@@ -36,6 +36,15 @@ if ! command -v uv >/dev/null || [[ "$(uv --version | cut -d' ' -f2)" != "$UV_VE
 fi
 uv sync --locked --extra edge --extra cpu --extra cloud --extra export
 
+step "tools"
+# buf lints the protos (tests/run.sh fails when it is missing); built once, cached by version.
+BUF_VERSION=v1.75.0
+buf_dir="$SIGHTLINE_CACHE_DIR/bin/buf-$BUF_VERSION"
+if [[ ! -x "$buf_dir/buf" ]]; then
+    GOBIN="$buf_dir" go install "github.com/bufbuild/buf/cmd/buf@$BUF_VERSION"
+fi
+export PATH="$buf_dir:$PATH"
+
 step "models and footage"
 uv run --no-sync python -m models build
 uv run --no-sync python -m tests.footage.clips
@@ -54,7 +63,7 @@ step "lint and typing"
 uv run --no-sync ruff check --no-fix .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy
-uv run --no-sync python protos/generate.py --check
+uv run --no-sync python protos/generate.py --check --require-buf
 
 step "tests"
 uv run --no-sync pytest -m "not gpu and not jetson" "$@"

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from cloud.search import views
+
+app_name = "search"
+urlpatterns = [path("", views.detections, name="detections")]

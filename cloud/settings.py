@@ -1,0 +1,268 @@
+"""Django settings of the Sightline cloud (web, gRPC ingest, MQTT bridge and Celery workers).
+
+Every value comes from a ``SIGHTLINE_CLOUD_*`` environment variable read through `cloud.env`, so
+a bad value fails at startup with ``ImproperlyConfigured``. Defaults suit a developer's machine;
+values that only production can supply (the secret key, the database and broker URLs) have no
+default unless ``SIGHTLINE_CLOUD_DEBUG=true``. Secrets also accept ``<NAME>_FILE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from cloud.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_path,
+    env_secret,
+    env_str,
+    parse_database_url,
+)
+
+# Lets type-annotated code subscript Django generics at run time (`admin.ModelAdmin[Device]`).
+django_stubs_ext.monkeypatch()
+
+DEBUG = env_bool("SIGHTLINE_CLOUD_DEBUG", default=False)
+
+# Where development defaults keep their files (SQLite database, local objects, vector index).
+# Nothing is created here: the local backends create their folders, and `python -m cloud check`
+# reports a missing database folder.
+DATA_DIR = env_path("SIGHTLINE_CLOUD_DATA_DIR", Path("~/.local/share/sightline/cloud"))
+
+
+def _dev_default(value: str) -> str | None:
+    """Offer `value` as a default only in debug mode, so production must set the variable."""
+    return value if DEBUG else None
+
+
+SECRET_KEY = env_secret(
+    "SIGHTLINE_CLOUD_SECRET_KEY", default=_dev_default("insecure-development-key-" + "x" * 32)
+)
+ALLOWED_HOSTS = env_list(
+    "SIGHTLINE_CLOUD_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else None
+)
+CSRF_TRUSTED_ORIGINS = env_list("SIGHTLINE_CLOUD_CSRF_TRUSTED_ORIGINS", default=[])
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool(
+    "SIGHTLINE_CLOUD_SECURE_COOKIES", default=not DEBUG
+)
+# Off by default because the ingress usually redirects and sets HSTS itself.
+SECURE_SSL_REDIRECT = env_bool("SIGHTLINE_CLOUD_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env_int("SIGHTLINE_CLOUD_HSTS_SECONDS", default=0, minimum=0)
+# Set when a TLS-terminating proxy (an ingress) sits in front and sets X-Forwarded-Proto.
+if env_bool("SIGHTLINE_CLOUD_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "cloud.apps.CloudConfig",
+    "cloud.fleet",
+    "cloud.detections",
+    "cloud.search",
+    "cloud.ingest",
+    "cloud.embeddings",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    # First, so that probes are answered before host validation and HTTPS redirects: kubelet
+    # probes use the pod IP as Host, which ALLOWED_HOSTS rightly rejects.
+    "cloud.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every view needs a login unless it is marked @login_not_required (login, admin login).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cloud.urls"
+WSGI_APPLICATION = "cloud.wsgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "search:detections"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        **parse_database_url(
+            env_secret(
+                "SIGHTLINE_CLOUD_DATABASE_URL",
+                default=_dev_default(f"sqlite:///{DATA_DIR / 'cloud.sqlite3'}"),
+            )
+        ),
+        "CONN_MAX_AGE": env_int("SIGHTLINE_CLOUD_DATABASE_CONN_MAX_AGE", default=0, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("SIGHTLINE_CLOUD_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_path("SIGHTLINE_CLOUD_STATIC_ROOT", DATA_DIR / "static")
+
+# Object store: where crop JPEGs and model files live (cloud.lib.objectstore settings).
+OBJECT_STORE: dict[str, Any]
+if env_choice("SIGHTLINE_CLOUD_OBJECT_STORE", ("local", "s3"), default="local") == "s3":
+    OBJECT_STORE = {
+        "type": "s3",
+        "endpoint": env_str("SIGHTLINE_CLOUD_S3_ENDPOINT"),
+        "bucket": env_str("SIGHTLINE_CLOUD_S3_BUCKET"),
+        "access_key": env_secret("SIGHTLINE_CLOUD_S3_ACCESS_KEY"),
+        "secret_key": env_secret("SIGHTLINE_CLOUD_S3_SECRET_KEY"),
+        "secure": env_bool("SIGHTLINE_CLOUD_S3_SECURE", default=True),
+        "region": env_str("SIGHTLINE_CLOUD_S3_REGION", default="us-east-1"),
+    }
+else:
+    OBJECT_STORE = {
+        "type": "local",
+        "root": env_path("SIGHTLINE_CLOUD_OBJECT_STORE_ROOT", DATA_DIR / "objects"),
+        # Only signs presigned crop URLs; defaults to the (already secret) SECRET_KEY.
+        "url_signing_key": env_secret(
+            "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY", default=SECRET_KEY
+        ),
+    }
+
+# Vector store: crop embeddings for similar search (cloud.lib.vectorstore settings).
+VECTOR_STORE: dict[str, Any]
+if env_choice("SIGHTLINE_CLOUD_VECTOR_STORE", ("embedded", "weaviate"), default="embedded") == (
+    "weaviate"
+):
+    VECTOR_STORE = {
+        "type": "weaviate",
+        "url": env_str("SIGHTLINE_CLOUD_WEAVIATE_URL"),
+        "grpc_port": env_int("SIGHTLINE_CLOUD_WEAVIATE_GRPC_PORT", default=50051, minimum=1),
+        "api_key": env_secret("SIGHTLINE_CLOUD_WEAVIATE_API_KEY", default=""),
+    }
+else:
+    VECTOR_STORE = {
+        "type": "embedded",
+        "path": env_path("SIGHTLINE_CLOUD_VECTOR_STORE_PATH", DATA_DIR / "vectors.sqlite3"),
+    }
+
+# gRPC crop ingest (`python -m cloud ingest_grpc`; cloud.ingest.server.IngestServerSettings).
+# The default message limit matches the edge uplink's, so the edge drops an oversized crop
+# itself instead of failing a whole stream with RESOURCE_EXHAUSTED.
+INGEST_GRPC: dict[str, Any] = {
+    "address": env_str("SIGHTLINE_CLOUD_INGEST_ADDRESS", default="[::]:50051"),
+    "max_message_bytes": env_int(
+        "SIGHTLINE_CLOUD_INGEST_MAX_MESSAGE_BYTES", default=4 * 1024**2, minimum=1024
+    ),
+    "max_workers": env_int("SIGHTLINE_CLOUD_INGEST_MAX_WORKERS", default=16, minimum=1),
+    "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
+}
+
+# MQTT bridge (`python -m cloud mqtt_bridge`; cloud.ingest.bridge.MqttBridgeSettings). Only the
+# bridge needs a broker, so a missing host fails when the bridge starts, not in every process.
+MQTT_BRIDGE: dict[str, Any] = {
+    "host": env_str("SIGHTLINE_CLOUD_MQTT_HOST", default=""),
+    "port": env_int("SIGHTLINE_CLOUD_MQTT_PORT", default=1883, minimum=1),
+    "username": env_str("SIGHTLINE_CLOUD_MQTT_USERNAME", default=""),
+    "password": env_secret("SIGHTLINE_CLOUD_MQTT_PASSWORD", default=""),
+    "topic_prefix": env_str("SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX", default="sightline"),
+    "client_id": env_str("SIGHTLINE_CLOUD_MQTT_CLIENT_ID", default="sightline-cloud-bridge"),
+    "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
+    "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
+}
+
+# Crop embedder of the `embed` workers (cloud.embeddings.embedder.EmbedderSettings). Without a
+# model path the built model is found in SIGHTLINE_CACHE_DIR (`python -m models build`).
+EMBEDDER: dict[str, Any] = {
+    "model_path": env_str("SIGHTLINE_CLOUD_EMBEDDER_MODEL_PATH", default="") or None,
+    "threads": env_int("SIGHTLINE_CLOUD_EMBEDDER_THREADS", default=1, minimum=1),
+    "batch_size": env_int("SIGHTLINE_CLOUD_EMBEDDER_BATCH_SIZE", default=32, minimum=1),
+}
+
+# Celery (cloud.celery reads every CELERY_* name below). Tasks take ids and primitives and are
+# idempotent, which is what makes late acks (redelivery after a worker crash) safe.
+CELERY_BROKER_URL = env_secret(
+    "SIGHTLINE_CLOUD_CELERY_BROKER_URL",
+    # The in-memory transport only reaches workers in the same process (tests, demos).
+    default=_dev_default("memory://"),
+)
+CELERY_RESULT_BACKEND = env_secret(
+    "SIGHTLINE_CLOUD_CELERY_RESULT_BACKEND",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "cache+memory://",
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Embedding is CPU-heavy and batched, so it gets its own queue and its own worker pool.
+CELERY_TASK_ROUTES = {"cloud.embeddings.tasks.*": {"queue": "embed"}}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT", default=300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT", default=240, minimum=1
+)
+# Redis redelivers an unacked task after the visibility timeout; with late acks a task that
+# runs longer than that would run twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < 3600:
+    raise ImproperlyConfigured(
+        "need SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT"
+        " < 3600 (the broker's visibility timeout)"
+    )
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Django's LOGGING below configures the worker's handlers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOG_FORMAT = env_choice("SIGHTLINE_CLOUD_LOG_FORMAT", ("text", "json"), default="text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # python-json-logger adds `extra` fields (device_id, camera_id, task_id) as keys.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice(
+            "SIGHTLINE_CLOUD_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO"
+        ),
+    },
+}

@@ -1,0 +1,62 @@
+"""Checks for values that arrive from edge devices.
+
+Device and camera ids become object-store key segments (``crops/<device>/<camera>/...``) and MQTT
+topic levels, so they are restricted to characters that are safe in both: no ``/``, no MQTT
+wildcards, and no leading dot (which rules out ``.`` and ``..``). Detection ids are the
+idempotency key, so exactly one spelling is accepted per id: a canonical lowercase UUID (what
+``str(uuid7())`` gives) or an uppercase ULID.
+
+The regex validators serve model fields (admin forms); service functions call `require` and
+`require_aware`, which raise the domain error `InvalidInput` instead of Django's
+`ValidationError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from cloud.errors import InvalidInput
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+
+validate_edge_name = RegexValidator(
+    rf"\A{_NAME}\Z",
+    "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+)
+validate_track_key = RegexValidator(
+    rf"\A{_NAME}(/{_NAME}){{0,3}}\Z",
+    "Use up to four '/'-separated names of letters, digits, '_', '.' or '-'.",
+)
+validate_detection_id = RegexValidator(
+    r"\A([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9A-HJKMNP-TV-Z]{26})\Z",
+    "Use a lowercase canonical UUID or an uppercase ULID.",
+)
+
+
+def require(validator: Callable[[str], None], value: str, field: str) -> None:
+    """Run a Django validator on `value`, raising `InvalidInput` naming `field`."""
+    try:
+        validator(value)
+    except ValidationError as err:
+        raise InvalidInput(f"{field}: {' '.join(err.messages)}") from err
+
+
+def require_text(value: str, model: type[models.Model], field: str) -> None:
+    """Reject empty strings and strings longer than the model's column `field`."""
+    column = model._meta.get_field(field)
+    if not isinstance(column, models.CharField) or column.max_length is None:
+        raise TypeError(f"{model.__name__}.{field} is not a bounded CharField")
+    if not value or len(value) > column.max_length:
+        raise InvalidInput(f"{field}: must be 1-{column.max_length} characters")
+
+
+def require_aware(value: datetime, field: str) -> None:
+    """Reject naive datetimes: device clocks are compared across time zones."""
+    if timezone.is_naive(value):
+        raise InvalidInput(f"{field}: must carry a time zone")

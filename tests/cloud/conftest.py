@@ -1,0 +1,51 @@
+"""Fixtures for the cloud's Django tests: a provisioned device and realistic detections."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cloud.detections.services import NewDetection
+from cloud.fleet.models import Device, HardwareProfile
+
+# A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it.
+PEDESTRIAN = NewDetection(
+    id="01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b",
+    device_id="gate-01",
+    camera_id="lobby",
+    track_key="lobby/3f2a9c/17",
+    ts=datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC),
+    x1=412.0,
+    y1=180.5,
+    x2=468.0,
+    y2=331.0,
+    frame_width=768,
+    frame_height=576,
+    label="person",
+    score=0.82,
+    object_key="crops/gate-01/lobby/2026/11/21/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b.jpg",
+    model_name="nanodet-g",
+    model_version="1.0.0",
+)
+
+
+@pytest.fixture
+def provisioned_device(db: None) -> Device:
+    """The device the sample detections come from, as an operator would provision it."""
+    return Device.objects.create(
+        id=PEDESTRIAN.device_id, name="Gate 1", site="hq", hardware_profile=HardwareProfile.X86_CPU
+    )
+
+
+@pytest.fixture
+def make_detection() -> Callable[..., NewDetection]:
+    """Build a variant of the sample pedestrian detection: `make_detection(score=0.9)`."""
+
+    def make(**changes: Any) -> NewDetection:
+        return dataclasses.replace(PEDESTRIAN, **changes)
+
+    return make

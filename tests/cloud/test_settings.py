@@ -1,0 +1,119 @@
+"""The settings module, loaded afresh under different environments (no Django reload needed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.json import JsonFormatter
+
+import cloud.settings
+
+# Run by path: re-running the imported module by name would alias the live settings module.
+SETTINGS_FILE = cloud.settings.__file__
+
+PRODUCTION = {
+    "SECRET_KEY": "a-production-secret-key-of-reasonable-length-42",
+    "ALLOWED_HOSTS": "sightline.example.com",
+    "DATABASE_URL": "postgresql://sightline:pw@db:5432/sightline",
+    "CELERY_BROKER_URL": "redis://redis:6379/0",
+}
+
+
+def load_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    """Run cloud/settings.py with exactly the given SIGHTLINE_CLOUD_* variables."""
+    for name in list(os.environ):
+        if name.startswith("SIGHTLINE_CLOUD_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(f"SIGHTLINE_CLOUD_{name}", value)
+    return runpy.run_path(SETTINGS_FILE)
+
+
+def test_it_requires_a_secret_key_outside_debug_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SIGHTLINE_CLOUD_SECRET_KEY is required"):
+        load_settings(monkeypatch)
+
+
+def test_it_runs_without_any_server_in_debug_mode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = load_settings(monkeypatch, DEBUG="true", DATA_DIR=str(tmp_path))
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["DATABASES"]["default"]["NAME"] == str(tmp_path / "cloud.sqlite3")
+    assert settings["CELERY_BROKER_URL"] == "memory://"
+    assert settings["OBJECT_STORE"]["type"] == "local"
+    assert settings["OBJECT_STORE"]["root"] == tmp_path / "objects"
+    assert settings["VECTOR_STORE"] == {"type": "embedded", "path": tmp_path / "vectors.sqlite3"}
+    assert not any(tmp_path.iterdir()), "loading settings must not create files"
+
+
+def test_it_reads_production_services_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(
+        monkeypatch,
+        **PRODUCTION,
+        OBJECT_STORE="s3",
+        S3_ENDPOINT="minio:9000",
+        S3_BUCKET="sightline",
+        S3_ACCESS_KEY="sightline",
+        S3_SECRET_KEY="minio-secret",
+        S3_SECURE="false",
+        VECTOR_STORE="weaviate",
+        WEAVIATE_URL="http://weaviate:8080",
+    )
+    assert settings["DEBUG"] is False
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["CELERY_RESULT_BACKEND"] == "redis://redis:6379/0"
+    assert settings["OBJECT_STORE"] == {
+        "type": "s3",
+        "endpoint": "minio:9000",
+        "bucket": "sightline",
+        "access_key": "sightline",
+        "secret_key": "minio-secret",
+        "secure": False,
+        "region": "us-east-1",
+    }
+    assert settings["VECTOR_STORE"] == {
+        "type": "weaviate",
+        "url": "http://weaviate:8080",
+        "grpc_port": 50051,
+        "api_key": "",
+    }
+
+
+def test_it_requires_the_parameters_of_the_chosen_object_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SIGHTLINE_CLOUD_S3_ENDPOINT is required"):
+        load_settings(monkeypatch, **PRODUCTION, OBJECT_STORE="s3")
+
+
+def test_it_rejects_a_hard_time_limit_below_the_soft_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SOFT_TIME_LIMIT < "):
+        load_settings(
+            monkeypatch, **PRODUCTION, CELERY_TASK_TIME_LIMIT="60", CELERY_TASK_SOFT_TIME_LIMIT="90"
+        )
+
+
+def test_it_logs_json_lines_with_extra_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(monkeypatch, **PRODUCTION, LOG_FORMAT="json")
+    logging_config = settings["LOGGING"]
+    assert logging_config["handlers"]["console"]["formatter"] == "json"
+    formatter = JsonFormatter(logging_config["formatters"]["json"]["format"])
+    record = logging.LogRecord(
+        "cloud.ingest", logging.INFO, __file__, 1, "stored crop %s", ("c1",), None
+    )
+    record.device_id = "gate-01"
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "stored crop c1"
+    assert line["levelname"] == "INFO"
+    assert line["device_id"] == "gate-01"

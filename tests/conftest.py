@@ -113,6 +113,9 @@ def weaviate_client(weaviate_server: WeaviateServer) -> Iterator[WeaviateClient]
         grpc_host=weaviate_server.host,
         grpc_port=weaviate_server.grpc_port,
         grpc_secure=False,
+        # The start-up checks ask the public package index for the latest client version:
+        # no network here, and tests must not depend on one.
+        skip_init_checks=True,
     )
     try:
         yield client

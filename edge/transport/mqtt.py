@@ -1,0 +1,556 @@
+"""The device's MQTT link (paho-mqtt 2.x): status, upstream delivery and downstream routing.
+
+Connection ownership (the Home Assistant shape, STYLE.md): the link, not paho, reconnects.
+paho's `reconnect_delay_set` doubles the wait without jitter, so a fleet that lost its broker
+would reconnect in lockstep, and paho would retry refused logins forever. Instead a supervisor
+thread makes ONE paho client per connection (`reconnect_on_failure=False`, network thread from
+`loop_start()`, paho's supported threading model) and, when it ends, waits with jittered
+exponential backoff (`backoff.py`) before the next. A fresh client per connection also means
+no publish queued by paho in a dead connection is silently replayed later: what was not acked
+stays in the outbox, which is the only retry queue.
+
+Refusals that retrying cannot fix (bad user name or password, not authorized, banned, invalid
+client id, bad auth method, unsupported protocol version) are terminal: the supervisor stops,
+`health` becomes FAILED and `error` holds a permanent TransportError for the health report. A
+broker that denies a publish (PUBACK "Not authorized", MQTT 5 only: 3.1.1 brokers drop denied
+publishes silently, one reason v5 is the default) fails the link the same way, because every
+topic of the device is under its own ACL and a denial means the device is misconfigured.
+
+On every connect, in this order on the wire: resubscribe (`cmd/+`, `desired`), publish the
+retained ONLINE birth, then wake the ready listeners (the sender drains the outbox). The
+retained OFFLINE last will carries the birth's `session_seq`; a clean stop publishes it itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from edge.errors import TransportError
+from edge.transport.backoff import Backoff, BackoffSettings
+from edge.transport.downstream import DownstreamRouter
+from edge.transport.lane import BatchResult, Outcome
+from edge.transport.outbox import Outbox, Row
+from edge.transport.topics import DeviceTopics, validate_segment
+from sightline.device.v1 import command_pb2, key_pb2, status_pb2
+
+logger = logging.getLogger(__name__)
+
+# MQTT 5.0 section 3.2.2.2 (CONNACK reason codes); paho maps 3.1.1 return codes onto these.
+TERMINAL_CONNACK_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
+# MQTT 5.0 section 3.4.2.1 (PUBACK reason codes).
+PUBACK_NOT_AUTHORIZED = 0x87
+PUBACK_REJECTED_CODES = frozenset({0x90, 0x95, 0x99})  # topic invalid, too large, bad format
+_STOP_ACK_TIMEOUT_S = 2.0
+
+
+class _PahoNoise(logging.Filter):
+    """Demotes paho 2.2's "Client is not connected" ERROR to DEBUG.
+
+    After a clean `disconnect()`, `loop_forever` runs its inner loop once more on the closed
+    socket and logs that line at ERROR on every shutdown; nothing is wrong then.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and str(record.msg).startswith(
+            "Client is not connected"
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_paho_logger = logging.getLogger(f"{__name__}.paho")
+_paho_logger.addFilter(_PahoNoise())
+
+
+class MqttSettings(BaseModel):
+    """How the device reaches its MQTT broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(description="Broker host name or address.")
+    port: int | None = Field(
+        default=None, gt=0, lt=65536, description="Broker port; default 8883 with tls, else 1883."
+    )
+    username: str | None = Field(
+        default=None, description="Login; default the device id (the broker ACL expects it)."
+    )
+    password: SecretStr | None = Field(default=None, description="Password of the login.")
+    tls: bool = Field(default=False, description="Connect with TLS.")
+    ca_file: FilePath | None = Field(
+        default=None, description="PEM roots to trust instead of the system's (tls only)."
+    )
+    keepalive_s: int = Field(
+        default=30, ge=5, le=65535, description="MQTT keepalive; a dead link shows after 1.5x."
+    )
+    topic_prefix: str = Field(default="sightline", description="Root level(s) of every topic.")
+    protocol: Literal["mqttv5", "mqttv311"] = Field(
+        default="mqttv5",
+        description="MQTT version; v5 reports ACL denials, v3.1.1 brokers drop them silently.",
+    )
+    session_expiry_s: int = Field(
+        default=3600,
+        ge=0,
+        description="How long the broker keeps the session (and queues QoS 1 commands) while "
+        "the device is away; 0 starts clean on every connect. With mqttv311 any value above "
+        "0 means a persistent session, expired by the broker's own policy.",
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Give up a connection attempt without CONNACK after this."
+    )
+    ack_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for the PUBACKs of one published batch."
+    )
+    reconnect: BackoffSettings = Field(
+        default=BackoffSettings(initial_s=1.0, max_s=60.0),
+        description="Waits between connection attempts (jittered, capped).",
+    )
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_levels(cls, value: str) -> str:
+        for level in value.split("/"):
+            validate_segment(level, "topic prefix level")
+        return value
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> MqttSettings:
+        if self.ca_file is not None and not self.tls:
+            raise ValueError("ca_file is set but tls is false")
+        return self
+
+    @property
+    def broker_port(self) -> int:
+        """The port to connect to."""
+        if self.port is not None:
+            return self.port
+        return 8883 if self.tls else 1883
+
+
+class LinkHealth(enum.Enum):
+    """Where the link is; FAILED is terminal (see `MqttLink.error`)."""
+
+    STARTING = "starting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class KeyedMessage(Protocol):
+    """An upstream payload: every one carries a MessageKey (sightline/device/v1/key.proto)."""
+
+    @property
+    def key(self) -> key_pb2.MessageKey:
+        """The idempotency key, filled in by `enqueue`."""
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
+        """The binary protobuf encoding."""
+
+
+def enqueue(outbox: Outbox, topics: DeviceTopics, topic: str, message: KeyedMessage) -> int:
+    """Stamp `message.key` with (device, next seq) and spool it for `topic`; returns the row id.
+
+    `topic` comes from `topics` (`topics.upstream(Upstream.EVENTS)`, `topics.command_result`).
+    The message is modified in place. The key is made once, here, so every re-publish of the
+    row carries the same key and the cloud can drop repeats.
+    """
+    if not topic.startswith(topics.base + "/"):
+        raise ValueError(f"{topic!r} is not a topic of device {topics.device!r}")
+    seq = outbox.next_seq(topics.device)
+    message.key.device_id = topics.device
+    message.key.seq = seq
+    return outbox.put("mqtt", f"{topics.device}:{seq}", message.SerializeToString(), topic)
+
+
+class _Session:
+    """One paho client and one network connection; thrown away when the connection ends."""
+
+    def __init__(self, client: mqtt.Client, birth: status_pb2.DeviceStatus) -> None:
+        self.client = client
+        self.birth = birth
+        self.opened = time.monotonic()
+        self.was_connected = False
+        self.ended = threading.Event()
+        self._acks: dict[int, ReasonCode] = {}
+        self._cond = threading.Condition()
+
+    def acked(self, mid: int, reason: ReasonCode) -> None:
+        with self._cond:
+            self._acks[mid] = reason
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self.ended.set()
+            self._cond.notify_all()
+
+    def wait_acks(self, mids: set[int], timeout: float) -> dict[int, ReasonCode]:
+        """PUBACK reasons of `mids` that arrive before the timeout or the connection's end."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: mids <= self._acks.keys() or self.ended.is_set(), timeout=timeout
+            )
+            return {mid: self._acks.pop(mid) for mid in mids if mid in self._acks}
+
+
+class MqttLink:
+    """The device's connection to the broker, kept up by a supervisor thread until `stop`.
+
+    Also the MQTT lane of the sender (`ready`, `send_batch`). Register downstream handlers on
+    `router` before `start`.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: DeviceTopics,
+        outbox: Outbox,
+        describe: Callable[[], status_pb2.DeviceStatus],
+        stop: threading.Event,
+    ) -> None:
+        """`describe` returns a DeviceStatus with agent_version, hardware_profile and models
+        set; the link fills in key, state, session_seq and time for the birth and the will."""
+        if topics.prefix != settings.topic_prefix:
+            raise ValueError("topics and settings disagree on the topic prefix")
+        self._settings = settings
+        self._topics = topics
+        self._outbox = outbox
+        self._describe = describe
+        self._stop = stop
+        self.router = DownstreamRouter(topics, self._reply)
+        self._lock = threading.Condition()
+        self._session: _Session | None = None
+        self._health = LinkHealth.STARTING
+        self._error: TransportError | None = None
+        self._ready_listeners: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self._log_extra = {"device_id": topics.device}
+
+    # Public surface --------------------------------------------------------------------------
+
+    def add_ready_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (quickly, on the network thread) after every connect and birth."""
+        self._ready_listeners.append(listener)
+
+    def start(self) -> None:
+        """Start the supervisor thread (connects in the background)."""
+        self._thread = threading.Thread(
+            target=self._supervise, name=f"mqtt-{self._topics.device}", daemon=True
+        )
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the supervisor to end (after `stop` is set, or a terminal failure)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def health(self) -> LinkHealth:
+        """Current state of the link."""
+        with self._lock:
+            return self._health
+
+    @property
+    def error(self) -> TransportError | None:
+        """The permanent error that stopped the link, if any."""
+        with self._lock:
+            return self._error
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected (True) or timeout (False); raises the error if FAILED."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: self._health in (LinkHealth.CONNECTED, LinkHealth.FAILED), timeout
+            )
+            if self._error is not None:
+                raise self._error
+            return self._health is LinkHealth.CONNECTED
+
+    def ready(self) -> bool:
+        """Whether a batch can be published now."""
+        with self._lock:
+            return self._health is LinkHealth.CONNECTED
+
+    def send_batch(self, rows: Sequence[Row]) -> BatchResult:
+        """Publish the rows at QoS 1 on the current connection and wait for their PUBACKs."""
+        with self._lock:
+            session = self._session if self._health is LinkHealth.CONNECTED else None
+        if session is None:
+            return BatchResult({row.id: Outcome.UNACKED for row in rows})
+        by_mid: dict[int, Row] = {}
+        for row in rows:
+            info = session.client.publish(row.topic, row.payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break  # the connection just went: the rest waits for the next one
+            by_mid[info.mid] = row
+        acks = session.wait_acks(set(by_mid), self._settings.ack_timeout_s)
+        outcomes = {row.id: Outcome.UNACKED for row in rows}
+        details: dict[int, str] = {}
+        error = None
+        for mid, reason in acks.items():
+            row = by_mid[mid]
+            if not reason.is_failure:
+                outcomes[row.id] = Outcome.DELIVERED
+            elif reason.value == PUBACK_NOT_AUTHORIZED:
+                error = TransportError(
+                    f"broker denied publishing to {row.topic} (check device id, site and ACL)",
+                    permanent=True,
+                )
+            elif reason.value in PUBACK_REJECTED_CODES:
+                outcomes[row.id] = Outcome.REJECTED
+                details[row.id] = f"broker refused it: {reason.getName()}"
+            else:
+                outcomes[row.id] = Outcome.RETRY
+        if error is not None:
+            self._fail(error)
+            session.client.disconnect()
+        elif len(acks) < len(rows):
+            error = TransportError("connection lost or PUBACKs late", permanent=False)
+        return BatchResult(outcomes, details, error)
+
+    # Supervisor thread -----------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        backoff = Backoff(self._settings.reconnect)
+        announced = False
+        while not self._stop.is_set():
+            connected = False
+            try:
+                session = self._open()
+                if session is not None:
+                    self._serve(session)
+                    connected = session.was_connected
+            except Exception:
+                # Thread boundary: a bug here must not leave the device silently offline.
+                logger.exception("MQTT supervisor failed; reconnecting", extra=self._log_extra)
+            if self._stop.is_set() or self.error is not None:
+                break
+            if connected:
+                # A connection that worked: the next attempt may well succeed at once.
+                backoff.reset()
+                announced = False
+            delay = backoff.next_delay()
+            # A failed attempt is said once per outage at WARNING, then at DEBUG.
+            log = logger.info if connected else logger.debug if announced else logger.warning
+            announced = announced or not connected
+            log(
+                "MQTT broker %s:%d %s, retrying in %.1fs",
+                self._settings.host,
+                self._settings.broker_port,
+                "connection ended" if connected else "unavailable",
+                delay,
+                extra=self._log_extra,
+            )
+            self._stop.wait(delay)
+        with self._lock:
+            if self._health is not LinkHealth.FAILED:
+                self._set_health(LinkHealth.STOPPED)
+
+    def _open(self) -> _Session | None:
+        """A new client with TCP connected and CONNECT sent, or None when unreachable."""
+        settings = self._settings
+        session_seq = self._outbox.next_seq(self._topics.device, "session")
+        now = dt.datetime.now(dt.UTC)
+        will = self._status(status_pb2.DEVICE_STATE_OFFLINE, session_seq, now)
+        birth = self._status(status_pb2.DEVICE_STATE_ONLINE, session_seq, now)
+        session = _Session(self._new_client(will), birth)
+        try:
+            if settings.protocol == "mqttv5":
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = settings.session_expiry_s
+                session.client.connect(
+                    settings.host,
+                    settings.broker_port,
+                    settings.keepalive_s,
+                    clean_start=settings.session_expiry_s == 0,
+                    properties=properties,
+                )
+            else:
+                session.client.connect(settings.host, settings.broker_port, settings.keepalive_s)
+        except OSError as err:
+            logger.debug("MQTT connect failed: %s", err, extra=self._log_extra)
+            return None
+        return session
+
+    def _new_client(self, will: status_pb2.DeviceStatus) -> mqtt.Client:
+        settings = self._settings
+        v5 = settings.protocol == "mqttv5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._topics.device,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else settings.session_expiry_s == 0,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = settings.connect_timeout_s
+        client.username_pw_set(
+            settings.username or self._topics.device,
+            settings.password.get_secret_value() if settings.password else None,
+        )
+        if settings.tls:
+            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+        client.will_set(self._topics.status, will.SerializeToString(), qos=1, retain=True)
+        # Our callbacks catch their own errors; this keeps a bug in one from ending the loop.
+        client.suppress_exceptions = True
+        client.enable_logger(_paho_logger)
+        return client
+
+    def _serve(self, session: _Session) -> None:
+        """Run one connection until it ends or `stop` is set."""
+        client = session.client
+        client.on_connect = lambda _c, _u, _f, reason, _p: self._on_connect(session, reason)
+        client.on_disconnect = lambda _c, _u, _f, reason, _p: self._on_disconnect(session, reason)
+        client.on_subscribe = lambda _c, _u, _mid, reasons, _p: self._on_subscribe(reasons)
+        client.on_publish = lambda _c, _u, mid, reason, _p: self._on_publish(session, mid, reason)
+        client.on_message = lambda _c, _u, message: self._on_message(message)
+        with self._lock:
+            self._session = session
+        client.loop_start()
+        while not session.ended.wait(0.2):
+            if self._stop.is_set():
+                self._close(session)
+                break
+            if not session.was_connected and (
+                time.monotonic() - session.opened > self._settings.connect_timeout_s
+            ):
+                # TCP is up but no CONNACK came: a wedged broker or a middlebox.
+                logger.warning("no CONNACK within %.0fs", self._settings.connect_timeout_s)
+                client.disconnect()
+                session.ended.wait(_STOP_ACK_TIMEOUT_S)
+                break
+        client.loop_stop()
+        with self._lock:
+            self._session = None
+        # The callbacks close a reference cycle (client -> callback -> session -> client).
+        # Breaking it lets the client go at once, and with it the socket pair paho opened for
+        # its network thread, which it closes only when the client is deleted.
+        client.on_connect = client.on_disconnect = client.on_subscribe = None
+        client.on_publish = client.on_message = None
+
+    def _close(self, session: _Session) -> None:
+        """Clean stop: publish the OFFLINE status ourselves, then disconnect (no will)."""
+        if session.was_connected:
+            offline = status_pb2.DeviceStatus()
+            offline.CopyFrom(session.birth)
+            offline.state = status_pb2.DEVICE_STATE_OFFLINE
+            offline.time.FromDatetime(dt.datetime.now(dt.UTC))
+            offline.key.seq = self._outbox.next_seq(self._topics.device)
+            info = session.client.publish(
+                self._topics.status, offline.SerializeToString(), qos=1, retain=True
+            )
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                session.wait_acks({info.mid}, _STOP_ACK_TIMEOUT_S)
+        session.client.disconnect()
+        session.ended.wait(_STOP_ACK_TIMEOUT_S)
+        logger.info("MQTT link stopped", extra=self._log_extra)
+
+    # paho callbacks (network thread) ---------------------------------------------------------
+
+    def _on_connect(self, session: _Session, reason: ReasonCode) -> None:
+        if reason.is_failure:
+            error = TransportError(
+                f"MQTT broker refused the connection: {reason.getName()}",
+                permanent=reason.value in TERMINAL_CONNACK_CODES,
+            )
+            if error.permanent:
+                self._fail(error)  # paho closes a refused connection itself
+            else:
+                logger.info("%s", error, extra=self._log_extra)
+            return
+        client = session.client
+        client.subscribe([(topic_filter, 1) for topic_filter in self._topics.subscriptions])
+        client.publish(self._topics.status, session.birth.SerializeToString(), qos=1, retain=True)
+        session.was_connected = True
+        with self._lock:
+            self._set_health(LinkHealth.CONNECTED)
+        logger.info(
+            "MQTT connected to %s:%d (session %d)",
+            self._settings.host,
+            self._settings.broker_port,
+            session.birth.session_seq,
+            extra=self._log_extra,
+        )
+        for listener in self._ready_listeners:
+            listener()
+
+    def _on_disconnect(self, session: _Session, reason: ReasonCode) -> None:
+        with self._lock:
+            if self._health is LinkHealth.CONNECTED:
+                self._set_health(LinkHealth.DISCONNECTED)
+                if not self._stop.is_set():  # our own clean stop is not news
+                    logger.warning(
+                        "MQTT connection lost: %s", reason.getName(), extra=self._log_extra
+                    )
+        session.end()
+
+    def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
+        for topic_filter, reason in zip(self._topics.subscriptions, reasons, strict=False):
+            if reason.is_failure:
+                # Not terminal: uplink still works. The ACL or the device id is wrong.
+                logger.error(
+                    "broker refused subscription %s: %s",
+                    topic_filter,
+                    reason.getName(),
+                    extra=self._log_extra,
+                )
+
+    def _on_publish(self, session: _Session, mid: int, reason: ReasonCode) -> None:
+        session.acked(mid, reason)
+
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            logger.warning("dropping message with a topic that is not UTF-8")
+            return
+        self.router.dispatch(topic, bytes(message.payload))
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def _status(
+        self, state: status_pb2.DeviceState, session_seq: int, now: dt.datetime
+    ) -> status_pb2.DeviceStatus:
+        status = status_pb2.DeviceStatus()
+        status.CopyFrom(self._describe())  # a copy: describe() may return a shared template
+        status.state = state
+        status.session_seq = session_seq
+        status.time.FromDatetime(now)
+        status.key.device_id = self._topics.device
+        status.key.seq = self._outbox.next_seq(self._topics.device)
+        return status
+
+    def _reply(self, result: command_pb2.CommandResult) -> None:
+        enqueue(self._outbox, self._topics, self._topics.command_result(result.name), result)
+
+    def _fail(self, error: TransportError) -> None:
+        """Terminal: remember the error; the supervisor stops once this connection ends."""
+        with self._lock:
+            self._error = error
+            self._set_health(LinkHealth.FAILED)
+        logger.error("MQTT link stopped for good: %s", error, extra=self._log_extra)
+
+    def _set_health(self, health: LinkHealth) -> None:
+        """Change the state (caller holds the lock) and wake `wait_connected`."""
+        self._health = health
+        self._lock.notify_all()

@@ -1,0 +1,354 @@
+"""The on-disk spool between producers (pipeline, agent) and the senders (MQTT, gRPC).
+
+Everything that must reach the cloud is `put` here first and deleted only after the cloud
+acknowledged it (STYLE.md: peek a batch -> publish/upload -> await acks -> delete by row id), so a
+crash or an outage loses nothing that was put.
+
+Storage: one SQLite file in WAL mode with `synchronous=FULL`. FULL (an fsync per commit) rather
+than NORMAL because with NORMAL a power cut may roll back the last commits, and a rolled-back
+`next_seq` would hand out a sequence number the cloud has already seen (MessageKey must never
+repeat). Edge boxes do lose power.
+
+Bounds: each kind ('mqtt' metadata, 'crop' images) has its own row and byte budget, so a flood of
+crops cannot push out events and status. When a `put` exceeds its kind's budget the OLDEST rows of
+that kind are dropped (recent data is worth more to an operator than old data), the persisted
+per-kind drop counter grows, and a WARNING is logged: never a silent drop. Bytes are the payload
+lengths.
+
+Dead letters: rows the cloud will never accept are moved to a small `dead_letter` table (the
+newest `dead_letter_rows` are kept for inspection) and counted per kind, so they are not retried
+forever.
+
+Thread-safety: every method may be called from any thread; one lock serialises access to the one
+connection. One process owns the file at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["mqtt", "crop"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+SeqCounter = Literal["message", "session"]
+"""'message': MessageKey.seq of upstream messages; 'session': DeviceStatus.session_seq."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('mqtt', 'crop')),
+    key TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (kind, key)
+);
+CREATE INDEX IF NOT EXISTS outbox_kind_id ON outbox (kind, id);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- Running totals per kind, kept by triggers in the same transaction as the rows, so the bound
+-- check is O(1) instead of a SUM over the whole spool on every put.
+CREATE TABLE IF NOT EXISTS totals (
+    kind TEXT PRIMARY KEY, rows INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO totals (kind, rows, bytes) VALUES ('mqtt', 0, 0), ('crop', 0, 0);
+CREATE TRIGGER IF NOT EXISTS outbox_count_insert AFTER INSERT ON outbox BEGIN
+    UPDATE totals SET rows = rows + 1, bytes = bytes + length(NEW.payload)
+    WHERE kind = NEW.kind;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_count_delete AFTER DELETE ON outbox BEGIN
+    UPDATE totals SET rows = rows - 1, bytes = bytes - length(OLD.payload)
+    WHERE kind = OLD.kind;
+END;
+"""
+
+
+class SpoolBounds(BaseModel):
+    """The most one kind of row may hold on disk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rows: int = Field(gt=0, description="Rows kept before the oldest are dropped.")
+    max_bytes: int = Field(gt=0, description="Payload bytes kept before the oldest are dropped.")
+
+
+class OutboxSettings(BaseModel):
+    """Where the spool lives and how much it may hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="SQLite file (created with its directory if missing).")
+    mqtt: SpoolBounds = Field(
+        default=SpoolBounds(max_rows=100_000, max_bytes=64 * 1024**2),
+        description="Bounds for MQTT messages (events, tracks, metrics, reported, results).",
+    )
+    crop: SpoolBounds = Field(
+        default=SpoolBounds(max_rows=20_000, max_bytes=1024**3),
+        description="Bounds for crops waiting for the gRPC upload.",
+    )
+    dead_letter_rows: int = Field(
+        default=1000, ge=0, description="Newest dead letters kept for inspection (all counted)."
+    )
+
+    def bounds(self, kind: Kind) -> SpoolBounds:
+        """The bounds of one kind."""
+        return self.mqtt if kind == "mqtt" else self.crop
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One spooled message."""
+
+    id: int
+    kind: Kind
+    key: str
+    """Idempotency key: the detection id for crops, `<device>:<seq>` for MQTT messages."""
+    topic: str
+    """MQTT topic; empty for crops."""
+    payload: bytes
+    created: float
+    """Unix time of the put."""
+    attempts: int
+    """Send attempts so far (see `mark_attempt`)."""
+
+
+def _dropped_counter(kind: Kind) -> str:
+    return f"dropped:{kind}"
+
+
+def _dead_counter(kind: Kind) -> str:
+    return f"dead:{kind}"
+
+
+class Outbox:
+    """The spool. Open with `Outbox(settings)`, close with `close()` (or use `with`)."""
+
+    def __init__(self, settings: OutboxSettings) -> None:
+        self._settings = settings
+        settings.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write), so a
+        # write never runs inside an implicit transaction opened by an earlier read.
+        self._db = sqlite3.connect(settings.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def put(self, kind: Kind, key: str, payload: bytes, topic: str = "") -> int:
+        """Spool one message and return its row id; drops the oldest rows of `kind` if full.
+
+        Idempotent on (kind, key): putting a key that is still spooled returns the existing row
+        id and stores nothing. Raises ValueError for a payload larger than the kind's whole
+        byte budget (a configuration error: no amount of dropping makes room for it).
+        """
+        bounds = self._settings.bounds(kind)
+        if len(payload) > bounds.max_bytes:
+            raise ValueError(
+                f"{kind} payload of {len(payload)} bytes exceeds the outbox budget of "
+                f"{bounds.max_bytes} bytes"
+            )
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (kind, key, topic, payload, created) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO NOTHING",
+                (kind, key, topic, payload, time.time()),
+            )
+            if cursor.rowcount == 0:
+                logger.debug("outbox already holds %s %s", kind, key)
+                (existing,) = db.execute(
+                    "SELECT id FROM outbox WHERE kind = ? AND key = ?", (kind, key)
+                ).fetchone()
+                return int(existing)
+            row_id = cursor.lastrowid
+            assert row_id is not None  # an INSERT that added a row always sets it
+            self._evict(db, kind, bounds)
+        return row_id
+
+    def _evict(self, db: sqlite3.Connection, kind: Kind, bounds: SpoolBounds) -> None:
+        """Drop the oldest rows of `kind` until it fits its bounds (inside a write)."""
+        rows, size = db.execute("SELECT rows, bytes FROM totals WHERE kind = ?", (kind,)).fetchone()
+        excess_rows = rows - bounds.max_rows
+        excess_bytes = size - bounds.max_bytes
+        if excess_rows <= 0 and excess_bytes <= 0:
+            return
+        cutoff = None
+        dropped = freed = 0
+        # Walk from the oldest and stop as soon as enough is freed: the cost is proportional to
+        # what is dropped, not to the spool size. The new row is never reached, because it
+        # fits the bounds on its own (put checked its size).
+        oldest = db.execute(
+            "SELECT id, length(payload) FROM outbox WHERE kind = ? ORDER BY id", (kind,)
+        )
+        for row_id, length in oldest:
+            cutoff = row_id
+            dropped += 1
+            freed += length
+            if dropped >= excess_rows and freed >= excess_bytes:
+                break
+        oldest.close()
+        db.execute("DELETE FROM outbox WHERE kind = ? AND id <= ?", (kind, cutoff))
+        total = self._add(db, _dropped_counter(kind), dropped)
+        logger.warning(
+            "outbox full for %s: dropped the %d oldest rows (%d bytes), %d dropped in total",
+            kind,
+            dropped,
+            freed,
+            total,
+            extra={"kind": kind},
+        )
+
+    @staticmethod
+    def _add(db: sqlite3.Connection, name: str, amount: int) -> int:
+        (value,) = db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value RETURNING value",
+            (name, amount),
+        ).fetchone()
+        return int(value)
+
+    def peek(self, kind: Kind, limit: int) -> list[Row]:
+        """The oldest `limit` rows of `kind`, oldest first; they stay until `delete`d."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT id, kind, key, topic, payload, created, attempts FROM outbox "
+                "WHERE kind = ? ORDER BY id LIMIT ?",
+                (kind, limit),
+            )
+            return [Row(*values) for values in cursor]
+
+    def delete(self, row_ids: Iterable[int]) -> int:
+        """Delete delivered rows by id and return how many existed (dropped ones do not)."""
+        ids = list(row_ids)
+        with self._write() as db:
+            return db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids)).rowcount
+
+    def mark_attempt(self, row_ids: Iterable[int]) -> None:
+        """Count one more send attempt for each row."""
+        with self._write() as db:
+            db.executemany(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", ((i,) for i in row_ids)
+            )
+
+    def dead_letter(self, row_ids: Iterable[int], reason: str) -> None:
+        """Move rows the cloud will never accept out of the spool, counted per kind.
+
+        Rows already gone (dropped or delivered meanwhile) are skipped.
+        """
+        now = time.time()
+        with self._write() as db:
+            for row_id in row_ids:
+                moved = db.execute(
+                    "INSERT INTO dead_letter "
+                    "(kind, key, topic, payload, created, attempts, reason, dead_at) "
+                    "SELECT kind, key, topic, payload, created, attempts, ?, ? "
+                    "FROM outbox WHERE id = ? RETURNING kind",
+                    (reason, now, row_id),
+                ).fetchone()
+                if moved is None:
+                    continue
+                db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                self._add(db, _dead_counter(moved[0]), 1)
+            db.execute(
+                "DELETE FROM dead_letter WHERE id NOT IN "
+                "(SELECT id FROM dead_letter ORDER BY id DESC LIMIT ?)",
+                (self._settings.dead_letter_rows,),
+            )
+
+    def dead_letters(self, kind: Kind) -> list[Row]:
+        """The dead letters still kept for `kind`, oldest first (ids are dead-letter ids)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT id, kind, key, topic, payload, created, attempts FROM dead_letter "
+                "WHERE kind = ? ORDER BY id",
+                (kind,),
+            )
+            return [Row(*values) for values in cursor]
+
+    def depth(self, kind: Kind | None = None) -> int:
+        """Rows waiting, of one kind or of all."""
+        return self._total("rows", kind)
+
+    def bytes(self, kind: Kind | None = None) -> int:
+        """Payload bytes waiting, of one kind or of all."""
+        return self._total("bytes", kind)
+
+    def _total(self, column: Literal["rows", "bytes"], kind: Kind | None) -> int:
+        kinds = KINDS if kind is None else (kind,)
+        with self._lock:
+            return sum(
+                self._db.execute(f"SELECT {column} FROM totals WHERE kind = ?", (k,)).fetchone()[0]
+                for k in kinds
+            )
+
+    def dropped(self) -> dict[Kind, int]:
+        """Rows dropped by the bound policy, per kind, since the file was created."""
+        return {kind: self._counter(_dropped_counter(kind)) for kind in KINDS}
+
+    def dead_lettered(self) -> dict[Kind, int]:
+        """Rows moved to the dead-letter table, per kind, since the file was created."""
+        return {kind: self._counter(_dead_counter(kind)) for kind in KINDS}
+
+    def _counter(self, name: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def next_seq(self, device_id: str, counter: SeqCounter = "message") -> int:
+        """The next value of a persisted per-device counter: 1, 2, 3, ... never repeated.
+
+        The increment is committed (and fsynced) before the value is returned, so a value is
+        never handed out twice, across crashes and restarts included; a crash may skip values.
+        """
+        with self._write() as db:
+            return self._add(db, f"seq:{counter}:{device_id}", 1)
+
+    def close(self) -> None:
+        """Close the database (checkpointing the WAL)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

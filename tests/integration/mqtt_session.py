@@ -14,6 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from tests.services.contract import MqttAccount, MqttBroker
 
@@ -70,8 +71,13 @@ class BrokerSession:
         return reason
 
     def subscribe(self, topic: str, qos: int = 1) -> ReasonCode:
-        """Subscribe and return the SUBACK reason code (granted QoS or a refusal)."""
-        _, mid = self._client.subscribe(topic, qos=qos)
+        """Subscribe and return the SUBACK reason code (granted QoS or a refusal).
+
+        Retained messages are not replayed: other tests leave retained status messages on the
+        shared broker, and a wildcard subscription would otherwise see them first.
+        """
+        options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+        _, mid = self._client.subscribe(topic, options=options)
         assert mid is not None
         reasons: list[ReasonCode] = self._await(("suback", mid))
         return reasons[0]

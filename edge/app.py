@@ -1,0 +1,270 @@
+"""The composition root: builds every component from the config, runs the cameras, stops them.
+
+`run(config)` builds the detector (one, shared), the delivery layer, and per camera a source, a
+tracker, a crop selector and a `PythonPipeline`, each camera on its own thread. One stop event
+ends everything: SIGINT/SIGTERM set it, and so does a failing camera.
+
+Failure policy: a camera whose source fails for good (a corrupt file, a stream unreachable for
+its whole reconnection budget) or whose pipeline hits a bug stops the whole agent, which exits 1.
+On a device that makes the supervisor (systemd, Kubernetes) restart the agent and shows the
+failure, instead of leaving a camera silently dead beside healthy ones.
+
+Shutdown: cameras end their tracks (crops and summaries of objects still in view are spooled),
+the delivery layer gets `delivery.drain_timeout_s` to empty the outbox, then stops. A second
+signal skips the drain; a third one kills the process the default way.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Protocol
+
+from edge.config import EdgeConfig
+from edge.crops.selector import BestCropSelector
+from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
+from edge.detectors.base import Detector
+from edge.detectors.registry import create_detector
+from edge.errors import SourceError
+from edge.pipelines.base import (
+    CameraEvent,
+    CameraSettings,
+    EventSeverity,
+    ModelRef,
+    PipelineSink,
+    PipelineStats,
+)
+from edge.pipelines.python import PythonPipeline
+from edge.sources.base import SourceStatus
+from edge.sources.capture import CaptureSource
+from edge.tracking.registry import create_tracker
+
+logger = logging.getLogger(__name__)
+
+_JOIN_POLL_S = 0.2
+
+
+class Delivery(PipelineSink, Protocol):
+    """What the app needs from the delivery layer, beyond accepting pipeline output.
+
+    `delivery.OutboxDelivery` (outbox + MQTT + gRPC) and `delivery.CountingDelivery` implement
+    it; tests pass their own.
+    """
+
+    def start(self) -> None:
+        """Start delivering in the background."""
+
+    def drain(self, timeout_s: float, abort: threading.Event) -> bool:
+        """Wait (at most `timeout_s`, until `abort`) for pending output to be delivered."""
+
+    def close(self) -> None:
+        """Stop the background work and release resources."""
+
+    def stats(self) -> DeliveryStats:
+        """Counters since `start`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one run of the agent did."""
+
+    frames: int
+    """Frames run through the detector, all cameras."""
+    frames_decoded: int
+    detections: int
+    tracks: int
+    crops_queued: int
+    crops_sent: int
+    seconds: float
+    failed_cameras: tuple[str, ...]
+    delivery_failures: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 for a clean run (files ended, max frames reached or stopped by a signal), else 1."""
+        return 1 if self.failed_cameras or self.delivery_failures else 0
+
+
+class _Shutdown:
+    """The stop event plus the signals that set it (see the module docstring)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.skip_drain = threading.Event()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if not self.stop.is_set():
+            logger.info("%s received: stopping (send it again to skip the final delivery)", name)
+            self.stop.set()
+            return
+        logger.warning("%s received again: skipping the final delivery", name)
+        self.skip_drain.set()
+        # The next signal gets the default behaviour, so a stuck agent can still be killed.
+        signal.signal(signum, signal.SIG_DFL)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT/SIGTERM while inside; only possible on the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def build_delivery(config: EdgeConfig, model: ModelRef) -> Delivery:
+    """The delivery layer the config asks for: outbox + links, or counting only."""
+    if config.delivery is None:
+        logger.warning("no delivery configured: crops, tracks and events are counted, not kept")
+        return CountingDelivery()
+    return OutboxDelivery(
+        config.delivery,
+        device_id=config.device.id,
+        site=config.device.site,
+        hardware_profile=config.device.hardware_profile,
+        camera_models=[(camera.id, model) for camera in config.cameras],
+    )
+
+
+def _event(name: str, severity: EventSeverity, camera_id: str, message: str) -> CameraEvent:
+    return CameraEvent(name, severity, camera_id, datetime.now(UTC), message)
+
+
+class _Camera:
+    """One camera's pipeline and the thread that runs it."""
+
+    def __init__(
+        self,
+        camera: CameraSettings,
+        config: EdgeConfig,
+        detector: Detector,
+        delivery: Delivery,
+        max_frames: int | None,
+    ) -> None:
+        self.id = camera.id
+        self._delivery = delivery
+        source = CaptureSource(camera.source, camera_id=camera.id, on_status=self._on_status)
+        self.pipeline = PythonPipeline(
+            camera,
+            source=source,
+            detector=detector,
+            tracker=create_tracker(config.tracker, camera_id=camera.id),
+            selector=BestCropSelector(config.crops, camera_id=camera.id),
+            sink=delivery,
+            max_frames=max_frames,
+        )
+        self.failed = False
+        self.thread: threading.Thread | None = None
+
+    def _on_status(self, status: SourceStatus, detail: str) -> None:
+        severity = EventSeverity.INFO if status is SourceStatus.CONNECTED else EventSeverity.WARNING
+        self._delivery.event(_event(f"camera.{status.value}", severity, self.id, detail))
+
+    def start(self, stop: threading.Event) -> None:
+        self.thread = threading.Thread(
+            target=self._run, args=(stop,), name=f"camera-{self.id}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, stop: threading.Event) -> None:
+        extra = {"camera_id": self.id}
+        try:
+            self.pipeline.run(stop)
+        except SourceError as err:
+            logger.error("%s", err, extra=extra)
+            self._fail(stop, str(err))
+        except Exception as err:
+            # Thread boundary: log the bug with its traceback and stop the agent (fail fast).
+            logger.exception("camera %s: pipeline failed", self.id, extra=extra)
+            self._fail(stop, f"pipeline failed: {err!r}")
+
+    def _fail(self, stop: threading.Event, message: str) -> None:
+        self.failed = True
+        self._delivery.event(_event("camera.failed", EventSeverity.ERROR, self.id, message))
+        stop.set()
+
+
+def run(
+    config: EdgeConfig,
+    *,
+    max_frames: int | None = None,
+    delivery: Delivery | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run the agent until every camera is done or `stop` is set; return what it did.
+
+    `max_frames` ends each camera after that many processed frames. `delivery` replaces the one
+    the config describes (tests). Raises ModelError, BackendUnavailable or ConfigError when a
+    component cannot be built; camera failures are reported in the summary instead.
+    """
+    shutdown = _Shutdown(stop or threading.Event())
+    started = time.perf_counter()
+    detector = create_detector(config.detector)
+    try:
+        model = ModelRef(detector.spec.name, detector.spec.version)
+        delivery = delivery or build_delivery(config, model)
+        try:
+            cameras = [
+                _Camera(camera, config, detector, delivery, max_frames) for camera in config.cameras
+            ]
+            delivery.start()
+            with shutdown.installed():
+                _run_cameras(cameras, shutdown.stop)
+                timeout = config.delivery.drain_timeout_s if config.delivery else 0.0
+                delivery.drain(timeout, shutdown.skip_drain)
+            delivered = delivery.stats()
+        finally:
+            delivery.close()
+    finally:
+        detector.close()
+    summary = _summarise(
+        [camera.pipeline.stats() for camera in cameras],
+        delivered,
+        time.perf_counter() - started,
+        tuple(camera.id for camera in cameras if camera.failed),
+    )
+    logger.info(
+        "run summary: %d frames (%d decoded), %d detections, %d tracks, %d crops queued, "
+        "%d sent, %.1fs",
+        summary.frames, summary.frames_decoded, summary.detections, summary.tracks,
+        summary.crops_queued, summary.crops_sent, summary.seconds,
+    )  # fmt: skip
+    return summary
+
+
+def _run_cameras(cameras: list[_Camera], stop: threading.Event) -> None:
+    for camera in cameras:
+        camera.start(stop)
+    for camera in cameras:
+        assert camera.thread is not None  # started just above
+        # Short joins keep the main thread responsive to signals.
+        while camera.thread.is_alive():
+            camera.thread.join(_JOIN_POLL_S)
+
+
+def _summarise(
+    stats: list[PipelineStats], delivery: DeliveryStats, seconds: float, failed: tuple[str, ...]
+) -> RunSummary:
+    return RunSummary(
+        frames=sum(s.frames for s in stats),
+        frames_decoded=sum(s.frames_decoded for s in stats),
+        detections=sum(s.detections for s in stats),
+        tracks=sum(s.tracks for s in stats),
+        crops_queued=delivery.crops_queued,
+        crops_sent=delivery.crops_sent,
+        seconds=seconds,
+        failed_cameras=failed,
+        delivery_failures=delivery.failures,
+    )

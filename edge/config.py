@@ -1,0 +1,107 @@
+"""The agent's configuration: root `EdgeConfig` and `load()`.
+
+One YAML file plus `SIGHTLINE_EDGE_*` environment overrides (`__` between levels, `_FILE` for
+secrets; see `config_loader`). Sub-settings live beside the feature that uses them: `SourceSettings`
+in `sources/base.py`, `CameraSettings` in `pipelines/base.py`, detector settings in `detectors/`,
+`ByteTrackSettings` in `tracking/`, `CropSettings` in `crops/`, `DeliverySettings` in
+`delivery.py` (which composes the `transport/` settings). Checks here only span features; none
+touch files or the network (the app does that when it builds the components).
+`edge/example.yaml` documents every section.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge.config_loader import load_yaml_model
+from edge.crops.selector import CropSettings
+from edge.delivery import DeliverySettings
+from edge.detectors.registry import DetectorConfig
+from edge.logs import LogFormat, LogLevel
+from edge.pipelines.base import CameraSettings
+from edge.tracking.bytetrack import ByteTrackSettings
+from edge.tracking.registry import TrackerSettings
+
+# A topic level and part of object keys: no "/", "+", "#", and no leading "$".
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class DeviceSettings(BaseModel):
+    """Who this device is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        pattern=_ID_PATTERN,
+        description="The device's registry id: its MQTT user name, a topic level and part of the "
+        "cloud's object keys (letters, digits, _ . -; at most 64).",
+    )
+    site: str = Field(
+        default="default", pattern=_ID_PATTERN, description="Site of the device (a topic level)."
+    )
+    hardware_profile: Literal["jetson-orin", "x86-gpu", "x86-cpu"] = Field(
+        default="x86-cpu", description="Hardware class, reported in the birth message."
+    )
+
+
+class EdgeConfig(BaseModel):
+    """Everything `python -m edge run` needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: DeviceSettings = Field(description="Identity of this device.")
+    detector: DetectorConfig = Field(description="Object detector backend and model (type: ort).")
+    tracker: TrackerSettings = Field(
+        default=ByteTrackSettings(), description="Multi-object tracker, one per camera."
+    )
+    crops: CropSettings = Field(
+        default=CropSettings(), description="Which view of each track is sent, and how."
+    )
+    cameras: tuple[CameraSettings, ...] = Field(
+        description="The cameras this device watches (at least one)."
+    )
+    delivery: DeliverySettings | None = Field(
+        default=None,
+        description="Outbox, MQTT and gRPC towards the cloud. null counts crops, tracks and "
+        "events without keeping them (local runs).",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Least severity logged.")
+    log_format: LogFormat = Field(
+        default="text",
+        description="text for people, json for log collectors (also SIGHTLINE_EDGE_LOG_FORMAT).",
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _at_least_one(cls, cameras: tuple[CameraSettings, ...]) -> tuple[CameraSettings, ...]:
+        # Not Field(min_length=1): for tuples pydantic then also reports "0 items" whenever an
+        # item is invalid, a confusing second error.
+        if not cameras:
+            raise ValueError("at least one camera is needed")
+        return cameras
+
+    @model_validator(mode="after")
+    def _check_across_features(self) -> EdgeConfig:
+        repeated = [key for key, n in Counter(c.id for c in self.cameras).items() if n > 1]
+        if repeated:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(repeated)}")
+        if self.detector.score_threshold > self.tracker.low_score:
+            raise ValueError(
+                f"detector.score_threshold ({self.detector.score_threshold}) is above "
+                f"tracker.low_score ({self.tracker.low_score}): the tracker would never see the "
+                "weak detections that keep occluded objects' tracks alive"
+            )
+        return self
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:
+    """Parse the YAML file at `path` plus `SIGHTLINE_EDGE_*` overrides from `environ`.
+
+    Raises ConfigError with one `file:line: key.path: message` line per problem.
+    """
+    return load_yaml_model(EdgeConfig, path, environ)

@@ -1,0 +1,35 @@
+"""Detector backends by config `type`: `DetectorConfig` for the config schema, `create_detector`.
+
+The registry is explicit (STYLE.md): a key maps to a "module:Class" string imported on first use,
+so the schema knows every key whether or not a backend's runtime is installed, and a backend's SDK
+is imported only when that backend is built. Keys: `ort` (ONNX Runtime on the CPU).
+
+A TensorRT backend (`trt`) joins this table together with its engine runner; until then the key
+is not accepted, rather than accepted and failing at startup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import cast
+
+from edge.detectors.base import Detector, DetectorSettings
+from edge.detectors.ort import OrtSettings
+
+# Becomes `Annotated[OrtSettings | TrtSettings, Field(discriminator="type")]` with a second
+# backend; `type` is already the discriminator.
+DetectorConfig = OrtSettings
+
+DETECTORS: dict[str, str] = {
+    "ort": "edge.detectors.ort:OrtDetector",
+}
+
+
+def create_detector(settings: DetectorSettings) -> Detector:
+    """Build the detector that `settings.type` names (loading and verifying its model).
+
+    Raises ModelError or BackendUnavailable, as `Detector` construction does.
+    """
+    module_name, class_name = DETECTORS[settings.type].split(":")
+    backend = getattr(importlib.import_module(module_name), class_name)
+    return cast(Detector, backend(settings))

@@ -1,0 +1,139 @@
+"""The video source contract: settings, the `Frame` it yields and the `VideoSource` protocol."""
+
+from __future__ import annotations
+
+import enum
+import re
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Image = npt.NDArray[np.uint8]
+
+_STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+_USB = re.compile(r"^(?:usb:|/dev/video)(\d+)$")
+
+
+class SourceKind(enum.Enum):
+    """How a source behaves at its end: a file ends, a live source reconnects."""
+
+    FILE = "file"
+    STREAM = "stream"
+    USB = "usb"
+
+
+class SourceSettings(BaseModel):
+    """Where a camera's video comes from and how hard to try to keep it flowing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        min_length=1,
+        description="A video file path; an rtsp://, rtsps://, http:// or https:// stream URL "
+        "(user:password@ in it is accepted and never logged); or usb:<index> (or /dev/video<N>) "
+        "for a local camera.",
+    )
+    fps: float | None = Field(
+        default=5.0,
+        gt=0,
+        description="Frames per second to run detection on; frames in between are decoded and "
+        "skipped. null processes every frame.",
+    )
+    reconnect_initial_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Live sources: wait before the first reconnection attempt; doubles per "
+        "failed attempt (with jitter) up to reconnect_max_s.",
+    )
+    reconnect_max_s: float = Field(
+        default=30.0, gt=0, description="Live sources: longest wait between attempts."
+    )
+    reconnect_attempts: int | None = Field(
+        default=10,
+        ge=0,
+        description="Live sources: failed attempts in a row after which the camera fails with an "
+        "error (and the agent stops, so its supervisor restarts it); null retries forever.",
+    )
+    open_timeout_s: float = Field(
+        default=10.0, gt=0, description="Streams: give up opening a connection after this long."
+    )
+    read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Streams: a connection that delivers no frame for this long counts as lost.",
+    )
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> SourceSettings:
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("reconnect_initial_s must not exceed reconnect_max_s")
+        return self
+
+    @property
+    def kind(self) -> SourceKind:
+        """File, stream or USB camera, read from the form of `url`."""
+        if self.url.lower().startswith(_STREAM_SCHEMES):
+            return SourceKind.STREAM
+        if _USB.match(self.url):
+            return SourceKind.USB
+        return SourceKind.FILE
+
+    @property
+    def usb_index(self) -> int:
+        """The camera index of a `usb:<index>` or `/dev/video<N>` URL."""
+        match = _USB.match(self.url)
+        if match is None:
+            raise ValueError(f"{self.url!r} is not a USB camera")
+        return int(match.group(1))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame that survived sampling."""
+
+    image: Image
+    """BGR, height x width x 3. Valid until the next frame is requested: sources decode into one
+    reused buffer, so a consumer that keeps pixels must copy them."""
+    index: int
+    """Position in decode order from 0, counting skipped frames too."""
+    timestamp: float
+    """Seconds since the source started: the stream position for files, time since the first
+    connection for live sources (monotonic, so it never goes back across reconnects)."""
+
+
+Frames = Generator[Frame, None, None]
+"""What `VideoSource.frames` returns: an iterator that can be closed early."""
+
+
+class SourceStatus(enum.Enum):
+    """Connection changes a live source reports (files only ever connect once)."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class VideoSource(Protocol):
+    """A camera's frames, sampled to the configured rate.
+
+    Errors: `edge.errors.SourceError` with a message fit for an operator (never containing
+    credentials) when a file cannot be opened or is truncated/corrupt, or when a live source stays
+    unreachable for its whole reconnection budget. The end of a file is not an error.
+
+    Thread-safety: none; one source belongs to one camera thread.
+    """
+
+    @property
+    def started_at(self) -> datetime:
+        """UTC wall-clock time of timestamp 0 (valid once `frames` has started)."""
+
+    def frames(self, stop: threading.Event) -> Frames:
+        """Yield sampled frames until the file ends or `stop` is set; release the device after.
+
+        Close the iterator (or exhaust it) to release the capture early.
+        """

@@ -1,0 +1,239 @@
+"""`CaptureSource`: files, RTSP/HTTP streams and USB cameras through OpenCV's `VideoCapture`.
+
+Files are read as fast as they decode and end at their last frame. A file that cannot be opened,
+holds no decodable frame, or ends well before the frame count in its header (truncated or
+corrupt) raises `SourceError`.
+
+Live sources (streams, USB) reconnect when they cannot be opened or stop delivering frames,
+waiting `reconnect_initial_s`, doubling up to `reconnect_max_s`, with jitter so that a site's
+cameras do not hammer a recovering recorder in lockstep. After `reconnect_attempts` failures in a
+row the source raises `SourceError`; one delivered frame resets the count. Waits end early when the
+stop event is set, so shutdown is never held up by a backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from edge.errors import SourceError
+from edge.logs import redact
+from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
+from edge.sources.sampling import FrameSampler
+
+logger = logging.getLogger(__name__)
+
+# The container's frame count is exact for indexed formats (AVI, MP4) but an estimate from
+# duration x rate for some others, so a small shortfall at the end is not called truncation.
+_TRUNCATION_TOLERANCE = 0.02
+_TRUNCATION_MIN_FRAMES = 2
+
+
+class Capture(Protocol):
+    """The part of `cv2.VideoCapture` a source uses (tests substitute failing captures)."""
+
+    def isOpened(self) -> bool: ...
+
+    def grab(self) -> bool: ...
+
+    def retrieve(
+        self, image: cv2.typing.MatLike | None = None, flag: int = 0
+    ) -> tuple[bool, cv2.typing.MatLike]: ...
+
+    def get(self, prop_id: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+Opener = Callable[[], Capture]
+StatusCallback = Callable[[SourceStatus, str], None]
+
+
+def open_capture(settings: SourceSettings) -> Capture:
+    """Open `settings.url` with the OpenCV backend that suits its kind (FFmpeg or V4L2/default)."""
+    kind = settings.kind
+    if kind is SourceKind.USB:
+        return cv2.VideoCapture(settings.usb_index)
+    params: list[int] = []
+    if kind is SourceKind.STREAM:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            round(settings.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            round(settings.read_timeout_s * 1000),
+        ]
+    # FFmpeg explicitly: with CAP_ANY a file name like "cam%02d.jpg" would be read as an image
+    # sequence by another backend.
+    return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
+
+
+class CaptureSource:
+    """A `VideoSource` over `cv2.VideoCapture`; see the module docstring for its behaviour."""
+
+    def __init__(
+        self,
+        settings: SourceSettings,
+        *,
+        camera_id: str,
+        opener: Opener | None = None,
+        on_status: StatusCallback | None = None,
+    ) -> None:
+        """`opener` makes a fresh capture for every (re)connection; `on_status` hears about
+        connects and disconnects of live sources (called on the camera's thread)."""
+        self._settings = settings
+        self._camera_id = camera_id
+        self._opener = opener or (lambda: open_capture(settings))
+        self._on_status = on_status
+        self._where = redact(settings.url)
+        self._started_at = datetime.now(UTC)
+        self._buffer: Image | None = None
+        self._log_extra = {"camera_id": camera_id}
+
+    @property
+    def started_at(self) -> datetime:
+        """UTC wall-clock time of timestamp 0."""
+        return self._started_at
+
+    def frames(self, stop: threading.Event) -> Frames:
+        """Yield sampled frames until the file ends or `stop` is set (see `VideoSource`)."""
+        sampler = FrameSampler(self._settings.fps)
+        if self._settings.kind is SourceKind.FILE:
+            return self._file_frames(stop, sampler)
+        return self._live_frames(stop, sampler)
+
+    def _retrieve(self, capture: Capture) -> Image | None:
+        # Decoding into the previous frame's buffer saves an allocation per frame.
+        ok, image = capture.retrieve(self._buffer)
+        if not ok:
+            return None
+        self._buffer = np.asarray(image, dtype=np.uint8)
+        return self._buffer
+
+    def _file_frames(self, stop: threading.Event, sampler: FrameSampler) -> Frames:
+        path = Path(self._settings.url)
+        if not path.is_file():
+            raise SourceError(f"camera {self._camera_id}: video file {self._where} does not exist")
+        capture = self._opener()
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(
+                f"camera {self._camera_id}: cannot open video file {self._where}: it is "
+                "unreadable, corrupt or not a video format FFmpeg can decode"
+            )
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._started_at = datetime.now(UTC)
+        logger.info(
+            "camera %s: opened %s (%d frames at %.3g fps)",
+            self._camera_id, self._where, expected, fps, extra=self._log_extra,
+        )  # fmt: skip
+        index = 0
+        try:
+            while not stop.is_set() and capture.grab():
+                # index / fps rather than CAP_PROP_POS_MSEC, which some containers report as 0.
+                timestamp = index / fps if fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+                if sampler.keep(timestamp):
+                    image = self._retrieve(capture)
+                    if image is None:
+                        raise SourceError(
+                            f"camera {self._camera_id}: {self._where}: frame {index} cannot be "
+                            "decoded; the file is corrupt"
+                        )
+                    yield Frame(image, index, timestamp)
+                index += 1
+        finally:
+            capture.release()
+        if stop.is_set():
+            return
+        self._check_complete(index, expected)
+        logger.info(
+            "camera %s: end of %s after %d frames", self._camera_id, self._where, index,
+            extra=self._log_extra,
+        )  # fmt: skip
+
+    def _check_complete(self, decoded: int, expected: int) -> None:
+        if decoded == 0:
+            raise SourceError(
+                f"camera {self._camera_id}: {self._where} holds no decodable frame; the file is "
+                "corrupt or empty"
+            )
+        shortfall = expected - decoded
+        if shortfall > max(_TRUNCATION_MIN_FRAMES, expected * _TRUNCATION_TOLERANCE):
+            raise SourceError(
+                f"camera {self._camera_id}: {self._where} ended after {decoded} of the "
+                f"{expected} frames its header announces; the file is truncated or corrupt"
+            )
+
+    def _live_frames(self, stop: threading.Event, sampler: FrameSampler) -> Frames:
+        capture: Capture | None = None
+        failures = 0
+        index = 0
+        self._started_at = datetime.now(UTC)
+        start = time.monotonic()
+        try:
+            while not stop.is_set():
+                if capture is None:
+                    capture = self._opener()
+                    if not capture.isOpened():
+                        capture.release()
+                        capture = None
+                        failures += 1
+                        self._back_off(stop, failures, "cannot connect")
+                        continue
+                    logger.info(
+                        "camera %s: connected to %s", self._camera_id, self._where,
+                        extra=self._log_extra,
+                    )  # fmt: skip
+                    self._report(SourceStatus.CONNECTED, f"connected to {self._where}")
+                if not capture.grab():
+                    capture.release()
+                    capture = None
+                    failures += 1
+                    logger.warning(
+                        "camera %s: %s stopped delivering frames", self._camera_id, self._where,
+                        extra=self._log_extra,
+                    )  # fmt: skip
+                    self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
+                    self._back_off(stop, failures, "no frames")
+                    continue
+                failures = 0
+                timestamp = time.monotonic() - start
+                if sampler.keep(timestamp):
+                    image = self._retrieve(capture)
+                    if image is not None:
+                        yield Frame(image, index, timestamp)
+                index += 1
+        finally:
+            if capture is not None:
+                capture.release()
+
+    def _back_off(self, stop: threading.Event, failures: int, reason: str) -> None:
+        """Wait before attempt `failures + 1`, or raise SourceError when the budget is spent."""
+        settings = self._settings
+        budget = settings.reconnect_attempts
+        if budget is not None and failures > budget:
+            raise SourceError(
+                f"camera {self._camera_id}: {self._where} is unreachable ({reason}) after "
+                f"{failures} attempts in a row; check the camera, the network and the URL"
+            )
+        ceiling = min(settings.reconnect_max_s, settings.reconnect_initial_s * 2 ** (failures - 1))
+        # "Equal jitter": at least half the ceiling, so the backoff still grows.
+        delay = ceiling * random.uniform(0.5, 1.0)
+        logger.info(
+            "camera %s: %s (attempt %d); retrying in %.1fs", self._camera_id, reason, failures,
+            delay, extra=self._log_extra,
+        )  # fmt: skip
+        stop.wait(delay)
+
+    def _report(self, status: SourceStatus, detail: str) -> None:
+        if self._on_status is not None:
+            self._on_status(status, detail)

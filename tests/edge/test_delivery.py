@@ -1,0 +1,133 @@
+"""OutboxDelivery turns pipeline output into the wire messages and spools them, keyed for
+idempotency; CountingDelivery only counts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge.crops.image import PixelRect
+from edge.delivery import CountingDelivery, DeliverySettings, OutboxDelivery
+from edge.pipelines.base import CameraEvent, CropReady, EventSeverity, ModelRef, TrackSummary
+from edge.tracking.base import Box
+from edge.transport.outbox import Outbox, OutboxSettings
+from sightline.device.v1 import event_pb2, track_pb2
+from sightline.ingest.v1 import ingest_pb2
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+CROP = CropReady(
+    detection_id="01a1ffd9-fd37-7945-914f-ab34594593bc",
+    track_id="01a1ffd9-f0c3-7a9b-9076-15b38f7e0068",
+    camera_id="lobby",
+    frame_time=T0,
+    box=Box(76.8, 57.6, 153.6, 288.0),
+    crop_box=PixelRect(70, 34, 161, 312),
+    frame_width=768,
+    frame_height=576,
+    label="person",
+    score=0.84,
+    jpeg=b"\xff\xd8fake-jpeg\xff\xd9",
+    model=ModelRef("nanodet-g", "1"),
+)
+SUMMARY = TrackSummary(
+    track_id=CROP.track_id,
+    camera_id="lobby",
+    label="person",
+    first_seen=T0,
+    last_seen=T0 + timedelta(seconds=2),
+    best_detection_id=CROP.detection_id,
+    best_score=0.84,
+    box_count=20,
+    ended=True,
+)
+EVENT = CameraEvent(
+    "camera.disconnected", EventSeverity.WARNING, "lobby", T0, "rtsp://***@cam stopped", {"a": "b"}
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> DeliverySettings:
+    return DeliverySettings(outbox=OutboxSettings(path=tmp_path / "outbox.sqlite"))
+
+
+def spooling(settings: DeliverySettings) -> OutboxDelivery:
+    return OutboxDelivery(
+        settings,
+        device_id="dev-1",
+        site="lab",
+        hardware_profile="x86-cpu",
+        camera_models=[("lobby", ModelRef("nanodet-g", "1"))],
+    )
+
+
+def test_crops_are_spooled_as_upload_requests_keyed_by_detection_id(
+    settings: DeliverySettings,
+) -> None:
+    delivery = spooling(settings)
+    delivery.start()
+    delivery.crop(CROP)
+    delivery.crop(CROP)  # a repeat of the same detection is stored once
+    assert delivery.stats().spooled == 1
+    delivery.close()
+    with Outbox(settings.outbox) as outbox:
+        (row,) = outbox.peek("crop", 10)
+    request = ingest_pb2.UploadCropsRequest.FromString(row.payload)
+    assert row.key == request.detection_id == CROP.detection_id
+    assert (request.device_id, request.camera_id, request.track_id) == (
+        "dev-1",
+        "lobby",
+        CROP.track_id,
+    )
+    assert request.box.x_min == pytest.approx(0.1)
+    assert request.box.y_max == pytest.approx(0.5)
+    assert request.crop_box.x_min <= request.box.x_min
+    assert (request.frame_size.width, request.frame_size.height) == (768, 576)
+    assert request.frame_time.ToDatetime(tzinfo=UTC) == T0
+    assert (request.model.name, request.model.version) == ("nanodet-g", "1")
+    assert request.jpeg == CROP.jpeg
+
+
+def test_summaries_and_events_are_spooled_for_their_topics_with_message_keys(
+    settings: DeliverySettings,
+) -> None:
+    delivery = spooling(settings)
+    delivery.start()
+    delivery.track(SUMMARY)
+    delivery.event(EVENT)
+    stats = delivery.stats()
+    delivery.close()
+    assert (stats.tracks_queued, stats.events_queued, stats.crops_queued) == (1, 1, 0)
+    with Outbox(settings.outbox) as outbox:
+        track_row, event_row = outbox.peek("mqtt", 10)
+    assert track_row.topic == "sightline/v1/lab/dev-1/tracks"
+    assert event_row.topic == "sightline/v1/lab/dev-1/events"
+    track = track_pb2.TrackSummary.FromString(track_row.payload)
+    assert (track.key.device_id, track.key.seq) == ("dev-1", 1)
+    assert track.best_detection_id == CROP.detection_id
+    assert track.ended and track.box_count == 20
+    assert track.last_seen.ToDatetime(tzinfo=UTC) == T0 + timedelta(seconds=2)
+    event = event_pb2.Event.FromString(event_row.payload)
+    assert event.key.seq == 2
+    assert event.severity == event_pb2.EVENT_SEVERITY_WARNING
+    assert dict(event.attributes) == {"a": "b"}
+
+
+def test_without_lanes_draining_has_nothing_to_wait_for(settings: DeliverySettings) -> None:
+    delivery = spooling(settings)
+    delivery.start()
+    delivery.crop(CROP)
+    assert delivery.drain(5.0, threading.Event())
+    delivery.close()
+
+
+def test_counting_delivery_counts_and_keeps_nothing() -> None:
+    delivery = CountingDelivery()
+    delivery.crop(CROP)
+    delivery.crop(CROP)
+    delivery.track(SUMMARY)
+    stats = delivery.stats()
+    assert (stats.crops_queued, stats.tracks_queued, stats.events_queued) == (2, 1, 0)
+    assert stats.spooled == 0

@@ -1,0 +1,158 @@
+"""`python -m edge` as an operator runs it: in a subprocess, reading its exit status and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.edge.nanodet import MANIFEST, REPO, built_model, tampered_copy
+from tests.footage.clips import VTEST, clip_path, source
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+    )
+
+
+def _env() -> dict[str, str]:
+    # The caller's SIGHTLINE_EDGE_* variables would override the test configs.
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_EDGE_")}
+
+
+def write_config(
+    tmp_path: Path, video: Path, manifest: Path = MANIFEST, fps: str = "null", extra: str = ""
+) -> Path:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        f"""\
+device: {{id: dev-1}}
+detector:
+  type: ort
+  model: {{manifest: {manifest}}}
+cameras:
+  - id: cam-1
+    source: {{url: {video}, fps: {fps}}}
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_validate_config_points_at_the_unknown_key() -> None:
+    result = edge("validate-config", str(FIXTURES / "unknown-key.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "unknown-key.yaml:11: cameras.0.source.fsp: Extra inputs are not permitted"
+    )
+    assert result.stdout == ""
+
+
+def test_validate_config_accepts_the_example() -> None:
+    result = edge("validate-config", "edge/example.yaml")
+    assert result.returncode == 0
+    assert result.stdout == "edge/example.yaml: ok\n"
+
+
+@pytest.mark.slow
+def test_run_prints_a_json_summary(tmp_path: Path) -> None:
+    built_model()
+    result = edge("run", "--config", str(write_config(tmp_path, clip_path("vtest-3s.avi"))))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 30
+    assert summary["tracks"] >= 3
+    assert summary["crops_queued"] == summary["tracks"]
+    assert summary["failed_cameras"] == []
+    assert "run summary: 30 frames" in result.stderr
+
+
+@pytest.mark.slow
+def test_run_spools_into_the_configured_outbox(tmp_path: Path) -> None:
+    built_model()
+    outbox = tmp_path / "spool" / "outbox.sqlite"
+    extra = f"delivery:\n  outbox: {{path: {outbox}}}\n  drain_timeout_s: 0\n"
+    config = write_config(tmp_path, clip_path("vtest-3s.avi"), extra=extra)
+    result = edge("run", "--config", str(config), "--max-frames", "10")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 10
+    assert summary["crops_queued"] > 0
+    from edge.transport.outbox import Outbox, OutboxSettings
+
+    with Outbox(OutboxSettings(path=outbox)) as spool:
+        assert spool.depth("crop") == summary["crops_queued"]
+        assert spool.depth("mqtt") == summary["tracks"]  # one final summary per track
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_video_fails_the_run_with_a_readable_message(tmp_path: Path, damage: str) -> None:
+    built_model()
+    video = tmp_path / "clip.avi"
+    original = clip_path("vtest-3s.avi").read_bytes()
+    garbage = random.Random(7).randbytes(50_000)
+    video.write_bytes(garbage if damage == "garbage" else original[:300_000])
+    result = edge("run", "--config", str(write_config(tmp_path, video)))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    # FFmpeg may refuse random bytes outright or "open" them and find no frame: both are clear.
+    expected = {
+        "garbage": rf"camera cam-1: (cannot open video file {video}|{video} holds no decodable)",
+        "truncated": rf"camera cam-1: {video} ended after \d+ of the 30 frames .* truncated",
+    }
+    assert re.search(expected[damage], result.stderr), result.stderr
+    assert json.loads(result.stdout)["failed_cameras"] == ["cam-1"]
+
+
+def test_a_tampered_model_fails_the_run_before_any_frame(tmp_path: Path) -> None:
+    manifest = tampered_copy(tmp_path)
+    config = write_config(tmp_path, clip_path("vtest-3s.avi"), manifest=manifest)
+    result = edge("run", "--config", str(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "was altered or corrupted; refusing to load it" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
+    built_model()
+    config = write_config(tmp_path, source(VTEST))  # 795 frames: far longer than the test
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until frames flow
+        if "camera cam-1: opened" in line:
+            break
+    time.sleep(1.0)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert process.returncode == 0, stderr
+    assert "SIGTERM received: stopping" in stderr
+    summary = json.loads(stdout)
+    assert 0 < summary["frames"] < 795
+    assert summary["crops_queued"] == summary["tracks"]

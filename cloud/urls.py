@@ -8,5 +8,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Must match the local object store's `url_prefix` (default "/objects").
+    path("objects/", include("cloud.objects.urls")),
     path("", include("cloud.search.urls")),
 ]

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from cloud.errors import InvalidInput, NotFound
@@ -18,6 +19,26 @@ from cloud.fleet.models import Device, DeviceEvent, DeviceStatus
 from cloud.validators import require_aware, require_text
 
 logger = logging.getLogger(__name__)
+
+
+def provision_device(
+    device_id: str, *, hardware_profile: str, name: str = "", site: str = ""
+) -> bool:
+    """Create the device if it is new (return True); an existing device is left as it is.
+
+    Raises `InvalidInput` for an id or hardware profile the fleet cannot hold.
+    """
+    device = Device(id=device_id, name=name, site=site, hardware_profile=hardware_profile)
+    try:
+        device.full_clean(validate_unique=False)
+    except ValidationError as err:
+        raise InvalidInput(f"cannot provision {device_id!r}: {err.messages}") from err
+    _, created = Device.objects.get_or_create(
+        pk=device_id, defaults={"name": name, "site": site, "hardware_profile": hardware_profile}
+    )
+    if created:
+        logger.info("provisioned device %s", device_id, extra={"device_id": device_id})
+    return created
 
 
 def ensure_device_exists(device_id: str) -> None:

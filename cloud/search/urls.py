@@ -3,4 +3,7 @@ from django.urls import path
 from cloud.search import views
 
 app_name = "search"
-urlpatterns = [path("", views.detections, name="detections")]
+urlpatterns = [
+    path("", views.detections, name="detections"),
+    path("detections/<str:detection_id>/similar/", views.similar, name="similar"),
+]

@@ -6,7 +6,7 @@ import pytest
 
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device, DeviceEvent, DeviceStatus
-from cloud.fleet.services import record_device_status, record_event
+from cloud.fleet.services import provision_device, record_device_status, record_event
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -92,3 +92,21 @@ def test_it_keeps_events_with_different_seqs_apart(provisioned_device: Device) -
 def test_it_refuses_events_from_an_unprovisioned_device() -> None:
     with pytest.raises(NotFound):
         record_event("ghost", seq=1, kind="restart", payload={}, ts=T0)
+
+
+@pytest.mark.django_db
+def test_provisioning_creates_a_device_once() -> None:
+    assert provision_device("edge-7", hardware_profile="x86-cpu", site="lab") is True
+    assert provision_device("edge-7", hardware_profile="jetson-orin") is False
+    device = Device.objects.get(pk="edge-7")
+    assert (device.site, device.hardware_profile) == ("lab", "x86-cpu")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("device_id", "profile"), [("bad/id", "x86-cpu"), ("edge-8", "raspberry-pi")]
+)
+def test_provisioning_refuses_what_the_fleet_cannot_hold(device_id: str, profile: str) -> None:
+    with pytest.raises(InvalidInput, match="cannot provision"):
+        provision_device(device_id, hardware_profile=profile)
+    assert not Device.objects.filter(pk=device_id).exists()

@@ -1,79 +1,321 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
-from cloud.detections.services import NewDetection, record_detection
-from cloud.fleet.models import Camera, Device
+from cloud import backends
+from cloud.detections.models import Detection
+from cloud.fleet.models import Camera, Device, HardwareProfile
+from cloud.lib.objectstore import ObjectStoreUnavailable
+from cloud.lib.objectstore.local import LocalObjectStore
+from cloud.lib.vectorstore import VectorStoreUnavailable
+from cloud.search import views
+from tests.cloud.search.data import SearchData
 
-MakeDetection = Callable[..., NewDetection]
+# The capture time of the sample detection in tests/cloud/conftest.py.
+T0 = datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC)
+
+
+def minutes(n: int) -> dict[str, object]:
+    return {"ts": T0 + timedelta(minutes=n)}
+
+
+def local_minute(n: int) -> str:
+    return (T0 + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M")
 
 
 @pytest.fixture
-def operator_client(client: Client, db: None) -> Client:
+def operator(client: Client, db: None) -> Client:
     client.force_login(User.objects.create_user("operator"))
     return client
 
 
 @pytest.fixture
-def recorded(provisioned_device: Device, make_detection: MakeDetection) -> list[NewDetection]:
-    base = make_detection()
-    detections = [
-        base,
-        make_detection(
-            id="01935f1e-7d00-7a11-8c22-0d3e4f5a6b7c",
-            label="car",
-            score=0.67,
-            track_key="lobby/3f2a9c/18",
-            ts=base.ts + timedelta(minutes=5),
-        ),
-        make_detection(
-            id="01935f1e-7e00-7b22-9d33-1e4f5a6b7c8d",
-            camera_id="yard",
-            track_key="yard/3f2a9c/2",
-            ts=base.ts + timedelta(minutes=10),
-        ),
-    ]
-    for detection in detections:
-        record_detection(detection)
-    return detections
+def second_device(db: None) -> Device:
+    """Another box whose camera is also called "lobby" on its own device."""
+    return Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
 
 
-def listed_ids(client: Client, query: dict[str, str]) -> list[str]:
-    response = client.get("/", query)
+def camera_pk(device_id: str, edge_id: str) -> str:
+    return str(Camera.objects.get(device_id=device_id, edge_id=edge_id).pk)
+
+
+def grid_ids(client: Client, query: dict[str, object] | None = None) -> list[str]:
+    response = client.get("/", query or {})
     assert response.status_code == 200
-    page = response.context["page"]
-    return [] if page is None else [row.id for row in page.object_list]
+    return [card.detection.id for card in response.context["cards"]]
 
 
-def test_it_lists_detections_newest_first(
-    operator_client: Client, recorded: list[NewDetection]
+def similar_ids(
+    client: Client, detection_id: str, query: dict[str, object] | None = None
+) -> list[str]:
+    response = client.get(f"/detections/{detection_id}/similar/", query or {})
+    assert response.status_code == 200
+    return [card.detection.id for card in response.context["cards"]]
+
+
+def assert_presigned(objects: LocalObjectStore, url: str, key: str) -> None:
+    parts = urlsplit(url)
+    assert unquote(parts.path) == f"/objects/{key}"
+    query = parse_qs(parts.query)
+    objects.verify_presigned(key, query["exp"][0], query["sig"][0])
+
+
+# The grid -------------------------------------------------------------------------------------
+
+
+def test_it_shows_crops_newest_first_with_presigned_thumbnails(
+    operator: Client, search_data: SearchData
 ) -> None:
-    assert listed_ids(operator_client, {}) == [d.id for d in reversed(recorded)]
+    added = [search_data.add(**minutes(n), score=0.5 + n / 10) for n in range(3)]
+    response = operator.get("/")
+    cards = response.context["cards"]
+    assert [card.detection.id for card in cards] == [d.id for d in reversed(added)]
+    for card, detection in zip(cards, reversed(added), strict=True):
+        assert_presigned(search_data.objects, card.image_url, detection.object_key)
+    html = response.content.decode()
+    assert escape(cards[0].image_url) in html
+    assert 'alt="person seen by camera gate-01/lobby at 2026-11-21 09:32:12"' in html
+    assert "0.70" in html  # the newest crop's detector score
 
 
-def test_it_filters_by_label(operator_client: Client, recorded: list[NewDetection]) -> None:
-    assert listed_ids(operator_client, {"label": "car"}) == [recorded[1].id]
+def test_it_serves_the_thumbnails_it_links(operator: Client, search_data: SearchData) -> None:
+    search_data.add()
+    (card,) = operator.get("/").context["cards"]
+    image = Client().get(card.image_url)
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
+    assert b"".join(image.streaming_content) == search_data.jpeg
 
 
-def test_it_filters_by_camera(operator_client: Client, recorded: list[NewDetection]) -> None:
-    yard = Camera.objects.get(edge_id="yard")
-    assert listed_ids(operator_client, {"camera": str(yard.pk)}) == [recorded[2].id]
+def test_it_filters_by_several_cameras(
+    operator: Client, search_data: SearchData, second_device: Device
+) -> None:
+    lobby = search_data.add(**minutes(0))
+    search_data.add(camera_id="yard", track_key="yard/3f2a9c/2", **minutes(1))
+    other_lobby = search_data.add(device_id="gate-02", **minutes(2))
+    chosen = [camera_pk("gate-01", "lobby"), camera_pk("gate-02", "lobby")]
+    assert grid_ids(operator, {"camera": chosen}) == [other_lobby.id, lobby.id]
 
 
-def test_it_filters_by_time_range(operator_client: Client, recorded: list[NewDetection]) -> None:
-    since = (recorded[0].ts + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
-    until = (recorded[0].ts + timedelta(minutes=6)).strftime("%Y-%m-%dT%H:%M")
-    assert listed_ids(operator_client, {"since": since, "until": until}) == [recorded[1].id]
+def test_it_filters_by_several_classes(operator: Client, search_data: SearchData) -> None:
+    person = search_data.add(**minutes(0))
+    car = search_data.add(label="car", track_key="lobby/3f2a9c/18", **minutes(1))
+    search_data.add(label="bicycle", track_key="lobby/3f2a9c/19", **minutes(2))
+    assert grid_ids(operator, {"label": ["person", "car"]}) == [car.id, person.id]
+
+
+def test_it_filters_by_time_range(operator: Client, search_data: SearchData) -> None:
+    added = [search_data.add(**minutes(n)) for n in (0, 5, 10)]
+    query = {"since": local_minute(1), "until": local_minute(10)}
+    assert grid_ids(operator, query) == [added[1].id]
 
 
 def test_it_shows_errors_instead_of_unfiltered_results(
-    operator_client: Client, recorded: list[NewDetection]
+    operator: Client, search_data: SearchData
 ) -> None:
-    response = operator_client.get("/", {"since": "2026-11-22T00:00", "until": "2026-11-21T00:00"})
-    assert response.context["page"] is None
+    search_data.add()
+    response = operator.get("/", {"since": local_minute(10), "until": local_minute(0)})
+    assert "cards" not in response.context
     assert b"must come before" in response.content
+    assert b"Fix the filters above" in response.content
+    assert b"No detections yet" not in response.content
+
+
+def test_it_rejects_a_class_that_never_occurred(operator: Client, search_data: SearchData) -> None:
+    search_data.add()
+    response = operator.get("/", {"label": "unicorn"})
+    assert "cards" not in response.context
+    assert b"unicorn is not one of the available choices" in response.content
+
+
+def test_it_pages_through_results_keeping_the_filters(
+    operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    added = [search_data.add(**minutes(n)) for n in range(5)]
+    response = operator.get("/", {"label": "person", "page": "2"})
+    assert [card.detection.id for card in response.context["cards"]] == [added[2].id, added[1].id]
+    html = response.content.decode()
+    assert 'href="?label=person&amp;page=3" rel="next"' in html
+    assert "Page 2 of 3" in html
+    # Crops link to their similar page with the filters but without the page number.
+    assert f'href="/detections/{added[2].id}/similar/?label=person"' in html
+
+
+def test_it_says_when_there_are_no_detections_yet(
+    operator: Client, search_data: SearchData
+) -> None:
+    response = operator.get("/")
+    assert b"No detections yet" in response.content
+
+
+def test_it_says_when_no_detection_matches(operator: Client, search_data: SearchData) -> None:
+    search_data.add(**minutes(0))
+    response = operator.get("/", {"since": local_minute(5)})
+    assert b"No detections match these filters" in response.content
+
+
+def test_it_renders_a_page_in_a_constant_number_of_queries(
+    operator: Client, search_data: SearchData
+) -> None:
+    search_data.add(**minutes(0))
+    with CaptureQueriesContext(connection) as one:
+        operator.get("/")
+    for n in range(1, 6):
+        search_data.add(camera_id=f"cam{n}", track_key=f"cam{n}/s/1", **minutes(n))
+    with CaptureQueriesContext(connection) as six:
+        assert len(operator.get("/").context["cards"]) == 6
+    assert len(six) == len(one)
+
+
+def test_it_answers_503_with_a_readable_page_when_the_object_store_is_down(
+    operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search_data.add()
+
+    def unreachable() -> None:
+        # What `backends.object_store()` raises when the S3 server does not answer.
+        raise ObjectStoreUnavailable("S3 at 10.0.0.8:9000 did not answer")
+
+    monkeypatch.setattr(backends, "object_store", unreachable)
+    response = operator.get("/")
+    assert response.status_code == 503
+    assert b"The object store cannot be reached right now" in response.content
+    assert b"10.0.0.8" not in response.content
+
+
+# Similar objects ------------------------------------------------------------------------------
+
+
+def test_it_lists_similar_objects_best_first_without_the_query_itself(
+    operator: Client, search_data: SearchData
+) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    opposite = search_data.add([-1, 0, 0, 0], **minutes(1))
+    close = search_data.add([1, 0.1, 0, 0], **minutes(2))
+    orthogonal = search_data.add([0, 1, 0, 0], **minutes(3))
+    diagonal = search_data.add([1, 1, 0, 0], **minutes(4))
+    response = operator.get(f"/detections/{query.id}/similar/")
+    cards = response.context["cards"]
+    assert [card.detection.id for card in cards] == [
+        close.id,
+        diagonal.id,
+        orthogonal.id,
+        opposite.id,
+    ]
+    scores = [card.similarity for card in cards]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(0.995, abs=1e-3)
+    assert scores[-1] == pytest.approx(-1.0)
+    html = response.content.decode()
+    assert '<data value="0.995037">0.995</data>' in html
+    assert html.index(close.id) < html.index(diagonal.id) < html.index(opposite.id)
+    # The query crop is shown, but not as a link back to this very page.
+    assert response.context["query_card"].detection.id == query.id
+    assert f'class="thumb" href="/detections/{query.id}/similar/' not in html
+    assert f'class="thumb" href="/detections/{close.id}/similar/' in html
+
+
+def test_it_applies_the_filters_to_similar_objects(
+    operator: Client, search_data: SearchData, second_device: Device
+) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    search_data.add([1, 0, 0, 0], label="car", track_key="lobby/s/2", **minutes(1))
+    search_data.add([1, 0, 0, 0], camera_id="yard", track_key="yard/s/3", **minutes(2))
+    search_data.add([1, 0, 0, 0], **minutes(30))
+    wanted = search_data.add([0, 1, 0, 0], device_id="gate-02", **minutes(3))
+    filters = {
+        "camera": [camera_pk("gate-01", "lobby"), camera_pk("gate-02", "lobby")],
+        "label": "person",
+        "since": local_minute(0),
+        "until": local_minute(10),
+    }
+    assert similar_ids(operator, query.id, filters) == [wanted.id]
+
+
+def test_it_says_when_no_similar_object_matches(operator: Client, search_data: SearchData) -> None:
+    query = search_data.add([1, 0, 0, 0])
+    response = operator.get(f"/detections/{query.id}/similar/")
+    assert response.context["cards"] == []
+    assert b"No other embedded detections match" in response.content
+
+
+def test_it_says_when_the_crop_is_not_embedded_yet(
+    operator: Client, search_data: SearchData
+) -> None:
+    search_data.add([1, 0, 0, 0], **minutes(0))
+    waiting = search_data.add(None, **minutes(1))
+    response = operator.get(f"/detections/{waiting.id}/similar/")
+    assert response.status_code == 200
+    assert response.context["cards"] is None
+    assert b"Not embedded yet" in response.content
+    # The crop itself is still shown.
+    assert_presigned(
+        search_data.objects, response.context["query_card"].image_url, waiting.object_key
+    )
+
+
+def test_it_skips_vectors_whose_detection_was_deleted(
+    operator: Client, search_data: SearchData
+) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    deleted = search_data.add([1, 0, 0, 0], **minutes(1))
+    kept = search_data.add([0, 1, 0, 0], **minutes(2))
+    Detection.objects.filter(pk=deleted.id).delete()
+    assert similar_ids(operator, query.id) == [kept.id]
+
+
+def test_it_answers_404_for_an_unknown_detection(operator: Client, search_data: SearchData) -> None:
+    response = operator.get("/detections/01935f1e-0000-7000-8000-000000000000/similar/")
+    assert response.status_code == 404
+
+
+def test_it_answers_503_with_a_readable_page_when_the_vector_store_is_down(
+    operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = search_data.add([1, 0, 0, 0])
+
+    def unreachable() -> None:
+        # What `backends.vector_store()` raises when Weaviate does not answer.
+        raise VectorStoreUnavailable("weaviate at http://10.0.0.7:8080 did not answer within 5s")
+
+    monkeypatch.setattr(backends, "vector_store", unreachable)
+    response = operator.get(f"/detections/{query.id}/similar/")
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "Search is unavailable" in html
+    assert "The vector store cannot be reached right now" in html
+    assert "10.0.0.7" not in html
+    assert "Traceback" not in html
+
+
+def test_it_finds_similar_objects_in_a_constant_number_of_queries(
+    operator: Client, search_data: SearchData
+) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    search_data.add([1, 1, 0, 0], **minutes(1))
+    with CaptureQueriesContext(connection) as one:
+        operator.get(f"/detections/{query.id}/similar/")
+    for n in range(2, 7):
+        search_data.add([1, n, 0, 0], camera_id=f"cam{n}", track_key=f"cam{n}/s/1", **minutes(n))
+    with CaptureQueriesContext(connection) as six:
+        assert len(similar_ids(operator, query.id)) == 6
+    assert len(six) == len(one)
+
+
+# Access ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/detections/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b/similar/"])
+def test_it_sends_anonymous_users_to_the_login_page(client: Client, db: None, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")

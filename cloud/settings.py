@@ -176,6 +176,10 @@ else:
         "type": "embedded",
         "path": env_path("SIGHTLINE_CLOUD_VECTOR_STORE_PATH", DATA_DIR / "vectors.sqlite3"),
     }
+# A new name when the embedding model changes (vectors of two models do not mix), or per test;
+# unset keeps the backends' default collection, "Detection".
+if _collection := env_str("SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION", default=""):
+    VECTOR_STORE["collection"] = _collection
 
 # gRPC crop ingest (`python -m cloud ingest_grpc`; cloud.ingest.server.IngestServerSettings).
 # The default message limit matches the edge uplink's, so the edge drops an oversized crop
@@ -198,6 +202,7 @@ MQTT_BRIDGE: dict[str, Any] = {
     "password": env_secret("SIGHTLINE_CLOUD_MQTT_PASSWORD", default=""),
     "topic_prefix": env_str("SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX", default="sightline"),
     "client_id": env_str("SIGHTLINE_CLOUD_MQTT_CLIENT_ID", default="sightline-cloud-bridge"),
+    "sites": env_list("SIGHTLINE_CLOUD_MQTT_SITES", default=[]),
     "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
 }
@@ -236,7 +241,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int(
 )
 # Redis redelivers an unacked task after the visibility timeout; with late acks a task that
 # runs longer than that would run twice at once.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # Lets deployments (or test runs) share one Redis without seeing each other's queues.
+    "global_keyprefix": env_str("SIGHTLINE_CLOUD_CELERY_KEY_PREFIX", default=""),
+}
 if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < 3600:
     raise ImproperlyConfigured(
         "need SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT"

@@ -1,0 +1,162 @@
+"""The crop embedder: JPEG crops in, unit-length appearance vectors out (ONNX Runtime, CPU).
+
+Public surface: `EmbedderSettings`, `CropEmbedder`, `load_crop_embedder(settings)` and
+`decode_jpeg(data)`. How a crop is fed to the model (size, colour order, mean and std) comes
+from the model's manifest in `models/`, never from constants here, so a rebuilt model with
+another input spec cannot be fed the old way by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
+from cloud.errors import CloudError, InvalidInput
+from models import load_manifest, resolve
+from models.cache import sha256_file
+from models.manifest import ModelManifest
+
+logger = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]
+"""A decoded crop: height x width x 3, BGR, as OpenCV returns it."""
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbedderSettings(BaseModel):
+    """How an `embed` worker runs the crop embedder (`settings.EMBEDDER`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_path: Path | None = Field(
+        default=None,
+        description="ONNX file of the crop model; None finds the built model in "
+        "SIGHTLINE_CACHE_DIR. Its sha256 must match the manifest either way.",
+    )
+    threads: int = Field(
+        default=1,
+        ge=1,
+        description="ONNX Runtime intra-op threads per worker process. Keep threads x worker "
+        "concurrency at or below the cores, or processes fight over them.",
+    )
+    batch_size: int = Field(
+        default=32, ge=1, description="Crops per model run; every run is padded to this size."
+    )
+
+
+class ModelError(CloudError):
+    """The model file is not the one its manifest describes, or needs an unsupported input."""
+
+
+class UnreadableCrop(InvalidInput):
+    """The stored bytes are not a JPEG that OpenCV can decode; embedding it can never succeed."""
+
+
+def decode_jpeg(data: bytes) -> Image:
+    """Decode JPEG bytes into a BGR image; raise `UnreadableCrop` when they do not decode."""
+    # OpenCV asserts on an empty buffer instead of returning None as for other bad input.
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None or image.size == 0:
+        raise UnreadableCrop("crop does not decode as an image")
+    return np.asarray(image, dtype=np.uint8)
+
+
+class CropEmbedder:
+    """Runs the crop model on batches of decoded crops. Not thread-safe: one per worker process.
+
+    The model file is checked against the manifest's sha256 before it is loaded, and the
+    model's output length against `CROP_EMBEDDING_DIMENSION`, which the vector store was built
+    with.
+    """
+
+    def __init__(
+        self, model_path: Path, manifest: ModelManifest, *, threads: int = 1, batch_size: int = 32
+    ) -> None:
+        """Verify and load the model, then warm it up (raises `ModelError` on a mismatch)."""
+        spec = manifest.input
+        if (spec.layout, spec.dtype, spec.resize) != ("NCHW", "float32", "stretch") or (
+            spec.color is None or spec.mean is None or spec.std is None or len(spec.shape) != 4
+        ):
+            raise ModelError(
+                f"{manifest.name}: the embedder feeds stretched NCHW float32 images with a "
+                f"colour order, mean and std; the manifest asks for {spec}"
+            )
+        height, width = spec.shape[2], spec.shape[3]
+        if not isinstance(height, int) or not isinstance(width, int):
+            raise ModelError(f"{manifest.name}: the input height and width must be fixed")
+        digest = sha256_file(model_path)
+        if digest != manifest.output.sha256:
+            raise ModelError(
+                f"{model_path} has sha256 {digest}, but {manifest.name}.toml pins "
+                f"{manifest.output.sha256}: rebuild it with "
+                f"`python -m models build {manifest.name}`"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self._input = spec.name
+        self._size = (width, height)
+        self._rgb = spec.color == "RGB"
+        self._mean = np.array(spec.mean, dtype=np.float32)
+        self._std = np.array(spec.std, dtype=np.float32)
+        self._batch_size = batch_size
+        # The first run allocates ONNX Runtime's memory arena and picks kernels, which takes
+        # several times longer than a normal run; doing it here keeps that out of a task.
+        output = self._run(np.zeros((batch_size, 3, height, width), dtype=np.float32))
+        if output.shape != (batch_size, CROP_EMBEDDING_DIMENSION):
+            raise ModelError(
+                f"{manifest.name} outputs {output.shape[1:]} values per crop, but the vector "
+                f"store expects {CROP_EMBEDDING_DIMENSION}"
+            )
+        logger.info("loaded crop embedder %s %s", manifest.name, manifest.version)
+
+    def preprocess(self, image: Image) -> npt.NDArray[np.float32]:
+        """Turn a BGR crop into the model's input for one item: 3 x height x width float32."""
+        resized = cv2.resize(image, self._size, interpolation=cv2.INTER_LINEAR)
+        if self._rgb:
+            resized = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+        normalised = (resized.astype(np.float32) - self._mean) / self._std
+        chw: npt.NDArray[np.float32] = normalised.transpose(2, 0, 1)
+        return chw
+
+    def embed(self, images: Sequence[Image]) -> Vectors:
+        """Return one unit-length vector per crop (rows in input order), `len(images)` x dim.
+
+        Crops are run `batch_size` at a time; a short batch is padded with zeros so every run
+        has the same shape, which keeps ONNX Runtime on the buffers the warm-up allocated.
+        """
+        vectors = np.empty((len(images), CROP_EMBEDDING_DIMENSION), dtype=np.float32)
+        for start in range(0, len(images), self._batch_size):
+            chunk = images[start : start + self._batch_size]
+            batch = np.zeros((self._batch_size, 3, self._size[1], self._size[0]), np.float32)
+            for row, image in enumerate(chunk):
+                batch[row] = self.preprocess(image)
+            vectors[start : start + len(chunk)] = self._run(batch)[: len(chunk)]
+        return vectors
+
+    def _run(self, batch: npt.NDArray[np.float32]) -> Vectors:
+        (output,) = self._session.run(None, {self._input: batch})
+        result: Vectors = np.asarray(output, dtype=np.float32)
+        return result
+
+
+def load_crop_embedder(settings: EmbedderSettings) -> CropEmbedder:
+    """Build the crop embedder from its manifest and the configured (or cached) model file.
+
+    Raises `models.errors.ModelNotBuiltError` naming the build command when no path is set and
+    the model is not in the cache, and `ModelError` when the file does not match the manifest.
+    """
+    manifest = load_manifest(CROP_MODEL_NAME)
+    path = settings.model_path or resolve(CROP_MODEL_NAME)
+    return CropEmbedder(path, manifest, threads=settings.threads, batch_size=settings.batch_size)

@@ -1,0 +1,141 @@
+"""Device authentication of every ingest call, and the error-to-status translation of calls.
+
+`DeviceAuthInterceptor` guards the methods of one service (the health service stays open for
+probes). It reads ``authorization: Bearer <token>``, resolves the token to a device id and runs
+the method with that id available from `authenticated_device()`; any error that escapes the
+method ends the call with the status code `cloud.ingest.status.call_status` picks.
+
+Why the check runs inside the method's thread, not in ``intercept_service``: grpcio calls
+interceptors on the server's single polling thread, where a database lookup would stall every
+other call. The interceptor therefore only wraps the handler; the wrapper runs on the worker
+thread that serves the call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import grpc
+from django.db import close_old_connections
+
+from cloud.errors import NotFound
+from cloud.ingest.errors import Unauthenticated
+from cloud.ingest.status import call_status
+
+logger = logging.getLogger(__name__)
+
+# grpc-stubs make the interceptor generic; grpcio's runtime class is not subscriptable.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+
+StreamBehavior = Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]
+
+_BEARER: Final = "bearer "
+_device: contextvars.ContextVar[str] = contextvars.ContextVar("ingest_device")
+
+
+def authenticated_device() -> str:
+    """The id of the device the current call authenticated as.
+
+    Only valid inside a method guarded by `DeviceAuthInterceptor`; raises LookupError elsewhere.
+    """
+    return _device.get()
+
+
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    """The token of the ``authorization: Bearer <token>`` entry; else raise `Unauthenticated`."""
+    values = [value for key, value in metadata or () if key == "authorization"]
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise Unauthenticated("send exactly one 'authorization: Bearer <token>' metadata entry")
+    scheme, token = values[0][: len(_BEARER)], values[0][len(_BEARER) :].strip()
+    if scheme.lower() != _BEARER or not token:
+        raise Unauthenticated("the authorization entry must be 'Bearer <token>'")
+    return token
+
+
+class DeviceAuthInterceptor(_ServerInterceptor):
+    """Authenticates every call of `service` with `authenticate(token) -> device id`.
+
+    `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
+    UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
+    device does not take an outage for a revoked credential.
+    """
+
+    def __init__(self, service: str, authenticate: Callable[[str], str]) -> None:
+        self._prefix = f"/{service}/"
+        self._authenticate = authenticate
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or not handler_call_details.method.startswith(self._prefix):
+            return handler
+        if handler.stream_stream is None:
+            # Every ingest method streams both ways; a new kind of method needs its own wrapper.
+            raise TypeError(f"{handler_call_details.method} is not a bidirectional stream")
+        return grpc.stream_stream_rpc_method_handler(
+            self._guard(handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _guard(self, behavior: StreamBehavior) -> StreamBehavior:
+        def guarded(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            # Like Django's request_started/finished: drop connections that broke or aged out.
+            close_old_connections()
+            try:
+                call = contextvars.copy_context()
+                call.run(_device.set, self._device_of(context))
+                yield from _steps(call, call.run(behavior, requests, context))
+            except Exception as err:
+                # The call boundary: whatever escaped the method ends the call here.
+                if not context.is_active():
+                    # Cancelled, past its deadline, or refused by grpcio (an oversized message):
+                    # the client already has its status and nothing more can be sent.
+                    logger.debug("ingest call ended early: %s", err)
+                    return
+                code, details = call_status(err)
+                logger.warning(
+                    "ended ingest call from %s with %s: %s", context.peer(), code.name, err
+                )
+                context.abort(code, details)
+            finally:
+                close_old_connections()
+
+        return guarded
+
+    def _device_of(self, context: grpc.ServicerContext) -> str:
+        """The id of the device whose token the call carries; raise `Unauthenticated`."""
+        token = bearer_token(context.invocation_metadata())
+        try:
+            return self._authenticate(token)
+        except NotFound as err:
+            raise Unauthenticated("unknown or revoked device token") from err
+
+
+def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:
+    """Resume `responses` inside `call` until it ends.
+
+    The method is a generator that grpcio resumes once per response, possibly after other
+    calls ran on the same thread; running every step in the call's own context makes the
+    device id visible to each of them.
+    """
+    try:
+        while True:
+            try:
+                yield call.run(next, responses)
+            except StopIteration:
+                return
+    finally:
+        if isinstance(responses, Generator):
+            # A cancelled call closes this generator; closing the method's generator here runs
+            # its cleanup (the servicer's last embedding batch) now, not whenever it is collected.
+            call.run(responses.close)

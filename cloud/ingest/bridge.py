@@ -1,0 +1,259 @@
+"""The MQTT bridge: device status, events and track summaries from the broker into the database.
+
+One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's admin account) subscribed at
+QoS 1 to every device's upstream topics (`cloud.ingest.topics`). The paho thread only queues
+messages; the thread that calls `run()` applies them one by one
+(`cloud.ingest.device_messages`) and acknowledges each only afterwards ("manual ack"), so a
+message is never lost between the broker and the database:
+
+- applied, repeated or stale: acknowledged;
+- breaks the contract, or names an unknown device: logged as a WARNING with its topic,
+  counted, acknowledged (redelivering it could never help);
+- database unavailable: retried with backoff until it works or the bridge stops. Left
+  unacknowledged on stop, the broker redelivers it to the next session: the session is
+  persistent (clean start off, with an expiry), and the broker's receive maximum bounds how
+  many unacknowledged messages wait in the queue.
+
+The client reconnects by itself with exponential backoff, and resubscribes on every connect. A
+refused login or subscription stops the bridge with `BridgeError`: retrying cannot fix a wrong
+password or ACL. Run one bridge per client id, for all sites or for a share of them (`sites`);
+the effects are idempotent, so two bridges overlapping during a rolling update only do work
+twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+from django.db import DatabaseError, close_old_connections
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from cloud.errors import CloudError, InvalidInput, NotFound
+from cloud.ingest.device_messages import handle_device_message
+from cloud.ingest.topics import DeviceTopic, parse_topic, subscriptions
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[DeviceTopic, bytes, datetime], bool]
+
+# CONNACK reason codes (MQTT 5.0 section 3.2.2.2) that retrying cannot fix: bad user name or
+# password, not authorized, banned, bad authentication method.
+_REFUSED_LOGIN: Final = frozenset({0x86, 0x87, 0x8A, 0x8C})
+_POLL_S: Final = 0.5
+
+
+class MqttBridgeSettings(BaseModel):
+    """How the bridge reaches the broker (`settings.MQTT_BRIDGE`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
+    username: str = Field(default="", description="The cloud's broker account; '' for none.")
+    password: SecretStr = Field(default=SecretStr(""), description="Its password.")
+    topic_prefix: str = Field(
+        default="sightline", description="Root level(s) of every topic, as the edges use."
+    )
+    client_id: str = Field(
+        default="sightline-cloud-bridge",
+        min_length=1,
+        description="MQTT client id; the broker keeps the persistent session under it.",
+    )
+    sites: tuple[str, ...] = Field(
+        default=(),
+        description="Sites (topic level) whose devices this bridge serves; empty for all. "
+        "Bridges with disjoint sites (and client ids) share the load of a large fleet.",
+    )
+    tls: bool = Field(default=False, description="Connect with TLS.")
+    ca_file: Path | None = Field(
+        default=None, description="PEM roots to trust instead of the system's (tls only)."
+    )
+    keepalive_s: int = Field(default=30, ge=5, description="MQTT keep-alive interval.")
+    session_expiry_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="How long the broker keeps the session (and queues messages) while the "
+        "bridge is away.",
+    )
+    receive_maximum: int = Field(
+        default=64,
+        ge=1,
+        le=65535,
+        description="Unacknowledged QoS 1 messages the broker may send at once.",
+    )
+    reconnect_max_s: int = Field(default=60, ge=1, description="Cap of the reconnect backoff.")
+
+    @model_validator(mode="after")
+    def _valid_topics(self) -> MqttBridgeSettings:
+        subscriptions(self.topic_prefix, self.sites)
+        return self
+
+
+class BridgeError(CloudError):
+    """The broker refused the bridge's login or subscriptions; an operator must act."""
+
+
+class MqttBridge:
+    """Subscribes to device topics and applies each message; see the module docstring.
+
+    `counts` tallies outcomes by name (applied, ignored, malformed, unknown_device,
+    unknown_topic, failed) for logs and tests.
+    """
+
+    def __init__(
+        self,
+        settings: MqttBridgeSettings,
+        handle: Handler = handle_device_message,
+        *,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._handle = handle
+        self._retry_max_s = retry_max_s
+        self._messages: queue.Queue[tuple[mqtt.MQTTMessage, datetime]] = queue.Queue()
+        self._fatal: str | None = None
+        self._halt = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._settings.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if self._settings.username:
+            client.username_pw_set(
+                self._settings.username, self._settings.password.get_secret_value()
+            )
+        if self._settings.tls:
+            ca = self._settings.ca_file
+            client.tls_set(ca_certs=str(ca) if ca else None)
+        client.reconnect_delay_set(min_delay=1, max_delay=self._settings.reconnect_max_s)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # paho callbacks: they run on paho's network thread and must not block.
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            if reason.value in _REFUSED_LOGIN:
+                self._stop_fatally(
+                    f"broker refused the login of {self._settings.username!r}: {reason}"
+                )
+            else:
+                logger.warning("broker refused the connection: %s; retrying", reason)
+            return
+        topics = subscriptions(self._settings.topic_prefix, self._settings.sites)
+        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
+        logger.info("connected to the broker; subscribing to %s", ", ".join(topics))
+
+    def _on_subscribe(
+        self, _client: Any, _userdata: Any, _mid: int, reasons: list[ReasonCode], _props: Any
+    ) -> None:
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            self._stop_fatally(f"broker refused the subscriptions: {', '.join(refused)}")
+
+    def _on_disconnect(
+        self, _client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if not self._halt.is_set():
+            logger.warning("disconnected from the broker: %s; reconnecting", reason)
+
+    def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._messages.put((message, datetime.now(UTC)))
+
+    def _stop_fatally(self, reason: str) -> None:
+        self._fatal = reason
+        self._halt.set()
+
+    # The processing thread.
+
+    def run(self, stop: threading.Event) -> None:
+        """Connect and apply messages until `stop` is set; raise `BridgeError` if refused."""
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._settings.session_expiry_s
+        properties.ReceiveMaximum = self._settings.receive_maximum
+        self._client.connect_async(
+            self._settings.host,
+            self._settings.port,
+            keepalive=self._settings.keepalive_s,
+            clean_start=False,
+            properties=properties,
+        )
+        self._client.loop_start()
+        try:
+            while not (stop.is_set() or self._halt.is_set()):
+                try:
+                    message, received_at = self._messages.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if self.process(message.topic, bytes(message.payload), received_at, stop):
+                    self._client.ack(message.mid, message.qos)
+        finally:
+            self._halt.set()
+            self._client.disconnect()
+            self._client.loop_stop()
+        if self._fatal is not None:
+            raise BridgeError(self._fatal)
+
+    def process(
+        self, topic: str, payload: bytes, received_at: datetime, stop: threading.Event
+    ) -> bool:
+        """Apply one message; return False only when `stop` interrupted a retry (do not ack).
+
+        The loop boundary of the bridge: no message can stop it, whatever it holds.
+        """
+        parsed = parse_topic(self._settings.topic_prefix, topic)
+        if parsed is None:
+            logger.warning("ignored a message on unexpected topic %s", topic)
+            self.counts["unknown_topic"] += 1
+            return True
+        delay = 0.5
+        while True:
+            close_old_connections()
+            try:
+                applied = self._handle(parsed, payload, received_at)
+            except NotFound as err:
+                self._drop(topic, "unknown_device", err)
+            except InvalidInput as err:
+                self._drop(topic, "malformed", err)
+            except DatabaseError as err:
+                logger.warning(
+                    "database unavailable for %s (%s); retrying in %.1f s", topic, err, delay
+                )
+                if stop.wait(delay * random.uniform(0.5, 1.0)):
+                    return False
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            except Exception:
+                logger.exception("failed to apply the message on %s; dropped it", topic)
+                self.counts["failed"] += 1
+            else:
+                self.counts["applied" if applied else "ignored"] += 1
+            return True
+
+    def _drop(self, topic: str, outcome: str, err: Exception) -> None:
+        logger.warning("dropped the message on %s: %s", topic, err)
+        self.counts[outcome] += 1

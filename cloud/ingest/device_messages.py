@@ -1,0 +1,147 @@
+"""Applying one MQTT payload from a device (`sightline.device.v1`) to the cloud's state.
+
+`handle_device_message(topic, payload, received_at)` parses the payload named by the topic's
+leaf, checks it against the topic, and calls the service that records it:
+
+- ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
+- ``events``: `record_event` (stored once per device and seq),
+- ``tracks``: `record_track_summary` (track created or its time span widened).
+
+``metrics`` and ``reported`` are parsed and checked but not stored: the fleet app has no
+place for them yet (its Device holds status only); checking them still surfaces a device that
+sends garbage.
+
+Every handler is idempotent, because QoS 1 and the edge outbox both redeliver. A payload that
+breaks the contract raises `MalformedMessage`; an unknown device raises `NotFound`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from cloud.errors import InvalidInput
+from cloud.fleet.models import DeviceStatus
+from cloud.fleet.services import record_device_status, record_event
+from cloud.ingest.services import TrackSummary, record_track_summary
+from cloud.ingest.topics import DeviceTopic, Leaf
+from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, state_pb2, status_pb2, track_pb2
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+_STATES = {
+    status_pb2.DEVICE_STATE_ONLINE: DeviceStatus.ONLINE,
+    status_pb2.DEVICE_STATE_OFFLINE: DeviceStatus.OFFLINE,
+}
+
+
+class MalformedMessage(InvalidInput):
+    """The payload does not decode as the topic's message, or breaks its contract."""
+
+
+def handle_device_message(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    """Apply one message; return True if it changed state, False for a repeat or stale one.
+
+    `received_at` is when the bridge got it (aware): a last will carries its session's start
+    time, so the time a device went offline can only come from the receipt.
+    """
+    return _HANDLERS[topic.leaf](topic, payload, received_at)
+
+
+def _parse(message_type: type[M], payload: bytes) -> M:
+    try:
+        return message_type.FromString(payload)
+    except DecodeError as err:
+        raise MalformedMessage(f"not a {message_type.__name__}: {err}") from err
+
+
+def _check_key(key: key_pb2.MessageKey, topic: DeviceTopic) -> None:
+    if key.device_id != topic.device_id:
+        raise MalformedMessage(
+            f"key.device_id {key.device_id!r} differs from the topic's device {topic.device_id!r}"
+        )
+    if key.seq < 1:
+        raise MalformedMessage("key.seq: must be at least 1")
+
+
+def _time(message: Message, field: str) -> datetime:
+    if not message.HasField(field):
+        raise MalformedMessage(f"{field}: must be set")
+    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return value
+
+
+def _status(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    status = _parse(status_pb2.DeviceStatus, payload)
+    _check_key(status.key, topic)
+    state = _STATES.get(status.state)
+    if state is None:
+        raise MalformedMessage("state: must be ONLINE or OFFLINE")
+    return record_device_status(
+        topic.device_id,
+        status=state,
+        seq=status.session_seq,
+        ts=_time(status, "time") if state == DeviceStatus.ONLINE else received_at,
+        agent_version=status.agent_version,
+    )
+
+
+def _event(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    event = _parse(event_pb2.Event, payload)
+    _check_key(event.key, topic)
+    details = {
+        "severity": event_pb2.EventSeverity.Name(event.severity),
+        "camera_id": event.camera_id,
+        "message": event.message,
+        "attributes": dict(event.attributes),
+    }
+    return record_event(
+        topic.device_id,
+        seq=event.key.seq,
+        kind=event.name,
+        payload=details,
+        ts=_time(event, "time"),
+    )
+
+
+def _track(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    summary = _parse(track_pb2.TrackSummary, payload)
+    _check_key(summary.key, topic)
+    return record_track_summary(
+        TrackSummary(
+            device_id=topic.device_id,
+            camera_id=summary.camera_id,
+            track_id=summary.track_id,
+            label=summary.label,
+            first_seen=_time(summary, "first_seen"),
+            last_seen=_time(summary, "last_seen"),
+        )
+    )
+
+
+def _checked_only(
+    message_type: type[metrics_pb2.Metrics | state_pb2.ReportedState],
+) -> Callable[[DeviceTopic, bytes, datetime], bool]:
+    def check(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+        message = _parse(message_type, payload)
+        _check_key(message.key, topic)
+        _time(message, "time")
+        logger.debug("checked %s from %s; not stored", message_type.__name__, topic)
+        return False
+
+    return check
+
+
+_HANDLERS: dict[Leaf, Callable[[DeviceTopic, bytes, datetime], bool]] = {
+    Leaf.STATUS: _status,
+    Leaf.EVENTS: _event,
+    Leaf.TRACKS: _track,
+    Leaf.METRICS: _checked_only(metrics_pb2.Metrics),
+    Leaf.REPORTED: _checked_only(state_pb2.ReportedState),
+}

@@ -1,0 +1,22 @@
+"""``python -m cloud mqtt_bridge``: apply device MQTT messages to the database until SIGTERM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cloud.ingest.bridge import BridgeError, MqttBridge, MqttBridgeSettings
+from cloud.ingest.signals import stop_event_on_signals
+
+
+class Command(BaseCommand):
+    help = "Subscribe to device status, events, tracks, metrics and reported state over MQTT."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bridge = MqttBridge(MqttBridgeSettings.model_validate(settings.MQTT_BRIDGE))
+        try:
+            bridge.run(stop_event_on_signals())
+        except BridgeError as err:
+            raise CommandError(str(err)) from err

@@ -1,0 +1,119 @@
+"""The gRPC ingest server: `create_server(address, deps)` builds it, `serve()` runs it.
+
+The server holds the `IngestService` behind device authentication, and the standard health
+service (``grpc.health.v1.Health``) answering for "" and for the ingest service's name, open
+to probes without credentials. Message size is limited by the server itself, so an oversized
+message fails its stream with RESOURCE_EXHAUSTED before the servicer sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Final
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.ingest.auth import DeviceAuthInterceptor
+from cloud.ingest.credentials import authenticate_token
+from cloud.ingest.servicer import IngestServicer
+from cloud.ingest.services import EMBED_BATCH_SIZE
+from cloud.lib.objectstore import ObjectStore
+from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME: Final = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+
+class IngestServerSettings(BaseModel):
+    """How `python -m cloud ingest_grpc` listens (`settings.INGEST_GRPC`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(description="host:port to listen on; port 0 picks a free one.")
+    max_message_bytes: int = Field(
+        default=4 * 1024**2,
+        ge=1024,
+        description="Largest request or response; a bigger one fails its stream with "
+        "RESOURCE_EXHAUSTED. Keep the edge's uplink max_message_bytes at or below it.",
+    )
+    max_workers: int = Field(
+        default=16,
+        ge=1,
+        description="Calls served at once (each upload stream holds a thread); further calls "
+        "are refused with RESOURCE_EXHAUSTED, which edges retry with backoff.",
+    )
+    grace_s: float = Field(
+        default=10.0, ge=0, description="How long calls in flight may finish on shutdown."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestDeps:
+    """What the server's handlers use; tests pass their own stores and authenticator."""
+
+    objects: ObjectStore
+    authenticate: Callable[[str], str] = authenticate_token
+    """Token -> device id; raises `cloud.errors.NotFound` for an unknown token."""
+    max_message_bytes: int = 4 * 1024**2
+    max_workers: int = 16
+    embed_batch_size: int = EMBED_BATCH_SIZE
+    health: health.HealthServicer = field(default_factory=health.HealthServicer)
+    """Answers health checks; `serve` marks it NOT_SERVING while draining."""
+
+
+def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
+    """Build (not start) the server bound to `address`; return it and the bound port."""
+    options = [
+        ("grpc.max_receive_message_length", deps.max_message_bytes),
+        ("grpc.max_send_message_length", deps.max_message_bytes),
+        # Two servers must never share a port silently (SO_REUSEPORT is on by default).
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=deps.max_workers, thread_name_prefix="ingest"),
+        interceptors=[DeviceAuthInterceptor(SERVICE_NAME, deps.authenticate)],
+        options=options,
+        maximum_concurrent_rpcs=deps.max_workers,
+    )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestServicer(deps.objects, embed_batch_size=deps.embed_batch_size), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
+    for name in ("", SERVICE_NAME):
+        deps.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return server, port
+
+
+def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.Event) -> None:
+    """Run the server until `stop` is set, then drain calls for up to `grace_s`.
+
+    TLS is left to the ingress or load balancer in front (gRPC over HTTP/2 with TLS there);
+    the bearer tokens must never cross an untrusted network in plain text.
+    """
+    deps = IngestDeps(
+        objects=objects,
+        max_message_bytes=settings.max_message_bytes,
+        max_workers=settings.max_workers,
+    )
+    server, port = create_server(settings.address, deps)
+    server.start()
+    logger.info("ingest server listening on port %d", port)
+    # Waits in slices: a signal that the kernel delivers to one of grpc's threads would not
+    # wake a main thread blocked in an unbounded wait, so its handler would never run.
+    while not stop.wait(0.5):
+        pass
+    logger.info("ingest server stopping; in-flight calls get %.0f s", settings.grace_s)
+    # Probes see NOT_SERVING first, so the load balancer stops sending new streams.
+    deps.health.enter_graceful_shutdown()
+    server.stop(settings.grace_s).wait()
+    logger.info("ingest server stopped")

@@ -1,0 +1,63 @@
+"""The `IngestService` servicer: validate each crop, store it, answer with its ack."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import grpc
+
+from cloud.ingest.auth import authenticated_device
+from cloud.ingest.crops import parse_upload
+from cloud.ingest.errors import PermissionDenied
+from cloud.ingest.services import EmbeddingBatch, store_crop
+from cloud.ingest.status import item_ack
+from cloud.lib.objectstore import ObjectStore
+from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    """Serves `UploadCrops` for devices authenticated by `DeviceAuthInterceptor`."""
+
+    def __init__(self, objects: ObjectStore, *, embed_batch_size: int) -> None:
+        self._objects = objects
+        self._embed_batch_size = embed_batch_size
+
+    def UploadCrops(
+        self,
+        request_iterator: Iterator[ingest_pb2.UploadCropsRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[ingest_pb2.UploadCropsResponse]:
+        """Ack each crop as soon as it is stored; queue the stream's embeddings in batches."""
+        device_id = authenticated_device()
+        embeddings = EmbeddingBatch(self._embed_batch_size)
+        try:
+            for request in request_iterator:
+                if request.device_id != device_id:
+                    # Not an item error: the device is misconfigured or forging, and every
+                    # later item would fail the same way, so the call fails with
+                    # PERMISSION_DENIED, which the edge uplink treats as permanent and surfaces.
+                    # (ingest.proto's header still says REJECTED_INVALID per item.)
+                    raise PermissionDenied(
+                        f"device {device_id!r} may not upload for {request.device_id!r}"
+                    )
+                yield self._store(request, embeddings)
+        finally:
+            # Also when the stream breaks: the rows stored so far are committed.
+            embeddings.flush()
+
+    def _store(
+        self, request: ingest_pb2.UploadCropsRequest, embeddings: EmbeddingBatch
+    ) -> ingest_pb2.UploadCropsResponse:
+        try:
+            upload = parse_upload(request)
+            stored = store_crop(upload, self._objects)
+        except Exception as err:
+            # The item boundary: one crop's failure is its ack, never the stream's end.
+            return item_ack(request.detection_id, err)
+        if stored.needs_embedding:
+            embeddings.add(request.detection_id)
+        status = ingest_pb2.ACK_STATUS_STORED if stored.created else ingest_pb2.ACK_STATUS_DUPLICATE
+        return ingest_pb2.UploadCropsResponse(detection_id=request.detection_id, status=status)

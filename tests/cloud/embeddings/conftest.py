@@ -1,0 +1,63 @@
+"""The built crop embedder and real detections of vtest.avi crops, stored as ingest stores them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from cloud.embeddings.embedder import CropEmbedder
+from cloud.fleet.models import Device
+from cloud.ingest.crops import parse_upload
+from cloud.ingest.services import store_crop
+from cloud.lib.objectstore import ObjectStore, create_object_store
+from cloud.lib.objectstore.local import LocalObjectStoreSettings
+from cloud.lib.vectorstore import VectorStore, create_vector_store
+from cloud.lib.vectorstore.embedded import EmbeddedVectorStoreSettings
+from models import load_manifest
+from tests.cloud.ingest.footage import OBJECTS
+from tests.cloud.ingest.uploads import crop_request
+from tests.models.built_models import require_model
+
+
+@pytest.fixture(scope="session")
+def embedder() -> CropEmbedder:
+    """The crop embedder on the built model (skips, or fails under CI, when it is not built)."""
+    path = require_model("mobilenetv2-reid")
+    return CropEmbedder(path, load_manifest("mobilenetv2-reid"), batch_size=4)
+
+
+@pytest.fixture
+def objects(tmp_path: Path) -> ObjectStore:
+    store = create_object_store(
+        LocalObjectStoreSettings(
+            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
+        )
+    )
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def vectors(tmp_path: Path) -> Iterator[VectorStore]:
+    """An embedded vector store in a fresh file, with the crop model's dimension."""
+    store = create_vector_store(
+        EmbeddedVectorStoreSettings(path=tmp_path / "vectors.sqlite3"), dimension=1280
+    )
+    store.ensure_collection()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def detection_ids(provisioned_device: Device, objects: ObjectStore) -> list[str]:
+    """The eight vtest.avi crops (three people and a van, in frames 0 and 3), as ingest stores
+    them: JPEG in the object store, row in the database."""
+    ids = []
+    for item in OBJECTS:
+        upload = parse_upload(crop_request(item))
+        store_crop(upload, objects)
+        ids.append(upload.detection.id)
+    return ids

@@ -1,0 +1,79 @@
+"""A real ingest gRPC server on a free port, over the test database and a local object store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import grpc
+import pytest
+from pydantic import SecretStr
+
+from cloud.fleet.models import Device, HardwareProfile
+from cloud.ingest.credentials import issue_token
+from cloud.ingest.server import IngestDeps, create_server
+from cloud.lib.objectstore import ObjectStore, create_object_store
+from cloud.lib.objectstore.local import LocalObjectStoreSettings
+from sightline.ingest.v1 import ingest_pb2_grpc
+from tests.cloud.ingest.uploads import Ingest
+
+
+@pytest.fixture
+def device(transactional_db: None) -> Device:
+    """A provisioned device; committed, because the server's threads read it."""
+    return Device.objects.create(
+        id="gate-01", name="Gate 1", site="hq", hardware_profile=HardwareProfile.X86_CPU
+    )
+
+
+@pytest.fixture
+def token(device: Device) -> str:
+    """An ingest token of `device`."""
+    return issue_token(device.id)
+
+
+@pytest.fixture
+def objects(tmp_path: Path) -> ObjectStore:
+    """A local object store in a fresh directory."""
+    store = create_object_store(
+        LocalObjectStoreSettings(
+            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
+        )
+    )
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def enqueued() -> Iterator[mock.MagicMock]:
+    """The embed task as the ingest service calls it, with `.delay` recording instead of sending."""
+    with mock.patch("cloud.ingest.services.embed_detections") as task:
+        yield task
+
+
+@pytest.fixture
+def start_ingest(
+    transactional_db: None, enqueued: mock.MagicMock
+) -> Iterator[Callable[..., Ingest]]:
+    """Start a server with `IngestDeps(objects=..., **overrides)`; stopped after the test."""
+    running: list[tuple[grpc.Server, grpc.Channel]] = []
+
+    def start(objects: ObjectStore, **overrides: Any) -> Ingest:
+        server, port = create_server("127.0.0.1:0", IngestDeps(objects=objects, **overrides))
+        server.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        running.append((server, channel))
+        return Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
+
+    yield start
+    for server, channel in running:
+        channel.close()
+        server.stop(grace=None).wait()
+
+
+@pytest.fixture
+def ingest(start_ingest: Callable[..., Ingest], objects: ObjectStore) -> Ingest:
+    """A server over the local object store, with the default limits."""
+    return start_ingest(objects)

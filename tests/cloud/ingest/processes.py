@@ -1,0 +1,115 @@
+"""The cloud's deployable commands run as real processes, for the integration tests.
+
+Each process gets the environment a deployment would give it (`cloud_env`), so the settings,
+the Django setup and the entry points are the production ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+TIMEOUT_S = 120.0
+
+
+def cloud_env(variables: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with production-style cloud settings and `variables`."""
+    return {
+        **os.environ,
+        "SIGHTLINE_CLOUD_DEBUG": "false",
+        "SIGHTLINE_CLOUD_SECRET_KEY": "integration-test-secret-key-0123456789abcdefghij",
+        "SIGHTLINE_CLOUD_ALLOWED_HOSTS": "localhost",
+        "SIGHTLINE_CLOUD_LOG_LEVEL": "INFO",
+        **variables,
+    }
+
+
+def run_cloud(env: Mapping[str, str], *args: str) -> str:
+    """Run ``python -m cloud ARGS`` to completion; return its stdout (fails on non-zero exit)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cloud", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class Background:
+    """A long-running command whose output goes to a log file; stopped with SIGTERM."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as output:
+            self._process = subprocess.Popen(
+                args, env=dict(env), stdout=output, stderr=subprocess.STDOUT
+            )
+
+    def output(self) -> str:
+        """Everything the process has written so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout_s: float = 60.0) -> re.Match[str]:
+        """Wait until the output matches `pattern`; fail with the output if it never does."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output())
+            if found:
+                return found
+            assert self._process.poll() is None, f"exited early:\n{self.output()}"
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout_s} s:\n{self.output()}")
+
+    def exit_status(self, timeout_s: float = 30.0) -> int:
+        """Wait for the process to exit by itself and return its status."""
+        try:
+            return self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout_s} s:\n{self.output()}") from None
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """Send SIGTERM and wait; return the exit status (kills it after `timeout_s`)."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+        try:
+            return self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            raise AssertionError(f"did not stop on SIGTERM:\n{self.output()}") from None
+
+
+def cloud_command(*args: str) -> list[str]:
+    """The argv of ``python -m cloud ARGS`` in this interpreter."""
+    return [sys.executable, "-m", "cloud", *args]
+
+
+def celery_worker(queue: str) -> list[str]:
+    """The argv of a one-process Celery worker of the cloud app consuming `queue`."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "cloud",
+        "worker",
+        "-Q",
+        queue,
+        "--pool",
+        "solo",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"{queue}-test@%h",
+    ]

@@ -1,0 +1,272 @@
+"""UploadCrops over a real gRPC server: acks, idempotency, credentials, limits, outages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from unittest import mock
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cloud.detections.models import Detection
+from cloud.fleet.models import Device, HardwareProfile
+from cloud.ingest.credentials import issue_token, revoke_tokens
+from cloud.ingest.server import SERVICE_NAME
+from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
+from sightline.common.v1 import model_pb2
+from sightline.ingest.v1 import ingest_pb2
+from tests.cloud.ingest.footage import OBJECTS
+from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request
+
+STORED = ingest_pb2.ACK_STATUS_STORED
+DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
+REJECTED = ingest_pb2.ACK_STATUS_REJECTED_INVALID
+RETRY_LATER = ingest_pb2.ACK_STATUS_RETRY_LATER
+
+
+def stored_keys(objects: ObjectStore) -> list[str]:
+    return sorted(objects.list("crops/"))
+
+
+def delayed_ids(task: mock.MagicMock) -> list[list[str]]:
+    return [call.args[0] for call in task.delay.call_args_list]
+
+
+def test_it_stores_a_new_crop_and_its_detection(
+    ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
+) -> None:
+    request = crop_request()
+    (ack,) = ingest.upload([request], token)
+    assert (ack.detection_id, ack.status, ack.message) == (request.detection_id, STORED, "")
+    row = Detection.objects.select_related("camera", "track").get(pk=request.detection_id)
+    key = f"crops/gate-01/lobby/2026/11/21/{request.detection_id}.jpg"
+    assert row.object_key == key
+    assert objects.get(key) == request.jpeg
+    assert objects.stat(key).content_type == "image/jpeg"
+    assert (row.camera.edge_id, row.track.edge_id, row.label) == (
+        "lobby",
+        request.track_id,
+        "person",
+    )
+    # Normalised box back in frame pixels (float32 on the wire, hence approx).
+    assert (row.x1, row.y1, row.x2, row.y2) == pytest.approx((248, 216, 288, 310), abs=1e-3)
+    assert row.ts == FRAME_TIME
+    assert row.embedded_at is None
+    assert delayed_ids(enqueued) == [[request.detection_id]]
+
+
+def test_a_retried_crop_is_a_duplicate_stored_once(
+    ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
+) -> None:
+    request = crop_request()
+    assert [a.status for a in ingest.upload([request], token)] == [STORED]
+    # A retry after a lost ack: same id, on a new stream and twice within one stream.
+    assert [a.status for a in ingest.upload([request, request], token)] == [DUPLICATE] * 2
+    assert Detection.objects.count() == 1
+    assert stored_keys(objects) == [Detection.objects.get().object_key]
+    # Not embedded yet, so the retries ask again (the task is idempotent).
+    assert delayed_ids(enqueued) == [[request.detection_id], [request.detection_id] * 2]
+
+
+def test_a_duplicate_of_an_embedded_crop_enqueues_nothing(
+    ingest: Ingest, token: str, enqueued: mock.MagicMock
+) -> None:
+    request = crop_request()
+    ingest.upload([request], token)
+    Detection.objects.update(embedded_at=FRAME_TIME)
+    enqueued.reset_mock()
+    assert [a.status for a in ingest.upload([request], token)] == [DUPLICATE]
+    enqueued.delay.assert_not_called()
+
+
+def test_it_acks_every_crop_of_a_stream_and_enqueues_them_in_batches(
+    start_ingest: Callable[..., Ingest],
+    objects: ObjectStore,
+    token: str,
+    enqueued: mock.MagicMock,
+) -> None:
+    ingest = start_ingest(objects, embed_batch_size=3)
+    requests = [crop_request(item) for item in OBJECTS]
+    acks = ingest.upload(requests, token)
+    assert [(a.detection_id, a.status) for a in acks] == [
+        (r.detection_id, STORED) for r in requests
+    ]
+    ids = [r.detection_id for r in requests]
+    assert delayed_ids(enqueued) == [ids[0:3], ids[3:6], ids[6:8]]
+    assert len(stored_keys(objects)) == Detection.objects.count() == len(OBJECTS)
+
+
+def test_a_broken_stream_still_enqueues_what_it_stored(
+    ingest: Ingest, token: str, enqueued: mock.MagicMock
+) -> None:
+    requests = [crop_request(item) for item in OBJECTS[:2]]
+    hang = threading.Event()
+
+    def send() -> Iterator[ingest_pb2.UploadCropsRequest]:
+        yield from requests
+        hang.wait(10)  # the link goes quiet; the edge gives up on the call
+
+    call = ingest.stub.UploadCrops(
+        send(), timeout=10, metadata=(("authorization", f"Bearer {token}"),)
+    )
+    responses = iter(call)
+    acks = [next(responses), next(responses)]
+    call.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leave Call.cancel untyped
+    hang.set()
+    assert [a.status for a in acks] == [STORED, STORED]
+    deadline = time.monotonic() + 5
+    while not enqueued.delay.called and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert delayed_ids(enqueued) == [[r.detection_id for r in requests]]
+
+
+INVALID: Mapping[str, Callable[[], ingest_pb2.UploadCropsRequest]] = {
+    "box outside the frame": lambda: crop_request(
+        box=ingest_pb2.BoundingBox(x_min=0.2, y_min=0.1, x_max=1.3, y_max=0.5)
+    ),
+    "box upside down": lambda: crop_request(
+        box=ingest_pb2.BoundingBox(x_min=0.2, y_min=0.5, x_max=0.3, y_max=0.1)
+    ),
+    "box with NaN": lambda: crop_request(
+        box=ingest_pb2.BoundingBox(x_min=float("nan"), y_min=0.1, x_max=0.3, y_max=0.5)
+    ),
+    "PNG instead of JPEG": lambda: crop_request(jpeg=b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
+    "empty JPEG": lambda: crop_request(jpeg=b""),
+    "id not a UUID": lambda: crop_request(detection_id="crop-17"),
+    "id in upper case": lambda: crop_request(detection_id="01935F1E-7C4A-7D2E-9B1A-3C5D7E9F1A2B"),
+    "no frame size": lambda: crop_request(frame_size=ingest_pb2.FrameSize()),
+    "camera id with a slash": lambda: crop_request(camera_id="lobby/2"),
+    "score above 1": lambda: crop_request(score=1.5),
+    "no model version": lambda: crop_request(model=model_pb2.ModelRef(name="nanodet-g")),
+}
+
+
+@pytest.mark.parametrize("make", INVALID.values(), ids=INVALID.keys())
+def test_it_rejects_an_invalid_crop_and_stores_nothing(
+    make: Callable[[], ingest_pb2.UploadCropsRequest],
+    ingest: Ingest,
+    token: str,
+    objects: ObjectStore,
+    enqueued: mock.MagicMock,
+) -> None:
+    request, valid = make(), crop_request()
+    bad, good = ingest.upload([request, valid], token)
+    assert bad.status == REJECTED
+    assert bad.message
+    # The stream goes on after a rejected item.
+    assert good.status == STORED
+    assert list(Detection.objects.values_list("id", flat=True)) == [valid.detection_id]
+    assert stored_keys(objects) == [Detection.objects.get().object_key]
+    assert delayed_ids(enqueued) == [[valid.detection_id]]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (("authorization", "Bearer not-a-token"),),
+        (("authorization", "Basic Z2F0ZS0wMTpzZWNyZXQ="),),
+        (),
+    ],
+    ids=["unknown token", "basic auth", "no credentials"],
+)
+def test_it_refuses_calls_without_a_valid_token(
+    ingest: Ingest, token: str, metadata: tuple[tuple[str, str], ...]
+) -> None:
+    call = ingest.stub.UploadCrops(iter([crop_request()]), timeout=10, metadata=metadata)
+    with pytest.raises(grpc.RpcError) as raised:
+        list(call)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert Detection.objects.count() == 0
+
+
+def test_a_revoked_token_no_longer_works(ingest: Ingest, token: str, device: Device) -> None:
+    revoke_tokens(device.id)
+    with pytest.raises(grpc.RpcError) as raised:
+        ingest.upload([crop_request()], token)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_device_cannot_upload_for_another_device(
+    ingest: Ingest, token: str, objects: ObjectStore
+) -> None:
+    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    own, foreign = crop_request(), crop_request(device_id="gate-02")
+    call = ingest.stub.UploadCrops(
+        iter([own, foreign]), timeout=10, metadata=(("authorization", f"Bearer {token}"),)
+    )
+    acks: list[ingest_pb2.UploadCropsResponse] = []
+    with pytest.raises(grpc.RpcError) as raised:
+        acks.extend(call)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "gate-02" in (raised.value.details() or "")
+    assert [a.status for a in acks] == [STORED]
+    assert list(Detection.objects.values_list("device_id", flat=True)) == ["gate-01"]
+    assert len(stored_keys(objects)) == 1
+
+
+def test_an_oversized_message_fails_the_stream(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    ingest = start_ingest(objects, max_message_bytes=64 * 1024)
+    huge = crop_request(jpeg=b"\xff\xd8\xff" + bytes(100 * 1024))
+    with pytest.raises(grpc.RpcError) as raised:
+        ingest.upload([huge], token)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert Detection.objects.count() == 0
+    assert stored_keys(objects) == []
+
+
+class UnavailableStore:
+    """An object store whose server is down: every write fails as transient."""
+
+    def __init__(self, real: ObjectStore) -> None:
+        self._real = real
+
+    def put(self, *args: object, **kwargs: object) -> None:
+        raise ObjectStoreUnavailable("connection refused")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def test_an_object_store_outage_asks_for_a_retry_and_records_nothing(
+    start_ingest: Callable[..., Ingest],
+    objects: ObjectStore,
+    token: str,
+    enqueued: mock.MagicMock,
+) -> None:
+    down = start_ingest(UnavailableStore(objects))
+    request = crop_request()
+    (ack,) = down.upload([request], token)
+    assert ack.status == RETRY_LATER
+    assert Detection.objects.count() == 0
+    enqueued.delay.assert_not_called()
+    # Once the store is back, the edge's unchanged retry is stored.
+    (ack,) = start_ingest(objects).upload([request], token)
+    assert ack.status == STORED
+
+
+def test_a_second_token_of_the_same_device_works_too(ingest: Ingest, device: Device) -> None:
+    first, second = issue_token(device.id), issue_token(device.id)
+    assert ingest.upload([crop_request()], first)[0].status == STORED
+    assert ingest.upload([crop_request()], second)[0].status == STORED
+
+
+@pytest.fixture
+def health(ingest: Ingest) -> Iterator[health_pb2_grpc.HealthStub]:
+    yield health_pb2_grpc.HealthStub(ingest.channel)
+
+
+@pytest.mark.parametrize("service", ["", SERVICE_NAME])
+def test_probes_see_the_service_serving_without_credentials(
+    health: health_pb2_grpc.HealthStub, service: str
+) -> None:
+    answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_health_service_names_the_ingest_service() -> None:
+    assert SERVICE_NAME == "sightline.ingest.v1.IngestService"

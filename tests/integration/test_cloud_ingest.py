@@ -1,0 +1,171 @@
+"""Crops uploaded over gRPC end up exactly once in PostgreSQL, S3 and Weaviate.
+
+Everything runs as deployed: `python -m cloud ingest_grpc` and a Celery worker of the `embed`
+queue are real processes on the services from `tests/services/manage.py up`, with settings from
+the environment, and the test acts as an edge device. Each test has its own database, bucket,
+Weaviate collection and Redis key prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from minio import Minio
+from weaviate import WeaviateClient
+
+from cloud.lib.vectorstore import object_uuid
+from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.cloud.ingest.footage import OBJECTS
+from tests.cloud.ingest.processes import (
+    Background,
+    celery_worker,
+    cloud_command,
+    cloud_env,
+    run_cloud,
+)
+from tests.cloud.ingest.uploads import Ingest, crop_request
+from tests.services.contract import S3Server, WeaviateServer
+
+pytestmark = pytest.mark.integration
+
+DEVICE = "gate-01"
+STORED = ingest_pb2.ACK_STATUS_STORED
+DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
+
+
+@pytest.fixture
+def env(
+    postgres_database: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    weaviate_server: WeaviateServer,
+    weaviate_collection: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> dict[str, str]:
+    """The cloud's environment on this test's database, bucket, collection and key prefix."""
+    env = cloud_env(
+        {
+            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_OBJECT_STORE": "s3",
+            "SIGHTLINE_CLOUD_S3_ENDPOINT": s3_server.endpoint,
+            "SIGHTLINE_CLOUD_S3_BUCKET": s3_bucket,
+            "SIGHTLINE_CLOUD_S3_ACCESS_KEY": s3_server.access_key,
+            "SIGHTLINE_CLOUD_S3_SECRET_KEY": s3_server.secret_key,
+            "SIGHTLINE_CLOUD_S3_SECURE": "false",
+            "SIGHTLINE_CLOUD_VECTOR_STORE": "weaviate",
+            "SIGHTLINE_CLOUD_WEAVIATE_URL": weaviate_server.url,
+            "SIGHTLINE_CLOUD_WEAVIATE_GRPC_PORT": str(weaviate_server.grpc_port),
+            "SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION": weaviate_collection,
+            "SIGHTLINE_CLOUD_CELERY_BROKER_URL": redis_url,
+            "SIGHTLINE_CLOUD_CELERY_KEY_PREFIX": redis_prefix,
+            "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
+        }
+    )
+    run_cloud(env, "migrate", "--noinput")
+    run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
+    return env
+
+
+@pytest.fixture
+def token(env: dict[str, str]) -> str:
+    """A device token, issued with the operator's command."""
+    return run_cloud(env, "device_token", DEVICE).strip()
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    """A Celery worker of the `embed` queue, connected to this test's Redis prefix."""
+    process = Background(celery_worker("embed"), env, tmp_path / "worker.log")
+    process.wait_for(r"ready\.")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def ingest_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Background, int]]:
+    """`python -m cloud ingest_grpc` on a free port, and that port."""
+    process = Background(cloud_command("ingest_grpc"), env, tmp_path / "ingest.log")
+    port = int(process.wait_for(r"ingest server listening on port (\d+)").group(1))
+    yield process, port
+    process.stop()
+
+
+@pytest.fixture
+def edge(ingest_server: tuple[Background, int]) -> Iterator[Ingest]:
+    """A client channel to the ingest server, as the edge opens it."""
+    _, port = ingest_server
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
+    channel.close()
+
+
+def wait_until_embedded(database_url: str, ids: list[str], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM detections_detection "
+                "WHERE id = ANY(%s) AND embedded_at IS NOT NULL",
+                (ids,),
+            ).fetchone()
+            if row is not None and row[0] == len(ids):
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"{ids} not all embedded within {timeout_s} s")
+
+
+def test_uploaded_crops_are_stored_and_embedded_exactly_once(
+    env: dict[str, str],
+    token: str,
+    worker: Background,
+    edge: Ingest,
+    s3_client: Minio,
+    s3_bucket: str,
+    weaviate_client: WeaviateClient,
+    weaviate_collection: str,
+) -> None:
+    health = health_pb2_grpc.HealthStub(edge.channel)
+    check = health_pb2.HealthCheckRequest(service="sightline.ingest.v1.IngestService")
+    assert health.Check(check, timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+
+    requests = [crop_request(item, device_id=DEVICE) for item in OBJECTS[:4]]
+    ids = [r.detection_id for r in requests]
+    assert [a.status for a in edge.upload(requests, token)] == [STORED] * 4
+    wait_until_embedded(env["SIGHTLINE_CLOUD_DATABASE_URL"], ids)
+
+    # The edge lost the acks and sends everything again, on a new stream.
+    assert [a.status for a in edge.upload(requests, token)] == [DUPLICATE] * 4
+
+    with psycopg.connect(env["SIGHTLINE_CLOUD_DATABASE_URL"]) as conn:
+        rows = conn.execute(
+            "SELECT id, object_key FROM detections_detection ORDER BY id"
+        ).fetchall()
+    assert sorted(ids) == [row[0] for row in rows]
+    keys = sorted(o.object_name or "" for o in s3_client.list_objects(s3_bucket, recursive=True))
+    assert keys == sorted(row[1] for row in rows)
+    for request in requests:
+        key = next(k for k in keys if k.endswith(f"/{request.detection_id}.jpg"))
+        assert s3_client.get_object(s3_bucket, key).read() == request.jpeg
+
+    collection = weaviate_client.collections.get(weaviate_collection)
+    assert collection.aggregate.over_all(total_count=True).total_count == 4
+    stored = {str(o.uuid) for o in collection.iterator()}
+    assert stored == {str(object_uuid(i)) for i in ids}
+
+
+def test_the_server_refuses_a_wrong_token_and_stops_gracefully(
+    env: dict[str, str], token: str, ingest_server: tuple[Background, int], edge: Ingest
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        edge.upload([crop_request(device_id=DEVICE)], token + "x")
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    process, _ = ingest_server
+    assert process.stop() == 0
+    assert "ingest server stopped" in process.output()

@@ -1,0 +1,159 @@
+"""`python -m cloud mqtt_bridge` on real Mosquitto and PostgreSQL, fed by a device account.
+
+The device publishes as an edge agent does: a retained birth message, a last will registered at
+connect, events at QoS 1. The bridge runs as deployed, on this test's own database and MQTT site.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, LiteralString
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from sightline.device.v1 import event_pb2, key_pb2, status_pb2
+from tests.cloud.ingest.processes import Background, cloud_command, cloud_env, run_cloud
+from tests.services.contract import MqttBroker
+
+pytestmark = pytest.mark.integration
+
+SESSION = 7
+CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+STATUS = "SELECT status, status_seq, agent_version FROM fleet_device WHERE id = %s"
+
+
+def status(device_id: str, state: status_pb2.DeviceState, seq: int) -> bytes:
+    message = status_pb2.DeviceStatus(
+        key=key_pb2.MessageKey(device_id=device_id, seq=seq),
+        state=state,
+        session_seq=SESSION,
+        agent_version="0.3.1",
+        hardware_profile="x86-cpu",
+    )
+    message.time.FromDatetime(CONNECTED)
+    return message.SerializeToString()
+
+
+def event(device_id: str, seq: int) -> bytes:
+    message = event_pb2.Event(
+        key=key_pb2.MessageKey(device_id=device_id, seq=seq),
+        name="camera.disconnected",
+        severity=event_pb2.EVENT_SEVERITY_WARNING,
+        camera_id="lobby",
+    )
+    message.time.FromDatetime(CONNECTED)
+    return message.SerializeToString()
+
+
+class Device:
+    """An edge agent's MQTT session: device account, MQTT 5, last will on its status topic."""
+
+    def __init__(self, broker: MqttBroker, site: str) -> None:
+        self.id = broker.device.username
+        self.base = f"{broker.topic_prefix}/v1/{site}/{self.id}"
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{site}-{self.id}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        self._client.username_pw_set(broker.device.username, broker.device.password)
+        will = status(self.id, status_pb2.DEVICE_STATE_OFFLINE, seq=2)
+        self._client.will_set(f"{self.base}/status", will, qos=1, retain=True)
+        connected = threading.Event()
+        self._client.on_connect = lambda *_args: connected.set()
+        self._client.connect(broker.host, broker.port, keepalive=30)
+        self._client.loop_start()
+        assert connected.wait(10), "no CONNACK"
+
+    def publish(self, leaf: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait for the broker's PUBACK."""
+        info = self._client.publish(f"{self.base}/{leaf}", payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published()
+
+    def vanish(self) -> None:
+        """Drop the connection so that the broker publishes the last will."""
+        # MQTT 5.0 section 3.14.2.1: reason 0x04 asks the broker to send the will, as it would
+        # after a lost connection, without waiting for the keep-alive to expire.
+        self._client.disconnect(ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+        self._client.loop_stop()
+
+
+@pytest.fixture
+def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
+    env = cloud_env(
+        {
+            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_MQTT_HOST": mqtt_broker.host,
+            "SIGHTLINE_CLOUD_MQTT_PORT": str(mqtt_broker.port),
+            "SIGHTLINE_CLOUD_MQTT_USERNAME": mqtt_broker.admin.username,
+            "SIGHTLINE_CLOUD_MQTT_PASSWORD": mqtt_broker.admin.password,
+            "SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX": mqtt_broker.topic_prefix,
+            "SIGHTLINE_CLOUD_MQTT_CLIENT_ID": f"{mqtt_site}-bridge",
+            # Only this test's site: the broker keeps other runs' retained status messages.
+            "SIGHTLINE_CLOUD_MQTT_SITES": mqtt_site,
+        }
+    )
+    run_cloud(env, "migrate", "--noinput")
+    run_cloud(env, "provision_device", mqtt_broker.device.username, "--hardware", "x86-cpu")
+    return env
+
+
+def poll(
+    database_url: str, query: LiteralString, expected: Any, *params: str, timeout_s: float = 20.0
+) -> None:
+    """Wait until `query` returns `expected` rows."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            rows = conn.execute(query, params).fetchall()
+            if rows == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert rows == expected
+
+
+def test_the_bridge_records_birth_events_and_last_will(
+    env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
+) -> None:
+    database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
+    device = Device(mqtt_broker, mqtt_site)
+    # Retained: the bridge, started afterwards, still learns that the device is online.
+    device.publish("status", status(device.id, status_pb2.DEVICE_STATE_ONLINE, seq=1), retain=True)
+    bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    try:
+        bridge.wait_for("connected to the broker")
+        poll(database, STATUS, [("online", SESSION, "0.3.1")], device.id)
+
+        device.publish("events", b"\x0a\xff not protobuf")
+        device.publish("events", event(device.id, seq=3))
+        device.publish("events", event(device.id, seq=3))  # redelivered after a lost PUBACK
+        poll(database, "SELECT seq, kind FROM fleet_deviceevent", [(3, "camera.disconnected")])
+        assert "dropped the message on " + f"{device.base}/events" in bridge.output()
+
+        device.vanish()
+        poll(database, STATUS, [("offline", SESSION, "0.3.1")], device.id)
+    finally:
+        exit_status = bridge.stop()
+    assert exit_status == 0, bridge.output()
+
+
+def test_the_bridge_stops_when_the_broker_refuses_its_login(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**env, "SIGHTLINE_CLOUD_MQTT_PASSWORD": "wrong"}
+    bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    try:
+        assert bridge.exit_status() == 1
+    finally:
+        bridge.stop()
+    assert "refused the login" in bridge.output()

@@ -8,7 +8,7 @@ from cloud.celery import app
 @pytest.mark.parametrize(
     ("task", "queue"),
     [
-        ("cloud.embeddings.tasks.embed_crop", "embed"),
+        ("cloud.embeddings.tasks.embed_detections", "embed"),
         ("cloud.fleet.tasks.expire_devices", "default"),
     ],
 )

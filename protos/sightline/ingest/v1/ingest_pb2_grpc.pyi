@@ -9,8 +9,10 @@ this package has no Ping RPC: load balancers, Kubernetes probes and grpc_health_
 already.
 
 Authentication: every call carries the device credential in the `authorization` metadata entry
-("Bearer <token>"), checked on every call. Items whose device_id is not the authenticated
-device are answered with ACK_STATUS_REJECTED_INVALID.
+("Bearer <token>"), checked on every call: an unknown token fails the call with UNAUTHENTICATED.
+An item whose device_id is not the authenticated device fails the whole stream with
+PERMISSION_DENIED: it is a misconfigured device, which must surface as an error rather than
+have every crop silently rejected.
 
 Size: the server enforces a maximum message size; one UploadCropsRequest (mostly its JPEG)
 must stay below it. An oversized message fails the whole stream with RESOURCE_EXHAUSTED, so the

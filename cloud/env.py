@@ -133,6 +133,14 @@ def parse_database_url(url: str) -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": unquote(parts.path[1:]) or ":memory:",
+            # Several processes (web, ingest, bridge, worker) share the file: WAL lets readers
+            # run beside the writer, and IMMEDIATE transactions take the write lock up front,
+            # so a busy database waits (`timeout`) instead of failing a deferred upgrade.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     if parts.scheme in ("postgres", "postgresql"):
         name = unquote(parts.path[1:])

@@ -203,6 +203,9 @@ MQTT_BRIDGE: dict[str, Any] = {
     "topic_prefix": env_str("SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX", default="sightline"),
     "client_id": env_str("SIGHTLINE_CLOUD_MQTT_CLIENT_ID", default="sightline-cloud-bridge"),
     "sites": env_list("SIGHTLINE_CLOUD_MQTT_SITES", default=[]),
+    "protocol": env_choice(
+        "SIGHTLINE_CLOUD_MQTT_PROTOCOL", ("mqttv5", "mqttv311"), default="mqttv5"
+    ),
     "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
 }
@@ -246,6 +249,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Lets deployments (or test runs) share one Redis without seeing each other's queues.
     "global_keyprefix": env_str("SIGHTLINE_CLOUD_CELERY_KEY_PREFIX", default=""),
 }
+# A broker without a server for the zero-setup demo: kombu's filesystem transport, a spool
+# directory that the web, ingest and worker processes share (it must exist).
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _celery_spool = str(env_path("SIGHTLINE_CLOUD_CELERY_FILESYSTEM_DIR", DATA_DIR / "celery"))
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": _celery_spool,
+        "data_folder_out": _celery_spool,
+    }
 if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < 3600:
     raise ImproperlyConfigured(
         "need SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT"

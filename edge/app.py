@@ -79,6 +79,9 @@ class RunSummary:
     """Frames run through the detector, all cameras."""
     frames_decoded: int
     detections: int
+    """Detector boxes passed to the tracker, weak ones included."""
+    tracked: int
+    """Detections matched to a confirmed track."""
     tracks: int
     crops_queued: int
     crops_sent: int
@@ -236,9 +239,9 @@ def run(
         tuple(camera.id for camera in cameras if camera.failed),
     )
     logger.info(
-        "run summary: %d frames (%d decoded), %d detections, %d tracks, %d crops queued, "
-        "%d sent, %.1fs",
-        summary.frames, summary.frames_decoded, summary.detections, summary.tracks,
+        "run summary: %d frames (%d decoded), %d detections (%d on tracks), %d tracks, "
+        "%d crops queued, %d sent, %.1fs",
+        summary.frames, summary.frames_decoded, summary.detections, summary.tracked, summary.tracks,
         summary.crops_queued, summary.crops_sent, summary.seconds,
     )  # fmt: skip
     return summary
@@ -261,6 +264,7 @@ def _summarise(
         frames=sum(s.frames for s in stats),
         frames_decoded=sum(s.frames_decoded for s in stats),
         detections=sum(s.detections for s in stats),
+        tracked=sum(s.tracked for s in stats),
         tracks=sum(s.tracks for s in stats),
         crops_queued=delivery.crops_queued,
         crops_sent=delivery.crops_sent,

@@ -12,7 +12,10 @@ class ConfigError(EdgeError):
 
 
 class BackendUnavailable(EdgeError):
-    """A configured backend cannot run here (missing SDK or hardware); the message says what to install."""
+    """A configured backend cannot run here (missing SDK or hardware).
+
+    The message says what to install or which image to use.
+    """
 
 
 class SourceError(EdgeError):

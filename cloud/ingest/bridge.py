@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
 from django.db import DatabaseError, close_old_connections
@@ -77,6 +77,11 @@ class MqttBridgeSettings(BaseModel):
         default=(),
         description="Sites (topic level) whose devices this bridge serves; empty for all. "
         "Bridges with disjoint sites (and client ids) share the load of a large fleet.",
+    )
+    protocol: Literal["mqttv5", "mqttv311"] = Field(
+        default="mqttv5",
+        description="MQTT version. 3.1.1 is for brokers without MQTT 5 (the demo's in-process "
+        "broker); the session then persists with clean_session=False and the broker's own expiry.",
     )
     tls: bool = Field(default=False, description="Connect with TLS.")
     ca_file: Path | None = Field(
@@ -131,10 +136,13 @@ class MqttBridge:
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
+        v5 = self._settings.protocol == "mqttv5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._settings.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            # MQTT 3.1.1 has no clean_start: its persistent session is clean_session=False.
+            clean_session=None if v5 else False,
             manual_ack=True,
         )
         if self._settings.username:
@@ -165,7 +173,10 @@ class MqttBridge:
                 logger.warning("broker refused the connection: %s; retrying", reason)
             return
         topics = subscriptions(self._settings.topic_prefix, self._settings.sites)
-        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
+        if self._settings.protocol == "mqttv5":
+            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
+        else:  # MQTT 3.1.1 has no subscription options, only the QoS.
+            client.subscribe([(topic, 1) for topic in topics])
         logger.info("connected to the broker; subscribing to %s", ", ".join(topics))
 
     def _on_subscribe(
@@ -192,16 +203,21 @@ class MqttBridge:
 
     def run(self, stop: threading.Event) -> None:
         """Connect and apply messages until `stop` is set; raise `BridgeError` if refused."""
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._settings.session_expiry_s
-        properties.ReceiveMaximum = self._settings.receive_maximum
-        self._client.connect_async(
-            self._settings.host,
-            self._settings.port,
-            keepalive=self._settings.keepalive_s,
-            clean_start=False,
-            properties=properties,
-        )
+        if self._settings.protocol == "mqttv5":
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self._settings.session_expiry_s
+            properties.ReceiveMaximum = self._settings.receive_maximum
+            self._client.connect_async(
+                self._settings.host,
+                self._settings.port,
+                keepalive=self._settings.keepalive_s,
+                clean_start=False,
+                properties=properties,
+            )
+        else:
+            self._client.connect_async(
+                self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s
+            )
         self._client.loop_start()
         try:
             while not (stop.is_set() or self._halt.is_set()):

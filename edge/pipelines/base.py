@@ -137,7 +137,9 @@ class PipelineStats:
     frames: int = 0
     """Frames run through the detector."""
     detections: int = 0
-    """Detections passed to the tracker (after the label filter)."""
+    """Detections passed to the tracker (after the label filter), down to its low score."""
+    tracked: int = 0
+    """Detections matched to a confirmed track: the objects a person would count."""
     tracks: int = 0
     """Tracks confirmed."""
     crops: int = 0

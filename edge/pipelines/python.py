@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 # Capture times of recent processed frames, to date a track's first detection (which precedes
 # its confirmation by `min_hits - 1` frames). Far more than any sensible min_hits.
 _RECENT_FRAMES = 64
+# The states in which an update carries a detection of this frame (not a prediction).
+_MATCHED = frozenset({TrackState.NEW, TrackState.UPDATED})
 
 
 @dataclass(slots=True)
@@ -163,6 +165,7 @@ class PythonPipeline:
                 frames_decoded=frame.index + 1,
                 frames=stats.frames + 1,
                 detections=stats.detections + len(detections),
+                tracked=stats.tracked + sum(update.state in _MATCHED for update in updates),
             )
         logger.debug(
             "camera %s frame %d: %d detections, %d track updates",
@@ -206,7 +209,7 @@ class PythonPipeline:
             first = self._wall_time(self._recent_timestamp(index - update.age + 1, index))
             track = self._tracks[update.track_id] = _Track(str(uuid7()), first, first, "")
             self._count(tracks=1)
-        if update.state in (TrackState.NEW, TrackState.UPDATED):
+        if update.state in _MATCHED:
             track.last_seen = self._wall_time(update.timestamp)
         track.box_count = update.hits
         track.label = update.label

@@ -126,7 +126,15 @@ def test_it_parses_a_postgresql_url() -> None:
     ],
 )
 def test_it_parses_sqlite_urls(url: str, name: str) -> None:
-    assert parse_database_url(url) == {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+    parsed = parse_database_url(url)
+    assert (parsed["ENGINE"], parsed["NAME"]) == ("django.db.backends.sqlite3", name)
+
+
+def test_sqlite_waits_for_other_processes_instead_of_failing() -> None:
+    options = parse_database_url("sqlite:///cloud.sqlite3")["OPTIONS"]
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in options["init_command"]
+    assert options["timeout"] >= 5
 
 
 def test_it_rejects_an_unknown_scheme_without_echoing_the_password() -> None:

@@ -70,13 +70,18 @@ class BrokerSession:
         reason: ReasonCode = self._await(("connack", 0))
         return reason
 
-    def subscribe(self, topic: str, qos: int = 1) -> ReasonCode:
+    def subscribe(self, topic: str, qos: int = 1, *, retained: bool = True) -> ReasonCode:
         """Subscribe and return the SUBACK reason code (granted QoS or a refusal).
 
-        Retained messages are not replayed: other tests leave retained status messages on the
-        shared broker, and a wildcard subscription would otherwise see them first.
+        `retained=False` asks the broker not to replay retained messages: other tests leave
+        retained status messages on the shared broker, which a wildcard would see first.
         """
-        options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+        handling = (
+            SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+            if retained
+            else SubscribeOptions.RETAIN_DO_NOT_SEND
+        )
+        options = SubscribeOptions(qos=qos, retainHandling=handling)
         _, mid = self._client.subscribe(topic, options=options)
         assert mid is not None
         reasons: list[ReasonCode] = self._await(("suback", mid))

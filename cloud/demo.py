@@ -1,0 +1,403 @@
+"""``python -m cloud.demo``: the whole system on one machine, with no server to install.
+
+It runs the same processes as a deployment, each on its embedded default:
+
+- an MQTT broker inside this process (amqtt, MQTT 3.1.1, loopback only);
+- ``python -m cloud ingest_grpc``: crops over gRPC into a local object directory and SQLite;
+- ``python -m cloud mqtt_bridge``: device status, events and track summaries into SQLite;
+- a Celery ``embed`` worker on kombu's filesystem broker, writing the embedded vector store;
+- ``python -m edge run``: the edge agent on the video (``vtest.avi`` unless ``--video``);
+- then ``python -m cloud runserver`` serves the web app on 127.0.0.1 until Ctrl-C.
+
+Everything lives under ``--data-dir`` (default ``$SIGHTLINE_CACHE_DIR/demo``), wiped at the start
+unless ``--keep``. The summary line counts frames, detections, tracks and crops indexed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+logger = logging.getLogger("cloud.demo")
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+DEVICE_ID = "demo-box"
+SITE = "demo"
+CAMERA_ID = "vtest"
+DEMO_USER = "demo"
+MODELS = ("nanodet-g", "mobilenetv2-reid")
+
+
+class DemoError(Exception):
+    """A step of the demo failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    mqtt: int
+    ingest: int
+    web: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SIGHTLINE_CACHE_DIR") or Path.home() / ".cache" / "sightline")
+
+
+def cloud_environment(data: Path, ports: Ports) -> dict[str, str]:
+    """The SIGHTLINE_CLOUD_* settings of every cloud process: all embedded defaults."""
+    secret_file = data / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        secret_file.chmod(0o600)
+    return {
+        "DJANGO_SETTINGS_MODULE": "cloud.settings",
+        "SIGHTLINE_CLOUD_SECRET_KEY_FILE": str(secret_file),
+        "SIGHTLINE_CLOUD_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SIGHTLINE_CLOUD_DATA_DIR": str(data),
+        "SIGHTLINE_CLOUD_DATABASE_URL": f"sqlite:///{data / 'cloud.sqlite3'}",
+        "SIGHTLINE_CLOUD_OBJECT_STORE": "local",
+        "SIGHTLINE_CLOUD_OBJECT_STORE_ROOT": str(data / "objects"),
+        "SIGHTLINE_CLOUD_VECTOR_STORE": "embedded",
+        "SIGHTLINE_CLOUD_VECTOR_STORE_PATH": str(data / "vectors.sqlite3"),
+        "SIGHTLINE_CLOUD_CELERY_BROKER_URL": "filesystem://",
+        "SIGHTLINE_CLOUD_CELERY_FILESYSTEM_DIR": str(data / "celery"),
+        "SIGHTLINE_CLOUD_INGEST_ADDRESS": f"127.0.0.1:{ports.ingest}",
+        "SIGHTLINE_CLOUD_MQTT_HOST": "127.0.0.1",
+        "SIGHTLINE_CLOUD_MQTT_PORT": str(ports.mqtt),
+        "SIGHTLINE_CLOUD_MQTT_PROTOCOL": "mqttv311",
+    }
+
+
+def edge_config(data: Path, video: Path, ports: Ports) -> dict[str, Any]:
+    """The edge agent's YAML config; its ingest token comes from the environment, not the file."""
+    return {
+        "device": {"id": DEVICE_ID, "site": SITE, "hardware_profile": "x86-cpu"},
+        "detector": {
+            "type": "ort",
+            "model": {"manifest": str(REPO / "models" / "nanodet-g.toml")},
+            "intra_op_threads": 2,
+        },
+        "cameras": [{"id": CAMERA_ID, "source": {"url": str(video), "fps": None}}],
+        "delivery": {
+            "outbox": {"path": str(data / "edge-outbox.sqlite3")},
+            "mqtt": {"host": "127.0.0.1", "port": ports.mqtt, "protocol": "mqttv311"},
+            "uplink": {"target": f"127.0.0.1:{ports.ingest}"},
+            # A recorded file ends long before a slow uplink drains: wait for every crop.
+            "drain_timeout_s": 300.0,
+        },
+    }
+
+
+def run_checked(
+    command: list[str], env: Mapping[str, str], what: str, *, quiet: bool = True
+) -> str:
+    """Run a one-shot command; on failure raise DemoError with its output."""
+    result = subprocess.run(command, env=dict(env), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DemoError(f"{what} failed ({result.returncode}):\n{result.stderr or result.stdout}")
+    if not quiet:
+        sys.stderr.write(result.stderr)
+    return result.stdout
+
+
+class InProcessBroker:
+    """amqtt on 127.0.0.1 in a thread: anonymous access, which is safe only on loopback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mqtt-broker", daemon=True)
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        asyncio.set_event_loop(self._loop)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+        broker = Broker(config, loop=self._loop)
+        self._loop.run_until_complete(broker.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise DemoError("the in-process MQTT broker did not start")
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+class Services:
+    """Long-running child processes, stopped in reverse order (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+        self._env = dict(env)
+        self._logs = logs
+        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = (self._logs / f"{name}.log").open("wb")
+        child = subprocess.Popen(command, env=self._env, stdout=log, stderr=subprocess.STDOUT)
+        self._children.append((name, child))
+        return child
+
+    def check_alive(self) -> None:
+        for name, child in self._children:
+            if child.poll() is not None:
+                log = self._logs / f"{name}.log"
+                raise DemoError(f"{name} exited with {child.returncode}; see {log}")
+
+    def stop(self) -> None:
+        for _name, child in reversed(self._children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for _name, child in reversed(self._children):
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def wait_for_ingest(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.5)
+    raise DemoError(f"the ingest server did not answer on 127.0.0.1:{port}")
+
+
+def prepare_cloud(python: list[str], env: Mapping[str, str], data: Path) -> tuple[str, str]:
+    """Migrate, provision the demo device, issue its token and create the login; return both."""
+    run_checked([*python, "-m", "cloud", "migrate", "--no-input"], env, "database migration")
+    run_checked(
+        [
+            *python,
+            "-m",
+            "cloud",
+            "provision_device",
+            DEVICE_ID,
+            "--hardware",
+            "x86-cpu",
+            "--site",
+            SITE,
+            "--name",
+            "Demo box",
+        ],
+        env,
+        "device provisioning",
+    )
+    token = run_checked(
+        [*python, "-m", "cloud", "device_token", DEVICE_ID], env, "ingest token"
+    ).strip()
+    password_file = data / "login-password"
+    password = secrets.token_urlsafe(12)
+    password_file.write_text(password, encoding="utf-8")
+    password_file.chmod(0o600)
+    run_checked(
+        [
+            *python,
+            "-m",
+            "cloud",
+            "createsuperuser",
+            "--no-input",
+            "--username",
+            DEMO_USER,
+            "--email",
+            "demo@localhost",
+        ],
+        {**env, "DJANGO_SUPERUSER_PASSWORD": password},
+        "login creation",
+    )
+    return token, password
+
+
+def indexed_counts(env: Mapping[str, str]) -> tuple[int, int]:
+    """(detections stored, detections embedded) as the cloud database sees them."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from cloud.detections.models import Detection
+
+    total = Detection.objects.count()
+    embedded = Detection.objects.filter(embedded_at__isnull=False).count()
+    return total, embedded
+
+
+def wait_until_indexed(
+    env: Mapping[str, str], expected: int, services: Services, timeout_s: float
+) -> int:
+    deadline = time.monotonic() + timeout_s
+    embedded = 0
+    while time.monotonic() < deadline:
+        services.check_alive()
+        total, embedded = indexed_counts(env)
+        if total >= expected and embedded >= total:
+            return embedded
+        time.sleep(1.0)
+    raise DemoError(f"only {embedded} of {expected} crops were embedded in {timeout_s:.0f} s")
+
+
+@contextlib.contextmanager
+def running_cloud(
+    python: list[str], env: Mapping[str, str], data: Path, ports: Ports
+) -> Iterator[Services]:
+    broker = InProcessBroker(ports.mqtt)
+    broker.start()
+    services = Services(env, data / "logs")
+    try:
+        services.start("ingest", [*python, "-m", "cloud", "ingest_grpc"])
+        services.start("bridge", [*python, "-m", "cloud", "mqtt_bridge"])
+        services.start(
+            "worker",
+            [
+                *python,
+                "-m",
+                "celery",
+                "-A",
+                "cloud",
+                "worker",
+                "-Q",
+                "embed,default",
+                "--pool",
+                "solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
+        wait_for_ingest(ports.ingest)
+        yield services
+    finally:
+        services.stop()
+        broker.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    video: Path = args.video
+    if not video.is_file():
+        hint = " (apt-get install opencv-doc)" if video == DEFAULT_VIDEO else ""
+        raise DemoError(f"no video at {video}{hint}; pass --video FILE")
+    data: Path = args.data_dir
+    if data.exists() and not args.keep:
+        shutil.rmtree(data)
+    for sub in ("logs", "celery", "objects"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    python = [sys.executable]
+    ports = Ports(mqtt=free_port(), ingest=free_port(), web=args.port or free_port())
+    env = {**os.environ, **cloud_environment(data, ports)}
+
+    logger.info("building or checking models: %s", ", ".join(MODELS))
+    run_checked([*python, "-m", "models", "build", *MODELS], env, "model build")
+    token, password = prepare_cloud(python, env, data)
+    config_path = data / "edge.yaml"
+    config_path.write_text(yaml.safe_dump(edge_config(data, video, ports)), encoding="utf-8")
+
+    with running_cloud(python, env, data, ports) as services:
+        logger.info("edge agent: processing %s", video)
+        edge_env = {**env, "SIGHTLINE_EDGE_DELIVERY__UPLINK__TOKEN": token}
+        edge_out = run_checked(
+            [*python, "-m", "edge", "run", "--config", str(config_path)], edge_env, "edge agent"
+        )
+        summary = json.loads(edge_out.strip().splitlines()[-1])
+        logger.info("edge agent done; waiting for the embed worker")
+        indexed = wait_until_indexed(env, summary["crops_sent"], services, args.index_timeout)
+        elapsed = time.monotonic() - started
+        sys.stdout.write(
+            f"frames {summary['frames']}, detections {summary['tracked']}, "
+            f"tracks {summary['tracks']}, crops indexed {indexed}, seconds {elapsed:.1f}\n"
+        )
+        if args.no_serve:
+            return 0
+        web = services.start(
+            "web",
+            [
+                *python,
+                "-m",
+                "cloud",
+                "runserver",
+                f"127.0.0.1:{ports.web}",
+                "--noreload",
+                "--insecure",
+            ],
+        )
+        sys.stdout.write(
+            f"search the footage at http://127.0.0.1:{ports.web}/ "
+            f"(user {DEMO_USER!r}, password {password!r}); Ctrl-C stops\n"
+        )
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            web.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cloud.demo", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video file to process")
+    parser.add_argument(
+        "--data-dir", type=Path, default=cache_dir() / "demo", help="where everything is kept"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the data of the last run")
+    parser.add_argument("--port", type=int, default=8000, help="web app port (0: any free one)")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="stop after the summary instead of serving"
+    )
+    parser.add_argument(
+        "--index-timeout", type=float, default=600.0, help="seconds to wait for embeddings"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # The broker logs every state change of every session at INFO.
+    for noisy in ("amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return run(args)
+    except DemoError as err:
+        logger.error("%s", err)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

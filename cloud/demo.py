@@ -250,9 +250,8 @@ def prepare_cloud(python: list[str], env: Mapping[str, str], data: Path) -> tupl
     return token, password
 
 
-def indexed_counts(env: Mapping[str, str]) -> tuple[int, int]:
+def indexed_counts() -> tuple[int, int]:
     """(detections stored, detections embedded) as the cloud database sees them."""
-    os.environ.update(env)
     import django
 
     django.setup()
@@ -263,14 +262,12 @@ def indexed_counts(env: Mapping[str, str]) -> tuple[int, int]:
     return total, embedded
 
 
-def wait_until_indexed(
-    env: Mapping[str, str], expected: int, services: Services, timeout_s: float
-) -> int:
+def wait_until_indexed(expected: int, services: Services, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     embedded = 0
     while time.monotonic() < deadline:
         services.check_alive()
-        total, embedded = indexed_counts(env)
+        total, embedded = indexed_counts()
         if total >= expected and embedded >= total:
             return embedded
         time.sleep(1.0)
@@ -325,7 +322,13 @@ def run(args: argparse.Namespace) -> int:
         (data / sub).mkdir(parents=True, exist_ok=True)
     python = [sys.executable]
     ports = Ports(mqtt=free_port(), ingest=free_port(), web=args.port or free_port())
-    env = {**os.environ, **cloud_environment(data, ports)}
+    # The demo owns every cloud setting: stray SIGHTLINE_CLOUD_* variables (a shell set up for
+    # a real deployment, say) would mix servers into the embedded defaults.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_CLOUD_")}
+    env = {**inherited, **cloud_environment(data, ports)}
+    # This process reads the cloud database too (to follow progress), with the same settings.
+    os.environ.clear()
+    os.environ.update(env)
 
     logger.info("building or checking models: %s", ", ".join(MODELS))
     run_checked([*python, "-m", "models", "build", *MODELS], env, "model build")
@@ -341,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
         )
         summary = json.loads(edge_out.strip().splitlines()[-1])
         logger.info("edge agent done; waiting for the embed worker")
-        indexed = wait_until_indexed(env, summary["crops_sent"], services, args.index_timeout)
+        indexed = wait_until_indexed(summary["crops_sent"], services, args.index_timeout)
         elapsed = time.monotonic() - started
         sys.stdout.write(
             f"frames {summary['frames']}, detections {summary['tracked']}, "

@@ -219,6 +219,10 @@ class OutboxDelivery:
         )
         enqueue_crop(self._outbox, request)
         self._queued_one(crops_queued=1)
+        logger.debug(
+            "crop %s spooled (%s, track %s)", crop.detection_id, crop.label, crop.track_id,
+            extra={"camera_id": crop.camera_id, "detection_id": crop.detection_id},
+        )  # fmt: skip
 
     def track(self, summary: TrackSummary) -> None:
         """Spool a TrackSummary for the `tracks` topic."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import psycopg
@@ -24,10 +23,9 @@ from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.cloud.ingest.footage import OBJECTS
 from tests.cloud.ingest.processes import (
     Background,
-    celery_worker,
-    cloud_command,
     cloud_env,
     run_cloud,
+    storage_variables,
 )
 from tests.cloud.ingest.uploads import Ingest, crop_request
 from tests.services.contract import S3Server, WeaviateServer
@@ -51,22 +49,15 @@ def env(
 ) -> dict[str, str]:
     """The cloud's environment on this test's database, bucket, collection and key prefix."""
     env = cloud_env(
-        {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
-            "SIGHTLINE_CLOUD_OBJECT_STORE": "s3",
-            "SIGHTLINE_CLOUD_S3_ENDPOINT": s3_server.endpoint,
-            "SIGHTLINE_CLOUD_S3_BUCKET": s3_bucket,
-            "SIGHTLINE_CLOUD_S3_ACCESS_KEY": s3_server.access_key,
-            "SIGHTLINE_CLOUD_S3_SECRET_KEY": s3_server.secret_key,
-            "SIGHTLINE_CLOUD_S3_SECURE": "false",
-            "SIGHTLINE_CLOUD_VECTOR_STORE": "weaviate",
-            "SIGHTLINE_CLOUD_WEAVIATE_URL": weaviate_server.url,
-            "SIGHTLINE_CLOUD_WEAVIATE_GRPC_PORT": str(weaviate_server.grpc_port),
-            "SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION": weaviate_collection,
-            "SIGHTLINE_CLOUD_CELERY_BROKER_URL": redis_url,
-            "SIGHTLINE_CLOUD_CELERY_KEY_PREFIX": redis_prefix,
-            "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
-        }
+        storage_variables(
+            database_url=postgres_database,
+            s3=s3_server,
+            bucket=s3_bucket,
+            weaviate=weaviate_server,
+            collection=weaviate_collection,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+        )
     )
     run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
@@ -77,24 +68,6 @@ def env(
 def token(env: dict[str, str]) -> str:
     """A device token, issued with the operator's command."""
     return run_cloud(env, "device_token", DEVICE).strip()
-
-
-@pytest.fixture
-def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
-    """A Celery worker of the `embed` queue, connected to this test's Redis prefix."""
-    process = Background(celery_worker("embed"), env, tmp_path / "worker.log")
-    process.wait_for(r"ready\.")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def ingest_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Background, int]]:
-    """`python -m cloud ingest_grpc` on a free port, and that port."""
-    process = Background(cloud_command("ingest_grpc"), env, tmp_path / "ingest.log")
-    port = int(process.wait_for(r"ingest server listening on port (\d+)").group(1))
-    yield process, port
-    process.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from sightline.device.v1 import event_pb2, key_pb2, status_pb2
-from tests.cloud.ingest.processes import Background, cloud_command, cloud_env, run_cloud
+from tests.cloud.ingest.processes import (
+    Background,
+    bridge_variables,
+    cloud_command,
+    cloud_env,
+    run_cloud,
+)
 from tests.services.contract import MqttBroker
 
 pytestmark = pytest.mark.integration
@@ -93,14 +99,7 @@ def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict
     env = cloud_env(
         {
             "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
-            "SIGHTLINE_CLOUD_MQTT_HOST": mqtt_broker.host,
-            "SIGHTLINE_CLOUD_MQTT_PORT": str(mqtt_broker.port),
-            "SIGHTLINE_CLOUD_MQTT_USERNAME": mqtt_broker.admin.username,
-            "SIGHTLINE_CLOUD_MQTT_PASSWORD": mqtt_broker.admin.password,
-            "SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX": mqtt_broker.topic_prefix,
-            "SIGHTLINE_CLOUD_MQTT_CLIENT_ID": f"{mqtt_site}-bridge",
-            # Only this test's site: the broker keeps other runs' retained status messages.
-            "SIGHTLINE_CLOUD_MQTT_SITES": mqtt_site,
+            **bridge_variables(mqtt_broker, mqtt_site),
         }
     )
     run_cloud(env, "migrate", "--noinput")

@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.services.contract import MqttBroker, S3Server, WeaviateServer
+
 TIMEOUT_S = 120.0
 
 
@@ -27,6 +29,48 @@ def cloud_env(variables: Mapping[str, str]) -> dict[str, str]:
         "SIGHTLINE_CLOUD_ALLOWED_HOSTS": "localhost",
         "SIGHTLINE_CLOUD_LOG_LEVEL": "INFO",
         **variables,
+    }
+
+
+def storage_variables(
+    *,
+    database_url: str,
+    s3: S3Server,
+    bucket: str,
+    weaviate: WeaviateServer,
+    collection: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> dict[str, str]:
+    """Cloud settings for one test's database, bucket, Weaviate collection and Redis prefix."""
+    return {
+        "SIGHTLINE_CLOUD_DATABASE_URL": database_url,
+        "SIGHTLINE_CLOUD_OBJECT_STORE": "s3",
+        "SIGHTLINE_CLOUD_S3_ENDPOINT": s3.endpoint,
+        "SIGHTLINE_CLOUD_S3_BUCKET": bucket,
+        "SIGHTLINE_CLOUD_S3_ACCESS_KEY": s3.access_key,
+        "SIGHTLINE_CLOUD_S3_SECRET_KEY": s3.secret_key,
+        "SIGHTLINE_CLOUD_S3_SECURE": "false",
+        "SIGHTLINE_CLOUD_VECTOR_STORE": "weaviate",
+        "SIGHTLINE_CLOUD_WEAVIATE_URL": weaviate.url,
+        "SIGHTLINE_CLOUD_WEAVIATE_GRPC_PORT": str(weaviate.grpc_port),
+        "SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION": collection,
+        "SIGHTLINE_CLOUD_CELERY_BROKER_URL": redis_url,
+        "SIGHTLINE_CLOUD_CELERY_KEY_PREFIX": redis_prefix,
+    }
+
+
+def bridge_variables(broker: MqttBroker, site: str) -> dict[str, str]:
+    """Cloud settings of an MQTT bridge serving only `site` on the test broker."""
+    return {
+        "SIGHTLINE_CLOUD_MQTT_HOST": broker.host,
+        "SIGHTLINE_CLOUD_MQTT_PORT": str(broker.port),
+        "SIGHTLINE_CLOUD_MQTT_USERNAME": broker.admin.username,
+        "SIGHTLINE_CLOUD_MQTT_PASSWORD": broker.admin.password,
+        "SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX": broker.topic_prefix,
+        "SIGHTLINE_CLOUD_MQTT_CLIENT_ID": f"{site}-bridge",
+        # Only this test's site: the broker keeps other runs' retained status messages.
+        "SIGHTLINE_CLOUD_MQTT_SITES": site,
     }
 
 

@@ -1,0 +1,209 @@
+"""Recorded video in, searchable objects out: the whole path on the real services.
+
+The edge agent (`python -m edge run`, a real process) runs NanoDet-g on ten seconds of vtest.avi,
+speaks MQTT v5 to Mosquitto as its ACL-confined device account and uploads crops to
+`python -m cloud ingest_grpc`; the MQTT bridge and a Celery worker of the `embed` queue run as
+deployed, on PostgreSQL, S3 (SeaweedFS), Redis and Weaviate. Each id the edge made is then looked
+up in every store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from minio import Minio
+from weaviate import WeaviateClient
+from weaviate.classes.query import Filter
+
+from cloud.lib.vectorstore import object_uuid
+from tests.cloud.ingest.processes import (
+    Background,
+    bridge_variables,
+    cloud_command,
+    cloud_env,
+    run_cloud,
+    storage_variables,
+)
+from tests.footage.clips import clip_path
+from tests.services.contract import MqttBroker, S3Server, WeaviateServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SPOOLED = re.compile(r"crop ([0-9a-f-]{36}) spooled \((\w[\w ]*), track")
+
+
+@pytest.fixture
+def env(
+    postgres_database: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    weaviate_server: WeaviateServer,
+    weaviate_collection: str,
+    redis_url: str,
+    redis_prefix: str,
+    mqtt_broker: MqttBroker,
+    mqtt_site: str,
+) -> dict[str, str]:
+    env = cloud_env(
+        {
+            **storage_variables(
+                database_url=postgres_database,
+                s3=s3_server,
+                bucket=s3_bucket,
+                weaviate=weaviate_server,
+                collection=weaviate_collection,
+                redis_url=redis_url,
+                redis_prefix=redis_prefix,
+            ),
+            **bridge_variables(mqtt_broker, mqtt_site),
+            "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
+        }
+    )
+    run_cloud(env, "migrate", "--noinput")
+    device = mqtt_broker.device.username
+    run_cloud(env, "provision_device", device, "--hardware", "x86-cpu", "--site", mqtt_site)
+    return env
+
+
+@pytest.fixture
+def bridge(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    process = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    process.wait_for(r"connected to the broker")
+    yield process
+    process.stop()
+
+
+def edge_config(tmp_path: Path, broker: MqttBroker, site: str, ingest_port: int) -> Path:
+    config = {
+        "device": {"id": broker.device.username, "site": site, "hardware_profile": "x86-cpu"},
+        "detector": {"type": "ort", "model": {"manifest": str(REPO / "models/nanodet-g.toml")}},
+        "cameras": [
+            {"id": "lobby", "source": {"url": str(clip_path("vtest-10s.avi")), "fps": None}}
+        ],
+        "delivery": {
+            "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
+            "mqtt": {
+                "host": broker.host,
+                "port": broker.port,
+                "username": broker.device.username,
+                "topic_prefix": broker.topic_prefix,
+            },
+            "uplink": {"target": f"127.0.0.1:{ingest_port}"},
+            "drain_timeout_s": 120.0,
+        },
+    }
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def run_edge(config: Path, token: str, mqtt_password: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Run the agent to the end of the clip; return its summary and its crops' ids -> labels."""
+    env = {
+        **os.environ,
+        "SIGHTLINE_EDGE_LOG_LEVEL": "DEBUG",
+        "SIGHTLINE_EDGE_DELIVERY__UPLINK__TOKEN": token,
+        "SIGHTLINE_EDGE_DELIVERY__MQTT__PASSWORD": mqtt_password,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary, dict(SPOOLED.findall(result.stderr))
+
+
+def wait_until_embedded(database_url: str, count: int, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM detections_detection WHERE embedded_at IS NOT NULL"
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} detections embedded within {timeout_s} s")
+
+
+def test_every_crop_the_edge_made_is_searchable_exactly_once(
+    env: dict[str, str],
+    worker: Background,
+    ingest_server: tuple[Background, int],
+    bridge: Background,
+    tmp_path: Path,
+    mqtt_broker: MqttBroker,
+    mqtt_site: str,
+    s3_client: Minio,
+    s3_bucket: str,
+    weaviate_client: WeaviateClient,
+    weaviate_collection: str,
+) -> None:
+    token = run_cloud(env, "device_token", mqtt_broker.device.username).strip()
+    config = edge_config(tmp_path, mqtt_broker, mqtt_site, ingest_server[1])
+    summary, labels = run_edge(config, token, mqtt_broker.device.password)
+    assert summary["crops_sent"] == summary["crops_queued"] == len(labels) > 0
+    assert Counter(labels.values())["person"] >= 3
+    database_url = env["SIGHTLINE_CLOUD_DATABASE_URL"]
+    wait_until_embedded(database_url, len(labels))
+
+    # Database: one row per edge id, nothing else; the bridge recorded the device and tracks.
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT id, object_key, label FROM detections_detection").fetchall()
+        device = conn.execute(
+            "SELECT status, agent_version FROM fleet_device WHERE id = %s",
+            (mqtt_broker.device.username,),
+        ).fetchone()
+        tracks_with_best = conn.execute(
+            "SELECT count(*) FROM detections_track WHERE best_detection_id IS NOT NULL"
+        ).fetchone()
+    assert sorted(row[0] for row in rows) == sorted(labels)
+    assert {row[0]: row[2] for row in rows} == labels
+    assert device is not None
+    assert device[0] == "offline"  # the agent said goodbye when the clip ended
+    assert device[1]
+    assert tracks_with_best is not None
+    assert tracks_with_best[0] == summary["tracks"]
+
+    # Object store: exactly the rows' keys, each naming its id.
+    keys = sorted(o.object_name or "" for o in s3_client.list_objects(s3_bucket, recursive=True))
+    assert keys == sorted(row[1] for row in rows)
+    assert all(key.endswith(f"/{detection_id}.jpg") for detection_id, key, _ in rows)
+
+    # Vector store: one object per id, under the uuid derived from it.
+    collection = weaviate_client.collections.get(weaviate_collection)
+    stored = [str(o.uuid) for o in collection.iterator(include_vector=False)]
+    assert sorted(stored) == sorted(str(object_uuid(i)) for i in labels)
+
+    # Similar search for a person: its nearest neighbours are mostly people.
+    people = [i for i, label in labels.items() if label == "person"]
+    hits_per_query = []
+    for query_id in people[:5]:
+        query = collection.query.fetch_object_by_id(object_uuid(query_id), include_vector=True)
+        assert query is not None
+        result = collection.query.near_vector(
+            query.vector["default"],
+            limit=5,
+            filters=Filter.by_id().not_equal(object_uuid(query_id)),
+            return_properties=["label"],
+        )
+        hits_per_query.extend(str(o.properties["label"]) for o in result.objects)
+    share = Counter(hits_per_query)["person"] / len(hits_per_query)
+    assert share >= 0.6, Counter(hits_per_query)

@@ -1,0 +1,61 @@
+"""The README's first command: the whole system on embedded defaults, no server installed."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.footage.clips import clip_path
+
+pytestmark = pytest.mark.slow
+
+SUMMARY = re.compile(
+    r"frames (\d+), detections (\d+), tracks (\d+), crops indexed (\d+), seconds [\d.]+"
+)
+
+
+def test_the_demo_makes_the_clip_searchable(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "cloud.demo", "--no-serve", "--port", "0", "--data-dir", str(data),
+         "--video", str(clip_path("vtest-10s.avi"))],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    found = SUMMARY.search(result.stdout)
+    assert found, result.stdout
+    frames, detections, tracks, indexed = map(int, found.groups())
+    assert frames == 100
+    assert detections > tracks >= 3
+    with sqlite3.connect(data / "cloud.sqlite3") as db:
+        stored = db.execute("SELECT count(*) FROM detections_detection").fetchone()[0]
+        people = db.execute(
+            "SELECT count(*) FROM detections_detection WHERE label = 'person'"
+        ).fetchone()[0]
+        # The MQTT bridge (MQTT 3.1.1 on the in-process broker) saw the birth and the goodbye.
+        status = db.execute("SELECT status, status_seq FROM fleet_device").fetchall()
+        summarised = db.execute(
+            "SELECT count(*) FROM detections_track WHERE best_detection_id IS NOT NULL"
+        ).fetchone()[0]
+    with sqlite3.connect(data / "vectors.sqlite3") as db:
+        # The embedded store keeps collection "Detection" (the settings' default) in this table.
+        vectors = db.execute('SELECT count(*) FROM "vectors_Detection"').fetchone()[0]
+    assert indexed == stored == vectors
+    assert people >= 3
+    assert status == [("offline", 1)]
+    assert summarised == tracks
+
+
+def test_the_demo_explains_a_missing_video(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cloud.demo", "--no-serve", "--data-dir", str(tmp_path),
+         "--video", str(tmp_path / "absent.avi")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no video at" in result.stderr

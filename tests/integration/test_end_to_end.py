@@ -194,7 +194,7 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
 
     # Similar search for a person: its nearest neighbours are mostly people.
     people = [i for i, label in labels.items() if label == "person"]
-    hits_per_query = []
+    hits_per_query: list[str] = []
     for query_id in people[:5]:
         query = collection.query.fetch_object_by_id(object_uuid(query_id), include_vector=True)
         assert query is not None

@@ -68,18 +68,13 @@ def record_detection(detection: NewDetection) -> bool:
         if Detection.objects.filter(pk=detection.id).exists():
             logger.debug("detection %s already recorded", detection.id)
             return False
-        ensure_device_exists(detection.device_id)
-        camera, _ = Camera.objects.get_or_create(
-            device_id=detection.device_id, edge_id=detection.camera_id
-        )
-        track, _ = Track.objects.select_for_update().get_or_create(
-            camera=camera,
-            edge_id=detection.track_key,
-            defaults={
-                "label": detection.label,
-                "first_seen": detection.ts,
-                "last_seen": detection.ts,
-            },
+        camera, track, _ = _locked_track(
+            detection.device_id,
+            detection.camera_id,
+            detection.track_key,
+            label=detection.label,
+            first_seen=detection.ts,
+            last_seen=detection.ts,
         )
         row, created = Detection.objects.get_or_create(
             id=detection.id,
@@ -146,3 +141,72 @@ def _validate(detection: NewDetection) -> None:
         raise InvalidInput("y1, y2: need 0 <= y1 <= y2 <= frame_height")
     if not (0 <= detection.score <= 1):
         raise InvalidInput("score: must lie in [0, 1]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackSummary:
+    """A device's summary of one track (`sightline.device.v1.TrackSummary`)."""
+
+    device_id: str
+    camera_id: str
+    track_id: str
+    label: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+def record_track_summary(summary: TrackSummary) -> bool:
+    """Create the track or widen its time span; return True if the track was created.
+
+    Summaries repeat and may arrive before or after the track's crops, so the span only ever
+    grows and a repeat changes nothing. The label is taken only when the summary creates the
+    track: after that, the best uploaded crop sets it (`record_detection`), and two writers
+    taking turns would make it flicker.
+    """
+    require(validate_edge_name, summary.camera_id, "camera_id")
+    require(validate_track_key, summary.track_id, "track_id")
+    require_text(summary.label, Track, "label")
+    require_aware(summary.first_seen, "first_seen")
+    require_aware(summary.last_seen, "last_seen")
+    if summary.first_seen > summary.last_seen:
+        raise InvalidInput("first_seen: must not be after last_seen")
+    with transaction.atomic():
+        _, track, created = _locked_track(
+            summary.device_id,
+            summary.camera_id,
+            summary.track_id,
+            label=summary.label,
+            first_seen=summary.first_seen,
+            last_seen=summary.last_seen,
+        )
+        if not created and (
+            summary.first_seen < track.first_seen or summary.last_seen > track.last_seen
+        ):
+            track.first_seen = min(track.first_seen, summary.first_seen)
+            track.last_seen = max(track.last_seen, summary.last_seen)
+            track.save(update_fields=["first_seen", "last_seen"])
+    return created
+
+
+def _locked_track(
+    device_id: str,
+    camera_id: str,
+    track_key: str,
+    *,
+    label: str,
+    first_seen: datetime,
+    last_seen: datetime,
+) -> tuple[Camera, Track, bool]:
+    """Inside a transaction: the camera and the row-locked track, created on first sight.
+
+    The lock serialises concurrent writers of one track (uploads and summaries of the same
+    track arrive on different connections). Returns (camera, track, track was created).
+    """
+    ensure_device_exists(device_id)
+    camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
+    track, created = Track.objects.select_for_update().get_or_create(
+        camera=camera,
+        edge_id=track_key,
+        defaults={"label": label, "first_seen": first_seen, "last_seen": last_seen},
+    )
+    return camera, track, created

@@ -24,10 +24,10 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from cloud.detections.services import TrackSummary, record_track_summary
 from cloud.errors import InvalidInput
 from cloud.fleet.models import DeviceStatus
 from cloud.fleet.services import record_device_status, record_event
-from cloud.ingest.services import TrackSummary, record_track_summary
 from cloud.ingest.topics import DeviceTopic, Leaf
 from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, state_pb2, status_pb2, track_pb2
 

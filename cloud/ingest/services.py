@@ -2,33 +2,22 @@
 
 `store_crop` (gRPC) writes the JPEG before the row, so a row never names a missing object, and
 reports whether the crop still needs an embedding; `EmbeddingBatch` turns those into embed
-tasks. `record_track_summary` (MQTT) upserts a track from the device's summary.
+tasks.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 
-from cloud.detections.models import Detection, Track
+from cloud.detections.models import Detection
 from cloud.detections.services import record_detection
 from cloud.embeddings.tasks import embed_detections
 from cloud.errors import InvalidInput, NotFound
-from cloud.fleet.models import Camera
-from cloud.fleet.services import ensure_device_exists
 from cloud.ingest.crops import CropUpload
 from cloud.lib.objectstore import ObjectStore
-from cloud.validators import (
-    require,
-    require_aware,
-    require_text,
-    validate_edge_name,
-    validate_track_key,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -107,53 +96,3 @@ class EmbeddingBatch:
                 len(ids),
                 ids[0],
             )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrackSummary:
-    """A device's summary of one track (`sightline.device.v1.TrackSummary`)."""
-
-    device_id: str
-    camera_id: str
-    track_id: str
-    label: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-def record_track_summary(summary: TrackSummary) -> bool:
-    """Create the track or widen its time span; return True if the track was created.
-
-    Summaries repeat and may arrive before or after the track's crops, so the span only ever
-    grows and a repeat changes nothing. The label is taken only when the summary creates the
-    track: after that, the best uploaded crop sets it (`record_detection`), and two writers
-    taking turns would make it flicker.
-    """
-    require(validate_edge_name, summary.camera_id, "camera_id")
-    require(validate_track_key, summary.track_id, "track_id")
-    require_text(summary.label, Track, "label")
-    require_aware(summary.first_seen, "first_seen")
-    require_aware(summary.last_seen, "last_seen")
-    if summary.first_seen > summary.last_seen:
-        raise InvalidInput("first_seen: must not be after last_seen")
-    with transaction.atomic():
-        ensure_device_exists(summary.device_id)
-        camera, _ = Camera.objects.get_or_create(
-            device_id=summary.device_id, edge_id=summary.camera_id
-        )
-        track, created = Track.objects.select_for_update().get_or_create(
-            camera=camera,
-            edge_id=summary.track_id,
-            defaults={
-                "label": summary.label,
-                "first_seen": summary.first_seen,
-                "last_seen": summary.last_seen,
-            },
-        )
-        if not created and (
-            summary.first_seen < track.first_seen or summary.last_seen > track.last_seen
-        ):
-            track.first_seen = min(track.first_seen, summary.first_seen)
-            track.last_seen = max(track.last_seen, summary.last_seen)
-            track.save(update_fields=["first_seen", "last_seen"])
-    return created

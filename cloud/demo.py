@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,19 @@ def wait_for_ingest(port: int, timeout_s: float = 60.0) -> None:
     raise DemoError(f"the ingest server did not answer on 127.0.0.1:{port}")
 
 
+def wait_for_web(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply,
+        ):
+            if reply.status == 200:
+                return
+        time.sleep(0.3)
+    raise DemoError(f"the web app did not answer on 127.0.0.1:{port}")
+
+
 def prepare_cloud(python: list[str], env: Mapping[str, str], data: Path) -> tuple[str, str]:
     """Migrate, provision the demo device, issue its token and create the login; return both."""
     run_checked([*python, "-m", "cloud", "migrate", "--no-input"], env, "database migration")
@@ -364,6 +378,7 @@ def run(args: argparse.Namespace) -> int:
                 "--insecure",
             ],
         )
+        wait_for_web(ports.web)
         sys.stdout.write(
             f"search the footage at http://127.0.0.1:{ports.web}/ "
             f"(user {DEMO_USER!r}, password {password!r}); Ctrl-C stops\n"
@@ -395,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     # The broker logs every state change of every session at INFO.
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # SIGTERM unwinds like Ctrl-C, so the child processes are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         return run(args)
     except DemoError as err:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,21 +17,35 @@ from tests.footage.clips import clip_path
 
 pytestmark = pytest.mark.slow
 
+SERVING = re.compile(r"search the footage at (http://127\.0\.0\.1:\d+/)")
 SUMMARY = re.compile(
     r"frames (\d+), detections (\d+), tracks (\d+), crops indexed (\d+), seconds [\d.]+"
 )
 
 
-def test_the_demo_makes_the_clip_searchable(tmp_path: Path) -> None:
+def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "cloud.demo", "--no-serve", "--port", "0", "--data-dir", str(data),
+    with subprocess.Popen(
+        [sys.executable, "-m", "cloud.demo", "--port", "0", "--data-dir", str(data),
          "--video", str(clip_path("vtest-10s.avi"))],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
-    found = SUMMARY.search(result.stdout)
-    assert found, result.stdout
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as demo:  # fmt: skip
+        try:
+            assert demo.stdout is not None
+            summary = demo.stdout.readline()
+            served = SERVING.search(demo.stdout.readline())
+            assert served, summary
+            base = served.group(1)
+            with urllib.request.urlopen(f"{base}login/", timeout=10) as page:
+                assert page.status == 200
+                assert b"password" in page.read()
+        finally:
+            demo.send_signal(signal.SIGTERM)
+            assert demo.wait(timeout=60) == 128 + signal.SIGTERM
+    with pytest.raises(urllib.error.URLError):  # the web app stopped with the demo
+        urllib.request.urlopen(base, timeout=5)
+    found = SUMMARY.search(summary)
+    assert found, summary
     frames, detections, tracks, indexed = map(int, found.groups())
     assert frames == 100
     assert detections > tracks >= 3

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,42 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far by the whole machine and by this benchmark, and when."""
+
+    machine_s: float
+    own_s: float
+    """This process plus its finished children (every leg waits for the processes it starts)."""
+    at: float
+
+
+def cpu_sample() -> CpuSample:
+    """Read /proc/stat and this process's rusage now."""
+    with Path("/proc/stat").open(encoding="ascii") as stat:
+        # cpu user nice system idle iowait irq softirq steal ...: all but idle and iowait is busy.
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, stat.readline().split()[1:9]
+        )
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        own += usage.ru_utime + usage.ru_stime
+    busy = (user + nice + system + irq + softirq + steal) / ticks
+    return CpuSample(busy, own, time.monotonic())
+
+
+def other_cores(since: CpuSample) -> float:
+    """Cores that processes other than this benchmark kept busy, on average, since `since`.
+
+    The machine is shared: this says how far a leg's figure was disturbed (0 is quiet).
+    """
+    now = cpu_sample()
+    foreign = (now.machine_s - since.machine_s) - (now.own_s - since.own_s)
+    return round(max(foreign, 0.0) / (now.at - since.at), 2)
+
+
 def load_footage(video: Path, limit: int | None) -> Footage:
     """Decode the first `limit` frames (all when None) into memory, as the edge source would."""
     capture = cv2.VideoCapture(str(video))
@@ -224,7 +261,7 @@ def _frame_times(log_path: Path) -> tuple[datetime, dict[int, datetime]]:
 def crop_times(run: EdgeRun, fps: float) -> list[CropTimes]:
     """Every stored crop, tied to the processing time of the frame it was cut from.
 
-    Needs Django set up on the cloud's environment (`demo.wait_until_indexed` has done it).
+    Needs Django set up on the cloud's settings (`demo.wait_until_indexed` has done it).
     """
     from cloud.detections.models import Detection
 
@@ -276,7 +313,7 @@ def end_to_end(
         logger.info("end to end: edge agent delivering to the demo stack")
         run = run_edge(config, "edge-e2e", data, edge_env, max_frames)
         logger.info("edge agent done; waiting for the embed worker")
-        demo.wait_until_indexed(env, run.summary["crops_sent"], services, index_timeout)
+        demo.wait_until_indexed(run.summary["crops_sent"], services, index_timeout)
         crops = crop_times(run, video_fps)
     last_searchable = max(crop.searchable for crop in crops)
     window = (last_searchable - run.opened_at).total_seconds()
@@ -315,7 +352,11 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     for sub in ("logs", "celery", "objects"):
         (data / sub).mkdir(parents=True)
     ports = demo.Ports(mqtt=demo.free_port(), ingest=demo.free_port(), web=0)
-    env = {**os.environ, **demo.cloud_environment(data, ports)}
+    # As cloud.demo.run does: the demo's settings only, and this process reads the database too.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_CLOUD_")}
+    env = {**inherited, **demo.cloud_environment(data, ports)}
+    os.environ.clear()
+    os.environ.update(env)
     load_before = load_average()
     demo.run_checked([sys.executable, "-m", "models", "build", *demo.MODELS], env, "model build")
     # The demo's own edge config, so that all three legs run the same detector settings.
@@ -323,11 +364,16 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     footage = load_footage(video, args.frames)
     frames, video_fps = len(footage.frames), footage.fps
     logger.info("bare detector on %d frames", frames)
+    started = cpu_sample()
     bare = detector_fps(footage.frames, OrtSettings.model_validate(config["detector"]))
+    bare_others = other_cores(started)
     del footage  # about 1.3 MB a frame; the other legs decode for themselves
 
     logger.info("edge pipeline alone (delivery: null)")
+    started = cpu_sample()
     alone = run_edge({**config, "delivery": None}, "edge-alone", data, os.environ, args.frames)
+    alone_others = other_cores(started)
+    started = cpu_sample()
     e2e = end_to_end(
         config,
         data,
@@ -337,6 +383,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         max_frames=args.frames,
         index_timeout=args.index_timeout,
     )
+    e2e_others = other_cores(started)
     return {
         "video": str(video),
         "video_fps": video_fps,
@@ -346,14 +393,19 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "model": config["detector"]["model"]["manifest"],
             "intra_op_threads": config["detector"]["intra_op_threads"],
         },
-        "bare_detector_fps": round(bare, 2),
+        "bare_detector": {"fps": round(bare, 2), "other_cores": bare_others},
         "pipeline": {
             "fps": round(alone.fps, 2),
             "ratio_to_bare": round(alone.fps / bare, 3),
+            "other_cores": alone_others,
             "crops": alone.summary["crops_queued"],
             "tracks": alone.summary["tracks"],
         },
-        "end_to_end": {**e2e, "ratio_to_bare": round(e2e["fps"] / bare, 3)},
+        "end_to_end": {
+            **e2e,
+            "ratio_to_bare": round(e2e["fps"] / bare, 3),
+            "other_cores": e2e_others,
+        },
     }
 
 
@@ -368,11 +420,13 @@ def render(result: Mapping[str, Any]) -> str:
         e2e["received_to_searchable_s"],
     )
     skew = e2e["ts_minus_processed_s"]
+    bare = result["bare_detector"]
     rows = [
-        ("bare detector (pre-decoded)", result["bare_detector_fps"], 1.0),
-        ("edge pipeline, delivery: null", pipeline["fps"], pipeline["ratio_to_bare"]),
-        ("end to end, demo stack", e2e["fps"], e2e["ratio_to_bare"]),
-    ]
+        ("bare detector (pre-decoded)", bare["fps"], 1.0, bare["other_cores"]),
+        ("edge pipeline, delivery: null", pipeline["fps"], pipeline["ratio_to_bare"],
+         pipeline["other_cores"]),
+        ("end to end, demo stack", e2e["fps"], e2e["ratio_to_bare"], e2e["other_cores"]),
+    ]  # fmt: skip
     lines = [
         f"video {result['video']}: {result['frames']} frames at {result['video_fps']:g} fps",
         f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, onnxruntime "
@@ -381,8 +435,8 @@ def render(result: Mapping[str, Any]) -> str:
         f"detector: {Path(result['detector']['model']).stem}, "
         f"{result['detector']['intra_op_threads']} intra-op threads",
         "",
-        f"{'stage':<32}{'frames/s':>10}{'x bare':>9}",
-        *(f"{name:<32}{fps:>10.2f}{ratio:>9.3f}" for name, fps, ratio in rows),
+        f"{'stage':<32}{'frames/s':>10}{'x bare':>9}{'other load':>12}",
+        *(f"{name:<32}{fps:>10.2f}{ratio:>9.3f}{other:>12.2f}" for name, fps, ratio, other in rows),
         "",
         f"end to end: {e2e['frames']} frames, {e2e['crops']} crops, {e2e['tracks']} tracks in "
         f"{e2e['seconds']} s: {e2e['fps']} frames/s, {e2e['crops_per_s']} crops/s "
@@ -398,6 +452,8 @@ def render(result: Mapping[str, Any]) -> str:
         "    agent's DEBUG JSON log; agent start-up (python, model load) excluded",
         f"    ({e2e['edge_startup_s']} s in the end-to-end run).",
         "  end to end window: video opened by the edge -> last crop's embedded_at.",
+        "  other load: cores kept busy by processes outside this benchmark during the leg",
+        "    (/proc/stat busy time minus this process's and its children's CPU time); 0 = quiet.",
         "  latency: Detection.embedded_at - wall time the edge finished processing the crop's",
         "    frame (its per-frame DEBUG record). Not Detection.ts: for a file source ts is the",
         "    open time + index / video fps (checked to within "

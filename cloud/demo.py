@@ -97,6 +97,34 @@ def cloud_environment(data: Path, ports: Ports) -> dict[str, str]:
     }
 
 
+def prepare_data_dir(data: Path, *, keep: bool) -> None:
+    """Wipe `data` (unless `keep`) and create the folders the cloud processes expect."""
+    if data.exists() and not keep:
+        shutil.rmtree(data)
+    for sub in ("logs", "celery", "objects"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+
+
+def adopt_environment(data: Path, ports: Ports) -> dict[str, str]:
+    """Make this process's environment the demo's, and return it for the child processes.
+
+    The demo owns every cloud setting: stray SIGHTLINE_CLOUD_* variables (a shell set up for a
+    real deployment, say) would mix servers into the embedded defaults. This process reads the
+    cloud database too (to follow progress), so it takes the same settings.
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_CLOUD_")}
+    env = {**inherited, **cloud_environment(data, ports)}
+    os.environ.clear()
+    os.environ.update(env)
+    return env
+
+
+def quiet_broker_logs() -> None:
+    """The in-process broker logs every state change of every session at INFO."""
+    for noisy in ("amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def edge_config(data: Path, video: Path, ports: Ports) -> dict[str, Any]:
     """The edge agent's YAML config; its ingest token comes from the environment, not the file."""
     return {
@@ -330,19 +358,10 @@ def run(args: argparse.Namespace) -> int:
         hint = " (apt-get install opencv-doc)" if video == DEFAULT_VIDEO else ""
         raise DemoError(f"no video at {video}{hint}; pass --video FILE")
     data: Path = args.data_dir
-    if data.exists() and not args.keep:
-        shutil.rmtree(data)
-    for sub in ("logs", "celery", "objects"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data, keep=args.keep)
     python = [sys.executable]
     ports = Ports(mqtt=free_port(), ingest=free_port(), web=args.port or free_port())
-    # The demo owns every cloud setting: stray SIGHTLINE_CLOUD_* variables (a shell set up for
-    # a real deployment, say) would mix servers into the embedded defaults.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_CLOUD_")}
-    env = {**inherited, **cloud_environment(data, ports)}
-    # This process reads the cloud database too (to follow progress), with the same settings.
-    os.environ.clear()
-    os.environ.update(env)
+    env = adopt_environment(data, ports)
 
     logger.info("building or checking models: %s", ", ".join(MODELS))
     run_checked([*python, "-m", "models", "build", *MODELS], env, "model build")
@@ -407,9 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    # The broker logs every state change of every session at INFO.
-    for noisy in ("amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_broker_logs()
     # SIGTERM unwinds like Ctrl-C, so the child processes are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:

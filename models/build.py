@@ -66,6 +66,7 @@ def _is_current(manifest: ModelManifest, target: Path) -> bool:
 
 
 def load_converter(manifest: ModelManifest) -> Converter:
+    """The manifest's converter: "copy", or a "module:function" taking (sources, out_path)."""
     spec = manifest.build.converter
     if spec == "copy":
         # The manifest validator guarantees exactly one primary file for "copy".

@@ -11,28 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from edge.geometry import PixelBox
 
-class DetectionLike(Protocol):
+
+class DetectionLike(PixelBox, Protocol):
     """What the tracker reads from a detection: a box in frame pixels, a score and a class.
 
     `edge.detectors.postprocess.Detection` satisfies it; any object with these attributes does.
     """
-
-    @property
-    def x1(self) -> float:
-        """Left edge, frame pixels."""
-
-    @property
-    def y1(self) -> float:
-        """Top edge, frame pixels."""
-
-    @property
-    def x2(self) -> float:
-        """Right edge (exclusive), frame pixels."""
-
-    @property
-    def y2(self) -> float:
-        """Bottom edge (exclusive), frame pixels."""
 
     @property
     def score(self) -> float:

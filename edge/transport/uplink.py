@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_va
 from uuid6 import uuid7
 
 from edge.errors import TransportError
+from edge.geometry import PixelBox
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
 from sightline.common.v1 import model_pb2
@@ -64,26 +64,6 @@ class UplinkSettings(BaseModel):
         if self.ca_file is not None and not self.tls:
             raise ValueError("ca_file is set but tls is false")
         return self
-
-
-class PixelBox(Protocol):
-    """A rectangle in frame pixels (`edge.tracking.base.Box`, `edge.crops.image.PixelRect`)."""
-
-    @property
-    def x1(self) -> float:
-        """Left edge."""
-
-    @property
-    def y1(self) -> float:
-        """Top edge."""
-
-    @property
-    def x2(self) -> float:
-        """Right edge (exclusive)."""
-
-    @property
-    def y2(self) -> float:
-        """Bottom edge (exclusive)."""
 
 
 def normalised_box(box: PixelBox, width: int, height: int) -> ingest_pb2.BoundingBox:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from cloud.detections.services import NewDetection
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.lib.objectstore import ObjectStore, create_object_store
+from cloud.lib.objectstore.local import LocalObjectStoreSettings
 
 # A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it.
 PEDESTRIAN = NewDetection(
@@ -49,3 +53,15 @@ def make_detection() -> Callable[..., NewDetection]:
         return dataclasses.replace(PEDESTRIAN, **changes)
 
     return make
+
+
+@pytest.fixture
+def objects(tmp_path: Path) -> ObjectStore:
+    """A local object store in a fresh directory."""
+    store = create_object_store(
+        LocalObjectStoreSettings(
+            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
+        )
+    )
+    store.ensure_bucket()
+    return store

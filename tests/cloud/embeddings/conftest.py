@@ -6,14 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from cloud.embeddings.embedder import CropEmbedder
 from cloud.fleet.models import Device
 from cloud.ingest.crops import parse_upload
 from cloud.ingest.services import store_crop
-from cloud.lib.objectstore import ObjectStore, create_object_store
-from cloud.lib.objectstore.local import LocalObjectStoreSettings
+from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import VectorStore, create_vector_store
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStoreSettings
 from models import load_manifest
@@ -27,17 +25,6 @@ def embedder() -> CropEmbedder:
     """The crop embedder on the built model (skips, or fails under CI, when it is not built)."""
     path = require_model("mobilenetv2-reid")
     return CropEmbedder(path, load_manifest("mobilenetv2-reid"), batch_size=4)
-
-
-@pytest.fixture
-def objects(tmp_path: Path) -> ObjectStore:
-    store = create_object_store(
-        LocalObjectStoreSettings(
-            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
-        )
-    )
-    store.ensure_bucket()
-    return store
 
 
 @pytest.fixture

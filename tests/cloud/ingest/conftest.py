@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import grpc
 import pytest
-from pydantic import SecretStr
 
 from cloud.fleet.models import Device, HardwareProfile
 from cloud.ingest.credentials import issue_token
 from cloud.ingest.server import IngestDeps, create_server
-from cloud.lib.objectstore import ObjectStore, create_object_store
-from cloud.lib.objectstore.local import LocalObjectStoreSettings
+from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2_grpc
 from tests.cloud.ingest.uploads import Ingest
 
@@ -32,18 +29,6 @@ def device(transactional_db: None) -> Device:
 def token(device: Device) -> str:
     """An ingest token of `device`."""
     return issue_token(device.id)
-
-
-@pytest.fixture
-def objects(tmp_path: Path) -> ObjectStore:
-    """A local object store in a fresh directory."""
-    store = create_object_store(
-        LocalObjectStoreSettings(
-            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
-        )
-    )
-    store.ensure_bucket()
-    return store
 
 
 @pytest.fixture

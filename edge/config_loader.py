@@ -45,8 +45,10 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if name.endswith("_FILE"):
             # Secrets: SIGHTLINE_EDGE_X__PASSWORD_FILE=/run/secrets/p sets x.password.
             keys[-1] = keys[-1].removesuffix("_file")
-            raw = Path(raw).read_text(encoding="utf-8").strip()
-            value: Any = raw
+            try:
+                value: Any = Path(raw).read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise ConfigError(f"{name}: cannot read {raw}: {err.strerror}") from err
         else:
             value = yaml.safe_load(raw) if raw else raw
         target = overrides

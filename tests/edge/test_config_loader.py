@@ -79,6 +79,13 @@ def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:
     assert "s3cret" not in repr(config)
 
 
+def test_an_unreadable_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "{}\n")
+    missing = tmp_path / "absent"
+    with pytest.raises(ConfigError, match="SIGHTLINE_EDGE_MQTT__PASSWORD_FILE: cannot read"):
+        load_yaml_model(Root, path, environ={"SIGHTLINE_EDGE_MQTT__PASSWORD_FILE": str(missing)})
+
+
 def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, "mqtt: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):

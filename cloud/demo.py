@@ -292,24 +292,20 @@ def prepare_cloud(python: list[str], env: Mapping[str, str], data: Path) -> tupl
     return token, password
 
 
-def indexed_counts() -> tuple[int, int]:
-    """(detections stored, detections embedded) as the cloud database sees them."""
+def wait_until_indexed(expected: int, services: Services, timeout_s: float) -> int:
+    """Wait until `expected` detections are stored and all of them embedded; return the count."""
     import django
 
+    # Once, not per poll: setup also (re)configures logging.
     django.setup()
     from cloud.detections.models import Detection
 
-    total = Detection.objects.count()
-    embedded = Detection.objects.filter(embedded_at__isnull=False).count()
-    return total, embedded
-
-
-def wait_until_indexed(expected: int, services: Services, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     embedded = 0
     while time.monotonic() < deadline:
         services.check_alive()
-        total, embedded = indexed_counts()
+        total = Detection.objects.count()
+        embedded = Detection.objects.filter(embedded_at__isnull=False).count()
         if total >= expected and embedded >= total:
             return embedded
         time.sleep(1.0)

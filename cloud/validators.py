@@ -22,8 +22,7 @@ from django.db import models
 from django.utils import timezone
 
 from cloud.errors import InvalidInput
-
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+from sightline.names import NAME_PATTERN as _NAME
 
 validate_edge_name = RegexValidator(
     rf"\A{_NAME}\Z",

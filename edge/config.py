@@ -26,9 +26,7 @@ from edge.logs import LogFormat, LogLevel
 from edge.pipelines.base import CameraSettings
 from edge.tracking.bytetrack import ByteTrackSettings
 from edge.tracking.registry import TrackerSettings
-
-# A topic level and part of object keys: no "/", "+", "#", and no leading "$".
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+from sightline.names import Name
 
 
 class DeviceSettings(BaseModel):
@@ -36,14 +34,11 @@ class DeviceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(
-        pattern=_ID_PATTERN,
+    id: Name = Field(
         description="The device's registry id: its MQTT user name, a topic level and part of the "
         "cloud's object keys (letters, digits, _ . -; at most 64).",
     )
-    site: str = Field(
-        default="default", pattern=_ID_PATTERN, description="Site of the device (a topic level)."
-    )
+    site: Name = Field(default="default", description="Site of the device (a topic level).")
     hardware_profile: Literal["jetson-orin", "x86-gpu", "x86-cpu"] = Field(
         default="x86-cpu", description="Hardware class, reported in the birth message."
     )

@@ -26,10 +26,10 @@ from edge.transport.lane import Lane
 from edge.transport.mqtt import MqttLink, MqttSettings, enqueue
 from edge.transport.outbox import Kind, Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
-from edge.transport.topics import DeviceTopics, Upstream
 from edge.transport.uplink import CropUplink, UplinkSettings, build_crop_request, enqueue_crop
 from sightline.common.v1 import model_pb2
 from sightline.device.v1 import event_pb2, status_pb2, track_pb2
+from sightline.device.v1.topics import DeviceTopics, Upstream
 
 logger = logging.getLogger(__name__)
 

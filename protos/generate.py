@@ -43,8 +43,11 @@ GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 GRPC_SUFFIXES = ("_pb2_grpc.py", "_pb2_grpc.pyi")
 PACKAGE_MARKERS = ("__init__.py", "py.typed")
 ROOT_DOCSTRING = (
-    '"""Sightline wire contract: generated protobuf and gRPC code.\n\n'
-    "Edit the .proto files next to this code, then run `uv run python protos/generate.py`.\n"
+    '"""Sightline wire contract, the one package both the edge and the cloud import.\n\n'
+    "Generated protobuf and gRPC code: edit the .proto files next to it, then run\n"
+    "`uv run python protos/generate.py`. Beside it, the few hand-written rules both sides must\n"
+    "apply identically: `names` (id grammar), `backoff` (retry policy) and\n"
+    "`device.v1.topics` (MQTT topic layout).\n"
     '"""\n'
 )
 

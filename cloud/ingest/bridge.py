@@ -1,7 +1,7 @@
 """The MQTT bridge: device status, events and track summaries from the broker into the database.
 
 One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's admin account) subscribed at
-QoS 1 to every device's upstream topics (`cloud.ingest.topics`). The paho thread only queues
+QoS 1 to every device's upstream topics (`sightline.device.v1.topics`). The network loop only queues
 messages; the thread that calls `run()` applies them one by one
 (`cloud.ingest.device_messages`) and acknowledges each only afterwards ("manual ack"), so a
 message is never lost between the broker and the database:
@@ -9,23 +9,28 @@ message is never lost between the broker and the database:
 - applied, repeated or stale: acknowledged;
 - breaks the contract, or names an unknown device: logged as a WARNING with its topic,
   counted, acknowledged (redelivering it could never help);
-- database unavailable: retried with backoff until it works or the bridge stops. Left
-  unacknowledged on stop, the broker redelivers it to the next session: the session is
+- database unavailable: retried with backoff (`retry`) until it works or the bridge stops.
+  Left unacknowledged on stop, the broker redelivers it to the next session: the session is
   persistent (clean start off, with an expiry), and the broker's receive maximum bounds how
   many unacknowledged messages wait in the queue.
 
-The client reconnects by itself with exponential backoff, and resubscribes on every connect. A
-refused login or subscription stops the bridge with `BridgeError`: retrying cannot fix a wrong
-password or ACL. Run one bridge per client id, for all sites or for a share of them (`sites`);
-the effects are idempotent, so two bridges overlapping during a rolling update only do work
-twice.
+The bridge owns its reconnects, as the edge's MQTT link does (docs/architecture.md,
+"Transport"): paho's own reconnect is off (its fixed doubling has no jitter and retries refused
+logins forever); a supervisor thread reconnects with the system's backoff policy
+(`sightline.backoff`, `reconnect`) and resubscribes on every connect. A refused login or
+subscription stops the bridge with `BridgeError`: retrying cannot fix a wrong password or ACL.
+Acknowledgements carry the connection they came from: a message received on a connection that
+has since ended is not acknowledged on the next one, where its packet id may name another
+message; the broker redelivers it instead.
+
+Run one bridge per client id, for all sites or for a share of them (`sites`); the effects are
+idempotent, so two bridges overlapping during a rolling update only do work twice.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +40,7 @@ from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
 from django.db import DatabaseError, close_old_connections
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -44,16 +49,24 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from cloud.errors import CloudError, InvalidInput, NotFound
 from cloud.ingest.device_messages import handle_device_message
-from cloud.ingest.topics import DeviceTopic, parse_topic, subscriptions
+from sightline.backoff import Backoff, BackoffSettings
+from sightline.device.v1.topics import (
+    TopicPrefix,
+    UpstreamTopic,
+    parse_upstream,
+    upstream_subscriptions,
+)
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[DeviceTopic, bytes, datetime], bool]
+Handler = Callable[[UpstreamTopic, bytes, datetime], bool]
 
 # CONNACK reason codes (MQTT 5.0 section 3.2.2.2) that retrying cannot fix: bad user name or
 # password, not authorized, banned, bad authentication method.
 _REFUSED_LOGIN: Final = frozenset({0x86, 0x87, 0x8A, 0x8C})
 _POLL_S: Final = 0.5
+# How long `run` waits for the supervisor to say goodbye to the broker when it stops.
+_STOP_TIMEOUT_S: Final = 5.0
 
 
 class MqttBridgeSettings(BaseModel):
@@ -65,7 +78,7 @@ class MqttBridgeSettings(BaseModel):
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
     username: str = Field(default="", description="The cloud's broker account; '' for none.")
     password: SecretStr = Field(default=SecretStr(""), description="Its password.")
-    topic_prefix: str = Field(
+    topic_prefix: TopicPrefix = Field(
         default="sightline", description="Root level(s) of every topic, as the edges use."
     )
     client_id: str = Field(
@@ -100,11 +113,21 @@ class MqttBridgeSettings(BaseModel):
         le=65535,
         description="Unacknowledged QoS 1 messages the broker may send at once.",
     )
-    reconnect_max_s: int = Field(default=60, ge=1, description="Cap of the reconnect backoff.")
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Give up a connection attempt without CONNACK after this."
+    )
+    reconnect: BackoffSettings = Field(
+        default=BackoffSettings(initial_s=1.0, max_s=60.0),
+        description="Waits between connection attempts (jittered, capped).",
+    )
+    retry: BackoffSettings = Field(
+        default=BackoffSettings(initial_s=0.5, max_s=30.0),
+        description="Waits between attempts to apply a message while the database is down.",
+    )
 
     @model_validator(mode="after")
-    def _valid_topics(self) -> MqttBridgeSettings:
-        subscriptions(self.topic_prefix, self.sites)
+    def _valid_sites(self) -> MqttBridgeSettings:
+        upstream_subscriptions(self.topic_prefix, self.sites)
         return self
 
 
@@ -120,18 +143,16 @@ class MqttBridge:
     """
 
     def __init__(
-        self,
-        settings: MqttBridgeSettings,
-        handle: Handler = handle_device_message,
-        *,
-        retry_max_s: float = 30.0,
+        self, settings: MqttBridgeSettings, handle: Handler = handle_device_message
     ) -> None:
         self._settings = settings
         self._handle = handle
-        self._retry_max_s = retry_max_s
-        self._messages: queue.Queue[tuple[mqtt.MQTTMessage, datetime]] = queue.Queue()
+        self._messages: queue.Queue[tuple[mqtt.MQTTMessage, datetime, int]] = queue.Queue()
         self._fatal: str | None = None
         self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self._connection = 0
+        """Counts successful connects; a message is acknowledged only on the one it came by."""
         self.counts: Counter[str] = Counter()
         self._client = self._make_client()
 
@@ -143,8 +164,10 @@ class MqttBridge:
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             # MQTT 3.1.1 has no clean_start: its persistent session is clean_session=False.
             clean_session=None if v5 else False,
+            reconnect_on_failure=False,
             manual_ack=True,
         )
+        client.connect_timeout = self._settings.connect_timeout_s
         if self._settings.username:
             client.username_pw_set(
                 self._settings.username, self._settings.password.get_secret_value()
@@ -152,14 +175,13 @@ class MqttBridge:
         if self._settings.tls:
             ca = self._settings.ca_file
             client.tls_set(ca_certs=str(ca) if ca else None)
-        client.reconnect_delay_set(min_delay=1, max_delay=self._settings.reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
 
-    # paho callbacks: they run on paho's network thread and must not block.
+    # paho callbacks: they run on the supervisor thread and must not block.
 
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
@@ -172,7 +194,9 @@ class MqttBridge:
             else:
                 logger.warning("broker refused the connection: %s; retrying", reason)
             return
-        topics = subscriptions(self._settings.topic_prefix, self._settings.sites)
+        with self._lock:
+            self._connection += 1
+        topics = upstream_subscriptions(self._settings.topic_prefix, self._settings.sites)
         if self._settings.protocol == "mqttv5":
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
         else:  # MQTT 3.1.1 has no subscription options, only the QoS.
@@ -190,49 +214,99 @@ class MqttBridge:
         self, _client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if not self._halt.is_set():
-            logger.warning("disconnected from the broker: %s; reconnecting", reason)
+            logger.warning("disconnected from the broker: %s", reason)
 
     def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._messages.put((message, datetime.now(UTC)))
+        with self._lock:
+            connection = self._connection
+        self._messages.put((message, datetime.now(UTC), connection))
 
     def _stop_fatally(self, reason: str) -> None:
         self._fatal = reason
         self._halt.set()
 
-    # The processing thread.
+    # The supervisor thread: owns the connection and the paho network loop.
 
-    def run(self, stop: threading.Event) -> None:
-        """Connect and apply messages until `stop` is set; raise `BridgeError` if refused."""
-        if self._settings.protocol == "mqttv5":
+    def _supervise(self) -> None:
+        backoff = Backoff(self._settings.reconnect)
+        while not self._halt.is_set():
+            with self._lock:
+                before = self._connection
+            try:
+                self._connect()
+            except OSError as err:
+                logger.warning(
+                    "cannot reach the broker at %s:%d: %s",
+                    self._settings.host,
+                    self._settings.port,
+                    err,
+                )
+            else:
+                self._serve()
+            with self._lock:
+                connected = self._connection != before
+            if connected:
+                # A connection that worked: the next attempt may well succeed at once.
+                backoff.reset()
+            if self._halt.is_set():
+                break
+            delay = backoff.next_delay()
+            logger.info("reconnecting to the broker in %.1f s", delay)
+            self._halt.wait(delay)
+
+    def _connect(self) -> None:
+        """Open one connection (the CONNACK arrives later, in the network loop)."""
+        settings = self._settings
+        if settings.protocol == "mqttv5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = self._settings.session_expiry_s
-            properties.ReceiveMaximum = self._settings.receive_maximum
-            self._client.connect_async(
-                self._settings.host,
-                self._settings.port,
-                keepalive=self._settings.keepalive_s,
+            properties.SessionExpiryInterval = settings.session_expiry_s
+            properties.ReceiveMaximum = settings.receive_maximum
+            self._client.connect(
+                settings.host,
+                settings.port,
+                keepalive=settings.keepalive_s,
                 clean_start=False,
                 properties=properties,
             )
         else:
-            self._client.connect_async(
-                self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s
-            )
-        self._client.loop_start()
+            self._client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+
+    def _serve(self) -> None:
+        """Run the network loop until the connection ends or the bridge halts."""
+        while not self._halt.is_set():
+            if self._client.loop(timeout=_POLL_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
+        # Halting: say goodbye, so the broker keeps the session without waiting for keep-alive.
+        self._client.disconnect()
+        self._client.loop(timeout=_POLL_S)
+
+    # The processing thread.
+
+    def run(self, stop: threading.Event) -> None:
+        """Connect and apply messages until `stop` is set; raise `BridgeError` if refused."""
+        supervisor = threading.Thread(target=self._supervise, name="mqtt-bridge", daemon=True)
+        supervisor.start()
         try:
             while not (stop.is_set() or self._halt.is_set()):
                 try:
-                    message, received_at = self._messages.get(timeout=_POLL_S)
+                    message, received_at, connection = self._messages.get(timeout=_POLL_S)
                 except queue.Empty:
                     continue
                 if self.process(message.topic, bytes(message.payload), received_at, stop):
-                    self._client.ack(message.mid, message.qos)
+                    self._ack(message, connection)
         finally:
             self._halt.set()
-            self._client.disconnect()
-            self._client.loop_stop()
+            supervisor.join(_STOP_TIMEOUT_S)
         if self._fatal is not None:
             raise BridgeError(self._fatal)
+
+    def _ack(self, message: mqtt.MQTTMessage, connection: int) -> None:
+        with self._lock:
+            current = connection == self._connection
+        if current:
+            self._client.ack(message.mid, message.qos)
+        else:
+            logger.debug("not acknowledging %s: its connection has ended", message.topic)
 
     def process(
         self, topic: str, payload: bytes, received_at: datetime, stop: threading.Event
@@ -241,12 +315,12 @@ class MqttBridge:
 
         The loop boundary of the bridge: no message can stop it, whatever it holds.
         """
-        parsed = parse_topic(self._settings.topic_prefix, topic)
+        parsed = parse_upstream(self._settings.topic_prefix, topic)
         if parsed is None:
             logger.warning("ignored a message on unexpected topic %s", topic)
             self.counts["unknown_topic"] += 1
             return True
-        delay = 0.5
+        backoff = Backoff(self._settings.retry)
         while True:
             close_old_connections()
             try:
@@ -256,12 +330,12 @@ class MqttBridge:
             except InvalidInput as err:
                 self._drop(topic, "malformed", err)
             except DatabaseError as err:
+                delay = backoff.next_delay()
                 logger.warning(
                     "database unavailable for %s (%s); retrying in %.1f s", topic, err, delay
                 )
-                if stop.wait(delay * random.uniform(0.5, 1.0)):
+                if stop.wait(delay):
                     return False
-                delay = min(delay * 2, self._retry_max_s)
                 continue
             except Exception:
                 logger.exception("failed to apply the message on %s; dropped it", topic)

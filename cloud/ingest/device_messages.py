@@ -28,8 +28,8 @@ from cloud.detections.services import TrackSummary, record_track_summary
 from cloud.errors import InvalidInput
 from cloud.fleet.models import DeviceStatus
 from cloud.fleet.services import record_device_status, record_event
-from cloud.ingest.topics import DeviceTopic, Leaf
 from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, state_pb2, status_pb2, track_pb2
+from sightline.device.v1.topics import Upstream, UpstreamTopic
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class MalformedMessage(InvalidInput):
     """The payload does not decode as the topic's message, or breaks its contract."""
 
 
-def handle_device_message(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+def handle_device_message(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     """Apply one message; return True if it changed state, False for a repeat or stale one.
 
     `received_at` is when the bridge got it (aware): a last will carries its session's start
@@ -61,7 +61,7 @@ def _parse(message_type: type[M], payload: bytes) -> M:
         raise MalformedMessage(f"not a {message_type.__name__}: {err}") from err
 
 
-def _check_key(key: key_pb2.MessageKey, topic: DeviceTopic) -> None:
+def _check_key(key: key_pb2.MessageKey, topic: UpstreamTopic) -> None:
     if key.device_id != topic.device_id:
         raise MalformedMessage(
             f"key.device_id {key.device_id!r} differs from the topic's device {topic.device_id!r}"
@@ -77,7 +77,7 @@ def _time(message: Message, field: str) -> datetime:
     return value
 
 
-def _status(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     status = _parse(status_pb2.DeviceStatus, payload)
     _check_key(status.key, topic)
     state = _STATES.get(status.state)
@@ -92,7 +92,7 @@ def _status(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
     )
 
 
-def _event(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+def _event(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     event = _parse(event_pb2.Event, payload)
     _check_key(event.key, topic)
     details = {
@@ -110,7 +110,7 @@ def _event(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
     )
 
 
-def _track(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+def _track(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     summary = _parse(track_pb2.TrackSummary, payload)
     _check_key(summary.key, topic)
     return record_track_summary(
@@ -127,8 +127,8 @@ def _track(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
 
 def _checked_only(
     message_type: type[metrics_pb2.Metrics | state_pb2.ReportedState],
-) -> Callable[[DeviceTopic, bytes, datetime], bool]:
-    def check(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+) -> Callable[[UpstreamTopic, bytes, datetime], bool]:
+    def check(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
         message = _parse(message_type, payload)
         _check_key(message.key, topic)
         _time(message, "time")
@@ -138,10 +138,10 @@ def _checked_only(
     return check
 
 
-_HANDLERS: dict[Leaf, Callable[[DeviceTopic, bytes, datetime], bool]] = {
-    Leaf.STATUS: _status,
-    Leaf.EVENTS: _event,
-    Leaf.TRACKS: _track,
-    Leaf.METRICS: _checked_only(metrics_pb2.Metrics),
-    Leaf.REPORTED: _checked_only(state_pb2.ReportedState),
+_HANDLERS: dict[Upstream, Callable[[UpstreamTopic, bytes, datetime], bool]] = {
+    Upstream.STATUS: _status,
+    Upstream.EVENTS: _event,
+    Upstream.TRACKS: _track,
+    Upstream.METRICS: _checked_only(metrics_pb2.Metrics),
+    Upstream.REPORTED: _checked_only(state_pb2.ReportedState),
 }

@@ -1,6 +1,7 @@
 """Detector backends by config `type`: `DetectorConfig` for the config schema, `create_detector`.
 
-The registry is explicit (STYLE.md): a key maps to a "module:Class" string imported on first use,
+The registry is explicit (docs/architecture.md, "Backends"): a key maps to a "module:Class" string
+that `pkgutil.resolve_name` imports on first use,
 so the schema knows every key whether or not a backend's runtime is installed, and a backend's SDK
 is imported only when that backend is built. Keys: `ort` (ONNX Runtime on the CPU).
 
@@ -10,7 +11,7 @@ is not accepted, rather than accepted and failing at startup.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from typing import cast
 
 from edge.detectors.base import Detector, DetectorSettings
@@ -30,6 +31,5 @@ def create_detector(settings: DetectorSettings) -> Detector:
 
     Raises ModelError or BackendUnavailable, as `Detector` construction does.
     """
-    module_name, class_name = DETECTORS[settings.type].split(":")
-    backend = getattr(importlib.import_module(module_name), class_name)
+    backend = pkgutil.resolve_name(DETECTORS[settings.type])
     return cast(Detector, backend(settings))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.crops.image import PixelRect
 from edge.sources.base import SourceSettings
 from edge.tracking.base import Box
+from sightline.names import Name
 
 
 class CameraSettings(BaseModel):
@@ -26,8 +27,7 @@ class CameraSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    id: Name = Field(
         description="Camera id, unique on the device (letters, digits, _ . -; at most 64). Sent "
         "with every crop and part of the cloud's object keys.",
     )

@@ -12,7 +12,9 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from sightline.backoff import BackoffSettings
 
 Image = npt.NDArray[np.uint8]
 
@@ -45,14 +47,10 @@ class SourceSettings(BaseModel):
         description="Frames per second to run detection on; frames in between are decoded and "
         "skipped. null processes every frame.",
     )
-    reconnect_initial_s: float = Field(
-        default=1.0,
-        gt=0,
-        description="Live sources: wait before the first reconnection attempt; doubles per "
-        "failed attempt (with jitter) up to reconnect_max_s.",
-    )
-    reconnect_max_s: float = Field(
-        default=30.0, gt=0, description="Live sources: longest wait between attempts."
+    reconnect: BackoffSettings = Field(
+        default=BackoffSettings(initial_s=1.0, max_s=30.0),
+        description="Live sources: waits between reconnection attempts (jittered, doubling from "
+        "initial_s up to max_s).",
     )
     reconnect_attempts: int | None = Field(
         default=10,
@@ -68,12 +66,6 @@ class SourceSettings(BaseModel):
         gt=0,
         description="Streams: a connection that delivers no frame for this long counts as lost.",
     )
-
-    @model_validator(mode="after")
-    def _check_backoff(self) -> SourceSettings:
-        if self.reconnect_initial_s > self.reconnect_max_s:
-            raise ValueError("reconnect_initial_s must not exceed reconnect_max_s")
-        return self
 
     @property
     def kind(self) -> SourceKind:

@@ -5,16 +5,16 @@ holds no decodable frame, or ends well before the frame count in its header (tru
 corrupt) raises `SourceError`.
 
 Live sources (streams, USB) reconnect when they cannot be opened or stop delivering frames,
-waiting `reconnect_initial_s`, doubling up to `reconnect_max_s`, with jitter so that a site's
-cameras do not hammer a recovering recorder in lockstep. After `reconnect_attempts` failures in a
-row the source raises `SourceError`; one delivered frame resets the count. Waits end early when the
+waiting as `reconnect` says (the system's one backoff policy, `sightline.backoff`: doubling, with
+jitter so that a site's cameras do not hammer a recovering recorder in lockstep). After
+`reconnect_attempts` failures in a row the source raises `SourceError`; one delivered frame
+resets the count. Waits end early when the
 stop event is set, so shutdown is never held up by a backoff.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +29,7 @@ from edge.errors import SourceError
 from edge.logs import redact
 from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
 from edge.sources.sampling import FrameSampler
+from sightline.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class CaptureSource:
 
     def _live_frames(self, stop: threading.Event, sampler: FrameSampler) -> Frames:
         capture: Capture | None = None
-        failures = 0
+        backoff = Backoff(self._settings.reconnect)
         index = 0
         self._started_at = datetime.now(UTC)
         start = time.monotonic()
@@ -186,8 +187,7 @@ class CaptureSource:
                     if not capture.isOpened():
                         capture.release()
                         capture = None
-                        failures += 1
-                        self._back_off(stop, failures, "cannot connect")
+                        self._back_off(stop, backoff, "cannot connect")
                         continue
                     logger.info(
                         "camera %s: connected to %s", self._camera_id, self._where,
@@ -197,15 +197,14 @@ class CaptureSource:
                 if not capture.grab():
                     capture.release()
                     capture = None
-                    failures += 1
                     logger.warning(
                         "camera %s: %s stopped delivering frames", self._camera_id, self._where,
                         extra=self._log_extra,
                     )  # fmt: skip
                     self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
-                    self._back_off(stop, failures, "no frames")
+                    self._back_off(stop, backoff, "no frames")
                     continue
-                failures = 0
+                backoff.reset()
                 timestamp = time.monotonic() - start
                 if sampler.keep(timestamp):
                     image = self._retrieve(capture)
@@ -216,18 +215,17 @@ class CaptureSource:
             if capture is not None:
                 capture.release()
 
-    def _back_off(self, stop: threading.Event, failures: int, reason: str) -> None:
-        """Wait before attempt `failures + 1`, or raise SourceError when the budget is spent."""
-        settings = self._settings
-        budget = settings.reconnect_attempts
+    def _back_off(self, stop: threading.Event, backoff: Backoff, reason: str) -> None:
+        """Count one failure and wait before the next attempt, or raise SourceError when the
+        budget of failures in a row is spent."""
+        delay = backoff.next_delay()
+        failures = backoff.failures
+        budget = self._settings.reconnect_attempts
         if budget is not None and failures > budget:
             raise SourceError(
                 f"camera {self._camera_id}: {self._where} is unreachable ({reason}) after "
                 f"{failures} attempts in a row; check the camera, the network and the URL"
             )
-        ceiling = min(settings.reconnect_max_s, settings.reconnect_initial_s * 2 ** (failures - 1))
-        # "Equal jitter": at least half the ceiling, so the backoff still grows.
-        delay = ceiling * random.uniform(0.5, 1.0)
         logger.info(
             "camera %s: %s (attempt %d); retrying in %.1fs", self._camera_id, reason, failures,
             delay, extra=self._log_extra,

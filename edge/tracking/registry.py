@@ -1,12 +1,13 @@
 """Tracker backends by config `type`: `TrackerSettings` for the config schema, `create_tracker`.
 
-The registry is explicit (STYLE.md): a key maps to a "module:Class" string imported on first use,
+The registry is explicit (docs/architecture.md, "Backends"): a key maps to a "module:Class" string
+that `pkgutil.resolve_name` imports on first use,
 so the schema knows every key whether or not a backend's dependencies are installed.
 """
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from typing import cast
 
 from edge.tracking.base import Tracker
@@ -22,6 +23,5 @@ TRACKERS: dict[str, str] = {
 
 def create_tracker(settings: TrackerSettings, *, camera_id: str = "") -> Tracker:
     """Build the tracker that `settings.type` names, for one camera."""
-    module_name, class_name = TRACKERS[settings.type].split(":")
-    backend = getattr(importlib.import_module(module_name), class_name)
+    backend = pkgutil.resolve_name(TRACKERS[settings.type])
     return cast(Tracker, backend(settings, camera_id=camera_id))

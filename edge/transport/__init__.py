@@ -1,7 +1,9 @@
 """Delivery from the edge to the cloud: everything that must arrive goes through the outbox.
 
+Topic names come from the contract (`sightline.device.v1.topics.DeviceTopics`) and every retry
+waits by the system's one backoff policy (`sightline.backoff`).
+
 Public surface:
-- `topics.DeviceTopics`: the only place MQTT topics are built (and downstream ones parsed).
 - `outbox.Outbox` / `OutboxSettings`: the SQLite WAL spool, bounded per kind with counted
   drop-oldest, dead letters and persisted sequence counters.
 - `mqtt.MqttLink` / `MqttSettings` / `enqueue`: broker connection (birth, will, backoff, terminal

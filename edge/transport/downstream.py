@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 from google.protobuf.message import DecodeError
 
-from edge.transport.topics import DeviceTopics
 from sightline.device.v1 import command_pb2, state_pb2
+from sightline.device.v1.topics import DeviceTopics
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ paho's `reconnect_delay_set` doubles the wait without jitter, so a fleet that lo
 would reconnect in lockstep, and paho would retry refused logins forever. Instead a supervisor
 thread makes ONE paho client per connection (`reconnect_on_failure=False`, network thread from
 `loop_start()`, paho's supported threading model) and, when it ends, waits with jittered
-exponential backoff (`backoff.py`) before the next. A fresh client per connection also means
+exponential backoff (`sightline.backoff`) before the next. A fresh client per connection also means
 no publish queued by paho in a dead connection is silently replayed later: what was not acked
 stays in the outbox, which is the only retry queue.
 
@@ -42,17 +42,16 @@ from pydantic import (
     Field,
     FilePath,
     SecretStr,
-    field_validator,
     model_validator,
 )
 
 from edge.errors import TransportError
-from edge.transport.backoff import Backoff, BackoffSettings
 from edge.transport.downstream import DownstreamRouter
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
-from edge.transport.topics import DeviceTopics, validate_segment
+from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1 import command_pb2, key_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, TopicPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,9 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(
         default=30, ge=5, le=65535, description="MQTT keepalive; a dead link shows after 1.5x."
     )
-    topic_prefix: str = Field(default="sightline", description="Root level(s) of every topic.")
+    topic_prefix: TopicPrefix = Field(
+        default="sightline", description="Root level(s) of every topic."
+    )
     protocol: Literal["mqttv5", "mqttv311"] = Field(
         default="mqttv5",
         description="MQTT version; v5 reports ACL denials, v3.1.1 brokers drop them silently.",
@@ -125,13 +126,6 @@ class MqttSettings(BaseModel):
         default=BackoffSettings(initial_s=1.0, max_s=60.0),
         description="Waits between connection attempts (jittered, capped).",
     )
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix_levels(cls, value: str) -> str:
-        for level in value.split("/"):
-            validate_segment(level, "topic prefix level")
-        return value
 
     @model_validator(mode="after")
     def _ca_needs_tls(self) -> MqttSettings:

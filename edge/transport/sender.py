@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import TransportError
-from edge.transport.backoff import Backoff, BackoffSettings
 from edge.transport.lane import BatchResult, Lane, Outcome
 from edge.transport.outbox import Kind, Outbox, Row
+from sightline.backoff import Backoff, BackoffSettings
 
 logger = logging.getLogger(__name__)
 

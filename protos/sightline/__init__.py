@@ -1,4 +1,7 @@
-"""Sightline wire contract: generated protobuf and gRPC code.
+"""Sightline wire contract, the one package both the edge and the cloud import.
 
-Edit the .proto files next to this code, then run `uv run python protos/generate.py`.
+Generated protobuf and gRPC code: edit the .proto files next to it, then run
+`uv run python protos/generate.py`. Beside it, the few hand-written rules both sides must
+apply identically: `names` (id grammar), `backoff` (retry policy) and
+`device.v1.topics` (MQTT topic layout).
 """

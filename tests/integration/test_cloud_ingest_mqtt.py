@@ -6,6 +6,7 @@ connect, events at QoS 1. The bridge runs as deployed, on this test's own databa
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from tests.cloud.ingest.processes import (
     cloud_env,
     run_cloud,
 )
+from tests.edge.transport.tcp_proxy import TcpProxy
 from tests.services.contract import MqttBroker
 
 pytestmark = pytest.mark.integration
@@ -156,3 +158,27 @@ def test_the_bridge_stops_when_the_broker_refuses_its_login(
     finally:
         bridge.stop()
     assert "refused the login" in bridge.output()
+
+
+def test_the_bridge_reconnects_by_itself_and_gets_what_was_queued_meanwhile(
+    env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
+) -> None:
+    database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
+    device = Device(mqtt_broker, mqtt_site)
+    with TcpProxy((mqtt_broker.host, mqtt_broker.port)) as proxy:
+        env = {**env, "SIGHTLINE_CLOUD_MQTT_PORT": str(proxy.port)}
+        bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+        try:
+            bridge.wait_for("connected to the broker")
+            device.publish("events", event(device.id, seq=3))
+            poll(database, "SELECT seq FROM fleet_deviceevent", [(3,)])
+
+            proxy.stop()  # the bridge's network dies; the broker keeps its session
+            bridge.wait_for("reconnecting to the broker in")
+            device.publish("events", event(device.id, seq=4))
+            proxy.start()
+            poll(database, "SELECT seq FROM fleet_deviceevent ORDER BY seq", [(3,), (4,)])
+            assert len(re.findall("connected to the broker;", bridge.output())) == 2
+        finally:
+            exit_status = bridge.stop()
+    assert exit_status == 0, bridge.output()

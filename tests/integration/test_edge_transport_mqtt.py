@@ -22,12 +22,12 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from pydantic import SecretStr
 
 from edge.errors import TransportError
-from edge.transport.backoff import BackoffSettings
 from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings, enqueue
 from edge.transport.outbox import Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
-from edge.transport.topics import DeviceTopics, Upstream
+from sightline.backoff import BackoffSettings
 from sightline.device.v1 import command_pb2, event_pb2, state_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, Upstream
 from tests.edge.transport.tcp_proxy import TcpProxy
 from tests.integration.mqtt_session import BrokerSession
 from tests.services.contract import MqttBroker

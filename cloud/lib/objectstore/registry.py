@@ -8,7 +8,7 @@ backend even where a backend's SDK is not installed; the class is imported only 
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Annotated, Final
 
@@ -35,7 +35,6 @@ def create_object_store(settings: ObjectStoreSettings, *, clock: Clock = utc_now
     `clock` dates presigned URLs (tests move it). Raises `BackendUnavailable` when the
     backend's SDK is not installed; no request is sent before the first call.
     """
-    module_name, _, class_name = BACKENDS[settings.type].partition(":")
-    backend = getattr(importlib.import_module(module_name), class_name)
+    backend = pkgutil.resolve_name(BACKENDS[settings.type])
     store: ObjectStore = backend(settings, clock=clock)
     return store

@@ -13,7 +13,7 @@ without a backend's SDK; such a backend fails at construction with ``BackendUnav
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, cast
 
@@ -47,6 +47,5 @@ def create_vector_store(settings: VectorStoreSettings, *, dimension: int) -> Vec
     an argument rather than a setting. The store is not yet checked against the server:
     call ``ensure_collection()`` once at startup.
     """
-    module_name, _, class_name = BACKENDS[settings.type].partition(":")
-    backend = getattr(importlib.import_module(module_name), class_name)
+    backend = pkgutil.resolve_name(BACKENDS[settings.type])
     return cast(VectorStore, backend(settings, dimension=dimension))

@@ -13,16 +13,18 @@ from cloud.errors import InvalidInput
 from cloud.fleet.models import Device, DeviceEvent, DeviceStatus
 from cloud.ingest.bridge import MqttBridge, MqttBridgeSettings
 from cloud.ingest.device_messages import MalformedMessage, handle_device_message
-from cloud.ingest.topics import DeviceTopic, Leaf
+from sightline.backoff import BackoffSettings
 from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, status_pb2, track_pb2
+from sightline.device.v1.topics import Upstream, UpstreamTopic
 
 CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 RECEIVED = CONNECTED + timedelta(hours=2)
+FAST_RETRY = BackoffSettings(initial_s=0.01, max_s=0.01)
 TRACK_ID = "01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b"
 
 
-def topic(leaf: Leaf, device_id: str = "gate-01") -> DeviceTopic:
-    return DeviceTopic(site="hq", device_id=device_id, leaf=leaf)
+def topic(leaf: Upstream, device_id: str = "gate-01") -> UpstreamTopic:
+    return UpstreamTopic(site="hq", device_id=device_id, leaf=leaf)
 
 
 def key(seq: int, device_id: str = "gate-01") -> key_pb2.MessageKey:
@@ -59,12 +61,12 @@ def summary(seq: int, first: datetime, last: datetime, label: str = "person") ->
     return message.SerializeToString()
 
 
-def apply(leaf: Leaf, payload: bytes) -> bool:
+def apply(leaf: Upstream, payload: bytes) -> bool:
     return handle_device_message(topic(leaf), payload, RECEIVED)
 
 
 def test_a_birth_marks_the_device_online(provisioned_device: Device) -> None:
-    assert apply(Leaf.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10))
+    assert apply(Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10))
     provisioned_device.refresh_from_db()
     assert provisioned_device.status == DeviceStatus.ONLINE
     assert provisioned_device.status_seq == 4
@@ -75,21 +77,21 @@ def test_a_birth_marks_the_device_online(provisioned_device: Device) -> None:
 def test_the_last_will_marks_it_offline_and_a_stale_one_is_ignored(
     provisioned_device: Device,
 ) -> None:
-    apply(Leaf.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10))
-    apply(Leaf.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=5, seq=20))
+    apply(Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10))
+    apply(Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, session=5, seq=20))
     # The will of session 4 arrives late (its broker-side delivery raced the reconnect).
-    assert not apply(Leaf.STATUS, status(status_pb2.DEVICE_STATE_OFFLINE, session=4, seq=11))
+    assert not apply(Upstream.STATUS, status(status_pb2.DEVICE_STATE_OFFLINE, session=4, seq=11))
     provisioned_device.refresh_from_db()
     assert (provisioned_device.status, provisioned_device.status_seq) == (DeviceStatus.ONLINE, 5)
-    assert apply(Leaf.STATUS, status(status_pb2.DEVICE_STATE_OFFLINE, session=5, seq=21))
+    assert apply(Upstream.STATUS, status(status_pb2.DEVICE_STATE_OFFLINE, session=5, seq=21))
     provisioned_device.refresh_from_db()
     assert provisioned_device.status == DeviceStatus.OFFLINE
 
 
 def test_an_event_is_stored_once(provisioned_device: Device) -> None:
-    assert apply(Leaf.EVENTS, event(7))
+    assert apply(Upstream.EVENTS, event(7))
     # QoS 1 redelivery of the same message.
-    assert not apply(Leaf.EVENTS, event(7))
+    assert not apply(Upstream.EVENTS, event(7))
     stored = DeviceEvent.objects.get()
     assert (stored.seq, stored.kind, stored.ts) == (7, "camera.disconnected", CONNECTED)
     assert stored.payload == {
@@ -102,10 +104,10 @@ def test_an_event_is_stored_once(provisioned_device: Device) -> None:
 
 def test_track_summaries_create_the_track_and_widen_its_span(provisioned_device: Device) -> None:
     later = CONNECTED + timedelta(seconds=30)
-    assert apply(Leaf.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
-    assert not apply(Leaf.TRACKS, summary(4, CONNECTED, later, label="car"))
+    assert apply(Upstream.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
+    assert not apply(Upstream.TRACKS, summary(4, CONNECTED, later, label="car"))
     # A repeat of the older summary shrinks nothing.
-    apply(Leaf.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
+    apply(Upstream.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
     track = Track.objects.get()
     assert (track.edge_id, track.camera.edge_id, track.label) == (TRACK_ID, "lobby", "person")
     assert (track.first_seen, track.last_seen) == (CONNECTED, later)
@@ -114,28 +116,28 @@ def test_track_summaries_create_the_track_and_widen_its_span(provisioned_device:
 def test_metrics_are_checked_but_not_stored(provisioned_device: Device) -> None:
     metrics = metrics_pb2.Metrics(key=key(9), session_seq=4, outbox_rows=3)
     metrics.time.FromDatetime(CONNECTED)
-    assert not apply(Leaf.METRICS, metrics.SerializeToString())
+    assert not apply(Upstream.METRICS, metrics.SerializeToString())
     with pytest.raises(MalformedMessage, match="time"):
-        apply(Leaf.METRICS, metrics_pb2.Metrics(key=key(9)).SerializeToString())
+        apply(Upstream.METRICS, metrics_pb2.Metrics(key=key(9)).SerializeToString())
 
 
 @pytest.mark.parametrize(
     ("leaf", "payload", "problem"),
     [
-        (Leaf.STATUS, b"\xff\xff\xff", "not a DeviceStatus"),
-        (Leaf.STATUS, status(status_pb2.DEVICE_STATE_UNSPECIFIED, 1, 1), "state"),
-        (Leaf.EVENTS, event(0), "seq"),
-        (Leaf.EVENTS, event(5, name=""), "kind"),
+        (Upstream.STATUS, b"\xff\xff\xff", "not a DeviceStatus"),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_UNSPECIFIED, 1, 1), "state"),
+        (Upstream.EVENTS, event(0), "seq"),
+        (Upstream.EVENTS, event(5, name=""), "kind"),
         (
-            Leaf.EVENTS,
+            Upstream.EVENTS,
             event_pb2.Event(key=key(5, "gate-02"), name="x").SerializeToString(),
             "differs from the topic",
         ),
-        (Leaf.TRACKS, summary(3, CONNECTED + timedelta(seconds=1), CONNECTED), "first_seen"),
+        (Upstream.TRACKS, summary(3, CONNECTED + timedelta(seconds=1), CONNECTED), "first_seen"),
     ],
 )
 def test_it_refuses_payloads_that_break_the_contract(
-    provisioned_device: Device, leaf: Leaf, payload: bytes, problem: str
+    provisioned_device: Device, leaf: Upstream, payload: bytes, problem: str
 ) -> None:
     with pytest.raises(InvalidInput, match=problem):
         apply(leaf, payload)
@@ -145,7 +147,7 @@ def test_it_refuses_payloads_that_break_the_contract(
 
 @pytest.fixture
 def bridge() -> MqttBridge:
-    return MqttBridge(MqttBridgeSettings(host="127.0.0.1"), retry_max_s=0.01)
+    return MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY))
 
 
 def test_the_bridge_counts_bad_messages_and_goes_on(
@@ -177,20 +179,20 @@ def test_the_bridge_counts_bad_messages_and_goes_on(
 def test_the_bridge_retries_while_the_database_is_down(db: None) -> None:
     attempts: list[int] = []
 
-    def flaky(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    def flaky(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
         attempts.append(1)
         if len(attempts) < 3:
             raise OperationalError("server closed the connection unexpectedly")
         return True
 
-    flaky_bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1"), flaky, retry_max_s=0.01)
+    flaky_bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY), flaky)
     assert flaky_bridge.process("sightline/v1/hq/gate-01/events", b"", RECEIVED, threading.Event())
     assert len(attempts) == 3
     assert flaky_bridge.counts == {"applied": 1}
 
 
 def test_a_stop_during_a_retry_leaves_the_message_unacknowledged(db: None) -> None:
-    def down(topic: DeviceTopic, payload: bytes, received_at: datetime) -> bool:
+    def down(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
         raise OperationalError("connection refused")
 
     stop = threading.Event()

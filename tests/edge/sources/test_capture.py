@@ -116,8 +116,7 @@ def live_settings(**overrides: object) -> SourceSettings:
     values: dict[str, object] = {
         "url": "rtsp://admin:hunter2@192.0.2.10:554/stream",
         "fps": None,
-        "reconnect_initial_s": 0.01,
-        "reconnect_max_s": 0.02,
+        "reconnect": {"initial_s": 0.01, "max_s": 0.02},
         "reconnect_attempts": 3,
     }
     return SourceSettings.model_validate(values | overrides)
@@ -184,7 +183,7 @@ def test_one_delivered_frame_resets_the_failure_budget() -> None:
 
 def test_stopping_interrupts_a_long_backoff() -> None:
     source = CaptureSource(
-        live_settings(reconnect_initial_s=30, reconnect_max_s=30, reconnect_attempts=None),
+        live_settings(reconnect={"initial_s": 30, "max_s": 30}, reconnect_attempts=None),
         camera_id="gate",
         opener=scripted().__next__,
     )

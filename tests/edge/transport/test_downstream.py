@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from edge.transport.downstream import DownstreamRouter
-from edge.transport.topics import DeviceTopics
 from sightline.device.v1 import command_pb2, state_pb2
+from sightline.device.v1.topics import DeviceTopics
 
 TOPICS = DeviceTopics(prefix="sightline", site="lobby", device="box-1")
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)

@@ -13,12 +13,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from edge.errors import TransportError
-from edge.transport.backoff import BackoffSettings
 from edge.transport.lane import Outcome
 from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings, enqueue
 from edge.transport.outbox import Outbox
-from edge.transport.topics import DeviceTopics, Upstream
+from sightline.backoff import BackoffSettings
 from sightline.device.v1 import event_pb2, key_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, Upstream
 
 TOPICS = DeviceTopics(prefix="sightline", site="lobby", device="box-1")
 QUICK = BackoffSettings(initial_s=0.05, max_s=0.1)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from edge.errors import TransportError
-from edge.transport.backoff import BackoffSettings
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
 from edge.transport.sender import Sender, SenderCounters, SenderSettings
 from edge.transport.uplink import CropUplink, enqueue_crop
+from sightline.backoff import BackoffSettings
 from sightline.ingest.v1 import ingest_pb2
 from tests.edge.transport.fake_ingest import FakeIngest, create_server, uplink_to
 

@@ -5,7 +5,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from edge.transport.backoff import Backoff, BackoffSettings
+from sightline.backoff import Backoff, BackoffSettings
 
 
 def test_waits_double_with_jitter_up_to_the_cap() -> None:
@@ -22,7 +22,9 @@ def test_reset_starts_again_from_the_initial_wait() -> None:
     backoff = Backoff(BackoffSettings(initial_s=1.0, max_s=60.0), random.Random(1))
     for _ in range(5):
         backoff.next_delay()
+    assert backoff.failures == 5
     backoff.reset()
+    assert backoff.failures == 0
     assert 0.5 <= backoff.next_delay() <= 1.0
 
 
@@ -31,6 +33,7 @@ def test_many_failures_never_overflow() -> None:
     for _ in range(5000):
         wait = backoff.next_delay()
     assert 15.0 <= wait <= 30.0
+    assert backoff.failures == 5000
 
 
 def test_a_cap_below_the_first_wait_is_refused() -> None:

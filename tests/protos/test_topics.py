@@ -4,7 +4,15 @@ import re
 
 import pytest
 
-from edge.transport.topics import DeviceTopics, Downstream, Upstream
+from sightline.device.v1.topics import (
+    DeviceTopics,
+    Downstream,
+    Upstream,
+    UpstreamTopic,
+    parse_upstream,
+    upstream_subscriptions,
+    validate_prefix,
+)
 
 TOPICS = DeviceTopics(prefix="sightline", site="lobby", device="cam-box-7")
 
@@ -84,3 +92,49 @@ def test_it_parses_only_its_own_downstream_topics(topic: str, expected: Downstre
 def test_desired_is_told_apart_from_commands() -> None:
     assert Downstream(command=None).is_desired
     assert not Downstream(command="restart").is_desired
+
+
+def test_the_cloud_subscribes_to_every_upstream_leaf_of_every_device() -> None:
+    assert upstream_subscriptions("acme/sightline") == (
+        "acme/sightline/v1/+/+/status",
+        "acme/sightline/v1/+/+/events",
+        "acme/sightline/v1/+/+/tracks",
+        "acme/sightline/v1/+/+/metrics",
+        "acme/sightline/v1/+/+/reported",
+    )
+
+
+def test_a_bridge_can_serve_a_share_of_the_sites() -> None:
+    assert upstream_subscriptions("sightline", ["hq", "depot"])[::5] == (
+        "sightline/v1/hq/+/status",
+        "sightline/v1/depot/+/status",
+    )
+    with pytest.raises(ValueError, match="site"):
+        upstream_subscriptions("sightline", ["hq/east"])
+
+
+@pytest.mark.parametrize(
+    ("topic", "parsed"),
+    [
+        ("sightline/v1/hq/gate-01/status", UpstreamTopic("hq", "gate-01", Upstream.STATUS)),
+        ("sightline/v1/hq/gate-01/events", UpstreamTopic("hq", "gate-01", Upstream.EVENTS)),
+        (
+            "sightline/v1/site-2/cam.box/reported",
+            UpstreamTopic("site-2", "cam.box", Upstream.REPORTED),
+        ),
+        ("sightline/v1/hq/gate-01/cmd/restart", None),
+        ("sightline/v1/hq/gate-01/desired", None),
+        ("sightline/v2/hq/gate-01/status", None),
+        ("other/v1/hq/gate-01/status", None),
+        ("sightline/v1/hq//status", None),
+        ("sightline/v1/hq/gate-01/status/extra", None),
+    ],
+)
+def test_the_cloud_parses_upstream_topics_only(topic: str, parsed: UpstreamTopic | None) -> None:
+    assert parse_upstream("sightline", topic) == parsed
+
+
+@pytest.mark.parametrize("prefix", ["", "a//b", "sightline/+", "#", "$SYS"])
+def test_it_refuses_prefixes_that_are_not_plain_levels(prefix: str) -> None:
+    with pytest.raises(ValueError, match="topic prefix"):
+        validate_prefix(prefix)

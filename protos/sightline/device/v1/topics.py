@@ -1,37 +1,48 @@
-"""MQTT topic names of one device: the only place the edge builds or parses a topic.
+"""MQTT topic names of the device contract: the one module that builds or parses a topic.
 
-Layout (STYLE.md, MQTT edge transport), with `<base>` = `<prefix>/v1/<site>/<device>`:
+Both sides use it (docs/architecture.md, "Transport"): the edge builds its own topics and parses
+what it receives, the cloud bridge subscribes to every device's upstream topics and parses them.
+Layout, with `<base>` = `<prefix>/v1/<site>/<device>`:
 
 - upstream (device -> cloud): `<base>/status` (retained), `<base>/events`, `<base>/tracks`,
   `<base>/metrics`, `<base>/reported`, and `<base>/cmd/<name>/result` answering a command;
 - downstream (cloud -> device): `<base>/cmd/<name>` and `<base>/desired` (retained).
 
-"v1" names the protobuf package version of the payloads (`sightline.device.v1`). The broker ACL
-confines a device account to `<prefix>/v1/+/<device>/#`, so the device segment must be the MQTT
-username. The cloud bridge builds its own topics; `cloud` never imports this module.
+"v1" names the protobuf package of the payloads (`sightline.device.v1`). The prefix may span
+levels (`acme/sightline`). The broker ACL confines a device account to
+`<prefix>/v1/+/<device>/#`, so the device level is the device's MQTT user name.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Final
 
-WIRE_VERSION = "v1"
+from pydantic import AfterValidator
+
+WIRE_VERSION: Final = "v1"
 # MQTT 3.1.1 section 4.7.1 (wildcards), 4.7.3 (no U+0000); "/" would add a level.
-_FORBIDDEN = ("/", "+", "#", "\x00")
+_FORBIDDEN: Final = ("/", "+", "#", "\x00")
 
 
 class Upstream(enum.StrEnum):
-    """Leaf of an upstream topic; its payload message is named in `sightline/device/v1`."""
+    """Leaf of an upstream topic; each names its payload message in `sightline.device.v1`."""
 
     STATUS = "status"
+    """`DeviceStatus`, retained: birth message and last will."""
     EVENTS = "events"
+    """`Event`."""
     TRACKS = "tracks"
+    """`TrackSummary`."""
     METRICS = "metrics"
+    """`Metrics`."""
     REPORTED = "reported"
+    """`ReportedState`."""
 
 
-def validate_segment(value: str, what: str) -> str:
+def validate_level(value: str, what: str) -> str:
     """Return `value` if it can be one topic level; raise ValueError naming `what` otherwise.
 
     A level must be non-empty, hold no `/`, `+`, `#` or NUL, and not start with `$` (topics
@@ -45,6 +56,17 @@ def validate_segment(value: str, what: str) -> str:
     if value.startswith("$"):
         raise ValueError(f"{what} {value!r} must not start with '$'")
     return value
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return `prefix` if each of its levels is a valid topic level; raise ValueError."""
+    for level in prefix.split("/"):
+        validate_level(level, "topic prefix level")
+    return prefix
+
+
+TopicPrefix = Annotated[str, AfterValidator(validate_prefix)]
+"""A topic prefix as a settings field type (pydantic): validated by `validate_prefix`."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +84,7 @@ class Downstream:
 
 @dataclass(frozen=True)
 class DeviceTopics:
-    """Topics of one device. Construction validates every segment (ValueError)."""
+    """Topics of one device. Construction validates every level (ValueError)."""
 
     prefix: str
     """Root of every topic; one or more levels (`sightline`, `acme/sightline`)."""
@@ -70,10 +92,9 @@ class DeviceTopics:
     device: str
 
     def __post_init__(self) -> None:
-        for level in self.prefix.split("/"):
-            validate_segment(level, "topic prefix level")
-        validate_segment(self.site, "site")
-        validate_segment(self.device, "device id")
+        validate_prefix(self.prefix)
+        validate_level(self.site, "site")
+        validate_level(self.device, "device id")
 
     @property
     def base(self) -> str:
@@ -96,7 +117,7 @@ class DeviceTopics:
 
     def command(self, name: str) -> str:
         """Topic the cloud sends command `name` on (Command)."""
-        return f"{self.base}/cmd/{validate_segment(name, 'command name')}"
+        return f"{self.base}/cmd/{validate_level(name, 'command name')}"
 
     def command_result(self, name: str) -> str:
         """Topic the device answers command `name` on (CommandResult)."""
@@ -127,4 +148,41 @@ class DeviceTopics:
         levels = rest.split("/")
         if len(levels) == 2 and levels[0] == "cmd" and levels[1]:
             return Downstream(command=levels[1])
+        return None
+
+
+@dataclass(frozen=True)
+class UpstreamTopic:
+    """Where an upstream message came from, parsed from its topic by the cloud."""
+
+    site: str
+    device_id: str
+    leaf: Upstream
+
+    def __str__(self) -> str:
+        return f"{self.site}/{self.device_id}/{self.leaf}"
+
+
+def upstream_subscriptions(prefix: str, sites: Sequence[str] = ()) -> tuple[str, ...]:
+    """Topic filters matching every upstream leaf of every device at `sites` (all if empty)."""
+    validate_prefix(prefix)
+    for site in sites:
+        validate_level(site, "site")
+    return tuple(
+        f"{prefix}/{WIRE_VERSION}/{site}/+/{leaf}" for site in sites or ("+",) for leaf in Upstream
+    )
+
+
+def parse_upstream(prefix: str, topic: str) -> UpstreamTopic | None:
+    """The site, device and leaf of an upstream topic, or None when it is not one."""
+    rest = topic.removeprefix(f"{prefix}/{WIRE_VERSION}/")
+    if rest == topic:
+        return None
+    levels = rest.split("/")
+    if len(levels) != 3 or not all(levels):
+        return None
+    site, device_id, leaf = levels
+    try:
+        return UpstreamTopic(site=site, device_id=device_id, leaf=Upstream(leaf))
+    except ValueError:
         return None

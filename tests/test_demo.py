@@ -26,7 +26,7 @@ SUMMARY = re.compile(
 def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     with subprocess.Popen(
-        [sys.executable, "-m", "cloud.demo", "--port", "0", "--data-dir", str(data),
+        [sys.executable, "-m", "demo", "--port", "0", "--data-dir", str(data),
          "--video", str(clip_path("vtest-10s.avi"))],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     ) as demo:  # fmt: skip
@@ -70,7 +70,7 @@ def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> Non
 
 def test_the_demo_explains_a_missing_video(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cloud.demo", "--no-serve", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "demo", "--no-serve", "--data-dir", str(tmp_path),
          "--video", str(tmp_path / "absent.avi")],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -8,7 +8,7 @@ One run measures, on the first N frames of the video (all of them by default):
    beforehand, with the detector settings the demo's edge agent uses;
 2. the edge pipeline alone: ``python -m edge run`` with ``delivery: null`` (decode, detector,
    tracker, crop selection and JPEG encoding; crops are counted, not sent);
-3. end to end on the embedded defaults, through `cloud.demo`'s pieces: in-process MQTT broker,
+3. end to end on the embedded defaults, through `demo.stack`'s pieces: in-process MQTT broker,
    gRPC ingest, MQTT bridge and a Celery embed worker, then ``python -m edge run`` delivering to
    them; it waits until every crop is embedded and reads the times the cloud recorded.
 
@@ -47,7 +47,7 @@ import numpy.typing as npt
 import onnxruntime
 import yaml
 
-from cloud import demo
+from demo import stack
 from edge.detectors.ort import OrtDetector, OrtSettings
 from edge.detectors.preprocess import Preprocessor
 
@@ -260,7 +260,7 @@ def _frame_times(log_path: Path) -> tuple[datetime, dict[int, datetime]]:
 def crop_times(run: EdgeRun, fps: float) -> list[CropTimes]:
     """Every stored crop, tied to the processing time of the frame it was cut from.
 
-    Needs Django set up on the cloud's settings (`demo.wait_until_indexed` has done it).
+    Needs Django set up on the cloud's settings (`stack.wait_until_indexed` has done it).
     """
     from cloud.detections.models import Detection
 
@@ -298,7 +298,7 @@ def end_to_end(
     config: Mapping[str, Any],
     data: Path,
     env: Mapping[str, str],
-    ports: demo.Ports,
+    ports: stack.Ports,
     *,
     video_fps: float,
     max_frames: int | None,
@@ -306,13 +306,13 @@ def end_to_end(
 ) -> dict[str, Any]:
     """Run the edge against the demo's cloud stack; rates, latencies and the ts check."""
     python = [sys.executable]
-    token, _password = demo.prepare_cloud(python, env, data)
-    with demo.running_cloud(python, env, data, ports) as services:
+    token, _password = stack.prepare_cloud(python, env, data)
+    with stack.running_cloud(python, env, data, ports) as services:
         edge_env = {**env, "SIGHTLINE_EDGE_DELIVERY__UPLINK__TOKEN": token}
         logger.info("end to end: edge agent delivering to the demo stack")
         run = run_edge(config, "edge-e2e", data, edge_env, max_frames)
         logger.info("edge agent done; waiting for the embed worker")
-        demo.wait_until_indexed(run.summary["crops_sent"], services, index_timeout)
+        stack.wait_until_indexed(run.summary["crops_sent"], services, index_timeout)
         crops = crop_times(run, video_fps)
     last_searchable = max(crop.searchable for crop in crops)
     window = (last_searchable - run.opened_at).total_seconds()
@@ -346,13 +346,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """All three measurements on the same frames, plus the machine facts."""
     video: Path = args.video
     data: Path = args.data_dir
-    demo.prepare_data_dir(data, keep=False)
-    ports = demo.Ports(mqtt=demo.free_port(), ingest=demo.free_port(), web=0)
-    env = demo.adopt_environment(data, ports)
+    stack.prepare_data_dir(data, keep=False)
+    ports = stack.Ports(mqtt=stack.free_port(), ingest=stack.free_port(), web=0)
+    env = stack.adopt_environment(data, ports)
     load_before = load_average()
-    demo.run_checked([sys.executable, "-m", "models", "build", *demo.MODELS], env, "model build")
+    stack.run_checked([sys.executable, "-m", "models", "build", *stack.MODELS], env, "model build")
     # The demo's own edge config, so that all three legs run the same detector settings.
-    config = demo.edge_config(data, video, ports)
+    config = stack.edge_config(data, video, ports)
     footage = load_footage(video, args.frames)
     frames, video_fps = len(footage.frames), footage.fps
     logger.info("bare detector on %d frames", frames)
@@ -463,14 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.bench.bench_e2e",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("--video", type=Path, default=demo.DEFAULT_VIDEO, help="video file")
+    parser.add_argument("--video", type=Path, default=stack.DEFAULT_VIDEO, help="video file")
     parser.add_argument(
         "--frames", type=int, default=None, help="benchmark the first N frames (default: all)"
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=demo.cache_dir() / "bench",
+        default=stack.cache_dir() / "bench",
         help="working directory, wiped at the start and kept afterwards for inspection",
     )
     parser.add_argument(
@@ -480,10 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames is not None and args.frames < 1:
         parser.error("--frames must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    demo.quiet_broker_logs()
+    stack.quiet_broker_logs()
     try:
         result = benchmark(args)
-    except (BenchError, demo.DemoError) as err:
+    except (BenchError, stack.DemoError) as err:
         logger.error("%s", err)
         return 1
     sys.stdout.write(render(result))

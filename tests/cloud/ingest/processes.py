@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from demo import stack
 from tests.services.contract import MqttBroker, S3Server, WeaviateServer
 
 TIMEOUT_S = 120.0
@@ -139,21 +140,6 @@ def cloud_command(*args: str) -> list[str]:
 
 def celery_worker(queue: str) -> list[str]:
     """The argv of a one-process Celery worker of the cloud app consuming `queue`."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "cloud",
-        "worker",
-        "-Q",
-        queue,
-        "--pool",
-        "solo",
-        "--without-mingle",
-        "--without-gossip",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        f"{queue}-test@%h",
-    ]
+    return stack.celery_worker(
+        [sys.executable], queue, "--loglevel", "INFO", "--hostname", f"{queue}-test@%h"
+    )

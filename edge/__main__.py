@@ -1,11 +1,15 @@
-"""`python -m edge run|validate-config`: the edge agent's command line.
+"""`python -m edge run|validate-config|accuracy`: the edge agent's command line.
 
     run --config FILE [--max-frames N]   run the cameras; print a JSON run summary on stdout
     validate-config FILE                 check FILE (and SIGHTLINE_EDGE_* overrides); print each
                                          problem as `file:line: key.path: message`
+    accuracy --manifest FILE [--detector TYPE] [--dataset DIR] [--score S] [--iou I] [--record]
+                                         precision and recall of a detector backend on VOC
+                                         ground truth (see edge/accuracy.py); --record writes
+                                         them into the manifest's [accuracy] table
 
 Exit status: 0 success; 1 the agent failed (a camera, the model, a backend, delivery
-credentials); 2 the configuration is invalid.
+credentials, the data set); 2 the configuration is invalid.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge import app, config
+from edge.accuracy import DEFAULT_SCORE_THRESHOLD, VOC_DATASET, Measurement, measure
+from edge.detectors.registry import DETECTORS
 from edge.errors import ConfigError, EdgeError
 from edge.logs import configure_logging, format_from_env
+from models.errors import ModelError
+from models.manifest import read_runtime_manifest, record_accuracy
 
 logger = logging.getLogger("edge")
 
@@ -32,6 +40,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 
@@ -48,6 +63,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate = commands.add_parser("validate-config", help="check a config file and exit")
     validate.add_argument("file", type=Path, help="YAML config file")
+    measure = commands.add_parser(
+        "accuracy", help="measure a detector's precision and recall on VOC ground truth"
+    )
+    measure.add_argument("--manifest", type=Path, required=True, help="the model's manifest TOML")
+    measure.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default="ort",
+        help="detector backend, run with its default settings (default: ort)",
+    )
+    measure.add_argument(
+        "--dataset",
+        type=Path,
+        default=VOC_DATASET,
+        help="VOC folder with Annotations/ and JPEGImages/ (default: Debian's labelme-examples)",
+    )
+    measure.add_argument(
+        "--score",
+        type=_fraction,
+        default=None,
+        help="score threshold (default: the manifest's recorded one, else "
+        f"{DEFAULT_SCORE_THRESHOLD})",
+    )
+    measure.add_argument("--iou", type=_fraction, default=0.5, help="match IoU (default: 0.5)")
+    measure.add_argument(
+        "--record", action="store_true", help="write the result into the manifest's [accuracy]"
+    )
     return parser
 
 
@@ -69,13 +111,38 @@ def _run(path: Path, max_frames: int | None) -> int:
     except ConfigError as err:
         logger.error("invalid configuration:\n%s", err)
         return EXIT_CONFIG
-    except (EdgeError, OSError) as err:
+    except (EdgeError, ModelError, OSError) as err:
         # Raised while building components (model, backend, outbox file): a readable line, not
         # a traceback; the message says what to fix.
         logger.error("%s", err)
         return EXIT_FAILED
     sys.stdout.write(json.dumps(asdict(summary)) + "\n")
     return summary.exit_code
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    try:
+        recorded = read_runtime_manifest(args.manifest).accuracy
+        if args.score is not None:
+            score_threshold = args.score
+        else:
+            score_threshold = recorded.score_threshold if recorded else DEFAULT_SCORE_THRESHOLD
+        measurement = Measurement(
+            args.manifest, args.detector, args.dataset, score_threshold, args.iou
+        )
+        score = measure(measurement)
+        sys.stdout.write(
+            f"{args.manifest}: precision {score.precision:.3f} recall {score.recall:.3f} "
+            f"({score.true_positives} TP, {score.false_positives} FP, {score.ground_truths} "
+            f"objects) at score >= {score_threshold}, IoU >= {args.iou}\n"
+        )
+        if args.record:
+            record_accuracy(args.manifest, measurement.recorded(score))
+            logger.info("recorded in %s", args.manifest)
+    except (EdgeError, ModelError, OSError) as err:
+        logger.error("%s", err)
+        return EXIT_FAILED
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO", format_from_env())
     if args.command == "validate-config":
         return _validate(args.file)
+    if args.command == "accuracy":
+        return _accuracy(args)
     return _run(args.config, args.max_frames)
 
 

@@ -1,4 +1,8 @@
-"""The edge agent's error hierarchy. Retry decisions look only at `TransportError.permanent`."""
+"""The edge agent's error hierarchy. Retry decisions look only at `TransportError.permanent`.
+
+A model that is missing, altered or unusable raises `models.errors.ModelError` instead: the one
+model error that the agent, the cloud workers and the model tooling share.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ class SourceError(EdgeError):
     """A video source cannot be opened or stopped delivering frames (corrupt file, dead stream)."""
 
 
-class ModelError(EdgeError):
-    """A model file is missing, tampered with (sha256 mismatch) or does not match its manifest."""
+class DatasetError(EdgeError):
+    """A ground-truth data set for `python -m edge accuracy` is missing or cannot be read."""
 
 
 class TransportError(EdgeError):

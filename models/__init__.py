@@ -1,10 +1,9 @@
-"""Model manifests and the reproducible recipe that builds each model file into the cache.
+"""Model manifests, the cache of built models, and the reproducible recipe that builds them.
 
-Public surface: `resolve(name)` (path of a built, verified model; never builds),
-`load_manifest(name)` / `load_all()`, and the CLI `python -m models build|path|verify|accuracy`.
+Runtime code (the edge agent, the cloud workers) imports only the light modules, which need
+neither the recipe nor ONNX: `models.manifest` (the `RuntimeManifest` view of a manifest),
+`models.cache` (`resolve(name)` / `built_model(manifest)`: a built, verified file; never builds)
+and `models.errors` (`ModelError`). The recipe is `models.build` with `models.fetch`, run by
+`python -m models build|path|verify`. This file imports nothing, so that importing a light module
+never loads the recipe.
 """
-
-from models.build import resolve
-from models.manifest import load_all, load_manifest
-
-__all__ = ["load_all", "load_manifest", "resolve"]

@@ -1,4 +1,4 @@
-"""Build model files into the cache from their manifests, and find built ones.
+"""Build model files into the cache from their manifests (finding built ones is `models.cache`).
 
 `build` is idempotent: a cached file whose sha256 matches is used as is (no download, no
 conversion); a cached file that does not match is rebuilt with a warning; a fresh build that does
@@ -17,17 +17,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal, cast
+from typing import cast
 
-from models.cache import cache_root, downloads_dir, model_dir, sha256_file
-from models.errors import ChecksumMismatchError, ManifestError, ModelNotBuiltError
+from models.cache import cache_root, downloads_dir, model_path, sha256_file
+from models.errors import ChecksumMismatchError, ManifestError
 from models.fetch import Downloader, download_with_registry_client, extract, fetch_archive
-from models.manifest import ModelManifest, load_manifest
+from models.manifest import RecipeManifest
 
 logger = logging.getLogger(__name__)
 
 Converter = Callable[[Mapping[str, Path], Path], None]
-BUILD_COMMAND = "uv run python -m models build"
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,7 @@ class BuildResult:
     seconds: float
 
 
-def model_path(manifest: ModelManifest, root: Path | None = None) -> Path:
-    """Where the built file of `manifest` lives (whether or not it exists)."""
-    folder = model_dir(root or cache_root(), manifest.name, manifest.version)
-    return folder / manifest.output.file
-
-
-def _is_current(manifest: ModelManifest, target: Path) -> bool:
+def _is_current(manifest: RecipeManifest, target: Path) -> bool:
     if not target.is_file():
         return False
     digest = sha256_file(target)
@@ -65,7 +58,7 @@ def _is_current(manifest: ModelManifest, target: Path) -> bool:
     return not missing
 
 
-def load_converter(manifest: ModelManifest) -> Converter:
+def load_converter(manifest: RecipeManifest) -> Converter:
     """The manifest's converter: "copy", or a "module:function" taking (sources, out_path)."""
     spec = manifest.build.converter
     if spec == "copy":
@@ -85,7 +78,7 @@ def load_converter(manifest: ModelManifest) -> Converter:
 
 
 def build(
-    manifest: ModelManifest,
+    manifest: RecipeManifest,
     *,
     root: Path | None = None,
     download: Downloader = download_with_registry_client,
@@ -131,36 +124,3 @@ def build(
     seconds = time.perf_counter() - started
     logger.info("%s %s: built %s in %.1fs", manifest.name, manifest.version, target, seconds)
     return BuildResult(target, built=True, seconds=seconds)
-
-
-VerifyStatus = Literal["ok", "missing", "mismatch"]
-
-
-def verify(manifest: ModelManifest, root: Path | None = None) -> VerifyStatus:
-    """Check the cached file of `manifest` against its sha256 without building anything."""
-    target = model_path(manifest, root)
-    if not target.is_file():
-        return "missing"
-    return "ok" if sha256_file(target) == manifest.output.sha256 else "mismatch"
-
-
-def resolve(name: str, root: Path | None = None) -> Path:
-    """Path of the built, sha256-verified model `name`. Never builds.
-
-    Raises `ModelNotBuiltError` (naming the build command) when it is not in the cache and
-    `ChecksumMismatchError` when the cached file was altered.
-    """
-    manifest = load_manifest(name)
-    target = model_path(manifest, root)
-    status = verify(manifest, root)
-    if status == "missing":
-        raise ModelNotBuiltError(
-            f"model {name} {manifest.version} is not built (no {target}); "
-            f"build it with: {BUILD_COMMAND} {name}"
-        )
-    if status == "mismatch":
-        raise ChecksumMismatchError(
-            f"{target} does not match the sha256 in {name}.toml; rebuild it with: "
-            f"{BUILD_COMMAND} {name}"
-        )
-    return target

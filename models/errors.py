@@ -1,8 +1,16 @@
-"""Errors raised by the model manifests, fetcher and builder."""
+"""`ModelError`: the one error for a model that cannot be used, raised by `models`, the edge agent
+and the cloud workers alike, with the classes below for what the recipe and the cache tell apart.
+
+A light module (see `models.manifest`): runtime code may import it.
+"""
 
 
 class ModelError(Exception):
-    """Base class for everything `models` raises on purpose."""
+    """A model is missing, altered (sha256 mismatch) or unusable; the message says which and why.
+
+    Raised on purpose by the manifest reader, the builder, the cache, and by the runtimes that
+    load a model (the edge detectors, the cloud embedder) when it does not fit what they run.
+    """
 
 
 class ManifestError(ModelError):

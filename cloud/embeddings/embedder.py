@@ -19,10 +19,10 @@ import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
-from cloud.errors import CloudError, InvalidInput
-from models import load_manifest, resolve
-from models.cache import sha256_file
-from models.manifest import ModelManifest
+from cloud.errors import InvalidInput
+from models.cache import BUILD_COMMAND, built_model, sha256_file
+from models.errors import ModelError
+from models.manifest import RuntimeManifest, manifest_path, read_runtime_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ class EmbedderSettings(BaseModel):
     )
 
 
-class ModelError(CloudError):
-    """The model file is not the one its manifest describes, or needs an unsupported input."""
-
-
 class UnreadableCrop(InvalidInput):
     """The stored bytes are not a JPEG that OpenCV can decode; embedding it can never succeed."""
 
@@ -78,9 +74,13 @@ class CropEmbedder:
     """
 
     def __init__(
-        self, model_path: Path, manifest: ModelManifest, *, threads: int = 1, batch_size: int = 32
+        self, model_path: Path, manifest: RuntimeManifest, *, threads: int = 1, batch_size: int = 32
     ) -> None:
-        """Verify and load the model, then warm it up (raises `ModelError` on a mismatch)."""
+        """Verify and load the model, then warm it up.
+
+        Raises `models.errors.ModelError` when the file differs from the manifest or the model
+        needs an input this embedder cannot make.
+        """
         spec = manifest.input
         if (spec.layout, spec.dtype, spec.resize) != ("NCHW", "float32", "stretch") or (
             spec.color is None or spec.mean is None or spec.std is None or len(spec.shape) != 4
@@ -96,8 +96,7 @@ class CropEmbedder:
         if digest != manifest.output.sha256:
             raise ModelError(
                 f"{model_path} has sha256 {digest}, but {manifest.name}.toml pins "
-                f"{manifest.output.sha256}: rebuild it with "
-                f"`python -m models build {manifest.name}`"
+                f"{manifest.output.sha256}: rebuild it with `{BUILD_COMMAND} {manifest.name}`"
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -154,9 +153,10 @@ class CropEmbedder:
 def load_crop_embedder(settings: EmbedderSettings) -> CropEmbedder:
     """Build the crop embedder from its manifest and the configured (or cached) model file.
 
-    Raises `models.errors.ModelNotBuiltError` naming the build command when no path is set and
-    the model is not in the cache, and `ModelError` when the file does not match the manifest.
+    Raises `models.errors.ModelError`: `ModelNotBuiltError` naming the build command when no path
+    is set and the model is not in the cache, and the base class when the file does not match
+    the manifest.
     """
-    manifest = load_manifest(CROP_MODEL_NAME)
-    path = settings.model_path or resolve(CROP_MODEL_NAME)
+    manifest = read_runtime_manifest(manifest_path(CROP_MODEL_NAME))
+    path = settings.model_path or built_model(manifest)
     return CropEmbedder(path, manifest, threads=settings.threads, batch_size=settings.batch_size)

@@ -65,7 +65,7 @@ class Detector(Protocol):
     y2`), scores in [0, 1] at or above the configured threshold, sorted by descending score, after
     NMS. Mapping to frame pixels is the caller's job (`LetterboxTransform.to_frame`).
 
-    Errors: construction raises `ModelError` (missing, tampered or unusable model) or
+    Errors: construction raises `models.errors.ModelError` (missing, tampered or unusable model) or
     `BackendUnavailable` (runtime not installed). `detect` raises nothing on purpose.
 
     Thread-safety: `detect` may be called from several camera threads at once.

@@ -1,67 +1,22 @@
-"""The runtime view of a model manifest: which file to load, its sha256, its input spec, its labels.
-
-Why not `models.manifest`: importing it runs `models/__init__.py`, which pulls in the build recipe
-(registry fetchers, archive extraction, converters), and its schema forbids unknown keys in the
-build-only sections. A device receives a model as a file plus its manifest, not the recipe, and an
-agent already deployed must keep reading manifests after a build-only key is added. So the agent
-reads the TOML itself (stdlib `tomllib`) and validates only what it uses: unknown keys are ignored
-at the top level and in `[output]`, but forbidden in `[input]`, where an unknown key could change
-how pixels must be fed and ignoring it would silently ruin accuracy.
+"""A detector model as the agent runs it: `load_model_spec` reads the manifest's runtime view
+(`models.manifest.RuntimeManifest`), checks that it is a detector this agent can run, and finds
+the model file; `ModelSpec.read_verified` checks the file against the manifest's sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
-
 from edge.detectors.base import ModelSettings
-from edge.errors import ModelError
+from models.cache import BUILD_COMMAND, model_path
+from models.errors import ModelError
+from models.manifest import RuntimeManifest, read_runtime_manifest
 
-# The cache contract of models/cache.py: $SIGHTLINE_CACHE_DIR/models/<name>/<version>/<file>.
-_CACHE_ENV = "SIGHTLINE_CACHE_DIR"
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    shape: tuple[Literal[1], Literal[3], PositiveInt, PositiveInt]
-    dtype: Literal["float32"]
-    layout: Literal["NCHW"]
-    color: Literal["BGR", "RGB"]
-    mean: tuple[float, float, float]
-    std: tuple[PositiveFloat, PositiveFloat, PositiveFloat]
-    resize: Literal["letterbox"]
-
-
-class _Output(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    file: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-class _Labels(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    names: tuple[str, ...] = Field(min_length=1)
-
-
-class _Manifest(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
-    task: Literal["detector"]
-    output: _Output
-    input: _Input
-    labels: _Labels
+RUNNABLE = "NCHW float32 [1, 3, height, width], letterboxed, with colour order, mean, std, labels"
+"""What the agent's preprocessing and decoding can feed and read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,60 +60,70 @@ class ModelSpec:
         return data
 
 
-def _cache_root() -> Path:
-    configured = os.environ.get(_CACHE_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "sightline"
-
-
-def _find_file(settings: ModelSettings, manifest: _Manifest) -> Path:
+def _find_file(settings: ModelSettings, manifest: RuntimeManifest) -> Path:
     if settings.file is not None:
         candidates = [settings.file]
     else:
         # Beside the manifest is how a device receives a model; the cache is where
         # `python -m models build` puts it on a development machine.
-        candidates = [
-            settings.manifest.parent / manifest.output.file,
-            _cache_root() / "models" / manifest.name / manifest.version / manifest.output.file,
-        ]
+        candidates = [settings.manifest.parent / manifest.output.file, model_path(manifest)]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     looked = ", ".join(str(c) for c in candidates)
     raise ModelError(
         f"model {manifest.name} {manifest.version}: no model file (looked for {looked}); build it "
-        f"with `python -m models build {manifest.name}` or set detector.model.file"
+        f"with `{BUILD_COMMAND} {manifest.name}` or set detector.model.file"
     )
 
 
+def _input_size(shape: tuple[int | str, ...]) -> tuple[int, int] | None:
+    """(width, height) of a fixed `[1, 3, height, width]` shape, else None."""
+    match shape:
+        case (1, 3, int(height), int(width)):
+            return width, height
+    return None
+
+
 def load_model_spec(settings: ModelSettings) -> ModelSpec:
-    """Read the manifest `settings` names and locate its model file. Raises ModelError."""
+    """Read the manifest `settings` names and locate its model file.
+
+    Raises ModelError when the manifest is unreadable or invalid, describes a model this agent
+    cannot run (see `RUNNABLE`), or has no model file.
+    """
     path = settings.manifest
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ModelError(f"model manifest {path}: cannot read: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ModelError(f"model manifest {path}: not valid TOML: {err}") from err
-    try:
-        manifest = _Manifest.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in err.errors()
-        )
+    manifest = read_runtime_manifest(path)
+    spec, labels, size = manifest.input, manifest.labels, _input_size(manifest.input.shape)
+    color, mean, std = spec.color, spec.mean, spec.std
+    problems = [
+        f"{key}: is {value!r}, must be {wanted!r}"
+        for key, value, wanted in [
+            ("task", manifest.task, "detector"),
+            ("input.layout", spec.layout, "NCHW"),
+            ("input.dtype", spec.dtype, "float32"),
+            ("input.resize", spec.resize, "letterbox"),
+        ]
+        if value != wanted
+    ]
+    if size is None:
+        problems.append(f"input.shape: is {list(spec.shape)}, must be [1, 3, height, width]")
+    optional = {"input.color": color, "input.mean": mean, "input.std": std, "labels": labels}
+    problems += [f"{key}: missing" for key, value in optional.items() if value is None]
+    # The None tests repeat the ones above so that the type checker sees them.
+    if problems or size is None or color is None or mean is None or std is None or labels is None:
         raise ModelError(
             f"model manifest {path} does not describe a detector this agent can run "
-            f"(NCHW float32, letterboxed, with labels): {problems}"
-        ) from err
-    spec = manifest.input
+            f"({RUNNABLE}): {'; '.join(problems)}"
+        )
     return ModelSpec(
         name=manifest.name,
         version=manifest.version,
         path=_find_file(settings, manifest),
         sha256=manifest.output.sha256,
         input_name=spec.name,
-        input_size=(spec.shape[3], spec.shape[2]),
-        color=spec.color,
-        mean=spec.mean,
-        std=spec.std,
-        labels=manifest.labels.names,
+        input_size=size,
+        color=color,
+        mean=mean,
+        std=std,
+        labels=labels.names,
     )

@@ -22,7 +22,8 @@ from edge.detectors.postprocess import (
     decode_nanodet,
     nanodet_levels,
 )
-from edge.errors import BackendUnavailable, ModelError
+from edge.errors import BackendUnavailable
+from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

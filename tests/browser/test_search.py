@@ -33,7 +33,7 @@ from cloud.fleet.models import Device, HardwareProfile
 from cloud.lib.objectstore import crop_key
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
-from models import resolve
+from models.cache import resolve
 from models.errors import ModelNotBuiltError
 from tests.footage.clips import VTEST, source
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.accuracy import VOC_DATASET
+from models.manifest import read_runtime_manifest
 from tests.edge.nanodet import MANIFEST, REPO, built_model, tampered_copy
 from tests.footage.clips import VTEST, clip_path, source
+from tests.models.built_models import unavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -156,3 +160,48 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
     summary = json.loads(stdout)
     assert 0 < summary["frames"] < 795
     assert summary["crops_queued"] == summary["tracks"]
+
+
+def test_accuracy_measures_the_agents_detector_and_records_it(tmp_path: Path) -> None:
+    built_model()
+    if not VOC_DATASET.is_dir():
+        unavailable(f"{VOC_DATASET} is missing: apt-get install labelme-examples")
+    manifest = tmp_path / "nanodet-g.toml"
+    shutil.copyfile(MANIFEST, manifest)
+
+    result = edge("accuracy", "--manifest", str(manifest), "--score", "0.45", "--record")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"{manifest}: precision 1.000 recall 0.778 (7 TP, 0 FP, 9 objects) "
+        "at score >= 0.45, IoU >= 0.5\n"
+    )
+    recorded = read_runtime_manifest(manifest).accuracy
+    assert recorded is not None and (recorded.precision, recorded.recall) == (1.0, 0.778)
+    assert recorded.command == (
+        f"uv run python -m edge accuracy --manifest {manifest} --score 0.45 --iou 0.5"
+    )
+
+
+@pytest.mark.parametrize(
+    ("manifest", "dataset", "message"),
+    [
+        ("mobilenetv2-reid.toml", VOC_DATASET, "does not describe a detector this agent can run"),
+        ("nanodet-g.toml", Path("no-such-dir"), "no VOC annotations under no-such-dir"),
+    ],
+    ids=["not a detector", "no data set"],
+)
+def test_accuracy_failures_are_one_readable_line(
+    manifest: str, dataset: Path, message: str
+) -> None:
+    if manifest == MANIFEST.name:
+        built_model()
+
+    result = edge(
+        "accuracy", "--manifest", str(MANIFEST.parent / manifest), "--dataset", str(dataset)
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""

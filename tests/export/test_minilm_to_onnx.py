@@ -17,18 +17,18 @@ from tokenizers import Tokenizer
 
 from export.minilm_to_onnx import ATTENTION_MASK, HIDDEN, INPUT_IDS
 from models.build import build
-from models.manifest import ModelManifest, load_manifest
+from models.manifest import RecipeManifest, load_manifest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def manifest() -> ModelManifest:
+def manifest() -> RecipeManifest:
     return load_manifest("minilm-l6")
 
 
 @pytest.fixture(scope="module")
-def model_path(manifest: ModelManifest) -> Path:
+def model_path(manifest: RecipeManifest) -> Path:
     return build(manifest).path
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from export.mobilenetv2_to_onnx import EMBEDDING_DIM, INPUT_NAME
 from models.build import build
-from models.manifest import ModelManifest, load_manifest
+from models.manifest import RecipeManifest, load_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +34,12 @@ Frame = npt.NDArray[np.uint8]
 
 
 @pytest.fixture(scope="module")
-def manifest() -> ModelManifest:
+def manifest() -> RecipeManifest:
     return load_manifest("mobilenetv2-reid")
 
 
 @pytest.fixture(scope="module")
-def session(manifest: ModelManifest) -> ort.InferenceSession:
+def session(manifest: RecipeManifest) -> ort.InferenceSession:
     return ort.InferenceSession(str(build(manifest).path), providers=["CPUExecutionProvider"])
 
 
@@ -58,7 +58,7 @@ def frames() -> dict[int, Frame]:
 
 
 def _embed(
-    session: ort.InferenceSession, manifest: ModelManifest, crops: list[Frame]
+    session: ort.InferenceSession, manifest: RecipeManifest, crops: list[Frame]
 ) -> npt.NDArray[np.float32]:
     spec = manifest.input
     assert spec.mean is not None and spec.std is not None and spec.color == "RGB"
@@ -95,7 +95,7 @@ def _crop(frame: Frame, box: Box) -> Frame:
 
 
 def test_it_gives_unit_vectors_independent_of_batch_size(
-    session: ort.InferenceSession, manifest: ModelManifest, frames: dict[int, Frame]
+    session: ort.InferenceSession, manifest: RecipeManifest, frames: dict[int, Frame]
 ) -> None:
     frame = frames[PAIR_STARTS[0]]
     crops = [_crop(frame, box) for box in BACKGROUND] + [np.zeros((50, 20, 3), np.uint8)]
@@ -109,7 +109,7 @@ def test_it_gives_unit_vectors_independent_of_batch_size(
 
 
 def test_the_same_pedestrian_in_the_next_frame_is_the_nearest_crop(
-    session: ort.InferenceSession, manifest: ModelManifest, frames: dict[int, Frame]
+    session: ort.InferenceSession, manifest: RecipeManifest, frames: dict[int, Frame]
 ) -> None:
     matched = 0
     for start in PAIR_STARTS:

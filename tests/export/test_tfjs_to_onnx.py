@@ -28,8 +28,7 @@ from export.tfjs_to_onnx import (
     convert_graph_model,
     convert_nanodet,
 )
-from models.build import BUILD_COMMAND
-from models.cache import cache_root, downloads_dir, sha256_file
+from models.cache import BUILD_COMMAND, cache_root, downloads_dir, sha256_file
 from models.fetch import extract, fetch_archive
 from models.manifest import Source, load_manifest
 from tests.models.built_models import unavailable

@@ -12,8 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-from models import resolve
-from models.build import BUILD_COMMAND
+from models.cache import BUILD_COMMAND, resolve
 from models.errors import ModelNotBuiltError
 
 

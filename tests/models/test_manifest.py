@@ -1,14 +1,25 @@
-"""Manifest schema: the shipped manifests load; typos and inconsistent manifests are refused."""
+"""Manifest schema: the shipped manifests load; typos and inconsistent manifests are refused by
+the recipe view, while the runtime view reads past build-only keys but not past unknown input keys.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from models.errors import ManifestError
-from models.manifest import load_all, load_manifest, load_manifest_file
+from models.errors import ManifestError, ModelError
+from models.manifest import (
+    MANIFEST_DIR,
+    Accuracy,
+    load_all,
+    load_manifest,
+    load_manifest_file,
+    read_runtime_manifest,
+    record_accuracy,
+)
 
 VALID = """\
 name = "toy"
@@ -72,8 +83,10 @@ def test_a_valid_manifest_loads(tmp_path: Path) -> None:
         ('licence = "MIT"', 'licence = "MIT"\nlicense = "MIT"'),
         ('registry = "pypi"', 'registry = "pypi"\nsha256 = "x"'),
         ('dtype = "float32"', 'dtype = "float32"\nscale = 255'),
+        ('extra_files = ["toy/vocab.txt"]', 'extra_files = ["toy/vocab.txt"]\nzip = true'),
+        ('dtype = "float32"', 'dtype = "float32"\n\n[labels]\nnames = ["a"]\noffset = 1'),
     ],
-    ids=["top level", "source", "input"],
+    ids=["top level", "source", "input", "output", "labels"],
 )
 def test_it_rejects_unknown_keys(tmp_path: Path, before: str, after: str) -> None:
     path = write(tmp_path, VALID.replace(before, after))
@@ -124,3 +137,87 @@ def test_manifests_are_frozen() -> None:
 
     with pytest.raises(ValidationError):
         manifest.version = "2"
+
+
+def test_the_runtime_view_reads_past_build_only_and_top_level_keys(tmp_path: Path) -> None:
+    text = VALID.replace('licence = "MIT"', 'licence = "MIT"\nsigned_by = "ci"')
+    text = text.replace('converter = "copy"', 'converter = "copy"\nnew_build_option = 1')
+    text = text.replace('extra_files = ["toy/vocab.txt"]', 'extra_files = ["x"]\nzip = true')
+
+    manifest = read_runtime_manifest(write(tmp_path, text, name="renamed-on-the-device"))
+
+    assert (manifest.name, manifest.output.file) == ("toy", "toy.onnx")
+    assert manifest.input.shape == ("batch", 3, 64, 64)
+
+
+def test_the_runtime_view_needs_no_recipe(tmp_path: Path) -> None:
+    head, _, rest = VALID.partition("[source]")
+    runtime_only = head.replace('licence = "MIT"\n', "") + rest[rest.index("[output]") :]
+
+    assert read_runtime_manifest(write(tmp_path, runtime_only)).output.sha256 == "ab" * 32
+    with pytest.raises(ManifestError, match=r"source: Field required"):
+        load_manifest_file(write(tmp_path, runtime_only))
+
+
+def test_the_runtime_view_refuses_unknown_input_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace('dtype = "float32"', 'dtype = "float32"\nscale = 255'))
+
+    with pytest.raises(ManifestError, match=r"input\.scale: Extra inputs are not permitted"):
+        read_runtime_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [(None, "missing.toml: cannot read"), ("name = ", "not valid TOML")]
+)
+def test_an_unreadable_manifest_is_a_model_error(
+    tmp_path: Path, text: str | None, message: str
+) -> None:
+    path = tmp_path / "missing.toml"
+    if text is not None:
+        path.write_text(text)
+
+    with pytest.raises(ModelError, match=message):
+        read_runtime_manifest(path)
+
+
+def measured(precision: float, command: str = "c") -> Accuracy:
+    return Accuracy(
+        dataset="d",
+        iou=0.5,
+        score_threshold=0.45,
+        precision=precision,
+        recall=0.75,
+        command=command,
+    )
+
+
+def test_record_replaces_only_the_accuracy_table(tmp_path: Path) -> None:
+    shutil.copy(MANIFEST_DIR / "nanodet-g.toml", tmp_path)
+    before = (tmp_path / "nanodet-g.toml").read_text()
+
+    record_accuracy(tmp_path / "nanodet-g.toml", measured(0.75, command='say "hi" \\ there'))
+
+    after = (tmp_path / "nanodet-g.toml").read_text()
+    accuracy = load_manifest_file(tmp_path / "nanodet-g.toml").accuracy
+    assert accuracy is not None and (accuracy.precision, accuracy.recall) == (0.75, 0.75)
+    assert accuracy.command == 'say "hi" \\ there'
+    assert after.split("[accuracy]")[0] == before.split("[accuracy]")[0]
+
+
+def test_record_appends_a_missing_accuracy_table(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+
+    record_accuracy(path, measured(0.5))
+
+    assert path.read_text().startswith(VALID)
+    recorded = load_manifest_file(path).accuracy
+    assert recorded is not None and recorded.model_dump() == measured(0.5).model_dump()
+
+
+def test_record_refuses_when_a_table_follows_accuracy(tmp_path: Path) -> None:
+    text = (MANIFEST_DIR / "nanodet-g.toml").read_text()
+    head, table = text.split("[accuracy]")
+    (tmp_path / "nanodet-g.toml").write_text(f"{head}[accuracy]{table}\n[extra]\n")
+
+    with pytest.raises(ModelError, match="must be the last table"):
+        record_accuracy(tmp_path / "nanodet-g.toml", measured(1.0))

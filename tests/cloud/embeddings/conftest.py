@@ -14,7 +14,7 @@ from cloud.ingest.services import store_crop
 from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import VectorStore, create_vector_store
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStoreSettings
-from models import load_manifest
+from models.manifest import load_manifest
 from tests.cloud.ingest.footage import OBJECTS
 from tests.cloud.ingest.uploads import crop_request
 from tests.models.built_models import require_model

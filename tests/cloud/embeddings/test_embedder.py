@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cloud.embeddings.embedder import CropEmbedder, ModelError, UnreadableCrop, decode_jpeg
-from models import load_manifest
+from cloud.embeddings.embedder import CropEmbedder, UnreadableCrop, decode_jpeg
+from models.errors import ModelError
+from models.manifest import load_manifest
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.models.built_models import require_model
 

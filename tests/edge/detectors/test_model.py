@@ -9,7 +9,7 @@ import pytest
 
 from edge.detectors.base import ModelSettings
 from edge.detectors.model import load_model_spec
-from edge.errors import ModelError
+from models.errors import ModelError
 from tests.edge.nanodet import MANIFEST, built_model, tampered_copy
 
 MODELS = MANIFEST.parent
@@ -51,6 +51,19 @@ def test_a_missing_model_file_names_the_build_command(
 def test_a_manifest_of_another_task_is_refused() -> None:
     with pytest.raises(ModelError, match=r"does not describe a detector .* task"):
         load_model_spec(ModelSettings(manifest=MODELS / "mobilenetv2-reid.toml"))
+
+
+def test_a_detector_fed_another_way_is_refused_with_each_reason(tmp_path: Path) -> None:
+    text = MANIFEST.read_text(encoding="utf-8")
+    text = text.replace('resize = "letterbox"', 'resize = "stretch"').replace("[1, 3,", '["n", 3,')
+    manifest = tmp_path / "nanodet-g.toml"
+    manifest.write_text(text.replace('color = "BGR"\n', ""), "utf-8")
+    with pytest.raises(ModelError, match=r"does not describe a detector") as refused:
+        load_model_spec(ModelSettings(manifest=manifest))
+    assert str(refused.value).endswith(
+        "input.resize: is 'stretch', must be 'letterbox'; "
+        "input.shape: is ['n', 3, 416, 416], must be [1, 3, height, width]; input.color: missing"
+    )
 
 
 def test_an_unknown_input_key_is_refused_but_unknown_build_keys_are_not(tmp_path: Path) -> None:

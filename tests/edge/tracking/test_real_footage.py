@@ -26,7 +26,7 @@ from edge.detectors.postprocess import (
 from edge.tracking.base import TrackState, TrackUpdate
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from edge.tracking.matching import iou_matrix
-from models.build import model_path
+from models.cache import model_path
 from models.manifest import load_manifest
 from tests.footage.clips import VTEST, source
 

@@ -38,8 +38,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 if request.device_id != device_id:
                     # Not an item error: the device is misconfigured or forging, and every
                     # later item would fail the same way, so the call fails with
-                    # PERMISSION_DENIED, which the edge uplink treats as permanent and surfaces.
-                    # (ingest.proto's header still says REJECTED_INVALID per item.)
+                    # PERMISSION_DENIED (as ingest.proto's header says), which the edge uplink
+                    # treats as permanent and surfaces.
                     raise PermissionDenied(
                         f"device {device_id!r} may not upload for {request.device_id!r}"
                     )

@@ -1,23 +1,19 @@
 """The models and `record_detection` on real PostgreSQL, through `python -m cloud`.
 
-Each test gets a scratch database, so the deployment's own entry points (`migrate`, `shell`) run
-exactly as in production, and racing uploads hit PostgreSQL's real locking.
+Each test gets its own database (`postgres_database`), where the deployment's own entry points
+(`migrate`, `shell`) run exactly as in production, and racing uploads hit PostgreSQL's real
+locking.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from psycopg import sql
+
+from tests.cloud.ingest.processes import cloud_env, run_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -73,51 +69,20 @@ RACE = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> str:
-    url = os.environ.get("SIGHTLINE_TEST_DATABASE_URL")
-    if not url:
-        reason = "SIGHTLINE_TEST_DATABASE_URL is not set; run tests/services/manage.py up"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
+@pytest.fixture
+def migrated_database(postgres_database: str) -> str:
+    """This test's database (see tests/conftest.py), migrated by `python -m cloud migrate`."""
+    run_cloud(on(postgres_database), "migrate", "--noinput")
+    return postgres_database
 
 
-@pytest.fixture(scope="module")
-def migrated_database(postgres_url: str) -> Iterator[str]:
-    """A URL of a fresh, migrated database that is dropped after this module's tests."""
-    name = f"sightline_cloud_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        url = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-        run_cloud(url, "migrate", "--noinput")
-        yield url
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-def run_cloud(database_url: str, *args: str) -> str:
-    """Run ``python -m cloud ARGS`` against `database_url`; return its stdout."""
-    env = {**os.environ, "SIGHTLINE_CLOUD_DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "cloud", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def on(database_url: str) -> dict[str, str]:
+    """The cloud's environment on `database_url`."""
+    return cloud_env({"SIGHTLINE_CLOUD_DATABASE_URL": database_url})
 
 
 def test_it_records_racing_uploads_once_and_keeps_the_best_crop(migrated_database: str) -> None:
-    outcome = json.loads(run_cloud(migrated_database, "shell", "--no-imports", "-c", RACE))
+    outcome = json.loads(run_cloud(on(migrated_database), "shell", "--no-imports", "-c", RACE))
     assert sorted(outcome["created"]) == [False] * 7 + [True]
     assert outcome["others"] == [True] * 8
     assert outcome["detections"] == 9

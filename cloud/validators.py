@@ -2,12 +2,14 @@
 
 Device and camera ids become object-store key segments (``crops/<device>/<camera>/...``) and MQTT
 topic levels, so they are restricted to characters that are safe in both: no ``/``, no MQTT
-wildcards, and no leading dot (which rules out ``.`` and ``..``). Detection ids are the
-idempotency key, so exactly one spelling is accepted per id: a canonical lowercase UUID (what
-``str(uuid7())`` gives) or an uppercase ULID.
+wildcards, and no leading dot (which rules out ``.`` and ``..``). Edge-made ids (detection and
+track ids) are idempotency keys, so exactly one spelling is accepted per id: a canonical
+lowercase UUID (what ``str(uuid7())`` gives), which is what the wire contract allows
+(`validate_uuid`); stored detection ids may also be uppercase ULIDs (`validate_detection_id`).
 
-The regex validators serve model fields (admin forms); service functions call `require` and
-`require_aware`, which raise the domain error `InvalidInput` instead of Django's
+The regex validators serve model fields (admin forms) and, through `require`, the wire checks
+at the ingest boundary (`cloud.ingest.crops`, `cloud.ingest.device_messages`). `require`,
+`require_text` and `require_aware` raise the domain error `InvalidInput` instead of Django's
 `ValidationError`.
 """
 
@@ -28,22 +30,28 @@ validate_edge_name = RegexValidator(
     rf"\A{_NAME}\Z",
     "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
 )
-validate_track_key = RegexValidator(
-    rf"\A{_NAME}(/{_NAME}){{0,3}}\Z",
-    "Use up to four '/'-separated names of letters, digits, '_', '.' or '-'.",
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+validate_uuid = RegexValidator(
+    rf"\A{_UUID}\Z", "Use a UUID in canonical lowercase 8-4-4-4-12 form."
 )
 validate_detection_id = RegexValidator(
-    r"\A([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9A-HJKMNP-TV-Z]{26})\Z",
+    rf"\A({_UUID}|[0-9A-HJKMNP-TV-Z]{{26}})\Z",
     "Use a lowercase canonical UUID or an uppercase ULID.",
 )
 
 
-def require(validator: Callable[[str], None], value: str, field: str) -> None:
-    """Run a Django validator on `value`, raising `InvalidInput` naming `field`."""
+def require(
+    validator: Callable[[str], None],
+    value: str,
+    field: str,
+    error: type[InvalidInput] = InvalidInput,
+) -> None:
+    """Run a Django validator on `value`, raising `error` (an `InvalidInput`) naming `field`."""
     try:
         validator(value)
     except ValidationError as err:
-        raise InvalidInput(f"{field}: {' '.join(err.messages)}") from err
+        raise error(f"{field}: {' '.join(err.messages)}") from err
 
 
 def require_text(value: str, model: type[models.Model], field: str) -> None:

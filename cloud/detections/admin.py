@@ -5,9 +5,9 @@ from cloud.detections.models import Detection, Track
 
 @admin.register(Track)
 class TrackAdmin(admin.ModelAdmin[Track]):
-    list_display = ("edge_id", "camera", "label", "first_seen", "last_seen")
+    list_display = ("id", "camera", "label", "first_seen", "last_seen")
     list_filter = ("label",)
-    search_fields = ("edge_id",)
+    search_fields = ("id",)
     list_select_related = ("camera",)
     raw_id_fields = ("best_detection",)
 

@@ -1,7 +1,9 @@
-"""Tracks and detections as uploaded by edge devices.
+"""Tracks and detections as uploaded by edge devices, keyed by the ids the edge made for them.
 
-Coordinates are frame pixels of the source video (x to the right, y down, origin at the top-left
-corner), with the frame size stored beside them so that crops and overlays can be scaled.
+Boxes are stored as the wire sends them (`sightline.ingest.v1.BoundingBox`): normalised frame
+coordinates in [0, 1] (origin at the top-left corner, x to the right, y down), with the frame
+size in pixels beside them, so overlays scale to a thumbnail of any size and pixels are one
+multiplication away.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from django.db import models
 from django.db.models import F, Q
 
 from cloud.fleet.models import Camera, Device
-from cloud.validators import validate_detection_id, validate_track_key
+from cloud.validators import validate_detection_id, validate_uuid
 
 
 class Track(models.Model):
     """One object followed across frames by a camera's tracker."""
 
+    # The edge's track id (UUIDv7, made when the track starts): unique across devices and agent
+    # restarts, so it is the key, and `Detection.track_id` is the id the edge sent. A device can
+    # only ever add to tracks of its own cameras (`cloud.detections.services`).
+    id = models.CharField(primary_key=True, max_length=36, validators=[validate_uuid])
     camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="tracks")
-    # The edge's key, e.g. "<camera>/<session>/<track number>"; unique per camera because
-    # tracker numbers restart with every agent session.
-    edge_id = models.CharField(max_length=260, validators=[validate_track_key])
     label = models.CharField(max_length=64)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
@@ -30,14 +33,9 @@ class Track(models.Model):
 
     class Meta:
         ordering = ("-last_seen",)
-        constraints = (
-            models.UniqueConstraint(
-                fields=["camera", "edge_id"], name="detections_track_unique_edge_id"
-            ),
-        )
 
     def __str__(self) -> str:
-        return f"{self.label} {self.edge_id}"
+        return f"{self.label} {self.id}"
 
 
 class Detection(models.Model):
@@ -53,12 +51,12 @@ class Detection(models.Model):
     )
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="detections")
     ts = models.DateTimeField(help_text="Capture time of the frame, as the device's clock says.")
-    x1 = models.FloatField(help_text="Left edge in frame pixels.")
-    y1 = models.FloatField(help_text="Top edge in frame pixels.")
-    x2 = models.FloatField(help_text="Right edge in frame pixels.")
-    y2 = models.FloatField(help_text="Bottom edge in frame pixels.")
-    frame_width = models.PositiveIntegerField()
-    frame_height = models.PositiveIntegerField()
+    x_min = models.FloatField(help_text="Left edge, as a fraction of the frame width.")
+    y_min = models.FloatField(help_text="Top edge, as a fraction of the frame height.")
+    x_max = models.FloatField(help_text="Right edge, as a fraction of the frame width.")
+    y_max = models.FloatField(help_text="Bottom edge, as a fraction of the frame height.")
+    frame_width = models.PositiveIntegerField(help_text="Width in pixels of the frame.")
+    frame_height = models.PositiveIntegerField(help_text="Height in pixels of the frame.")
     label = models.CharField(max_length=64)
     score = models.FloatField(help_text="Detector confidence in [0, 1].")
     object_key = models.CharField(max_length=512, help_text="Object-store key of the JPEG crop.")
@@ -79,7 +77,15 @@ class Detection(models.Model):
         )
         constraints = (
             models.CheckConstraint(
-                condition=Q(x1__lte=F("x2"), y1__lte=F("y2")), name="detections_bbox_ordered"
+                condition=Q(
+                    x_min__gte=0,
+                    x_min__lte=F("x_max"),
+                    x_max__lte=1,
+                    y_min__gte=0,
+                    y_min__lte=F("y_max"),
+                    y_max__lte=1,
+                ),
+                name="detections_box_normalised",
             ),
             models.CheckConstraint(
                 condition=Q(score__gte=0, score__lte=1), name="detections_score_unit_range"

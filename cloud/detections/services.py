@@ -1,13 +1,19 @@
-"""Recording detections uploaded by edge devices.
+"""Recording what edge devices report about tracked objects: crops and track summaries.
 
-The gRPC ingest servicer calls `record_detection` after it stored the crop in the object store;
-it never touches the ORM itself.
+The ingest edges check the wire contract (ids, boxes, required fields: `cloud.ingest.crops`,
+`cloud.ingest.device_messages`) and call these functions with the result; the domain's rules
+are checked here, once: the device is provisioned (`NotFound` otherwise), texts fit their
+columns, times carry a time zone and are in order, and a track stays with the camera that
+started it (`InvalidInput` otherwise). Callers never touch the ORM.
+
+Tracks and detections are keyed by the ids the edge made for them, so every function here is
+safe to call again with the same report (docs/architecture.md, "Identity and idempotency").
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -16,65 +22,80 @@ from cloud.detections.models import Detection, Track
 from cloud.errors import InvalidInput
 from cloud.fleet.models import Camera
 from cloud.fleet.services import ensure_device_exists
-from cloud.validators import (
-    require,
-    require_aware,
-    require_text,
-    validate_detection_id,
-    validate_edge_name,
-    validate_track_key,
-)
+from cloud.lib.objectstore import ObjectStore, crop_key
+from cloud.validators import require_aware, require_text
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class NewDetection:
-    """A detection as the edge reports it.
+    """A crop as the edge reports it (`sightline.ingest.v1.UploadCropsRequest`), wire-checked.
 
-    The box is in frame pixels of the source video (origin top-left, x right, y down) and must
-    lie inside the frame: the edge clips boxes before it sends them.
+    The box is in normalised frame coordinates, as on the wire and as stored: x_min <= x_max and
+    y_min <= y_max, all in [0, 1] (origin top-left, x right, y down), with the frame size in
+    pixels beside it. `track_id` is the edge's track id, `jpeg` the crop itself.
     """
 
     id: str
     device_id: str
     camera_id: str
-    track_key: str
+    track_id: str
     ts: datetime
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
     frame_width: int
     frame_height: int
     label: str
     score: float
-    object_key: str
     model_name: str
     model_version: str
+    jpeg: bytes = field(repr=False)
 
 
-def record_detection(detection: NewDetection) -> bool:
-    """Store a detection once; return True if this call created it, False if it existed.
+@dataclass(frozen=True)
+class StoredCrop:
+    """The outcome of `record_detection`."""
 
-    The edge-made id is the primary key, so a retried upload (or two racing ones) leaves one
-    row and the first payload wins. The camera and the track are created on first sight; the
-    device must already be provisioned (`NotFound` otherwise). The track's time span and its
-    best (highest-scoring) detection are updated under a row lock, so concurrent uploads for one
-    track cannot lose an update.
+    created: bool
+    """True when this call stored the detection; False for a repeat of a stored one."""
+    needs_embedding: bool
+    """True unless the detection's vector is already in the vector store."""
+
+
+def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCrop:
+    """Store a detection's JPEG in `objects` and its row, once per detection id.
+
+    The domain's rules (module docstring) are checked first; the camera and the track are
+    created on first sight. The one existence check is the row's get-or-create on the edge-made
+    id, in a transaction under the track's row lock, and the JPEG is put after it and before
+    the commit, so
+
+    - a committed row always names a stored object;
+    - a refused detection (`InvalidInput`, `NotFound`) or a repeat of a stored one writes no
+      object, and a repeat changes nothing at all: the first payload wins, JPEG included, also
+      when two uploads of one id race (the second insert waits for the first to commit, then
+      finds its row);
+    - a transient failure (object store or database) leaves no row, and at worst an object
+      that the edge's unchanged retry overwrites.
+
+    The track's time span and its best (highest-scoring) detection are updated under the same
+    lock, so concurrent uploads for one track cannot lose an update. The price is that an
+    upload holds its track's lock for one object put; uploads of other tracks do not wait.
     """
-    _validate(detection)
+    require_aware(detection.ts, "ts")
+    for name in ("label", "model_name", "model_version"):
+        require_text(getattr(detection, name), Detection, name)
+    key = crop_key(detection.device_id, detection.camera_id, detection.ts, detection.id)
     with transaction.atomic():
-        if Detection.objects.filter(pk=detection.id).exists():
-            logger.debug("detection %s already recorded", detection.id)
-            return False
         camera, track, _ = _locked_track(
             detection.device_id,
             detection.camera_id,
-            detection.track_key,
-            label=detection.label,
-            first_seen=detection.ts,
-            last_seen=detection.ts,
+            detection.track_id,
+            detection.label,
+            (detection.ts, detection.ts),
         )
         row, created = Detection.objects.get_or_create(
             id=detection.id,
@@ -83,30 +104,34 @@ def record_detection(detection: NewDetection) -> bool:
                 "camera": camera,
                 "device_id": detection.device_id,
                 "ts": detection.ts,
-                "x1": detection.x1,
-                "y1": detection.y1,
-                "x2": detection.x2,
-                "y2": detection.y2,
+                "x_min": detection.x_min,
+                "y_min": detection.y_min,
+                "x_max": detection.x_max,
+                "y_max": detection.y_max,
                 "frame_width": detection.frame_width,
                 "frame_height": detection.frame_height,
                 "label": detection.label,
                 "score": detection.score,
-                "object_key": detection.object_key,
+                "object_key": key,
                 "model_name": detection.model_name,
                 "model_version": detection.model_version,
             },
         )
         if not created:
-            # A concurrent upload of the same id committed between the check above and here.
-            return False
+            # Undo what the repeat may have added on first sight (a camera or a track of a
+            # payload that differs from the stored one), so that it changes nothing.
+            transaction.set_rollback(True)
+            logger.debug("detection %s already recorded", detection.id)
+            return StoredCrop(created=False, needs_embedding=row.embedded_at is None)
+        objects.put(key, detection.jpeg, content_type="image/jpeg")
         _extend_track(track, row)
     logger.debug(
         "recorded detection %s on track %s",
         detection.id,
-        detection.track_key,
+        detection.track_id,
         extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
     )
-    return True
+    return StoredCrop(created=True, needs_embedding=True)
 
 
 def _extend_track(track: Track, detection: Detection) -> None:
@@ -124,89 +149,57 @@ def _extend_track(track: Track, detection: Detection) -> None:
     track.save(update_fields=["first_seen", "last_seen", "best_detection", "label"])
 
 
-def _validate(detection: NewDetection) -> None:
-    require(validate_detection_id, detection.id, "id")
-    require(validate_edge_name, detection.device_id, "device_id")
-    require(validate_edge_name, detection.camera_id, "camera_id")
-    require(validate_track_key, detection.track_key, "track_key")
-    require_aware(detection.ts, "ts")
-    for field in ("label", "object_key", "model_name", "model_version"):
-        require_text(getattr(detection, field), Detection, field)
-    if detection.frame_width <= 0 or detection.frame_height <= 0:
-        raise InvalidInput("frame size: must be positive")
-    # Written as "not (a <= b)" so that NaN fails too.
-    if not (0 <= detection.x1 <= detection.x2 <= detection.frame_width):
-        raise InvalidInput("x1, x2: need 0 <= x1 <= x2 <= frame_width")
-    if not (0 <= detection.y1 <= detection.y2 <= detection.frame_height):
-        raise InvalidInput("y1, y2: need 0 <= y1 <= y2 <= frame_height")
-    if not (0 <= detection.score <= 1):
-        raise InvalidInput("score: must lie in [0, 1]")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrackSummary:
-    """A device's summary of one track (`sightline.device.v1.TrackSummary`)."""
-
-    device_id: str
-    camera_id: str
-    track_id: str
-    label: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-def record_track_summary(summary: TrackSummary) -> bool:
+def record_track_summary(
+    device_id: str,
+    *,
+    camera_id: str,
+    track_id: str,
+    label: str,
+    first_seen: datetime,
+    last_seen: datetime,
+) -> bool:
     """Create the track or widen its time span; return True if the track was created.
 
-    Summaries repeat and may arrive before or after the track's crops, so the span only ever
-    grows and a repeat changes nothing. The label is taken only when the summary creates the
-    track: after that, the best uploaded crop sets it (`record_detection`), and two writers
-    taking turns would make it flicker.
+    The arguments are those of a `sightline.device.v1.TrackSummary`, wire-checked. Summaries
+    repeat and may arrive before or after the track's crops, so the span only ever grows and a
+    repeat changes nothing. The label is taken only when the summary creates the track: after
+    that, the best uploaded crop sets it (`record_detection`), and two writers taking turns
+    would make it flicker.
     """
-    require(validate_edge_name, summary.camera_id, "camera_id")
-    require(validate_track_key, summary.track_id, "track_id")
-    require_text(summary.label, Track, "label")
-    require_aware(summary.first_seen, "first_seen")
-    require_aware(summary.last_seen, "last_seen")
-    if summary.first_seen > summary.last_seen:
+    require_text(label, Track, "label")
+    require_aware(first_seen, "first_seen")
+    require_aware(last_seen, "last_seen")
+    if first_seen > last_seen:
         raise InvalidInput("first_seen: must not be after last_seen")
     with transaction.atomic():
         _, track, created = _locked_track(
-            summary.device_id,
-            summary.camera_id,
-            summary.track_id,
-            label=summary.label,
-            first_seen=summary.first_seen,
-            last_seen=summary.last_seen,
+            device_id, camera_id, track_id, label, (first_seen, last_seen)
         )
-        if not created and (
-            summary.first_seen < track.first_seen or summary.last_seen > track.last_seen
-        ):
-            track.first_seen = min(track.first_seen, summary.first_seen)
-            track.last_seen = max(track.last_seen, summary.last_seen)
+        if not created and (first_seen < track.first_seen or last_seen > track.last_seen):
+            track.first_seen = min(track.first_seen, first_seen)
+            track.last_seen = max(track.last_seen, last_seen)
             track.save(update_fields=["first_seen", "last_seen"])
     return created
 
 
 def _locked_track(
-    device_id: str,
-    camera_id: str,
-    track_key: str,
-    *,
-    label: str,
-    first_seen: datetime,
-    last_seen: datetime,
+    device_id: str, camera_id: str, track_id: str, label: str, seen: tuple[datetime, datetime]
 ) -> tuple[Camera, Track, bool]:
     """Inside a transaction: the camera and the row-locked track, created on first sight.
 
-    The lock serialises concurrent writers of one track (uploads and summaries of the same
-    track arrive on different connections). Returns (camera, track, track was created).
+    A track created here gets `label` and the time span `seen` (first, last). The lock
+    serialises concurrent writers of one track (uploads and summaries of the same track arrive
+    on different connections). Track ids are global, so a track found under another camera (of
+    this device or another one) is refused: a device adds only to its own cameras' tracks.
+    Returns (camera, track, track was created).
     """
     ensure_device_exists(device_id)
     camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
     track, created = Track.objects.select_for_update().get_or_create(
-        camera=camera,
-        edge_id=track_key,
-        defaults={"label": label, "first_seen": first_seen, "last_seen": last_seen},
+        pk=track_id,
+        defaults={"camera": camera, "label": label, "first_seen": seen[0], "last_seen": seen[1]},
     )
+    if track.camera_id != camera.pk:
+        # The message says nothing about whose track it is.
+        raise InvalidInput(f"track_id: {track_id} belongs to another camera")
     return camera, track, created

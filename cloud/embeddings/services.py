@@ -69,7 +69,7 @@ def embed_detections(
     objects = objects or backends.object_store()
     vectors = vectors or backends.vector_store()
     report = EmbedReport()
-    rows = Detection.objects.filter(pk__in=set(detection_ids)).select_related("track")
+    rows = Detection.objects.filter(pk__in=set(detection_ids))
     found = {row.id: row for row in rows}
     report.missing = sorted(set(detection_ids) - found.keys())
     crops: list[tuple[Detection, Image]] = []
@@ -105,7 +105,7 @@ def _properties(row: Detection) -> DetectionProperties:
     return DetectionProperties(
         device_id=row.device_id,
         camera_id=str(row.camera_id),
-        track_id=row.track.edge_id,
+        track_id=row.track_id,
         label=row.label,
         ts=row.ts,
     )

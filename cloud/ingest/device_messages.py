@@ -1,7 +1,8 @@
 """Applying one MQTT payload from a device (`sightline.device.v1`) to the cloud's state.
 
 `handle_device_message(topic, payload, received_at)` parses the payload named by the topic's
-leaf, checks it against the topic, and calls the service that records it:
+leaf, checks its wire contract (it decodes, its key matches the topic, required fields are set,
+ids are well formed) and calls the service that records it, which checks the domain's rules:
 
 - ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
 - ``events``: `record_event` (stored once per device and seq),
@@ -12,7 +13,8 @@ place for them yet (its Device holds status only); checking them still surfaces 
 sends garbage.
 
 Every handler is idempotent, because QoS 1 and the edge outbox both redeliver. A payload that
-breaks the contract raises `MalformedMessage`; an unknown device raises `NotFound`.
+breaks the wire contract raises `MalformedMessage`, one that breaks a domain rule
+`InvalidInput`; an unknown device raises `NotFound`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from cloud.detections.services import TrackSummary, record_track_summary
+from cloud.detections.services import record_track_summary
 from cloud.errors import InvalidInput
 from cloud.fleet.models import DeviceStatus
 from cloud.fleet.services import record_device_status, record_event
+from cloud.validators import require, validate_edge_name, validate_uuid
 from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, state_pb2, status_pb2, track_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
 
@@ -113,15 +116,15 @@ def _event(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
 def _track(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     summary = _parse(track_pb2.TrackSummary, payload)
     _check_key(summary.key, topic)
+    require(validate_edge_name, summary.camera_id, "camera_id", MalformedMessage)
+    require(validate_uuid, summary.track_id, "track_id", MalformedMessage)
     return record_track_summary(
-        TrackSummary(
-            device_id=topic.device_id,
-            camera_id=summary.camera_id,
-            track_id=summary.track_id,
-            label=summary.label,
-            first_seen=_time(summary, "first_seen"),
-            last_seen=_time(summary, "last_seen"),
-        )
+        topic.device_id,
+        camera_id=summary.camera_id,
+        track_id=summary.track_id,
+        label=summary.label,
+        first_seen=_time(summary, "first_seen"),
+        last_seen=_time(summary, "last_seen"),
     )
 
 

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.ingest.auth import DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
+from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
 from cloud.ingest.servicer import IngestServicer
-from cloud.ingest.services import EMBED_BATCH_SIZE
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 

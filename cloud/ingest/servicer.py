@@ -1,4 +1,9 @@
-"""The `IngestService` servicer: validate each crop, store it, answer with its ack."""
+"""The `IngestService` servicer: check each crop against the wire contract, record it, ack it.
+
+`parse_upload` checks the wire contract, `record_detection` checks the domain's rules and stores
+the crop once per detection id; this module holds the stream to the authenticated device and
+turns each outcome into the item's ack and, through `EmbeddingBatch`, into embed tasks.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from collections.abc import Iterator
 
 import grpc
 
+from cloud.detections.services import record_detection
 from cloud.ingest.auth import authenticated_device
 from cloud.ingest.crops import parse_upload
+from cloud.ingest.embedding_batch import EmbeddingBatch
 from cloud.ingest.errors import PermissionDenied
-from cloud.ingest.services import EmbeddingBatch, store_crop
 from cloud.ingest.status import item_ack
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -38,8 +44,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 if request.device_id != device_id:
                     # Not an item error: the device is misconfigured or forging, and every
                     # later item would fail the same way, so the call fails with
-                    # PERMISSION_DENIED, which the edge uplink treats as permanent and surfaces.
-                    # (ingest.proto's header still says REJECTED_INVALID per item.)
+                    # PERMISSION_DENIED (as ingest.proto's header says), which the edge uplink
+                    # treats as permanent and surfaces.
                     raise PermissionDenied(
                         f"device {device_id!r} may not upload for {request.device_id!r}"
                     )
@@ -52,8 +58,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.UploadCropsRequest, embeddings: EmbeddingBatch
     ) -> ingest_pb2.UploadCropsResponse:
         try:
-            upload = parse_upload(request)
-            stored = store_crop(upload, self._objects)
+            stored = record_detection(parse_upload(request), self._objects)
         except Exception as err:
             # The item boundary: one crop's failure is its ack, never the stream's end.
             return item_ack(request.detection_id, err)

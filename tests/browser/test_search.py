@@ -30,7 +30,6 @@ from cloud.detections.services import NewDetection, record_detection
 from cloud.embeddings.services import embed_detections
 from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from cloud.fleet.models import Device, HardwareProfile
-from cloud.lib.objectstore import crop_key
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
 from models.cache import resolve
@@ -118,29 +117,29 @@ def seeded(
             ts = START + timedelta(seconds=frame_index / FPS)
             for n, (x1, y1, x2, y2, score) in enumerate(people(frame)):
                 detection_id = str(uuid.uuid5(ID_NAMESPACE, f"{frame_index}/{n}"))
-                key = crop_key("gate-01", camera, ts, detection_id)
                 ok, jpeg = cv2.imencode(".jpg", frame[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 90])
                 assert ok
-                objects.put(key, bytes(jpeg), "image/jpeg")
+                height, width = frame.shape[:2]
                 record_detection(
                     NewDetection(
                         id=detection_id,
                         device_id="gate-01",
                         camera_id=camera,
-                        track_key=f"{camera}/vtest/{frame_index}-{n}",
+                        track_id=str(uuid.uuid5(ID_NAMESPACE, f"{camera}/{frame_index}-{n}")),
                         ts=ts,
-                        x1=float(x1),
-                        y1=float(y1),
-                        x2=float(x2),
-                        y2=float(y2),
-                        frame_width=frame.shape[1],
-                        frame_height=frame.shape[0],
+                        x_min=x1 / width,
+                        y_min=y1 / height,
+                        x_max=x2 / width,
+                        y_max=y2 / height,
+                        frame_width=width,
+                        frame_height=height,
                         label="person",
                         score=score,
-                        object_key=key,
                         model_name="opencv-hog-people",
                         model_version=cv2.__version__,
-                    )
+                        jpeg=bytes(jpeg),
+                    ),
+                    objects,
                 )
                 ids.append(detection_id)
                 per_camera[camera] += 1

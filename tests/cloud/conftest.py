@@ -16,24 +16,26 @@ from cloud.fleet.models import Device, HardwareProfile
 from cloud.lib.objectstore import ObjectStore, create_object_store
 from cloud.lib.objectstore.local import LocalObjectStoreSettings
 
-# A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it.
+# A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it: box
+# (412, 180.5)-(468, 331) in pixels, normalised as on the wire.
 PEDESTRIAN = NewDetection(
     id="01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b",
     device_id="gate-01",
     camera_id="lobby",
-    track_key="lobby/3f2a9c/17",
+    track_id="01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e0f",
     ts=datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC),
-    x1=412.0,
-    y1=180.5,
-    x2=468.0,
-    y2=331.0,
+    x_min=412.0 / 768,
+    y_min=180.5 / 576,
+    x_max=468.0 / 768,
+    y_max=331.0 / 576,
     frame_width=768,
     frame_height=576,
     label="person",
     score=0.82,
-    object_key="crops/gate-01/lobby/2026/11/21/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b.jpg",
     model_name="nanodet-g",
     model_version="1.0.0",
+    # Only the SOI marker and a little data: nothing here decodes it.
+    jpeg=b"\xff\xd8\xff\xe0 pedestrian",
 )
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from cloud.detections.services import record_detection
 from cloud.embeddings.embedder import CropEmbedder
 from cloud.fleet.models import Device
 from cloud.ingest.crops import parse_upload
-from cloud.ingest.services import store_crop
 from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import VectorStore, create_vector_store
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStoreSettings
@@ -44,7 +44,7 @@ def detection_ids(provisioned_device: Device, objects: ObjectStore) -> list[str]
     them: JPEG in the object store, row in the database."""
     ids = []
     for item in OBJECTS:
-        upload = parse_upload(crop_request(item))
-        store_crop(upload, objects)
-        ids.append(upload.detection.id)
+        detection = parse_upload(crop_request(item))
+        record_detection(detection, objects)
+        ids.append(detection.id)
     return ids

@@ -34,7 +34,7 @@ def token(device: Device) -> str:
 @pytest.fixture
 def enqueued() -> Iterator[mock.MagicMock]:
     """The embed task as the ingest service calls it, with `.delay` recording instead of sending."""
-    with mock.patch("cloud.ingest.services.embed_detections") as task:
+    with mock.patch("cloud.ingest.embedding_batch.embed_detections") as task:
         yield task
 
 

@@ -52,9 +52,16 @@ def event(seq: int, name: str = "camera.disconnected", device_id: str = "gate-01
     return message.SerializeToString()
 
 
-def summary(seq: int, first: datetime, last: datetime, label: str = "person") -> bytes:
+def summary(
+    seq: int,
+    first: datetime,
+    last: datetime,
+    label: str = "person",
+    track_id: str = TRACK_ID,
+    camera_id: str = "lobby",
+) -> bytes:
     message = track_pb2.TrackSummary(
-        key=key(seq), track_id=TRACK_ID, camera_id="lobby", label=label, best_score=0.8
+        key=key(seq), track_id=track_id, camera_id=camera_id, label=label, best_score=0.8
     )
     message.first_seen.FromDatetime(first)
     message.last_seen.FromDatetime(last)
@@ -109,7 +116,7 @@ def test_track_summaries_create_the_track_and_widen_its_span(provisioned_device:
     # A repeat of the older summary shrinks nothing.
     apply(Upstream.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
     track = Track.objects.get()
-    assert (track.edge_id, track.camera.edge_id, track.label) == (TRACK_ID, "lobby", "person")
+    assert (track.id, track.camera.edge_id, track.label) == (TRACK_ID, "lobby", "person")
     assert (track.first_seen, track.last_seen) == (CONNECTED, later)
 
 
@@ -134,6 +141,7 @@ def test_metrics_are_checked_but_not_stored(provisioned_device: Device) -> None:
             "differs from the topic",
         ),
         (Upstream.TRACKS, summary(3, CONNECTED + timedelta(seconds=1), CONNECTED), "first_seen"),
+        (Upstream.TRACKS, summary(3, CONNECTED, CONNECTED, label=""), "label"),
     ],
 )
 def test_it_refuses_payloads_that_break_the_contract(
@@ -142,6 +150,23 @@ def test_it_refuses_payloads_that_break_the_contract(
     with pytest.raises(InvalidInput, match=problem):
         apply(leaf, payload)
     assert not DeviceEvent.objects.exists()
+    assert not Track.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (summary(3, CONNECTED, CONNECTED, track_id="lobby/3f2a9c/17"), "track_id"),
+        (summary(3, CONNECTED, CONNECTED, track_id=TRACK_ID.upper()), "track_id"),
+        (summary(3, CONNECTED, CONNECTED, camera_id="lobby/2"), "camera_id"),
+        (track_pb2.TrackSummary(key=key(3), track_id=TRACK_ID).SerializeToString(), "camera_id"),
+    ],
+)
+def test_it_refuses_track_summaries_with_malformed_ids(
+    provisioned_device: Device, payload: bytes, problem: str
+) -> None:
+    with pytest.raises(MalformedMessage, match=problem):
+        apply(Upstream.TRACKS, payload)
     assert not Track.objects.exists()
 
 

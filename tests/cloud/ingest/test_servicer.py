@@ -46,13 +46,15 @@ def test_it_stores_a_new_crop_and_its_detection(
     assert row.object_key == key
     assert objects.get(key) == request.jpeg
     assert objects.stat(key).content_type == "image/jpeg"
-    assert (row.camera.edge_id, row.track.edge_id, row.label) == (
-        "lobby",
-        request.track_id,
-        "person",
+    assert (row.camera.edge_id, row.track_id, row.label) == ("lobby", request.track_id, "person")
+    # The normalised box, in frame pixels (float32 on the wire, hence approx).
+    pixels = (
+        row.x_min * row.frame_width,
+        row.y_min * row.frame_height,
+        row.x_max * row.frame_width,
+        row.y_max * row.frame_height,
     )
-    # Normalised box back in frame pixels (float32 on the wire, hence approx).
-    assert (row.x1, row.y1, row.x2, row.y2) == pytest.approx((248, 216, 288, 310), abs=1e-3)
+    assert pixels == pytest.approx((248, 216, 288, 310), abs=1e-3)
     assert row.ts == FRAME_TIME
     assert row.embedded_at is None
     assert delayed_ids(enqueued) == [[request.detection_id]]
@@ -139,6 +141,8 @@ INVALID: Mapping[str, Callable[[], ingest_pb2.UploadCropsRequest]] = {
     "id in upper case": lambda: crop_request(detection_id="01935F1E-7C4A-7D2E-9B1A-3C5D7E9F1A2B"),
     "no frame size": lambda: crop_request(frame_size=ingest_pb2.FrameSize()),
     "camera id with a slash": lambda: crop_request(camera_id="lobby/2"),
+    "track id not a UUID": lambda: crop_request(track_id="lobby/3f2a9c/17"),
+    "empty label": lambda: crop_request(label=""),
     "score above 1": lambda: crop_request(score=1.5),
     "no model version": lambda: crop_request(model=model_pb2.ModelRef(name="nanodet-g")),
 }
@@ -205,6 +209,21 @@ def test_a_device_cannot_upload_for_another_device(
     assert [a.status for a in acks] == [STORED]
     assert list(Detection.objects.values_list("device_id", flat=True)) == ["gate-01"]
     assert len(stored_keys(objects)) == 1
+
+
+def test_a_crop_on_another_devices_track_is_rejected(
+    ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
+) -> None:
+    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    theirs = crop_request(device_id=other.id)
+    assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [STORED]
+    mine = crop_request(track_id=theirs.track_id)
+    (ack,) = ingest.upload([mine], token)
+    assert ack.status == REJECTED
+    assert "track_id" in ack.message
+    assert list(Detection.objects.values_list("id", flat=True)) == [theirs.detection_id]
+    assert stored_keys(objects) == [Detection.objects.get().object_key]
+    assert delayed_ids(enqueued) == [[theirs.detection_id]]
 
 
 def test_an_oversized_message_fails_the_stream(

@@ -14,7 +14,6 @@ import numpy as np
 
 from cloud.detections.models import Detection
 from cloud.detections.services import NewDetection, record_detection
-from cloud.lib.objectstore import crop_key
 from cloud.lib.objectstore.local import LocalObjectStore
 from cloud.lib.vectorstore import DetectionProperties, VectorItem
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore
@@ -22,6 +21,13 @@ from tests.footage.clips import VTEST, source
 
 # Short vectors whose cosines are easy to work out by hand; the views never look at the length.
 DIMENSION = 4
+# Namespace of the track ids `track_id` makes.
+TRACKS = uuid.UUID("0f3e7a52-3c9d-4b1e-a8f6-2d4c6b8e0a1f")
+
+
+def track_id(name: str) -> str:
+    """The id of a test's track called `name` (a UUID, as the edge makes them)."""
+    return str(uuid.uuid5(TRACKS, name))
 
 
 def vtest_crop_jpeg() -> bytes:
@@ -46,27 +52,32 @@ class SearchData:
     vectors: EmbeddedVectorStore
     make_detection: Callable[..., NewDetection]
     jpeg: bytes
-    recorded: list[NewDetection] = field(default_factory=list)
+    recorded: list[Detection] = field(default_factory=list)
 
-    def add(self, vector: Sequence[float] | None = None, **changes: Any) -> NewDetection:
-        """Store a crop, record its detection and, given a vector, embed it."""
-        detection = self.make_detection(id=str(uuid.UUID(int=len(self.recorded) + 1)), **changes)
-        key = crop_key(detection.device_id, detection.camera_id, detection.ts, detection.id)
-        detection = dataclasses.replace(detection, object_key=key)
-        self.objects.put(key, self.jpeg, "image/jpeg")
-        assert record_detection(detection)
+    def add(self, vector: Sequence[float] | None = None, **changes: Any) -> Detection:
+        """Record a detection with the crop JPEG and, given a vector, embed it; return its row.
+
+        Detections of one camera share a track unless `changes` names one (`track_id("...")`).
+        """
+        detection = self.make_detection(
+            id=str(uuid.UUID(int=len(self.recorded) + 1)), jpeg=self.jpeg, **changes
+        )
+        if "track_id" not in changes:
+            camera_track = track_id(f"{detection.device_id}/{detection.camera_id}")
+            detection = dataclasses.replace(detection, track_id=camera_track)
+        assert record_detection(detection, self.objects).created
+        row = Detection.objects.get(pk=detection.id)
         if vector is not None:
-            self.embed(detection.id, vector)
-        self.recorded.append(detection)
-        return detection
+            self.embed(row, vector)
+        self.recorded.append(row)
+        return row
 
-    def embed(self, detection_id: str, vector: Sequence[float]) -> None:
-        row = Detection.objects.select_related("track").get(pk=detection_id)
+    def embed(self, row: Detection, vector: Sequence[float]) -> None:
         # The properties `cloud.embeddings.services` stores: camera_id is the Camera's pk.
         properties = DetectionProperties(
             device_id=row.device_id,
             camera_id=str(row.camera_id),
-            track_id=row.track.edge_id,
+            track_id=row.track_id,
             label=row.label,
             ts=row.ts,
         )

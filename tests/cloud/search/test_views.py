@@ -17,7 +17,7 @@ from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.objectstore.local import LocalObjectStore
 from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search import views
-from tests.cloud.search.data import SearchData
+from tests.cloud.search.data import SearchData, track_id
 
 # The capture time of the sample detection in tests/cloud/conftest.py.
 T0 = datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC)
@@ -99,7 +99,7 @@ def test_it_filters_by_several_cameras(
     operator: Client, search_data: SearchData, second_device: Device
 ) -> None:
     lobby = search_data.add(**minutes(0))
-    search_data.add(camera_id="yard", track_key="yard/3f2a9c/2", **minutes(1))
+    search_data.add(camera_id="yard", track_id=track_id("yard/3f2a9c/2"), **minutes(1))
     other_lobby = search_data.add(device_id="gate-02", **minutes(2))
     chosen = [camera_pk("gate-01", "lobby"), camera_pk("gate-02", "lobby")]
     assert grid_ids(operator, {"camera": chosen}) == [other_lobby.id, lobby.id]
@@ -107,8 +107,8 @@ def test_it_filters_by_several_cameras(
 
 def test_it_filters_by_several_classes(operator: Client, search_data: SearchData) -> None:
     person = search_data.add(**minutes(0))
-    car = search_data.add(label="car", track_key="lobby/3f2a9c/18", **minutes(1))
-    search_data.add(label="bicycle", track_key="lobby/3f2a9c/19", **minutes(2))
+    car = search_data.add(label="car", track_id=track_id("lobby/3f2a9c/18"), **minutes(1))
+    search_data.add(label="bicycle", track_id=track_id("lobby/3f2a9c/19"), **minutes(2))
     assert grid_ids(operator, {"label": ["person", "car"]}) == [car.id, person.id]
 
 
@@ -170,7 +170,7 @@ def test_it_renders_a_page_in_a_constant_number_of_queries(
     with CaptureQueriesContext(connection) as one:
         operator.get("/")
     for n in range(1, 6):
-        search_data.add(camera_id=f"cam{n}", track_key=f"cam{n}/s/1", **minutes(n))
+        search_data.add(camera_id=f"cam{n}", track_id=track_id(f"cam{n}/s/1"), **minutes(n))
     with CaptureQueriesContext(connection) as six:
         assert len(operator.get("/").context["cards"]) == 6
     assert len(six) == len(one)
@@ -228,8 +228,8 @@ def test_it_applies_the_filters_to_similar_objects(
     operator: Client, search_data: SearchData, second_device: Device
 ) -> None:
     query = search_data.add([1, 0, 0, 0], **minutes(0))
-    search_data.add([1, 0, 0, 0], label="car", track_key="lobby/s/2", **minutes(1))
-    search_data.add([1, 0, 0, 0], camera_id="yard", track_key="yard/s/3", **minutes(2))
+    search_data.add([1, 0, 0, 0], label="car", track_id=track_id("lobby/s/2"), **minutes(1))
+    search_data.add([1, 0, 0, 0], camera_id="yard", track_id=track_id("yard/s/3"), **minutes(2))
     search_data.add([1, 0, 0, 0], **minutes(30))
     wanted = search_data.add([0, 1, 0, 0], device_id="gate-02", **minutes(3))
     filters = {
@@ -305,7 +305,8 @@ def test_it_finds_similar_objects_in_a_constant_number_of_queries(
     with CaptureQueriesContext(connection) as one:
         operator.get(f"/detections/{query.id}/similar/")
     for n in range(2, 7):
-        search_data.add([1, n, 0, 0], camera_id=f"cam{n}", track_key=f"cam{n}/s/1", **minutes(n))
+        camera = {"camera_id": f"cam{n}", "track_id": track_id(f"cam{n}/s/1")}
+        search_data.add([1, n, 0, 0], **camera, **minutes(n))
     with CaptureQueriesContext(connection) as six:
         assert len(similar_ids(operator, query.id)) == 6
     assert len(six) == len(one)

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 from cloud import backends
 from cloud.ingest.server import IngestServerSettings, serve
-from cloud.ingest.signals import stop_event_on_signals
+from cloud.ingest.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cloud.ingest.bridge import BridgeError, MqttBridge, MqttBridgeSettings
-from cloud.ingest.signals import stop_event_on_signals
+from cloud.ingest.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):

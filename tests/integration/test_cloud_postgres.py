@@ -1,0 +1,124 @@
+"""The models, their migrations and `record_detection` on real PostgreSQL, via `python -m cloud`.
+
+Each test gets its own database (`postgres_database`), where the deployment's own entry points
+(`migrate`, `shell`) run exactly as in production, and racing uploads hit PostgreSQL's real
+locking.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.cloud.detections.legacy_rows import MIGRATE_LEGACY_ROWS, assert_migrated
+from tests.cloud.ingest.processes import cloud_env, run_cloud
+
+pytestmark = pytest.mark.integration
+
+# Eight threads upload the same detection at once, as retries from a flapping link would, each
+# with its own JPEG; then eight threads upload different detections of one new track, racing
+# for its best crop.
+RACE = textwrap.dedent(
+    """
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from django.db import connection
+
+    from cloud import backends
+    from cloud.detections.models import Detection, Track
+    from cloud.detections.services import NewDetection, record_detection
+    from cloud.fleet.models import Device
+
+    Device.objects.create(id="gate-01", hardware_profile="x86-cpu")
+    objects = backends.object_store()
+    objects.ensure_bucket()
+    detection = NewDetection(
+        id="01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b", device_id="gate-01", camera_id="lobby",
+        track_id="01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e17",
+        ts=datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+        x_min=0.53, y_min=0.31, x_max=0.61, y_max=0.57, frame_width=768, frame_height=576,
+        label="person", score=0.82, model_name="nanodet-g", model_version="1.0.0",
+        jpeg=b"\\xff\\xd8\\xff",
+    )
+
+    def upload(i: int) -> bool:
+        try:
+            jpeg = detection.jpeg + bytes([i])
+            return record_detection(replace(detection, jpeg=jpeg), objects).created
+        finally:
+            connection.close()
+
+    def upload_other(i: int) -> bool:
+        try:
+            return record_detection(replace(
+                detection, id=f"01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a{i:02x}",
+                track_id="01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e18", score=0.5 + i / 100,
+            ), objects).created
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(upload, range(8)))
+        others = list(pool.map(upload_other, range(8)))
+    print(json.dumps({
+        "created": created,
+        "others": others,
+        "detections": Detection.objects.count(),
+        "best": dict(Track.objects.values_list("id", "best_detection_id")),
+        "jpeg": list(objects.get(Detection.objects.get(pk=detection.id).object_key)),
+        "objects": len(list(objects.list("crops/"))),
+    }))
+    """
+)
+
+
+@pytest.fixture
+def migrated_database(postgres_database: str) -> str:
+    """This test's database (see tests/conftest.py), migrated by `python -m cloud migrate`."""
+    run_cloud(on(postgres_database), "migrate", "--noinput")
+    return postgres_database
+
+
+def on(database_url: str, objects: Path | None = None) -> dict[str, str]:
+    """The cloud's environment on `database_url`, with a local object store in `objects`."""
+    variables = {"SIGHTLINE_CLOUD_DATABASE_URL": database_url}
+    if objects is not None:
+        variables["SIGHTLINE_CLOUD_OBJECT_STORE_ROOT"] = str(objects)
+    return cloud_env(variables)
+
+
+def test_it_records_racing_uploads_once_and_keeps_the_best_crop(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    env = on(migrated_database, tmp_path / "objects")
+    outcome = json.loads(run_cloud(env, "shell", "--no-imports", "-c", RACE))
+    assert sorted(outcome["created"]) == [False] * 7 + [True]
+    # The first payload wins, JPEG included: the stored crop is the one of the upload that
+    # created the row.
+    assert outcome["jpeg"] == [0xFF, 0xD8, 0xFF, outcome["created"].index(True)]
+    assert outcome["others"] == [True] * 8
+    assert outcome["detections"] == outcome["objects"] == 9
+    assert outcome["best"] == {
+        "01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e17": "01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b",
+        "01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e18": "01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a07",
+    }
+
+
+def test_the_migrations_key_legacy_tracks_by_the_edges_track_id(postgres_database: str) -> None:
+    outcome = run_cloud(on(postgres_database), "shell", "--no-imports", "-c", MIGRATE_LEGACY_ROWS)
+    assert_migrated(json.loads(outcome))
+
+
+def test_it_creates_the_indexes_the_search_filters_use(migrated_database: str) -> None:
+    with psycopg.connect(migrated_database) as conn:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'detections_detection'"
+        ).fetchall()
+    assert {"detections_camera_ts", "detections_label_ts", "detections_ts"} <= {r[0] for r in rows}

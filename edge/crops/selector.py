@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 from uuid6 import uuid7
 
-from edge.crops.image import Image, PixelRect, cut, encode_jpeg, pixel_rect
+from edge.crops.image import Image, cut, encode_jpeg, pixel_rect
 from edge.crops.scoring import crop_quality, sharpness
-from edge.tracking.base import Box, TrackState, TrackUpdate
+from edge.geometry import Box, PixelRect
+from edge.tracking.base import TrackState, TrackUpdate
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.crops.image import PixelRect
+from edge.geometry import Box, PixelRect
 from edge.sources.base import SourceSettings
-from edge.tracking.base import Box
 
 
 class CameraSettings(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.geometry import PixelBox
+from edge.geometry import Box, PixelBox
 
 
 class DetectionLike(PixelBox, Protocol):
@@ -31,31 +31,6 @@ class DetectionLike(PixelBox, Protocol):
     @property
     def label(self) -> str:
         """Human-readable class name."""
-
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned box in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-    @property
-    def width(self) -> float:
-        """Box width in pixels (never negative)."""
-        return max(0.0, self.x2 - self.x1)
-
-    @property
-    def height(self) -> float:
-        """Box height in pixels (never negative)."""
-        return max(0.0, self.y2 - self.y1)
-
-    @property
-    def area(self) -> float:
-        """Box area in square pixels."""
-        return self.width * self.height
 
 
 class TrackState(enum.Enum):

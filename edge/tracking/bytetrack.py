@@ -35,8 +35,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.geometry import Box
 from edge.tracking import kalman
-from edge.tracking.base import Box, DetectionLike, TrackState, TrackUpdate
+from edge.tracking.base import DetectionLike, TrackState, TrackUpdate
 from edge.tracking.matching import FloatArray, assign, fused_cost, iou_matrix
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.crops.image import PixelRect
 from edge.delivery import CountingDelivery, DeliverySettings, OutboxDelivery
+from edge.geometry import Box, PixelRect
 from edge.pipelines.base import CameraEvent, CropReady, EventSeverity, ModelRef, TrackSummary
-from edge.tracking.base import Box
 from edge.transport.outbox import Outbox, OutboxSettings
 from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2

@@ -8,7 +8,8 @@ import pytest
 
 from edge.crops.image import pixel_rect
 from edge.crops.selector import BestCropSelector, CropSettings, EmitReason
-from edge.tracking.base import Box, TrackState, TrackUpdate
+from edge.geometry import Box
+from edge.tracking.base import TrackState, TrackUpdate
 
 # The man standing on the grass in vtest.avi; he barely moves in the first 10 frames.
 PERSON = Box(248.0, 216.0, 288.0, 310.0)

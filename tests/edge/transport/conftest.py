@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.crops.image import cut, encode_jpeg, pixel_rect
-from edge.tracking.base import Box
+from edge.geometry import Box
 from edge.transport.outbox import Outbox, OutboxSettings
 from edge.transport.uplink import CropUplink, build_crop_request
 from sightline.common.v1 import model_pb2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from edge.tracking.base import Box
+from edge.geometry import Box
 from edge.transport.lane import Outcome
 from edge.transport.outbox import Outbox, Row
 from edge.transport.uplink import (

@@ -84,7 +84,7 @@ class BestCrop:
 
     crop_id: str
     """UUIDv7, created here and kept unchanged through every retry."""
-    track_id: int
+    track_number: int
     rank: int
     """0 for the best crop of this emission, 1 for the next, up to top_k - 1."""
     reason: EmitReason
@@ -137,16 +137,17 @@ class BestCropSelector:
         height, width = frame.shape[:2]
         emitted: list[BestCrop] = []
         for update in updates:
-            crops = self._tracks.get(update.track_id)
+            number = update.track_number
+            crops = self._tracks.get(number)
             if crops is None:
-                crops = self._tracks[update.track_id] = _TrackCrops(window_start=update.timestamp)
+                crops = self._tracks[number] = _TrackCrops(window_start=update.timestamp)
             if update.state in (TrackState.NEW, TrackState.UPDATED):
                 candidate = self._candidate(frame, width, height, update)
                 if candidate is not None:
                     self._keep(crops, candidate)
             if update.state is TrackState.ENDED:
                 emitted += self._emit(crops, update, EmitReason.TRACK_ENDED)
-                del self._tracks[update.track_id]
+                del self._tracks[update.track_number]
             elif self._window_over(crops, update.timestamp):
                 emitted += self._emit(crops, update, EmitReason.INTERVAL)
                 crops.window_start = update.timestamp
@@ -187,7 +188,7 @@ class BestCropSelector:
         emitted = [
             BestCrop(
                 crop_id=str(uuid7()),
-                track_id=latest.track_id,
+                track_number=latest.track_number,
                 rank=rank,
                 reason=reason,
                 jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
@@ -207,9 +208,9 @@ class BestCropSelector:
         if emitted:
             logger.debug(
                 "track %d: %d crop(s) emitted (%s)",
-                latest.track_id,
+                latest.track_number,
                 len(emitted),
                 reason.value,
-                extra={"camera_id": self._camera_id, "track_id": latest.track_id},
+                extra={"camera_id": self._camera_id, "track_number": latest.track_number},
             )
         return emitted

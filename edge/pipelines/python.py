@@ -194,20 +194,20 @@ class PythonPipeline:
         crops = self._selector.observe(image, updates)
         for crop in crops:
             self._send_crop(crop)
-        summarise = {c.track_id for c in crops if c.reason is EmitReason.INTERVAL}
+        summarise = {c.track_number for c in crops if c.reason is EmitReason.INTERVAL}
         for update in updates:
             if update.state is TrackState.ENDED:
-                self._send_summary(update.track_id, ended=True)
-                summarise.discard(update.track_id)
-        for tracker_id in sorted(summarise):
-            self._send_summary(tracker_id, ended=False)
+                self._send_summary(update.track_number, ended=True)
+                summarise.discard(update.track_number)
+        for track_number in sorted(summarise):
+            self._send_summary(track_number, ended=False)
 
     def _observe(self, update: TrackUpdate, index: int) -> None:
-        track = self._tracks.get(update.track_id)
+        track = self._tracks.get(update.track_number)
         if track is None:
             # Confirmed now; its first detection was `age - 1` processed frames ago.
             first = self._wall_time(self._recent_timestamp(index - update.age + 1, index))
-            track = self._tracks[update.track_id] = _Track(str(uuid7()), first, first, "")
+            track = self._tracks[update.track_number] = _Track(str(uuid7()), first, first, "")
             self._count(tracks=1)
         if update.state in _MATCHED:
             track.last_seen = self._wall_time(update.timestamp)
@@ -223,7 +223,7 @@ class PythonPipeline:
         return self._source.started_at + timedelta(seconds=timestamp)
 
     def _send_crop(self, crop: BestCrop) -> None:
-        track = self._tracks[crop.track_id]
+        track = self._tracks[crop.track_number]
         if crop.rank == 0 and crop.quality > track.best_quality:
             track.best_quality = crop.quality
             track.best_detection_id = crop.crop_id
@@ -247,8 +247,8 @@ class PythonPipeline:
         )
         self._count(crops=1)
 
-    def _send_summary(self, tracker_id: int, *, ended: bool) -> None:
-        track = self._tracks.pop(tracker_id) if ended else self._tracks[tracker_id]
+    def _send_summary(self, track_number: int, *, ended: bool) -> None:
+        track = self._tracks.pop(track_number) if ended else self._tracks[track_number]
         self._sink.track(
             TrackSummary(
                 track_id=track.track_id,

@@ -50,8 +50,10 @@ class TrackState(enum.Enum):
 class TrackUpdate:
     """One confirmed track as seen on one frame."""
 
-    track_id: int
-    """Unique among the tracks of one tracker instance (one camera, one run); starts at 1."""
+    track_number: int
+    """The tracker's own number for the track: unique among the tracks of one tracker instance
+    (one camera, one run), starting at 1. Not the track's id: pipelines give each confirmed
+    track a UUIDv7 `track_id` (see `edge.records`)."""
     state: TrackState
     box: Box
     """NEW/UPDATED: the matched detection's box (real pixels, safe to crop). LOST: the motion
@@ -86,8 +88,8 @@ class Tracker(Protocol):
     with ties going to the higher summed score.
 
     Confirmation: a detection becomes a reported track only after it was matched on several
-    consecutive frames, so a single-frame ghost never produces an update. Track ids are assigned at
-    confirmation.
+    consecutive frames, so a single-frame ghost never produces an update. Track numbers are assigned
+    at confirmation.
     """
 
     def update(

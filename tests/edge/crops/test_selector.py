@@ -21,10 +21,10 @@ def update(
     *,
     score: float = 0.8,
     box: Box = PERSON,
-    track_id: int = 1,
+    track_number: int = 1,
 ) -> TrackUpdate:
     return TrackUpdate(
-        track_id=track_id,
+        track_number=track_number,
         state=state,
         box=box,
         score=score,
@@ -124,14 +124,14 @@ def test_tracks_are_kept_apart(vtest_frames: list[np.ndarray]) -> None:
     for index in range(3):
         selector.observe(
             vtest_frames[index],
-            [update(index, track_id=1), update(index, track_id=2, box=walker, score=0.6)],
+            [update(index, track_number=1), update(index, track_number=2, box=walker, score=0.6)],
         )
     ended = [
-        update(3, TrackState.ENDED, track_id=1),
-        update(3, TrackState.ENDED, box=walker, track_id=2),
+        update(3, TrackState.ENDED, track_number=1),
+        update(3, TrackState.ENDED, box=walker, track_number=2),
     ]
     crops = selector.observe(vtest_frames[3], ended)
-    assert [(c.track_id, c.box) for c in crops] == [(1, PERSON), (2, walker)]
+    assert [(c.track_number, c.box) for c in crops] == [(1, PERSON), (2, walker)]
 
 
 def test_a_box_outside_the_frame_gives_no_crop(vtest_frames: list[np.ndarray]) -> None:

@@ -124,7 +124,7 @@ def test_confident_detections_are_tracked(run: Run) -> None:
 
 
 def test_the_number_of_tracks_is_plausible(run: Run) -> None:
-    ids = {u.track_id for updates in run.updates for u in updates}
+    ids = {u.track_number for updates in run.updates for u in updates}
     people = median(confident_people(d, run.high_score) for d in run.detections)
     # Some people enter or leave in 5 s, and a few tracks break; a tracker that re-ids every few
     # frames would give far more.
@@ -139,9 +139,9 @@ def test_the_parked_car_is_one_track_all_along(run: Run) -> None:
         for u in updates:
             box = np.array([[u.box.x1, u.box.y1, u.box.x2, u.box.y2]])
             if u.state is not TrackState.ENDED and iou_matrix(parked, box)[0, 0] > 0.7:
-                ids.add(u.track_id)
+                ids.add(u.track_number)
     (car,) = ids
-    final = next(u for u in run.updates[-1] if u.track_id == car)
+    final = next(u for u in run.updates[-1] if u.track_number == car)
     assert final.label == "car"
     assert final.hits >= FRAMES - 5
 
@@ -151,23 +151,25 @@ def test_tracks_are_long_and_never_jump(run: Run) -> None:
     for updates in run.updates:
         for u in updates:
             if u.state in (TrackState.NEW, TrackState.UPDATED):
-                feet[u.track_id].append(
+                feet[u.track_number].append(
                     (u.frame_index, (u.box.x1 + u.box.x2) / 2, u.box.y2, u.box.height)
                 )
     assert median(len(seen) for seen in feet.values()) >= 15
-    for track_id, seen in feet.items():
+    for number, seen in feet.items():
         for (f0, x0, y0, height), (f1, x1, y1, _) in pairwise(seen):
             # A pedestrian at 10 fps moves about a tenth of their height per frame. The feet
             # point is used because a box that swallows a neighbour moves its top, not its feet.
             step = float(np.hypot(x1 - x0, y1 - y0)) / (f1 - f0)
-            assert step < 0.5 * height, f"track {track_id} jumped between frames {f0} and {f1}"
+            assert step < 0.5 * height, f"track {number} jumped between frames {f0} and {f1}"
 
 
 def test_every_track_ends_once_with_one_best_crop(run: Run) -> None:
-    ids = {u.track_id for updates in run.updates for u in updates}
-    ended = [u.track_id for updates in run.updates for u in updates if u.state is TrackState.ENDED]
+    ids = {u.track_number for updates in run.updates for u in updates}
+    ended = [
+        u.track_number for updates in run.updates for u in updates if u.state is TrackState.ENDED
+    ]
     assert sorted(ended) == sorted(ids)
-    assert sorted(c.track_id for c in run.crops) == sorted(ids)
+    assert sorted(c.track_number for c in run.crops) == sorted(ids)
     for crop in run.crops:
         image = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None

@@ -33,15 +33,9 @@ from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
-from edge.pipelines.base import (
-    CameraEvent,
-    CameraSettings,
-    EventSeverity,
-    ModelRef,
-    PipelineSink,
-    PipelineStats,
-)
+from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.python import PythonPipeline
+from edge.records import CameraEvent, EventSeverity, ModelRef
 from edge.sources.base import SourceStatus
 from edge.sources.capture import CaptureSource
 from edge.tracking.registry import create_tracker

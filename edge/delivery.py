@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.pipelines.base import CameraEvent, CropReady, EventSeverity, ModelRef, TrackSummary
+from edge.records import CameraEvent, Crop, EventSeverity, ModelRef, TrackSummary
 from edge.transport.lane import Lane
 from edge.transport.mqtt import MqttLink, MqttSettings, enqueue
 from edge.transport.outbox import Kind, Outbox, OutboxSettings
@@ -101,7 +101,7 @@ class CountingDelivery:
     def start(self) -> None:
         """Nothing to start."""
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         """Count the crop."""
         with self._lock:
             self._stats = _bump(self._stats, crops_queued=1)
@@ -200,7 +200,7 @@ class OutboxDelivery:
             self._outbox.depth(),
         )
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         """Spool an UploadCropsRequest keyed by the crop's detection id."""
         request = build_crop_request(
             device_id=self._topics.device,
@@ -209,8 +209,8 @@ class OutboxDelivery:
             frame_time=crop.frame_time,
             box=crop.box,
             crop_box=crop.crop_box,
-            frame_width=crop.frame_width,
-            frame_height=crop.frame_height,
+            frame_width=crop.frame_size.width,
+            frame_height=crop.frame_size.height,
             label=crop.label,
             score=crop.score,
             jpeg=crop.jpeg,

@@ -33,14 +33,9 @@ from edge.detectors.base import Detector
 from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.errors import ConfigError, SourceError
-from edge.pipelines.base import (
-    CameraSettings,
-    CropReady,
-    ModelRef,
-    PipelineSink,
-    PipelineStats,
-    TrackSummary,
-)
+from edge.geometry import FrameSize
+from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
+from edge.records import Crop, ModelRef, TrackSummary
 from edge.sources.base import Frame, Image, VideoSource
 from edge.tracking.base import Tracker, TrackState, TrackUpdate
 
@@ -94,7 +89,7 @@ class PythonPipeline:
         self._preprocess = Preprocessor(spec)
         self._tracks: dict[int, _Track] = {}
         self._recent: deque[float] = deque(maxlen=_RECENT_FRAMES)
-        self._frame_size = (0, 0)
+        self._frame_size = FrameSize(0, 0)
         self._processed = 0
         self._last: Frame | None = None
         self._stats = PipelineStats()
@@ -151,7 +146,7 @@ class PythonPipeline:
 
     def _process(self, frame: Frame, index: int) -> None:
         height, width = frame.image.shape[:2]
-        self._frame_size = (width, height)
+        self._frame_size = FrameSize(width, height)
         self._recent.append(frame.timestamp)
         tensor, transform = self._preprocess(frame.image)
         raw = self._keep_wanted(self._detector.detect(tensor))
@@ -228,17 +223,15 @@ class PythonPipeline:
             track.best_quality = crop.quality
             track.best_detection_id = crop.crop_id
             track.best_score = crop.score
-        width, height = self._frame_size
         self._sink.crop(
-            CropReady(
+            Crop(
                 detection_id=crop.crop_id,
                 track_id=track.track_id,
                 camera_id=self._camera.id,
                 frame_time=self._wall_time(crop.timestamp),
                 box=crop.box,
                 crop_box=crop.crop_rect,
-                frame_width=width,
-                frame_height=height,
+                frame_size=self._frame_size,
                 label=crop.label,
                 score=crop.score,
                 jpeg=crop.jpeg,

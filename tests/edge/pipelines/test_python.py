@@ -20,8 +20,9 @@ from edge.crops.selector import BestCropSelector, CropSettings
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import ConfigError, SourceError
-from edge.pipelines.base import CameraEvent, CameraSettings, CropReady, PipelineStats, TrackSummary
+from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.python import PythonPipeline
+from edge.records import CameraEvent, Crop, TrackSummary
 from edge.sources.base import SourceSettings
 from edge.sources.capture import CaptureSource
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
@@ -33,11 +34,11 @@ pytestmark = pytest.mark.slow
 
 @dataclass
 class RecordingSink:
-    crops: list[CropReady] = field(default_factory=list)
+    crops: list[Crop] = field(default_factory=list)
     tracks: list[TrackSummary] = field(default_factory=list)
     events: list[CameraEvent] = field(default_factory=list)
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         self.crops.append(crop)
 
     def track(self, summary: TrackSummary) -> None:
@@ -117,7 +118,7 @@ def test_vtest_crops_decode_and_match_their_tracks(vtest: Run) -> None:
         assert summary.best_score == crop.score
         assert crop.label == summary.label
         assert (crop.model.name, crop.model.version) == ("nanodet-g", "1")
-        assert (crop.frame_width, crop.frame_height) == (768, 576)
+        assert (crop.frame_size.width, crop.frame_size.height) == (768, 576)
         start = vtest.source.started_at
         assert start <= crop.frame_time <= start + timedelta(seconds=3)
         image = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_COLOR)

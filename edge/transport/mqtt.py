@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -51,8 +51,9 @@ from edge.transport.backoff import Backoff, BackoffSettings
 from edge.transport.downstream import DownstreamRouter
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
+from edge.transport.spool import enqueue
 from edge.transport.topics import DeviceTopics, validate_segment
-from sightline.device.v1 import command_pb2, key_pb2, status_pb2
+from sightline.device.v1 import command_pb2, status_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -155,32 +156,6 @@ class LinkHealth(enum.Enum):
     DISCONNECTED = "disconnected"
     FAILED = "failed"
     STOPPED = "stopped"
-
-
-class KeyedMessage(Protocol):
-    """An upstream payload: every one carries a MessageKey (sightline/device/v1/key.proto)."""
-
-    @property
-    def key(self) -> key_pb2.MessageKey:
-        """The idempotency key, filled in by `enqueue`."""
-
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
-        """The binary protobuf encoding."""
-
-
-def enqueue(outbox: Outbox, topics: DeviceTopics, topic: str, message: KeyedMessage) -> int:
-    """Stamp `message.key` with (device, next seq) and spool it for `topic`; returns the row id.
-
-    `topic` comes from `topics` (`topics.upstream(Upstream.EVENTS)`, `topics.command_result`).
-    The message is modified in place. The key is made once, here, so every re-publish of the
-    row carries the same key and the cloud can drop repeats.
-    """
-    if not topic.startswith(topics.base + "/"):
-        raise ValueError(f"{topic!r} is not a topic of device {topics.device!r}")
-    seq = outbox.next_seq(topics.device)
-    message.key.device_id = topics.device
-    message.key.seq = seq
-    return outbox.put("mqtt", f"{topics.device}:{seq}", message.SerializeToString(), topic)
 
 
 class _Session:

@@ -23,9 +23,10 @@ from pydantic import SecretStr
 
 from edge.errors import TransportError
 from edge.transport.backoff import BackoffSettings
-from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings, enqueue
+from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings
 from edge.transport.outbox import Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
+from edge.transport.spool import enqueue
 from edge.transport.topics import DeviceTopics, Upstream
 from sightline.device.v1 import command_pb2, event_pb2, state_pb2, status_pb2
 from tests.edge.transport.tcp_proxy import TcpProxy

@@ -7,8 +7,8 @@ Public surface:
 - `spool.enqueue` / `spool.enqueue_crop`: put wire messages (built by `edge.wire`) in the outbox
   under their idempotency keys.
 - `mqtt.MqttLink` / `MqttSettings`: broker connection (birth, will, backoff, terminal auth
-  failures) and the MQTT sender lane, plus `router` (`downstream.DownstreamRouter`) for commands
-  and desired state.
+  failures) and the MQTT sender lane. Upstream only: nothing handles commands or desired state
+  yet, so the link subscribes to nothing.
 - `uplink.CropUplink` / `UplinkSettings`: the gRPC crop lane.
 - `sender.Sender`: the thread that drains the outbox through the lanes (`lane.Lane`).
 

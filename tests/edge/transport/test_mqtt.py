@@ -1,6 +1,6 @@
 """MqttLink without a real broker: settings, spooling, and CONNACK refusals from a raw socket.
 
-The full behaviour against Mosquitto (birth, will, outage, downstream) is in
+The full behaviour against Mosquitto (birth, will, outage) is in
 tests/integration/test_edge_transport_mqtt.py.
 """
 

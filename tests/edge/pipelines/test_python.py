@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,36 +16,20 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crops.selector import BestCropSelector, CropSettings
+from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import ConfigError, SourceError
 from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.python import PythonPipeline
-from edge.records import CameraEvent, Crop, TrackSummary
 from edge.sources.base import SourceSettings
 from edge.sources.capture import CaptureSource
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from tests.edge.nanodet import detector_settings
+from tests.edge.sinks import RecordingSink
 from tests.footage.clips import clip_path
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class RecordingSink:
-    crops: list[Crop] = field(default_factory=list)
-    tracks: list[TrackSummary] = field(default_factory=list)
-    events: list[CameraEvent] = field(default_factory=list)
-
-    def crop(self, crop: Crop) -> None:
-        self.crops.append(crop)
-
-    def track(self, summary: TrackSummary) -> None:
-        self.tracks.append(summary)
-
-    def event(self, event: CameraEvent) -> None:
-        self.events.append(event)
 
 
 @dataclass
@@ -80,7 +64,7 @@ def run_clip(
         source=source,
         detector=detector,
         tracker=ByteTrackTracker(ByteTrackSettings(), camera_id=camera.id),
-        selector=BestCropSelector(crops or CropSettings(), camera_id=camera.id),
+        crops=crops or CropSettings(),
         sink=sink,
         max_frames=max_frames,
     )

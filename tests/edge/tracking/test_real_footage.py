@@ -1,4 +1,4 @@
-"""The tracker and the crop selector on real footage: NanoDet-g on the first 50 frames of vtest.avi.
+"""The tracker and the track ledger on real footage: NanoDet-g on the first 50 frames of vtest.avi.
 
 Needs the built model (`uv run python -m models build`); skips with that hint when it is missing.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from statistics import median
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crops.selector import BestCrop, BestCropSelector, CropSettings
+from edge.crops.selector import CropSettings
 from edge.detectors.postprocess import (
     Detection,
     decode_nanodet,
@@ -23,17 +24,21 @@ from edge.detectors.postprocess import (
     to_detections,
     to_nchw,
 )
+from edge.pipelines.tracks import TrackLedger
+from edge.records import ModelRef
 from edge.tracking.base import TrackState, TrackUpdate
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from edge.tracking.matching import iou_matrix
 from models.build import model_path
 from models.manifest import load_manifest
+from tests.edge.sinks import RecordingSink
 from tests.footage.clips import VTEST, source
 
 pytestmark = pytest.mark.slow
 
 FRAMES = 50
 FPS = 10.0
+START = datetime(2026, 1, 1, tzinfo=UTC)
 PERSON = 0  # COCO class id
 
 
@@ -41,7 +46,7 @@ PERSON = 0  # COCO class id
 class Run:
     detections: list[list[Detection]]
     updates: list[list[TrackUpdate]]
-    crops: list[BestCrop]
+    sink: RecordingSink
     high_score: float
 
 
@@ -60,9 +65,15 @@ def run() -> Run:
     output_names = [output.name for output in session.get_outputs()]
     settings = ByteTrackSettings()
     tracker = ByteTrackTracker(settings, camera_id="vtest")
-    selector = BestCropSelector(CropSettings(emit_interval_s=None))
+    sink = RecordingSink()
+    ledger = TrackLedger(
+        CropSettings(emit_interval_s=None),
+        camera_id="vtest",
+        model=ModelRef(manifest.name, manifest.version),
+        sink=sink,
+    )
     capture = cv2.VideoCapture(str(source(VTEST)))
-    result = Run([], [], [], settings.high_score)
+    result = Run([], [], sink, settings.high_score)
     try:
         for index in range(FRAMES):
             ok, decoded = capture.read()
@@ -80,10 +91,10 @@ def run() -> Run:
             updates = tracker.update(detections, index, index / FPS)
             result.detections.append(detections)
             result.updates.append(updates)
-            result.crops += selector.observe(frame, updates)
+            ledger.observe(frame, START + timedelta(seconds=index / FPS), updates)
         ended = tracker.flush(FRAMES, FRAMES / FPS)
         result.updates.append(ended)
-        result.crops += selector.observe(frame, ended)
+        ledger.end(ended)
     finally:
         capture.release()
     return result
@@ -169,10 +180,14 @@ def test_every_track_ends_once_with_one_best_crop(run: Run) -> None:
         u.track_number for updates in run.updates for u in updates if u.state is TrackState.ENDED
     ]
     assert sorted(ended) == sorted(ids)
-    assert sorted(c.track_number for c in run.crops) == sorted(ids)
-    for crop in run.crops:
+    summaries = run.sink.tracks
+    assert len(summaries) == len(ids) and all(s.ended for s in summaries)
+    # One crop per track, the one its summary names.
+    assert sorted(c.track_id for c in run.sink.crops) == sorted(s.track_id for s in summaries)
+    assert {c.detection_id for c in run.sink.crops} == {s.best_detection_id for s in summaries}
+    for crop in run.sink.crops:
         image = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None
-        rect = crop.crop_rect
+        rect = crop.crop_box
         assert image.shape == (rect.y2 - rect.y1, rect.x2 - rect.x1, 3)
         assert 0 <= rect.x1 < rect.x2 <= 768 and 0 <= rect.y1 < rect.y2 <= 576

@@ -1,7 +1,8 @@
 """The composition root: builds every component from the config, runs the cameras, stops them.
 
 `run(config)` builds the detector (one, shared), the delivery layer, and per camera a source, a
-tracker, a crop selector and a `PythonPipeline`, each camera on its own thread. One stop event
+tracker and a `PythonPipeline` (which keeps the camera's tracks and best crops), each camera on
+its own thread. One stop event
 ends everything: SIGINT/SIGTERM set it, and so does a failing camera.
 
 Failure policy: a camera whose source fails for good (a corrupt file, a stream unreachable for
@@ -28,20 +29,13 @@ from types import FrameType
 from typing import Protocol
 
 from edge.config import EdgeConfig
-from edge.crops.selector import BestCropSelector
 from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
-from edge.pipelines.base import (
-    CameraEvent,
-    CameraSettings,
-    EventSeverity,
-    ModelRef,
-    PipelineSink,
-    PipelineStats,
-)
+from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.python import PythonPipeline
+from edge.records import CameraEvent, EventSeverity, ModelRef
 from edge.sources.base import SourceStatus
 from edge.sources.capture import CaptureSource
 from edge.tracking.registry import create_tracker
@@ -164,7 +158,7 @@ class _Camera:
             source=source,
             detector=detector,
             tracker=create_tracker(config.tracker, camera_id=camera.id),
-            selector=BestCropSelector(config.crops, camera_id=camera.id),
+            crops=config.crops,
             sink=delivery,
             max_frames=max_frames,
         )

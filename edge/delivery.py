@@ -3,9 +3,10 @@
 `OutboxDelivery` composes the transport package (see `edge/transport/__init__.py`): one `Outbox`,
 an `MqttLink` when `delivery.mqtt` is set, a `CropUplink` when `delivery.uplink` is set, and the
 `Sender` that drains the outbox through them. Pipelines call `crop`/`track`/`event` on their
-camera threads; each call builds the protobuf message and puts it in the outbox (fsynced), then
-wakes the sender. Everything is spooled, also kinds without a configured lane: the outbox is the
-record, bounded with counted drop-oldest, and it is delivered once the lane is configured.
+camera threads; each call turns the record into its protobuf message (`edge.wire`), puts it in the
+outbox (fsynced, `transport.spool`), then wakes the sender. Everything is spooled, also kinds
+without a configured lane: the outbox is the record, bounded with counted drop-oldest, and it is
+delivered once the lane is configured.
 
 `CountingDelivery` counts and discards: for local runs without a cloud (`delivery: null`).
 """
@@ -21,23 +22,19 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.pipelines.base import CameraEvent, CropReady, EventSeverity, ModelRef, TrackSummary
+from edge import wire
+from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
 from edge.transport.lane import Lane
-from edge.transport.mqtt import MqttLink, MqttSettings, enqueue
+from edge.transport.mqtt import MqttLink, MqttSettings
 from edge.transport.outbox import Kind, Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
-from edge.transport.uplink import CropUplink, UplinkSettings, build_crop_request, enqueue_crop
-from sightline.common.v1 import model_pb2
-from sightline.device.v1 import event_pb2, status_pb2, track_pb2
+from edge.transport.spool import enqueue, enqueue_crop
+from edge.transport.uplink import CropUplink, UplinkSettings
+from sightline.device.v1 import status_pb2
 from sightline.device.v1.topics import DeviceTopics, Upstream
 
 logger = logging.getLogger(__name__)
 
-_SEVERITY = {
-    EventSeverity.INFO: event_pb2.EVENT_SEVERITY_INFO,
-    EventSeverity.WARNING: event_pb2.EVENT_SEVERITY_WARNING,
-    EventSeverity.ERROR: event_pb2.EVENT_SEVERITY_ERROR,
-}
 # How long closing waits for each transport thread; a sender in the middle of a batch returns
 # at its call deadline at the latest, and the process exit ends a daemon thread anyway.
 _JOIN_TIMEOUT_S = 5.0
@@ -101,7 +98,7 @@ class CountingDelivery:
     def start(self) -> None:
         """Nothing to start."""
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         """Count the crop."""
         with self._lock:
             self._stats = _bump(self._stats, crops_queued=1)
@@ -152,16 +149,10 @@ class OutboxDelivery:
         mqtt = settings.mqtt
         prefix = mqtt.topic_prefix if mqtt else MqttSettings.model_fields["topic_prefix"].default
         self._topics = DeviceTopics(prefix=prefix, site=site, device=device_id)
-        self._status = status_pb2.DeviceStatus(
+        self._status = wire.status_template(
             agent_version=agent_version(),
             hardware_profile=hardware_profile,
-            models=[
-                status_pb2.CameraModel(
-                    camera_id=camera_id,
-                    model=model_pb2.ModelRef(name=model.name, version=model.version),
-                )
-                for camera_id, model in camera_models
-            ],
+            camera_models=camera_models,
         )
         lanes: dict[Kind, Lane] = {}
         self._link: MqttLink | None = None
@@ -200,24 +191,9 @@ class OutboxDelivery:
             self._outbox.depth(),
         )
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         """Spool an UploadCropsRequest keyed by the crop's detection id."""
-        request = build_crop_request(
-            device_id=self._topics.device,
-            camera_id=crop.camera_id,
-            track_id=crop.track_id,
-            frame_time=crop.frame_time,
-            box=crop.box,
-            crop_box=crop.crop_box,
-            frame_width=crop.frame_width,
-            frame_height=crop.frame_height,
-            label=crop.label,
-            score=crop.score,
-            jpeg=crop.jpeg,
-            model=model_pb2.ModelRef(name=crop.model.name, version=crop.model.version),
-            detection_id=crop.detection_id,
-        )
-        enqueue_crop(self._outbox, request)
+        enqueue_crop(self._outbox, wire.crop_request(crop, device_id=self._topics.device))
         self._queued_one(crops_queued=1)
         logger.debug(
             "crop %s spooled (%s, track %s)", crop.detection_id, crop.label, crop.track_id,
@@ -226,31 +202,14 @@ class OutboxDelivery:
 
     def track(self, summary: TrackSummary) -> None:
         """Spool a TrackSummary for the `tracks` topic."""
-        message = track_pb2.TrackSummary(
-            track_id=summary.track_id,
-            camera_id=summary.camera_id,
-            label=summary.label,
-            best_detection_id=summary.best_detection_id,
-            best_score=summary.best_score,
-            box_count=summary.box_count,
-            ended=summary.ended,
-        )
-        message.first_seen.FromDatetime(summary.first_seen)
-        message.last_seen.FromDatetime(summary.last_seen)
-        enqueue(self._outbox, self._topics, self._topics.upstream(Upstream.TRACKS), message)
+        topic = self._topics.upstream(Upstream.TRACKS)
+        enqueue(self._outbox, self._topics, topic, wire.track_message(summary))
         self._queued_one(tracks_queued=1)
 
     def event(self, event: CameraEvent) -> None:
         """Spool an Event for the `events` topic."""
-        message = event_pb2.Event(
-            name=event.name,
-            severity=_SEVERITY[event.severity],
-            camera_id=event.camera_id,
-            message=event.message,
-            attributes=dict(event.attributes),
-        )
-        message.time.FromDatetime(event.time)
-        enqueue(self._outbox, self._topics, self._topics.upstream(Upstream.EVENTS), message)
+        topic = self._topics.upstream(Upstream.EVENTS)
+        enqueue(self._outbox, self._topics, topic, wire.event_message(event))
         self._queued_one(events_queued=1)
 
     def _queued_one(self, **increment: int) -> None:

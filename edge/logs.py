@@ -2,9 +2,10 @@
 
 Plain text for people (`text`, the default) or one JSON object per line for log collectors
 (`json`: set `log_format: json` in the config or `SIGHTLINE_EDGE_LOG_FORMAT=json`). JSON lines carry
-the `extra` identifiers (`camera_id`, `track_id`, `device_id`) as keys; text lines append them as
-`key=value`. Every line, exception text included, passes through `redact`, so a camera URL with
-`user:password@` in it never reaches a log (as Frigate does for its ffmpeg commands).
+the `extra` identifiers (`camera_id`, `track_id`, `track_number`, `device_id`) as keys; text lines
+append them as `key=value`. Every line, exception text included, passes through `redact`, so a
+camera URL with `user:password@` in it never reaches a log (as Frigate does for its ffmpeg
+commands).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # The userinfo of any URL: everything between "scheme://" and the last "@" before the first "/"
 # or whitespace. Greedy on purpose: an unencoded "@" inside a password must not leak its tail.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/]*@")
-_CONTEXT_KEYS = ("device_id", "camera_id", "track_id")
+_CONTEXT_KEYS = ("device_id", "camera_id", "track_id", "track_number")
 
 
 def redact(text: str) -> str:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.tracking.base import Box
+from edge.geometry import Box, PixelRect
 
 Image = npt.NDArray[np.uint8]
-
-
-class PixelRect(NamedTuple):
-    """Integer pixel rectangle inside a frame: rows y1..y2-1, columns x1..x2-1."""
-
-    x1: int
-    y1: int
-    x2: int
-    y2: int
 
 
 def pixel_rect(box: Box, frame_width: int, frame_height: int, padding: float = 0.0) -> PixelRect:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 
 from edge.crops.image import Image
-from edge.tracking.base import Box
+from edge.geometry import Box
 
 
 def sharpness(image: Image) -> float:

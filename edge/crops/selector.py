@@ -1,33 +1,30 @@
-"""Per-track best-crop selection: `CropSettings`, `BestCropSelector` and its output `BestCrop`.
+"""Best-crop selection for one track: which views of it to send to the cloud, and when.
 
-For every NEW/UPDATED track update the selector scores the detection on its frame
-(`scoring.crop_quality`) and keeps the `top_k` best candidates of the track, each as a padded copy
-of its pixels (frames are not kept). It emits them, JPEG-encoded and best first:
+`BestCrops` holds the candidates of ONE track. For every NEW/UPDATED update it scores the detection
+on its frame (`scoring.crop_quality`) and keeps the `top_k` best candidates, each as a padded copy
+of its pixels (frames are not kept). It hands them over, best first:
 
 - when the track ends (ENDED update), the best of what is left; and
 - for a long track, every `emit_interval_s` seconds, the best of that window, so a person loitering
   for an hour shows up in the cloud within seconds, not when they leave.
 
 LOST updates carry a predicted box, not pixels of the object, so they are never candidates.
-Each emitted crop gets its id (UUIDv7) here, where the crop is created (DESIGN.md, identity).
+`edge.pipelines.tracks.TrackLedger` keeps one `BestCrops` in the state of each track and turns the
+candidates it hands over into `Crop` records.
 """
 
 from __future__ import annotations
 
 import bisect
-import enum
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from uuid6 import uuid7
 
-from edge.crops.image import Image, PixelRect, cut, encode_jpeg, pixel_rect
+from edge.crops.image import Image, cut, pixel_rect
 from edge.crops.scoring import crop_quality, sharpness
-from edge.tracking.base import Box, TrackState, TrackUpdate
-
-logger = logging.getLogger(__name__)
+from edge.geometry import Box, FrameSize, PixelRect
+from edge.tracking.base import TrackState, TrackUpdate
 
 
 class CropSettings(BaseModel):
@@ -70,94 +67,50 @@ class CropSettings(BaseModel):
     )
 
 
-class EmitReason(enum.Enum):
-    """Why a crop was emitted."""
-
-    TRACK_ENDED = "track_ended"
-    INTERVAL = "interval"
-
-
 @dataclass(frozen=True, slots=True)
-class BestCrop:
-    """One crop ready to send: JPEG bytes plus what the cloud needs to file it."""
+class Candidate:
+    """One view of a track worth sending: a copy of its pixels and how good a picture it is."""
 
-    crop_id: str
-    """UUIDv7, created here and kept unchanged through every retry."""
-    track_id: int
-    rank: int
-    """0 for the best crop of this emission, 1 for the next, up to top_k - 1."""
-    reason: EmitReason
-    jpeg: bytes
+    pixels: Image
+    """The `crop_box` region of the frame, copied (BGR)."""
     box: Box
     """The detection box, frame pixels."""
-    crop_rect: PixelRect
-    """The padded rectangle the JPEG shows, frame pixels."""
-    score: float
-    quality: float
-    sharpness: float
-    class_id: int
-    """The track's majority class when the crop was emitted."""
-    label: str
+    crop_box: PixelRect
+    """The box plus `padding`, clipped to the frame: the region `pixels` shows."""
+    frame_size: FrameSize
     frame_index: int
-    """Frame the crop was cut from."""
-    timestamp: float
-    """Timestamp of that frame, seconds."""
-
-
-@dataclass(slots=True)
-class _Candidate:
+    frame_time: datetime
+    """Capture time of the frame the candidate was cut from."""
+    score: float
+    """Detector score of the detection."""
     quality: float
+    """`scoring.crop_quality`; compared only within the track."""
     sharpness: float
-    update: TrackUpdate
-    rect: PixelRect
-    pixels: Image
 
 
-@dataclass(slots=True)
-class _TrackCrops:
-    window_start: float
-    candidates: list[_Candidate] = field(default_factory=list)
-    """Best first, at most top_k."""
+class BestCrops:
+    """The best views of ONE track so far; not thread-safe (like its tracker)."""
 
-
-class BestCropSelector:
-    """Keeps the best crops of every track of ONE camera; not thread-safe (like its tracker)."""
-
-    def __init__(self, settings: CropSettings, *, camera_id: str = "") -> None:
+    def __init__(self, settings: CropSettings, *, window_start: float) -> None:
+        """`window_start`: timestamp (seconds, as in `TrackUpdate`) the first window starts at."""
         self._settings = settings
-        self._camera_id = camera_id
-        self._tracks: dict[int, _TrackCrops] = {}
+        self._window_start = window_start
+        self._candidates: list[Candidate] = []
+        """Best first, at most top_k."""
 
-    def observe(self, frame: Image, updates: Sequence[TrackUpdate]) -> list[BestCrop]:
-        """Consider one frame's track updates and return the crops due now.
+    def consider(self, frame: Image, frame_time: datetime, update: TrackUpdate) -> None:
+        """Keep the update's detection if it is among the `top_k` best views so far.
 
-        `frame` is the BGR frame the updates were computed on (boxes are in its pixels).
+        `frame` is the BGR frame the update was computed on (its box is in the frame's pixels).
+        Only NEW and UPDATED updates are considered; a box that lies outside the frame is not.
         """
-        height, width = frame.shape[:2]
-        emitted: list[BestCrop] = []
-        for update in updates:
-            crops = self._tracks.get(update.track_id)
-            if crops is None:
-                crops = self._tracks[update.track_id] = _TrackCrops(window_start=update.timestamp)
-            if update.state in (TrackState.NEW, TrackState.UPDATED):
-                candidate = self._candidate(frame, width, height, update)
-                if candidate is not None:
-                    self._keep(crops, candidate)
-            if update.state is TrackState.ENDED:
-                emitted += self._emit(crops, update, EmitReason.TRACK_ENDED)
-                del self._tracks[update.track_id]
-            elif self._window_over(crops, update.timestamp):
-                emitted += self._emit(crops, update, EmitReason.INTERVAL)
-                crops.window_start = update.timestamp
-        return emitted
-
-    def _candidate(
-        self, frame: Image, width: int, height: int, update: TrackUpdate
-    ) -> _Candidate | None:
+        if update.state not in (TrackState.NEW, TrackState.UPDATED):
+            return
         settings = self._settings
+        height, width = frame.shape[:2]
         box_pixels = cut(frame, pixel_rect(update.box, width, height))
         if box_pixels.size == 0:
-            return None
+            return
         sharp = sharpness(box_pixels)
         quality = crop_quality(
             score=update.score,
@@ -170,45 +123,27 @@ class BestCropSelector:
             border_penalty=settings.border_penalty,
         )
         rect = pixel_rect(update.box, width, height, settings.padding)
-        return _Candidate(quality, sharp, update, rect, cut(frame, rect))
+        candidate = Candidate(
+            pixels=cut(frame, rect),
+            box=update.box,
+            crop_box=rect,
+            frame_size=FrameSize(width, height),
+            frame_index=update.frame_index,
+            frame_time=frame_time,
+            score=update.score,
+            quality=quality,
+            sharpness=sharp,
+        )
+        bisect.insort(self._candidates, candidate, key=lambda c: -c.quality)
+        del self._candidates[settings.top_k :]
 
-    def _keep(self, crops: _TrackCrops, candidate: _Candidate) -> None:
-        """Insert keeping the list sorted best first and at most top_k long."""
-        bisect.insort(crops.candidates, candidate, key=lambda c: -c.quality)
-        del crops.candidates[self._settings.top_k :]
-
-    def _window_over(self, crops: _TrackCrops, timestamp: float) -> bool:
+    def due(self, update: TrackUpdate) -> list[Candidate]:
+        """The candidates to send now, best first, which are then forgotten: all of them when
+        `update` ends the track or its window is over, none otherwise."""
         interval = self._settings.emit_interval_s
-        return interval is not None and timestamp - crops.window_start >= interval
-
-    def _emit(self, crops: _TrackCrops, latest: TrackUpdate, reason: EmitReason) -> list[BestCrop]:
-        """Encode the kept candidates (best first) and forget them."""
-        emitted = [
-            BestCrop(
-                crop_id=str(uuid7()),
-                track_id=latest.track_id,
-                rank=rank,
-                reason=reason,
-                jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
-                box=candidate.update.box,
-                crop_rect=candidate.rect,
-                score=candidate.update.score,
-                quality=candidate.quality,
-                sharpness=candidate.sharpness,
-                class_id=latest.class_id,
-                label=latest.label,
-                frame_index=candidate.update.frame_index,
-                timestamp=candidate.update.timestamp,
-            )
-            for rank, candidate in enumerate(crops.candidates)
-        ]
-        crops.candidates = []
-        if emitted:
-            logger.debug(
-                "track %d: %d crop(s) emitted (%s)",
-                latest.track_id,
-                len(emitted),
-                reason.value,
-                extra={"camera_id": self._camera_id, "track_id": latest.track_id},
-            )
-        return emitted
+        if update.state is not TrackState.ENDED:
+            if interval is None or update.timestamp - self._window_start < interval:
+                return []
+            self._window_start = update.timestamp
+        due, self._candidates = self._candidates, []
+        return due

@@ -1,7 +1,9 @@
 """Pipelines: a camera's video in; crops, track summaries and camera events out.
 
-Public surface: the contract in `base` (`CameraSettings`, `CropReady`, `TrackSummary`,
-`CameraEvent`, `PipelineSink`, `PipelineStats`) and `python.PythonPipeline` (decode, detector,
-tracker and crop selection in this process). A DeepStream pipeline, which owns decode, inference
-and tracking itself, would emit the same dataclasses.
+Public surface: the contract in `base` (`CameraSettings`, `PipelineSink`, `PipelineStats`);
+`tracks.TrackLedger`, the per-track state every pipeline backend feeds its `TrackUpdate`s to (track
+ids, first/last seen, best crops, summaries); and `python.PythonPipeline` (decode, detector and
+tracker in this process, then the ledger). The records a pipeline emits (`Crop`, `TrackSummary`,
+`CameraEvent`) are in `edge.records`. A DeepStream pipeline, which owns decode, inference and
+tracking itself, would feed the same ledger and emit the same records.
 """

@@ -1,24 +1,19 @@
 """The pipeline contract: a camera's settings in; crops, track summaries and events out.
 
-Pipelines (`python.py` now, a DeepStream pipeline later) turn video into these dataclasses and
-hand them to a `PipelineSink`; nothing past the sink sees frames, tensors or tracker internals.
-Times are timezone-aware UTC datetimes; boxes are in pixels of the decoded frame (the transport
-normalises them for the wire).
+Pipelines (`python.py` now, a DeepStream pipeline later) turn video into the records of
+`edge.records` and hand them to a `PipelineSink`; nothing past the sink sees frames, tensors or
+tracker internals.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.crops.image import PixelRect
+from edge.records import CameraEvent, Crop, TrackSummary
 from edge.sources.base import SourceSettings
-from edge.tracking.base import Box
 from sightline.names import Name
 
 
@@ -39,77 +34,6 @@ class CameraSettings(BaseModel):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ModelRef:
-    """The detector model that produced a detection (registry name and version)."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True, slots=True)
-class CropReady:
-    """A crop of a tracked object, ready to upload."""
-
-    detection_id: str
-    """UUIDv7 made when the crop was created; the same on every retry (DESIGN.md, identity)."""
-    track_id: str
-    """UUIDv7 made when the track was confirmed; the same in its `TrackSummary`."""
-    camera_id: str
-    frame_time: datetime
-    """Capture time of the frame the crop was cut from."""
-    box: Box
-    """The detection box, frame pixels."""
-    crop_box: PixelRect
-    """The region the JPEG shows (the box plus context), frame pixels."""
-    frame_width: int
-    frame_height: int
-    label: str
-    """The track's majority label when the crop was emitted."""
-    score: float
-    jpeg: bytes
-    model: ModelRef
-
-
-@dataclass(frozen=True, slots=True)
-class TrackSummary:
-    """What is known about one track; each supersedes the previous one of the same track."""
-
-    track_id: str
-    camera_id: str
-    label: str
-    first_seen: datetime
-    last_seen: datetime
-    best_detection_id: str
-    """The best crop sent for the track so far; empty when none was."""
-    best_score: float
-    box_count: int
-    """Frames on which the tracker matched a detection to the track."""
-    ended: bool
-
-
-class EventSeverity(enum.Enum):
-    """How much an operator should care (mirrors the wire enum)."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class CameraEvent:
-    """Something that happened to a camera (connected, disconnected, failed)."""
-
-    name: str
-    """Dotted stable name: `camera.connected`, `camera.disconnected`, `camera.failed`."""
-    severity: EventSeverity
-    camera_id: str
-    time: datetime
-    message: str
-    """For people; never holds credentials."""
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
 class PipelineSink(Protocol):
     """Where pipelines put their output (the delivery layer, or a counter in tests).
 
@@ -118,7 +42,7 @@ class PipelineSink(Protocol):
     Delivery problems are the sink's business and are not raised to the pipeline.
     """
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         """Accept a crop for delivery."""
 
     def track(self, summary: TrackSummary) -> None:

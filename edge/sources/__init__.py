@@ -1,6 +1,7 @@
 """Video sources: frames in decode order from a file, an RTSP/HTTP stream or a USB camera.
 
 Public surface: `base` (`SourceSettings`, `Frame`, `VideoSource`), `capture.CaptureSource` (every
-kind, through OpenCV's `VideoCapture`), and the pure
-`sampling.FrameSampler` that thins a stream to a target frame rate.
+kind, through OpenCV's `VideoCapture`), `fake.FakeSource` (deterministic synthetic frames, for unit
+tests and local development), and the pure `sampling.FrameSampler` that thins a stream to a target
+frame rate.
 """

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.geometry import PixelBox
+from edge.geometry import Box, PixelBox
 
 
 class DetectionLike(PixelBox, Protocol):
@@ -33,31 +33,6 @@ class DetectionLike(PixelBox, Protocol):
         """Human-readable class name."""
 
 
-@dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned box in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-    @property
-    def width(self) -> float:
-        """Box width in pixels (never negative)."""
-        return max(0.0, self.x2 - self.x1)
-
-    @property
-    def height(self) -> float:
-        """Box height in pixels (never negative)."""
-        return max(0.0, self.y2 - self.y1)
-
-    @property
-    def area(self) -> float:
-        """Box area in square pixels."""
-        return self.width * self.height
-
-
 class TrackState(enum.Enum):
     """Where a track is in its life, as reported on one frame."""
 
@@ -75,8 +50,10 @@ class TrackState(enum.Enum):
 class TrackUpdate:
     """One confirmed track as seen on one frame."""
 
-    track_id: int
-    """Unique among the tracks of one tracker instance (one camera, one run); starts at 1."""
+    track_number: int
+    """The tracker's own number for the track: unique among the tracks of one tracker instance
+    (one camera, one run), starting at 1. Not the track's id: pipelines give each confirmed
+    track a UUIDv7 `track_id` (see `edge.records`)."""
     state: TrackState
     box: Box
     """NEW/UPDATED: the matched detection's box (real pixels, safe to crop). LOST: the motion
@@ -111,8 +88,8 @@ class Tracker(Protocol):
     with ties going to the higher summed score.
 
     Confirmation: a detection becomes a reported track only after it was matched on several
-    consecutive frames, so a single-frame ghost never produces an update. Track ids are assigned at
-    confirmation.
+    consecutive frames, so a single-frame ghost never produces an update. Track numbers are assigned
+    at confirmation.
     """
 
     def update(

@@ -12,7 +12,7 @@ The algorithm follows the reference `yolox/tracker/byte_tracker.py`:
 6. Lost tracks older than `lost_track_buffer_s` end.
 
 Differences from the reference, on purpose: a track is reported (and gets its id) only once it
-has `min_hits` consecutive hits, also on the first frame of a stream, so ghosts never get an id;
+has `min_hits` consecutive hits, also on the first frame of a stream, so ghosts never get a number;
 the lost buffer is in seconds, not frames, so it means the same at any sampled frame rate; the
 reference's `remove_duplicate_stracks` is left out, because it drops a lost track whose predicted
 box overlaps a live one, which is exactly a person walking behind another (the case the lost
@@ -35,8 +35,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.geometry import Box
 from edge.tracking import kalman
-from edge.tracking.base import Box, DetectionLike, TrackState, TrackUpdate
+from edge.tracking.base import DetectionLike, TrackState, TrackUpdate
 from edge.tracking.matching import FloatArray, assign, fused_cost, iou_matrix
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class _Track:
     votes: dict[int, _ClassVote] = field(default_factory=dict)
     labels: dict[int, str] = field(default_factory=dict)
     hits: int = 0
-    track_id: int | None = None
+    number: int | None = None
     lost: bool = False
 
     @classmethod
@@ -196,7 +197,7 @@ class ByteTrackTracker:
         newly_confirmed = [t for t in candidates if t.hits >= self._settings.min_hits]
         self._unconfirmed = [t for t in candidates if t.hits < self._settings.min_hits]
         for track in newly_confirmed:
-            track.track_id = self._next_id
+            track.number = self._next_id
             self._next_id += 1
             self._log("track %d confirmed", track)
         self._confirmed.extend(newly_confirmed)
@@ -210,7 +211,7 @@ class ByteTrackTracker:
                 state = TrackState.NEW
             updates.append(self._report(track, state, frame_index, timestamp))
         updates += [self._report(t, TrackState.ENDED, frame_index, timestamp) for t in ended]
-        return sorted(updates, key=lambda u: u.track_id)
+        return sorted(updates, key=lambda u: u.track_number)
 
     def _associate(
         self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
@@ -266,21 +267,22 @@ class ByteTrackTracker:
         return ended
 
     def _log(self, message: str, track: _Track) -> None:
-        # Per-track life events are per-frame detail: DEBUG, with the ids in `extra` (STYLE.md).
+        # Per-track life events are per-frame detail: DEBUG, with the identifiers in `extra` so
+        # that JSON log lines can be filtered by camera and track.
         logger.debug(
             message,
-            track.track_id,
-            extra={"camera_id": self._camera_id, "track_id": track.track_id},
+            track.number,
+            extra={"camera_id": self._camera_id, "track_number": track.number},
         )
 
     def _report(
         self, track: _Track, state: TrackState, frame_index: int, timestamp: float
     ) -> TrackUpdate:
-        assert track.track_id is not None, "only confirmed tracks are reported"
+        assert track.number is not None, "only confirmed tracks are reported"
         box = track.predicted_box() if state is TrackState.LOST else track.box
         class_id = track.majority_class()
         return TrackUpdate(
-            track_id=track.track_id,
+            track_number=track.number,
             state=state,
             box=Box(*(float(v) for v in box)),
             score=track.score,

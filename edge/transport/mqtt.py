@@ -1,6 +1,6 @@
-"""The device's MQTT link (paho-mqtt 2.x): status, upstream delivery and downstream routing.
+"""The device's MQTT link (paho-mqtt 2.x): status and upstream delivery.
 
-Connection ownership (the Home Assistant shape, STYLE.md): the link, not paho, reconnects.
+Connection ownership (the Home Assistant shape): the link, not paho, reconnects.
 paho's `reconnect_delay_set` doubles the wait without jitter, so a fleet that lost its broker
 would reconnect in lockstep, and paho would retry refused logins forever. Instead a supervisor
 thread makes ONE paho client per connection (`reconnect_on_failure=False`, network thread from
@@ -16,9 +16,13 @@ broker that denies a publish (PUBACK "Not authorized", MQTT 5 only: 3.1.1 broker
 publishes silently, one reason v5 is the default) fails the link the same way, because every
 topic of the device is under its own ACL and a denial means the device is misconfigured.
 
-On every connect, in this order on the wire: resubscribe (`cmd/+`, `desired`), publish the
-retained ONLINE birth, then wake the ready listeners (the sender drains the outbox). The
-retained OFFLINE last will carries the birth's `session_seq`; a clean stop publishes it itself.
+On every connect, in this order: publish the retained ONLINE birth, then wake the ready listeners
+(the sender drains the outbox). The retained OFFLINE last will carries the birth's `session_seq`;
+a clean stop publishes it itself.
+
+Upstream only for now: the link subscribes to nothing. Commands and desired state
+(`sightline.device.v1` `Command`, `DesiredState`) will be subscribed and handled together, when
+the device has something to handle them with; resubscribing then goes before the birth.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -46,11 +50,10 @@ from pydantic import (
 )
 
 from edge.errors import TransportError
-from edge.transport.downstream import DownstreamRouter
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
 from sightline.backoff import Backoff, BackoffSettings
-from sightline.device.v1 import command_pb2, key_pb2, status_pb2
+from sightline.device.v1 import status_pb2
 from sightline.device.v1.topics import DeviceTopics, TopicPrefix
 
 logger = logging.getLogger(__name__)
@@ -112,9 +115,9 @@ class MqttSettings(BaseModel):
     session_expiry_s: int = Field(
         default=3600,
         ge=0,
-        description="How long the broker keeps the session (and queues QoS 1 commands) while "
-        "the device is away; 0 starts clean on every connect. With mqttv311 any value above "
-        "0 means a persistent session, expired by the broker's own policy.",
+        description="How long the broker keeps the session while the device is away; 0 starts "
+        "clean on every connect. With mqttv311 any value above 0 means a persistent session, "
+        "expired by the broker's own policy.",
     )
     connect_timeout_s: float = Field(
         default=10.0, gt=0, description="Give up a connection attempt without CONNACK after this."
@@ -151,32 +154,6 @@ class LinkHealth(enum.Enum):
     STOPPED = "stopped"
 
 
-class KeyedMessage(Protocol):
-    """An upstream payload: every one carries a MessageKey (sightline/device/v1/key.proto)."""
-
-    @property
-    def key(self) -> key_pb2.MessageKey:
-        """The idempotency key, filled in by `enqueue`."""
-
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
-        """The binary protobuf encoding."""
-
-
-def enqueue(outbox: Outbox, topics: DeviceTopics, topic: str, message: KeyedMessage) -> int:
-    """Stamp `message.key` with (device, next seq) and spool it for `topic`; returns the row id.
-
-    `topic` comes from `topics` (`topics.upstream(Upstream.EVENTS)`, `topics.command_result`).
-    The message is modified in place. The key is made once, here, so every re-publish of the
-    row carries the same key and the cloud can drop repeats.
-    """
-    if not topic.startswith(topics.base + "/"):
-        raise ValueError(f"{topic!r} is not a topic of device {topics.device!r}")
-    seq = outbox.next_seq(topics.device)
-    message.key.device_id = topics.device
-    message.key.seq = seq
-    return outbox.put("mqtt", f"{topics.device}:{seq}", message.SerializeToString(), topic)
-
-
 class _Session:
     """One paho client and one network connection; thrown away when the connection ends."""
 
@@ -211,8 +188,7 @@ class _Session:
 class MqttLink:
     """The device's connection to the broker, kept up by a supervisor thread until `stop`.
 
-    Also the MQTT lane of the sender (`ready`, `send_batch`). Register downstream handlers on
-    `router` before `start`.
+    Also the MQTT lane of the sender (`ready`, `send_batch`).
     """
 
     def __init__(
@@ -232,7 +208,6 @@ class MqttLink:
         self._outbox = outbox
         self._describe = describe
         self._stop = stop
-        self.router = DownstreamRouter(topics, self._reply)
         self._lock = threading.Condition()
         self._session: _Session | None = None
         self._health = LinkHealth.STARTING
@@ -415,9 +390,7 @@ class MqttLink:
         client = session.client
         client.on_connect = lambda _c, _u, _f, reason, _p: self._on_connect(session, reason)
         client.on_disconnect = lambda _c, _u, _f, reason, _p: self._on_disconnect(session, reason)
-        client.on_subscribe = lambda _c, _u, _mid, reasons, _p: self._on_subscribe(reasons)
         client.on_publish = lambda _c, _u, mid, reason, _p: self._on_publish(session, mid, reason)
-        client.on_message = lambda _c, _u, message: self._on_message(message)
         with self._lock:
             self._session = session
         client.loop_start()
@@ -439,8 +412,7 @@ class MqttLink:
         # The callbacks close a reference cycle (client -> callback -> session -> client).
         # Breaking it lets the client go at once, and with it the socket pair paho opened for
         # its network thread, which it closes only when the client is deleted.
-        client.on_connect = client.on_disconnect = client.on_subscribe = None
-        client.on_publish = client.on_message = None
+        client.on_connect = client.on_disconnect = client.on_publish = None
 
     def _close(self, session: _Session) -> None:
         """Clean stop: publish the OFFLINE status ourselves, then disconnect (no will)."""
@@ -473,7 +445,6 @@ class MqttLink:
                 logger.info("%s", error, extra=self._log_extra)
             return
         client = session.client
-        client.subscribe([(topic_filter, 1) for topic_filter in self._topics.subscriptions])
         client.publish(self._topics.status, session.birth.SerializeToString(), qos=1, retain=True)
         session.was_connected = True
         with self._lock:
@@ -498,27 +469,8 @@ class MqttLink:
                     )
         session.end()
 
-    def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
-        for topic_filter, reason in zip(self._topics.subscriptions, reasons, strict=False):
-            if reason.is_failure:
-                # Not terminal: uplink still works. The ACL or the device id is wrong.
-                logger.error(
-                    "broker refused subscription %s: %s",
-                    topic_filter,
-                    reason.getName(),
-                    extra=self._log_extra,
-                )
-
     def _on_publish(self, session: _Session, mid: int, reason: ReasonCode) -> None:
         session.acked(mid, reason)
-
-    def _on_message(self, message: mqtt.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            logger.warning("dropping message with a topic that is not UTF-8")
-            return
-        self.router.dispatch(topic, bytes(message.payload))
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -533,9 +485,6 @@ class MqttLink:
         status.key.device_id = self._topics.device
         status.key.seq = self._outbox.next_seq(self._topics.device)
         return status
-
-    def _reply(self, result: command_pb2.CommandResult) -> None:
-        enqueue(self._outbox, self._topics, self._topics.command_result(result.name), result)
 
     def _fail(self, error: TransportError) -> None:
         """Terminal: remember the error; the supervisor stops once this connection ends."""

@@ -1,8 +1,8 @@
 """The on-disk spool between producers (pipeline, agent) and the senders (MQTT, gRPC).
 
 Everything that must reach the cloud is `put` here first and deleted only after the cloud
-acknowledged it (STYLE.md: peek a batch -> publish/upload -> await acks -> delete by row id), so a
-crash or an outage loses nothing that was put.
+acknowledged it (peek a batch -> publish/upload -> await acks -> delete by row id;
+docs/architecture.md, "Transport"), so a crash or an outage loses nothing that was put.
 
 Storage: one SQLite file in WAL mode with `synchronous=FULL`. FULL (an fsync per commit) rather
 than NORMAL because with NORMAL a power cut may roll back the last commits, and a rolled-back

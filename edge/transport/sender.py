@@ -5,8 +5,7 @@ dead-letter rejected ones, keep the rest. Anything kept (or a failed exchange) m
 back off with jitter; a success resets its backoff. A permanent error stops that kind only
 (the other lane keeps going) and is exposed by `failures()` for the health report.
 
-Retries live here and in the outbox, never in the lanes (STYLE.md, gRPC: "Retries live in the
-outbox, not in ad-hoc loops").
+Retries live here and in the outbox, never in the lanes (docs/architecture.md, "Transport").
 """
 
 from __future__ import annotations

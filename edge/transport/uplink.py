@@ -1,8 +1,8 @@
 """Crop upload to the cloud over gRPC (`sightline.ingest.v1.IngestService/UploadCrops`).
 
-`build_crop_request` turns edge data into the wire message (the detection id is made here when
-the caller has none, boxes are normalised as the proto defines), `enqueue_crop` spools it, and
-`CropUplink` is the sender lane that streams spooled crops and reads the per-item acks.
+`CropUplink` is the sender lane that streams spooled crops and reads the per-item acks; it only
+talks to the network. The requests are built by `edge.wire.crop_request` and spooled by
+`edge.transport.spool.enqueue_crop`.
 
 Ack handling (the proto's contract): STORED and DUPLICATE are delivered; REJECTED_INVALID is
 dead-lettered; RETRY_LATER, a missing ack, UNAVAILABLE or DEADLINE_EXCEEDED keep the row for a
@@ -11,20 +11,16 @@ later, unchanged re-send; UNAUTHENTICATED and PERMISSION_DENIED are permanent er
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 
 import grpc
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
-from uuid6 import uuid7
 
 from edge.errors import TransportError
-from edge.geometry import PixelBox
 from edge.transport.lane import BatchResult, Outcome
-from edge.transport.outbox import Outbox, Row
-from sightline.common.v1 import model_pb2
+from edge.transport.outbox import Row
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -64,83 +60,6 @@ class UplinkSettings(BaseModel):
         if self.ca_file is not None and not self.tls:
             raise ValueError("ca_file is set but tls is false")
         return self
-
-
-def normalised_box(box: PixelBox, width: int, height: int) -> ingest_pb2.BoundingBox:
-    """The box in normalised frame coordinates (proto `BoundingBox`), clipped to [0, 1]."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"frame size must be positive, got {width}x{height}")
-
-    def clip(value: float) -> float:
-        return min(max(value, 0.0), 1.0)
-
-    x_min, x_max = sorted((clip(box.x1 / width), clip(box.x2 / width)))
-    y_min, y_max = sorted((clip(box.y1 / height), clip(box.y2 / height)))
-    return ingest_pb2.BoundingBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
-
-
-def _contains(outer: ingest_pb2.BoundingBox, inner: ingest_pb2.BoundingBox) -> bool:
-    return (
-        outer.x_min <= inner.x_min
-        and outer.y_min <= inner.y_min
-        and outer.x_max >= inner.x_max
-        and outer.y_max >= inner.y_max
-    )
-
-
-def build_crop_request(
-    *,
-    device_id: str,
-    camera_id: str,
-    track_id: str,
-    frame_time: dt.datetime,
-    box: PixelBox,
-    crop_box: PixelBox,
-    frame_width: int,
-    frame_height: int,
-    label: str,
-    score: float,
-    jpeg: bytes,
-    model: model_pb2.ModelRef,
-    detection_id: str | None = None,
-) -> ingest_pb2.UploadCropsRequest:
-    """The upload message for one crop. Boxes are in frame pixels; raises ValueError when
-    the data breaks the proto's rules (naive time, score outside [0, 1], crop_box not holding
-    box, no JPEG).
-
-    `detection_id`: pass the id made when the crop was created (`BestCrop.crop_id`); a new
-    UUIDv7 is made when None. Either way it is the id of every retry (DESIGN.md, identity).
-    """
-    if frame_time.tzinfo is None:
-        raise ValueError("frame_time must be timezone-aware (UTC on the wire)")
-    if not 0.0 <= score <= 1.0:
-        raise ValueError(f"score must lie in [0, 1], got {score}")
-    if not jpeg:
-        raise ValueError("jpeg must not be empty")
-    normalised = normalised_box(box, frame_width, frame_height)
-    normalised_crop = normalised_box(crop_box, frame_width, frame_height)
-    if not _contains(normalised_crop, normalised):
-        raise ValueError("crop_box must contain box")
-    request = ingest_pb2.UploadCropsRequest(
-        detection_id=detection_id or str(uuid7()),
-        device_id=device_id,
-        camera_id=camera_id,
-        track_id=track_id,
-        box=normalised,
-        label=label,
-        score=score,
-        frame_size=ingest_pb2.FrameSize(width=frame_width, height=frame_height),
-        crop_box=normalised_crop,
-        jpeg=jpeg,
-        model=model,
-    )
-    request.frame_time.FromDatetime(frame_time.astimezone(dt.UTC))
-    return request
-
-
-def enqueue_crop(outbox: Outbox, request: ingest_pb2.UploadCropsRequest) -> int:
-    """Spool a crop for upload (keyed by its detection id) and return the row id."""
-    return outbox.put("crop", request.detection_id, request.SerializeToString())
 
 
 class CropUplink:

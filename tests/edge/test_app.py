@@ -14,7 +14,7 @@ import pytest
 from edge import app
 from edge.config import EdgeConfig
 from edge.delivery import CountingDelivery
-from edge.pipelines.base import CameraEvent, CropReady
+from edge.records import CameraEvent, Crop
 from tests.edge.nanodet import MANIFEST, built_model
 from tests.footage.clips import clip_path
 
@@ -27,13 +27,13 @@ class RecordingDelivery(CountingDelivery):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
-        self.crops: list[CropReady] = []
+        self.crops: list[Crop] = []
         self.events: list[CameraEvent] = []
 
     def start(self) -> None:
         self.calls.append("start")
 
-    def crop(self, crop: CropReady) -> None:
+    def crop(self, crop: Crop) -> None:
         super().crop(crop)
         self.crops.append(crop)
 

@@ -9,24 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from edge.crops.image import PixelRect
 from edge.delivery import CountingDelivery, DeliverySettings, OutboxDelivery
-from edge.pipelines.base import CameraEvent, CropReady, EventSeverity, ModelRef, TrackSummary
-from edge.tracking.base import Box
+from edge.geometry import Box, FrameSize, PixelRect
+from edge.records import CameraEvent, Crop, EventSeverity, ModelRef, TrackSummary
 from edge.transport.outbox import Outbox, OutboxSettings
 from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-CROP = CropReady(
+CROP = Crop(
     detection_id="01a1ffd9-fd37-7945-914f-ab34594593bc",
     track_id="01a1ffd9-f0c3-7a9b-9076-15b38f7e0068",
     camera_id="lobby",
     frame_time=T0,
     box=Box(76.8, 57.6, 153.6, 288.0),
     crop_box=PixelRect(70, 34, 161, 312),
-    frame_width=768,
-    frame_height=576,
+    frame_size=FrameSize(768, 576),
     label="person",
     score=0.84,
     jpeg=b"\xff\xd8fake-jpeg\xff\xd9",

@@ -1,4 +1,4 @@
-"""The edge MQTT link against the real Mosquitto: birth/will, outages, auth, downstream.
+"""The edge MQTT link against the real Mosquitto: birth/will, outages, auth.
 
 The edge logs in with the device account (its ACL confines it to its own topics); an admin
 session observes. Faults go through a TCP proxy in front of the shared broker, which must keep
@@ -17,16 +17,15 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt import publish
-from paho.mqtt.enums import MQTTProtocolVersion
 from pydantic import SecretStr
 
 from edge.errors import TransportError
-from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings, enqueue
+from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings
 from edge.transport.outbox import Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
+from edge.transport.spool import enqueue
 from sightline.backoff import BackoffSettings
-from sightline.device.v1 import command_pb2, event_pb2, state_pb2, status_pb2
+from sightline.device.v1 import event_pb2, status_pb2
 from sightline.device.v1.topics import DeviceTopics, Upstream
 from tests.edge.transport.tcp_proxy import TcpProxy
 from tests.integration.mqtt_session import BrokerSession
@@ -103,8 +102,6 @@ def device(
         *,
         port: int | None = None,
         password: str | None = None,
-        session_expiry_s: int = 0,
-        setup: Callable[[MqttLink], None] | None = None,
     ) -> Device:
         settings = MqttSettings(
             host=mqtt_broker.host,
@@ -112,7 +109,7 @@ def device(
             password=SecretStr(password or mqtt_broker.device.password),
             topic_prefix=mqtt_broker.topic_prefix,
             keepalive_s=5,
-            session_expiry_s=session_expiry_s,
+            session_expiry_s=0,
             reconnect=QUICK,
         )
         stop = threading.Event()
@@ -121,8 +118,6 @@ def device(
             outbox, {"mqtt": link}, stop, SenderSettings(idle_poll_s=0.05, backoff=QUICK)
         )
         link.add_ready_listener(lambda: sender.wake("mqtt"))
-        if setup is not None:
-            setup(link)
         link.start()
         sender.start()
         running = Device(link, sender, outbox, topics, stop)
@@ -252,74 +247,6 @@ def test_a_wrong_password_stops_the_link_with_a_permanent_error(
     edge.link.join(timeout=WAIT_S)  # the supervisor gave up by itself: no stop needed
     assert edge.link.health is LinkHealth.FAILED
     assert edge.link.error is refused.value
-
-
-def test_malformed_downstream_payloads_do_not_stop_the_link(
-    device: Callable[..., Device],
-    observer: BrokerSession,
-    topics: DeviceTopics,
-) -> None:
-    received: queue.Queue[command_pb2.Command] = queue.Queue()
-    edge = device(setup=lambda link: link.router.on_command("snapshot", received.put))
-    next_on(observer, topics.status)
-    observer.publish(topics.command("snapshot"), b"\xff\xfe not protobuf")
-    observer.publish(topics.desired, b"\x08")
-    valid = command_pb2.Command(name="snapshot", request_id="req-42")
-    observer.publish(topics.command("snapshot"), valid.SerializeToString())
-    assert received.get(timeout=WAIT_S).request_id == "req-42"
-    assert edge.link.router.malformed == 2
-    assert edge.link.health is LinkHealth.CONNECTED
-    # An unknown command is answered through the outbox on its result topic.
-    observer.publish(
-        topics.command("format_disk"),
-        command_pb2.Command(name="format_disk", request_id="req-43").SerializeToString(),
-    )
-    result = command_pb2.CommandResult.FromString(
-        payload(next_on(observer, topics.command_result("format_disk")))
-    )
-    assert (result.request_id, result.status) == ("req-43", command_pb2.COMMAND_STATUS_REJECTED)
-
-
-def test_the_retained_desired_state_reaches_a_device_when_it_connects(
-    device: Callable[..., Device], topics: DeviceTopics, mqtt_broker: MqttBroker
-) -> None:
-    desired = state_pb2.DesiredState(generation=3, config_version="cfg-3")
-    publish.single(
-        topics.desired,
-        desired.SerializeToString(),
-        qos=1,
-        retain=True,
-        hostname=mqtt_broker.host,
-        port=mqtt_broker.port,
-        auth={"username": mqtt_broker.admin.username, "password": mqtt_broker.admin.password},
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    received: queue.Queue[state_pb2.DesiredState] = queue.Queue()
-    device(setup=lambda link: link.router.on_desired(received.put))
-    assert received.get(timeout=WAIT_S) == desired
-
-
-def test_a_command_sent_while_the_device_is_away_arrives_when_it_returns(
-    proxy: TcpProxy,
-    device: Callable[..., Device],
-    observer: BrokerSession,
-    topics: DeviceTopics,
-) -> None:
-    received: queue.Queue[command_pb2.Command] = queue.Queue()
-    edge = device(
-        port=proxy.port,
-        session_expiry_s=60,  # the broker keeps the session, and queues QoS 1 for it
-        setup=lambda link: link.router.on_command("restart", received.put),
-    )
-    next_on(observer, topics.status)
-    proxy.stop()
-    next_on(observer, topics.status)  # the will: the broker knows the device is gone
-    command = command_pb2.Command(name="restart", request_id="while-away")
-    assert not observer.publish(topics.command("restart"), command.SerializeToString()).is_failure
-    assert received.empty()
-    proxy.start()
-    assert received.get(timeout=WAIT_S).request_id == "while-away"
-    assert edge.link.health is LinkHealth.CONNECTED
 
 
 def test_a_clean_stop_publishes_offline_itself(

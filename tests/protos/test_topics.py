@@ -6,7 +6,6 @@ import pytest
 
 from sightline.device.v1.topics import (
     DeviceTopics,
-    Downstream,
     Upstream,
     UpstreamTopic,
     parse_upstream,
@@ -26,20 +25,6 @@ def test_it_builds_every_upstream_leaf_under_the_device_base() -> None:
         "sightline/v1/lobby/cam-box-7/reported",
     ]
     assert TOPICS.status == "sightline/v1/lobby/cam-box-7/status"
-
-
-def test_it_builds_command_result_and_desired_topics() -> None:
-    assert TOPICS.command("restart") == "sightline/v1/lobby/cam-box-7/cmd/restart"
-    assert TOPICS.command_result("restart") == "sightline/v1/lobby/cam-box-7/cmd/restart/result"
-    assert TOPICS.desired == "sightline/v1/lobby/cam-box-7/desired"
-
-
-def test_the_command_subscription_does_not_match_results() -> None:
-    # `cmd/+` matches one level only, so the device never receives its own results.
-    assert TOPICS.subscriptions == (
-        "sightline/v1/lobby/cam-box-7/cmd/+",
-        "sightline/v1/lobby/cam-box-7/desired",
-    )
 
 
 def test_a_multi_level_prefix_is_allowed() -> None:
@@ -65,33 +50,6 @@ def test_it_refuses_segments_that_would_change_the_topic_tree(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         DeviceTopics(prefix=prefix, site=site, device=device)
-
-
-@pytest.mark.parametrize("name", ["", "a/b", "+", "#"])
-def test_it_refuses_bad_command_names(name: str) -> None:
-    with pytest.raises(ValueError, match="command name"):
-        TOPICS.command(name)
-
-
-@pytest.mark.parametrize(
-    ("topic", "expected"),
-    [
-        ("sightline/v1/lobby/cam-box-7/cmd/restart", Downstream(command="restart")),
-        ("sightline/v1/lobby/cam-box-7/desired", Downstream(command=None)),
-        ("sightline/v1/lobby/cam-box-7/cmd/restart/result", None),
-        ("sightline/v1/lobby/cam-box-7/cmd/", None),
-        ("sightline/v1/lobby/cam-box-7/status", None),
-        ("sightline/v1/lobby/other-box/cmd/restart", None),
-        ("sightline/v1/lobby/cam-box-7", None),
-    ],
-)
-def test_it_parses_only_its_own_downstream_topics(topic: str, expected: Downstream | None) -> None:
-    assert TOPICS.parse_downstream(topic) == expected
-
-
-def test_desired_is_told_apart_from_commands() -> None:
-    assert Downstream(command=None).is_desired
-    assert not Downstream(command="restart").is_desired
 
 
 def test_the_cloud_subscribes_to_every_upstream_leaf_of_every_device() -> None:

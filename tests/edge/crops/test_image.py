@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crops.image import PixelRect, cut, encode_jpeg, pixel_rect
-from edge.tracking.base import Box
+from edge.crops.image import cut, encode_jpeg, pixel_rect
+from edge.geometry import Box, PixelRect
 
 
 def test_padding_grows_the_box_on_every_side_and_rounds_outwards() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from edge.crops.image import cut, pixel_rect
 from edge.crops.scoring import crop_quality, sharpness, touches_border
-from edge.tracking.base import Box
+from edge.geometry import Box
 
 # The man standing on the grass, left of the lamp post, in vtest.avi frame 0.
 PERSON = Box(248.0, 216.0, 288.0, 310.0)

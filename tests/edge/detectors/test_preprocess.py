@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 
+from edge.detectors.fake import fake_model_spec
 from edge.detectors.model import ModelSpec
 from edge.detectors.postprocess import letterbox, to_nchw
 from edge.detectors.preprocess import Preprocessor
@@ -15,18 +16,8 @@ STD = (57.375, 57.12, 58.395)
 
 
 def spec(color: str = "BGR", size: tuple[int, int] = (416, 416)) -> ModelSpec:
-    return ModelSpec(
-        name="m",
-        version="1",
-        path=Path("m.onnx"),
-        sha256="0" * 64,
-        input_name="input",
-        input_size=size,
-        color=color,  # type: ignore[arg-type]
-        mean=MEAN,
-        std=STD,
-        labels=("person",),
-    )
+    model = fake_model_spec(labels=("person",), input_size=size)
+    return replace(model, color=color, mean=MEAN, std=STD)  # type: ignore[arg-type]
 
 
 def frame(seed: int, shape: tuple[int, int] = (576, 768)) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,35 +16,20 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crops.selector import BestCropSelector, CropSettings
+from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import ConfigError, SourceError
-from edge.pipelines.base import CameraEvent, CameraSettings, CropReady, PipelineStats, TrackSummary
+from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.sources.base import SourceSettings
 from edge.sources.capture import CaptureSource
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from tests.edge.nanodet import detector_settings
+from tests.edge.sinks import RecordingSink
 from tests.footage.clips import clip_path
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class RecordingSink:
-    crops: list[CropReady] = field(default_factory=list)
-    tracks: list[TrackSummary] = field(default_factory=list)
-    events: list[CameraEvent] = field(default_factory=list)
-
-    def crop(self, crop: CropReady) -> None:
-        self.crops.append(crop)
-
-    def track(self, summary: TrackSummary) -> None:
-        self.tracks.append(summary)
-
-    def event(self, event: CameraEvent) -> None:
-        self.events.append(event)
 
 
 @dataclass
@@ -79,7 +64,7 @@ def run_clip(
         source=source,
         detector=detector,
         tracker=ByteTrackTracker(ByteTrackSettings(), camera_id=camera.id),
-        selector=BestCropSelector(crops or CropSettings(), camera_id=camera.id),
+        crops=crops or CropSettings(),
         sink=sink,
         max_frames=max_frames,
     )
@@ -117,7 +102,7 @@ def test_vtest_crops_decode_and_match_their_tracks(vtest: Run) -> None:
         assert summary.best_score == crop.score
         assert crop.label == summary.label
         assert (crop.model.name, crop.model.version) == ("nanodet-g", "1")
-        assert (crop.frame_width, crop.frame_height) == (768, 576)
+        assert (crop.frame_size.width, crop.frame_size.height) == (768, 576)
         start = vtest.source.started_at
         assert start <= crop.frame_time <= start + timedelta(seconds=3)
         image = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_COLOR)

@@ -89,7 +89,7 @@ def identities(history: list[list[TrackUpdate]], walkers: Sequence[Walker]) -> d
         for update in updates:
             walker = walker_of(update, walkers)
             if update.state in (TrackState.NEW, TrackState.UPDATED) and walker is not None:
-                seen[update.track_id].add(walker)
+                seen[update.track_number].add(walker)
     return dict(seen)
 
 
@@ -123,7 +123,7 @@ def test_a_person_hidden_behind_another_comes_back_with_the_same_id() -> None:
     assert len(hidden) >= 4, "the scene must really occlude someone"
     history = run(tracker(), scene(walkers, frames, hidden=hidden))
     assert identities(history, walkers) == {1: {0}, 2: {1}}
-    states_of_walker0 = [u.state for updates in history for u in updates if u.track_id == 1]
+    states_of_walker0 = [u.state for updates in history for u in updates if u.track_number == 1]
     assert TrackState.LOST in states_of_walker0
     assert TrackState.ENDED not in states_of_walker0
 
@@ -131,7 +131,7 @@ def test_a_person_hidden_behind_another_comes_back_with_the_same_id() -> None:
 def test_a_missed_frame_reports_lost_then_the_same_track_again() -> None:
     walker = Walker((100.0, 100.0, 160.0, 260.0), (5.0, 0.0))
     history = run(tracker(), scene([walker], 12, hidden={(0, 6)}))
-    states = [[(u.track_id, u.state) for u in updates] for updates in history]
+    states = [[(u.track_number, u.state) for u in updates] for updates in history]
     assert states[0] == []  # not confirmed yet: min_hits is 2
     assert states[1] == [(1, TrackState.NEW)]
     assert states[5] == [(1, TrackState.UPDATED)]
@@ -150,7 +150,7 @@ def test_a_single_frame_ghost_never_becomes_a_track() -> None:
     frames = scene([walker], 10)
     frames[4] = [*frames[4], Det(500.0, 300.0, 560.0, 420.0, score=0.95)]
     history = run(tracker(), frames)
-    assert {u.track_id for updates in history for u in updates} == {1}
+    assert {u.track_number for updates in history for u in updates} == {1}
 
 
 def test_a_low_score_detection_extends_a_track_but_never_starts_one() -> None:
@@ -162,7 +162,7 @@ def test_a_low_score_detection_extends_a_track_but_never_starts_one() -> None:
         (det,) = frames[f]
         frames[f] = [Det(det.x1, det.y1, det.x2, det.y2, score=0.3), *weak[f]]
     history = run(tracker(), frames)
-    assert [[(u.track_id, u.state) for u in history[f]] for f in range(5, 9)] == [
+    assert [[(u.track_number, u.state) for u in history[f]] for f in range(5, 9)] == [
         [(1, TrackState.UPDATED)]
     ] * 4
 
@@ -208,7 +208,10 @@ def test_flush_ends_every_live_track() -> None:
     live = ByteTrackTracker(ByteTrackSettings())
     run(live, scene(walkers, 6))
     ended = live.flush(6, 0.6)
-    assert [(u.track_id, u.state) for u in ended] == [(1, TrackState.ENDED), (2, TrackState.ENDED)]
+    assert [(u.track_number, u.state) for u in ended] == [
+        (1, TrackState.ENDED),
+        (2, TrackState.ENDED),
+    ]
     assert live.update([], 7, 0.7) == []
 
 
@@ -217,7 +220,7 @@ def test_ids_count_only_confirmed_tracks() -> None:
     frames = scene([walker], 8)
     frames[0] = [Det(500.0, 300.0, 560.0, 420.0)]  # a ghost that would burn id 1
     history = run(tracker(), frames)
-    assert {u.track_id for updates in history for u in updates} == {1}
+    assert {u.track_number for updates in history for u in updates} == {1}
 
 
 def test_min_hits_delays_confirmation() -> None:

@@ -1,4 +1,4 @@
-"""The tracker and the crop selector on real footage: NanoDet-g on the first 50 frames of vtest.avi.
+"""The tracker and the track ledger on real footage: NanoDet-g on the first 50 frames of vtest.avi.
 
 Needs the built model (`uv run python -m models build`); skips with that hint when it is missing.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from statistics import median
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crops.selector import BestCrop, BestCropSelector, CropSettings
+from edge.crops.selector import CropSettings
 from edge.detectors.postprocess import (
     Detection,
     decode_nanodet,
@@ -23,17 +24,21 @@ from edge.detectors.postprocess import (
     to_detections,
     to_nchw,
 )
+from edge.pipelines.tracks import TrackLedger
+from edge.records import ModelRef
 from edge.tracking.base import TrackState, TrackUpdate
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from edge.tracking.matching import iou_matrix
 from models.cache import model_path
 from models.manifest import load_manifest
+from tests.edge.sinks import RecordingSink
 from tests.footage.clips import VTEST, source
 
 pytestmark = pytest.mark.slow
 
 FRAMES = 50
 FPS = 10.0
+START = datetime(2026, 1, 1, tzinfo=UTC)
 PERSON = 0  # COCO class id
 
 
@@ -41,7 +46,7 @@ PERSON = 0  # COCO class id
 class Run:
     detections: list[list[Detection]]
     updates: list[list[TrackUpdate]]
-    crops: list[BestCrop]
+    sink: RecordingSink
     high_score: float
 
 
@@ -60,9 +65,15 @@ def run() -> Run:
     output_names = [output.name for output in session.get_outputs()]
     settings = ByteTrackSettings()
     tracker = ByteTrackTracker(settings, camera_id="vtest")
-    selector = BestCropSelector(CropSettings(emit_interval_s=None))
+    sink = RecordingSink()
+    ledger = TrackLedger(
+        CropSettings(emit_interval_s=None),
+        camera_id="vtest",
+        model=ModelRef(manifest.name, manifest.version),
+        sink=sink,
+    )
     capture = cv2.VideoCapture(str(source(VTEST)))
-    result = Run([], [], [], settings.high_score)
+    result = Run([], [], sink, settings.high_score)
     try:
         for index in range(FRAMES):
             ok, decoded = capture.read()
@@ -80,10 +91,10 @@ def run() -> Run:
             updates = tracker.update(detections, index, index / FPS)
             result.detections.append(detections)
             result.updates.append(updates)
-            result.crops += selector.observe(frame, updates)
+            ledger.observe(frame, START + timedelta(seconds=index / FPS), updates)
         ended = tracker.flush(FRAMES, FRAMES / FPS)
         result.updates.append(ended)
-        result.crops += selector.observe(frame, ended)
+        ledger.end(ended)
     finally:
         capture.release()
     return result
@@ -124,7 +135,7 @@ def test_confident_detections_are_tracked(run: Run) -> None:
 
 
 def test_the_number_of_tracks_is_plausible(run: Run) -> None:
-    ids = {u.track_id for updates in run.updates for u in updates}
+    ids = {u.track_number for updates in run.updates for u in updates}
     people = median(confident_people(d, run.high_score) for d in run.detections)
     # Some people enter or leave in 5 s, and a few tracks break; a tracker that re-ids every few
     # frames would give far more.
@@ -139,9 +150,9 @@ def test_the_parked_car_is_one_track_all_along(run: Run) -> None:
         for u in updates:
             box = np.array([[u.box.x1, u.box.y1, u.box.x2, u.box.y2]])
             if u.state is not TrackState.ENDED and iou_matrix(parked, box)[0, 0] > 0.7:
-                ids.add(u.track_id)
+                ids.add(u.track_number)
     (car,) = ids
-    final = next(u for u in run.updates[-1] if u.track_id == car)
+    final = next(u for u in run.updates[-1] if u.track_number == car)
     assert final.label == "car"
     assert final.hits >= FRAMES - 5
 
@@ -151,26 +162,32 @@ def test_tracks_are_long_and_never_jump(run: Run) -> None:
     for updates in run.updates:
         for u in updates:
             if u.state in (TrackState.NEW, TrackState.UPDATED):
-                feet[u.track_id].append(
+                feet[u.track_number].append(
                     (u.frame_index, (u.box.x1 + u.box.x2) / 2, u.box.y2, u.box.height)
                 )
     assert median(len(seen) for seen in feet.values()) >= 15
-    for track_id, seen in feet.items():
+    for number, seen in feet.items():
         for (f0, x0, y0, height), (f1, x1, y1, _) in pairwise(seen):
             # A pedestrian at 10 fps moves about a tenth of their height per frame. The feet
             # point is used because a box that swallows a neighbour moves its top, not its feet.
             step = float(np.hypot(x1 - x0, y1 - y0)) / (f1 - f0)
-            assert step < 0.5 * height, f"track {track_id} jumped between frames {f0} and {f1}"
+            assert step < 0.5 * height, f"track {number} jumped between frames {f0} and {f1}"
 
 
 def test_every_track_ends_once_with_one_best_crop(run: Run) -> None:
-    ids = {u.track_id for updates in run.updates for u in updates}
-    ended = [u.track_id for updates in run.updates for u in updates if u.state is TrackState.ENDED]
+    ids = {u.track_number for updates in run.updates for u in updates}
+    ended = [
+        u.track_number for updates in run.updates for u in updates if u.state is TrackState.ENDED
+    ]
     assert sorted(ended) == sorted(ids)
-    assert sorted(c.track_id for c in run.crops) == sorted(ids)
-    for crop in run.crops:
+    summaries = run.sink.tracks
+    assert len(summaries) == len(ids) and all(s.ended for s in summaries)
+    # One crop per track, the one its summary names.
+    assert sorted(c.track_id for c in run.sink.crops) == sorted(s.track_id for s in summaries)
+    assert {c.detection_id for c in run.sink.crops} == {s.best_detection_id for s in summaries}
+    for crop in run.sink.crops:
         image = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None
-        rect = crop.crop_rect
+        rect = crop.crop_box
         assert image.shape == (rect.y2 - rect.y1, rect.x2 - rect.x1, 3)
         assert 0 <= rect.x1 < rect.x2 <= 768 and 0 <= rect.y1 < rect.y2 <= 576

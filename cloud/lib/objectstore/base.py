@@ -85,10 +85,10 @@ class ObjectStore(Protocol):
     ) -> None:
         """Store `data` under `key`, replacing any object there together with its metadata.
 
-        Idempotent: repeating a put with the same arguments leaves the same object, which is
-        what makes retried uploads safe (DESIGN.md, "Identity and idempotency"). Two concurrent
-        puts of one key leave one of them whole. Raises `ObjectTooLarge` when `data` exceeds
-        the ``max_object_bytes`` setting.
+        Idempotent: repeating a put with the same arguments leaves the same object, which is what
+        makes retried uploads safe (docs/architecture.md, "Identity and idempotency"). Two
+        concurrent puts of one key leave one of them whole. Raises `ObjectTooLarge` when `data`
+        exceeds the ``max_object_bytes`` setting.
         """
         ...
 

@@ -1,4 +1,4 @@
-"""Builders for the object keys that DESIGN.md fixes ("Identity and idempotency").
+"""Builders for the object keys (docs/architecture.md, "Identity and idempotency").
 
 Keys are derived only from ids assigned at the edge, never from upload time or a counter, so a
 retried upload writes the same key and overwrites instead of duplicating.

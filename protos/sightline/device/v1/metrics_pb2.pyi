@@ -26,8 +26,26 @@ class CameraMetrics(_message.Message):
     detections_total: int
     def __init__(self, camera_id: _Optional[str] = ..., connected: bool = ..., decode_fps: _Optional[float] = ..., infer_fps: _Optional[float] = ..., frames_dropped_total: _Optional[int] = ..., detections_total: _Optional[int] = ...) -> None: ...
 
+class LaneMetrics(_message.Message):
+    __slots__ = ("kind", "rows", "bytes", "dropped_total", "dead_letters_total", "delivered_total", "error")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    rows: int
+    bytes: int
+    dropped_total: int
+    dead_letters_total: int
+    delivered_total: int
+    error: str
+    def __init__(self, kind: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., dropped_total: _Optional[int] = ..., dead_letters_total: _Optional[int] = ..., delivered_total: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
 class Metrics(_message.Message):
-    __slots__ = ("key", "time", "session_seq", "cameras", "outbox_rows", "outbox_bytes", "outbox_dropped_total", "cpu_percent", "memory_used_bytes", "memory_available_bytes", "disk_free_bytes")
+    __slots__ = ("key", "time", "session_seq", "cameras", "outbox_rows", "outbox_bytes", "outbox_dropped_total", "cpu_percent", "memory_used_bytes", "memory_available_bytes", "disk_free_bytes", "lanes", "tracks_interrupted_total")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     SESSION_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +57,8 @@ class Metrics(_message.Message):
     MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LANES_FIELD_NUMBER: _ClassVar[int]
+    TRACKS_INTERRUPTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     key: _key_pb2.MessageKey
     time: _timestamp_pb2.Timestamp
     session_seq: int
@@ -50,4 +70,6 @@ class Metrics(_message.Message):
     memory_used_bytes: int
     memory_available_bytes: int
     disk_free_bytes: int
-    def __init__(self, key: _Optional[_Union[_key_pb2.MessageKey, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_seq: _Optional[int] = ..., cameras: _Optional[_Iterable[_Union[CameraMetrics, _Mapping]]] = ..., outbox_rows: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., outbox_dropped_total: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ...) -> None: ...
+    lanes: _containers.RepeatedCompositeFieldContainer[LaneMetrics]
+    tracks_interrupted_total: int
+    def __init__(self, key: _Optional[_Union[_key_pb2.MessageKey, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_seq: _Optional[int] = ..., cameras: _Optional[_Iterable[_Union[CameraMetrics, _Mapping]]] = ..., outbox_rows: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., outbox_dropped_total: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ..., lanes: _Optional[_Iterable[_Union[LaneMetrics, _Mapping]]] = ..., tracks_interrupted_total: _Optional[int] = ...) -> None: ...

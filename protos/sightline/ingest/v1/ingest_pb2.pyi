@@ -2,6 +2,8 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from sightline.common.v1 import model_pb2 as _model_pb2
+from sightline.device.v1 import event_pb2 as _event_pb2
+from sightline.device.v1 import track_pb2 as _track_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -70,6 +72,24 @@ class UploadCropsRequest(_message.Message):
     jpeg: bytes
     model: _model_pb2.ModelRef
     def __init__(self, detection_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., frame_size: _Optional[_Union[FrameSize, _Mapping]] = ..., crop_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+
+class UploadRecordsRequest(_message.Message):
+    __slots__ = ("event", "track")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    TRACK_FIELD_NUMBER: _ClassVar[int]
+    event: _event_pb2.Event
+    track: _track_pb2.TrackSummary
+    def __init__(self, event: _Optional[_Union[_event_pb2.Event, _Mapping]] = ..., track: _Optional[_Union[_track_pb2.TrackSummary, _Mapping]] = ...) -> None: ...
+
+class UploadRecordsResponse(_message.Message):
+    __slots__ = ("seq", "status", "message")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    status: AckStatus
+    message: str
+    def __init__(self, seq: _Optional[int] = ..., status: _Optional[_Union[AckStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class UploadCropsResponse(_message.Message):
     __slots__ = ("detection_id", "status", "message")

@@ -40,6 +40,11 @@ class IngestServiceStub(object):
                 request_serializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsRequest.SerializeToString,
                 response_deserializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsResponse.FromString,
                 _registered_method=True)
+        self.UploadRecords = channel.stream_stream(
+                '/sightline.ingest.v1.IngestService/UploadRecords',
+                request_serializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsRequest.SerializeToString,
+                response_deserializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer(object):
@@ -67,6 +72,18 @@ class IngestServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadRecords(self, request_iterator, context):
+        """Uploads device records (events, track summaries) and acknowledges each one once it is
+        stored. The contract of UploadCrops holds, with the record's key.seq in place of the
+        detection id: one UploadRecordsResponse per request, matched by seq; idempotent on
+        (device, seq); unacknowledged records are re-sent unchanged. Every record's
+        key.device_id must be the authenticated device (PERMISSION_DENIED for the stream
+        otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +91,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.UploadCrops,
                     request_deserializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsRequest.FromString,
                     response_serializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsResponse.SerializeToString,
+            ),
+            'UploadRecords': grpc.stream_stream_rpc_method_handler(
+                    servicer.UploadRecords,
+                    request_deserializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsRequest.FromString,
+                    response_serializer=sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -104,6 +126,33 @@ class IngestService(object):
             '/sightline.ingest.v1.IngestService/UploadCrops',
             sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsRequest.SerializeToString,
             sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadCropsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadRecords(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/sightline.ingest.v1.IngestService/UploadRecords',
+            sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsRequest.SerializeToString,
+            sightline_dot_ingest_dot_v1_dot_ingest__pb2.UploadRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

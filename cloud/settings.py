@@ -210,6 +210,19 @@ MQTT_BRIDGE: dict[str, Any] = {
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
 }
 
+# Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the
+# same broker, logged in as a dynamic-security admin. Only that command needs it, so a missing
+# admin login fails there, not in every process.
+MQTT_ACCOUNTS: dict[str, Any] = {
+    "host": MQTT_BRIDGE["host"],
+    "port": MQTT_BRIDGE["port"],
+    "username": env_str("SIGHTLINE_CLOUD_MQTT_ADMIN_USERNAME", default=""),
+    "password": env_secret("SIGHTLINE_CLOUD_MQTT_ADMIN_PASSWORD", default=""),
+    "topic_prefix": MQTT_BRIDGE["topic_prefix"],
+    "tls": MQTT_BRIDGE["tls"],
+    "ca_file": MQTT_BRIDGE["ca_file"],
+}
+
 # Crop embedder of the `embed` workers (cloud.embeddings.embedder.EmbedderSettings). Without a
 # model path the built model is found in SIGHTLINE_CACHE_DIR (`python -m models build`).
 EMBEDDER: dict[str, Any] = {

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from minio import Minio
     from weaviate import WeaviateClient
 
+    from cloud.fleet.broker import MosquittoAccounts
+
 T = TypeVar("T")
 START_HINT = "run `python3 tests/services/manage.py up` and `set -a; . .services/env`"
 
@@ -211,14 +213,39 @@ def weaviate_collection(
         weaviate_client.collections.delete(name)
 
 
+@pytest.fixture(scope="session")
+def mqtt_accounts(mqtt_broker: MqttBroker) -> MosquittoAccounts:
+    """The broker's account API (dynamic security), logged in as the test admin."""
+    from pydantic import SecretStr
+
+    from cloud.fleet.broker import BrokerAdminSettings, MosquittoAccounts
+
+    return MosquittoAccounts(
+        BrokerAdminSettings(
+            host=mqtt_broker.host,
+            port=mqtt_broker.port,
+            username=mqtt_broker.admin.username,
+            password=SecretStr(mqtt_broker.admin.password),
+            topic_prefix=mqtt_broker.topic_prefix,
+        )
+    )
+
+
 @pytest.fixture
-def mqtt_site(mqtt_broker: MqttBroker, session_token: str, request: pytest.FixtureRequest) -> str:
+def mqtt_site(
+    mqtt_broker: MqttBroker,
+    mqtt_accounts: MosquittoAccounts,
+    session_token: str,
+    request: pytest.FixtureRequest,
+) -> str:
     """A `<site>` topic segment of this test's own, as in `<prefix>/v1/<site>/<device>/...`.
 
-    The broker ACL confines devices by their own `<device>` segment under any site, so a per-test
-    site isolates topics without weakening it. Retained messages cannot be listed and removed
-    reliably, so the run's random token makes the site new on every run instead. (It asks for
-    `mqtt_broker` so that a test using only this fixture still skips without a broker.)
+    Both test device accounts are (re)made for this site: bound to their client ids and
+    confined to their own topics under it, as enrolment makes them. Retained messages cannot be
+    listed and removed reliably, so the run's random token makes the site new on every run.
     """
     site = isolated_name(request.node.nodeid, prefix="site", separator="-", max_length=56)
-    return f"{site}-{session_token}"
+    site = f"{site}-{session_token}"
+    for device in (mqtt_broker.device, mqtt_broker.device2):
+        mqtt_accounts.put_device(device.username, site, device.password)
+    return site

@@ -51,6 +51,14 @@ def ensure_device_exists(device_id: str) -> None:
         raise NotFound(f"device {device_id!r} is not provisioned")
 
 
+def device_site(device_id: str) -> str:
+    """The site a device was registered with ('' when none); `NotFound` for an unknown one."""
+    site = Device.objects.filter(pk=device_id).values_list("site", flat=True).first()
+    if site is None:
+        raise NotFound(f"device {device_id!r} is not provisioned")
+    return site
+
+
 def record_device_status(
     device_id: str,
     *,

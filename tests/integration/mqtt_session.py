@@ -24,11 +24,15 @@ TIMEOUT = 5.0
 class BrokerSession:
     """One MQTT v5 connection with synchronous connect, subscribe and QoS 1 publish."""
 
-    def __init__(self, broker: MqttBroker, account: MqttAccount | None, client_id: str) -> None:
+    def __init__(
+        self, broker: MqttBroker, account: MqttAccount | None, client_id: str | None = None
+    ) -> None:
+        """`client_id` defaults to the account's user name: the broker binds device and bridge
+        accounts to it (only the test admin may pick any)."""
         self._broker = broker
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=client_id or (account.username if account else ""),
             protocol=MQTTProtocolVersion.MQTTv5,
             # A refused login must stay refused, not be retried in the background.
             reconnect_on_failure=False,
@@ -38,10 +42,13 @@ class BrokerSession:
         self._answers: dict[tuple[str, int], Any] = {}
         self._answered = threading.Condition()
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.disconnected = threading.Event()
+        """Set when the broker ends the connection (or `close` does)."""
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
         self._client.on_message = lambda _client, _userdata, message: self.messages.put(message)
+        self._client.on_disconnect = lambda *_args: self.disconnected.set()
 
     def _answer(self, key: tuple[str, int], value: object) -> None:
         with self._answered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 DATABASE_URL = "SIGHTLINE_TEST_DATABASE_URL"
@@ -18,6 +19,12 @@ MQTT_PORT = "SIGHTLINE_TEST_MQTT_PORT"
 # Root of every topic the broker's ACL knows: `<prefix>/v1/<site>/<device>/...`
 # (`sightline.device.v1.topics`).
 MQTT_TOPIC_PREFIX = "SIGHTLINE_TEST_MQTT_TOPIC_PREFIX"
+# MQTT over TLS, and over TLS with a required client certificate; both trust MQTT_CA_FILE, whose
+# key (MQTT_CA_KEY_FILE) lets a test issue client certificates.
+MQTT_TLS_PORT = "SIGHTLINE_TEST_MQTT_TLS_PORT"
+MQTT_MTLS_PORT = "SIGHTLINE_TEST_MQTT_MTLS_PORT"
+MQTT_CA_FILE = "SIGHTLINE_TEST_MQTT_CA_FILE"
+MQTT_CA_KEY_FILE = "SIGHTLINE_TEST_MQTT_CA_KEY_FILE"
 MQTT_ADMIN_USER = "SIGHTLINE_TEST_MQTT_ADMIN_USER"
 MQTT_ADMIN_PASSWORD = "SIGHTLINE_TEST_MQTT_ADMIN_PASSWORD"
 # Two device accounts, so a test can show that one device cannot touch the other's topics.
@@ -68,8 +75,15 @@ class MqttBroker:
 
     host: str
     port: int
+    tls_port: int
+    """TLS; the server certificate is signed by `ca_file`."""
+    mtls_port: int
+    """TLS with a client certificate signed by `ca_file` required."""
+    ca_file: Path
+    ca_key_file: Path
     topic_prefix: str
     admin: MqttAccount
+    """Dynamic-security admin that may also publish and subscribe anywhere (it plays the cloud)."""
     device: MqttAccount
     device2: MqttAccount
 
@@ -83,6 +97,10 @@ class MqttBroker:
         return cls(
             host=require(environ, MQTT_HOST),
             port=int(require(environ, MQTT_PORT)),
+            tls_port=int(require(environ, MQTT_TLS_PORT)),
+            mtls_port=int(require(environ, MQTT_MTLS_PORT)),
+            ca_file=Path(require(environ, MQTT_CA_FILE)),
+            ca_key_file=Path(require(environ, MQTT_CA_KEY_FILE)),
             topic_prefix=require(environ, MQTT_TOPIC_PREFIX),
             admin=account(MQTT_ADMIN_USER, MQTT_ADMIN_PASSWORD),
             device=account(MQTT_DEVICE_USER, MQTT_DEVICE_PASSWORD),

@@ -1,12 +1,18 @@
-"""Mosquitto 2.0 from Debian with real authentication and a per-device ACL.
+"""Mosquitto 2.0 from Debian with the dynamic-security plugin and TLS listeners.
 
-Accounts: one cloud/admin account with full access to `<prefix>/#`, and device accounts whose
-username is the device id, confined by a pattern ACL to `<prefix>/v1/<any site>/<own id>/#`
-(the topic layout in `sightline.device.v1.topics`). Anonymous clients are refused.
+Accounts live in the plugin (`cloud.fleet.broker` manages them at run time): the admin account
+made here has the plugin's admin role plus publish rights everywhere (tests play the cloud with
+it); device accounts, bound to their client id and confined to their own topics under one site,
+are made per test by the `mqtt_site` fixture. Anonymous clients are refused.
+
+Listeners, all on 127.0.0.1: plain MQTT; MQTT over TLS (server certificate from a CA made here);
+and MQTT over TLS that requires a client certificate from that CA (mTLS). The CA's key is
+written too, so tests can issue client certificates.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import struct
 from pathlib import Path
@@ -15,7 +21,6 @@ from tests.services import contract
 from tests.services.base import Context
 from tests.services.procs import (
     LOOPBACK,
-    ServiceError,
     free_ports,
     give_to,
     identify,
@@ -32,61 +37,80 @@ TOPIC_PREFIX = "sightline"
 ADMIN_USER = "sightline-cloud"
 DEVICE_USERS = ("test-device-1", "test-device-2")
 SERVER_USER = server_user("mosquitto")
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 
-# Pattern lines apply to every account, so they come before the first `user` block; %u is the
-# username (mosquitto.conf(5), acl_file). Mosquitto refuses %u substitution for usernames
-# holding `+`, `#` or `/`, so device ids must not contain them.
-ACL = f"""\
-pattern readwrite {TOPIC_PREFIX}/v1/+/%u/#
-
-user {ADMIN_USER}
-topic readwrite {TOPIC_PREFIX}/#
-"""
-
+# use_identity_as_username stays off on the mTLS listener: the certificate proves the device's
+# identity to the transport, and the account (user name and password) still decides access.
 CONFIG = """\
 per_listener_settings false
 allow_anonymous false
-listener {port} {host}
-password_file {home}/passwd
-acl_file {home}/acl
+plugin {plugin}
+plugin_opt_config_file {home}/dynsec.json
 persistence false
 log_dest stderr
 log_type error
 log_type warning
 log_type notice
 log_type information
+
+listener {port} {host}
+
+listener {tls_port} {host}
+cafile {home}/ca.pem
+certfile {home}/server.pem
+keyfile {home}/server.key
+
+listener {mtls_port} {host}
+cafile {home}/ca.pem
+certfile {home}/server.pem
+keyfile {home}/server.key
+require_certificate true
 """
 
 
 class Mosquitto:
-    """mosquitto on a free port with a password file and an ACL file."""
+    """mosquitto on free ports with the dynamic-security plugin and two TLS listeners."""
 
     name = "mosquitto"
-    apt_packages: tuple[str, ...] = ("mosquitto",)
+    apt_packages: tuple[str, ...] = ("mosquitto", "openssl")
     stop_signal = signal.SIGTERM
 
     def install(self, ctx: Context) -> None:
-        """Nothing beyond the Debian package (it ships mosquitto_passwd)."""
+        """Nothing beyond the Debian packages (mosquitto ships mosquitto_ctrl and the plugin)."""
 
     def start(self, ctx: Context) -> Running:
-        """Write config, passwords and ACL, start mosquitto, wait until the admin can log in."""
+        """Write config, accounts and certificates, start mosquitto, wait for the admin login."""
         home = ctx.state.service_dir(self.name)
         accounts = {user: ctx.state.secret(f"mqtt_{user}") for user in (ADMIN_USER, *DEVICE_USERS)}
-        _write_password_file(home / "passwd", accounts)
-        (home / "acl").write_text(ACL, encoding="utf-8")
-        (port,) = free_ports(1)
+        _write_dynsec(home / "dynsec.json", ADMIN_USER, accounts[ADMIN_USER])
+        _write_certificates(home)
+        port, tls_port, mtls_port = free_ports(3)
         config = home / "mosquitto.conf"
-        config.write_text(CONFIG.format(port=port, host=LOOPBACK, home=home), encoding="utf-8")
-        give_to(SERVER_USER, home, home / "passwd", home / "acl", config)
+        config.write_text(
+            CONFIG.format(
+                plugin=DYNSEC_PLUGIN,
+                port=port,
+                tls_port=tls_port,
+                mtls_port=mtls_port,
+                host=LOOPBACK,
+                home=home,
+            ),
+            encoding="utf-8",
+        )
+        give_to(SERVER_USER, home, home / "dynsec.json", home / "server.key", config)
         log = ctx.state.log_path(self.name)
         process = spawn(["/usr/sbin/mosquitto", "-c", config], log_path=log, user=SERVER_USER)
         device, device2 = DEVICE_USERS
         running = Running(
             process=identify(process.pid),
-            ports={"port": port},
+            ports={"port": port, "tls_port": tls_port, "mtls_port": mtls_port},
             env={
                 contract.MQTT_HOST: LOOPBACK,
                 contract.MQTT_PORT: str(port),
+                contract.MQTT_TLS_PORT: str(tls_port),
+                contract.MQTT_MTLS_PORT: str(mtls_port),
+                contract.MQTT_CA_FILE: str(home / "ca.pem"),
+                contract.MQTT_CA_KEY_FILE: str(home / "ca.key"),
                 contract.MQTT_TOPIC_PREFIX: TOPIC_PREFIX,
                 contract.MQTT_ADMIN_USER: ADMIN_USER,
                 contract.MQTT_ADMIN_PASSWORD: accounts[ADMIN_USER],
@@ -118,15 +142,35 @@ class Mosquitto:
         return tcp_exchange(running.ports["port"], packet + disconnect, 4) == b"\x20\x02\x00\x00"
 
 
-def _write_password_file(path: Path, accounts: dict[str, str]) -> None:
+def _write_dynsec(path: Path, admin: str, password: str) -> None:
+    """The plugin's state with one admin account (`mosquitto_ctrl dynsec init` hashes the
+    password), whose role also may publish anywhere: in tests it plays the cloud."""
     path.unlink(missing_ok=True)
-    path.touch(mode=0o600)
-    for user, password in accounts.items():
-        try:
-            run_as(None, ["mosquitto_passwd", "-b", path, user, password])
-        except ServiceError:
-            # The message would quote the command line, password included.
-            raise ServiceError(f"mosquitto_passwd could not add {user} to {path}") from None
+    # The password goes through stdin: on the command line every local user could read it.
+    run_as(
+        None, ["mosquitto_ctrl", "dynsec", "init", path, admin], stdin=f"{password}\n{password}\n"
+    )
+    state = json.loads(path.read_text(encoding="utf-8"))
+    (role,) = (r for r in state["roles"] if r["rolename"] == "admin")
+    role["acls"].append({"acltype": "publishClientSend", "topic": "#", "allow": True})
+    path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _write_certificates(home: Path) -> None:
+    """A CA and a server certificate for 127.0.0.1 and localhost, with openssl."""
+    ca, ca_key = home / "ca.pem", home / "ca.key"
+    key, request, cert = home / "server.key", home / "server.csr", home / "server.pem"
+    extensions = home / "server.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="utf-8")
+    new_key = ["-newkey", "rsa:2048", "-nodes"]
+    run_as(None, ["openssl", "req", "-x509", *new_key, "-days", "30", "-keyout", ca_key,
+                  "-out", ca, "-subj", "/CN=Sightline test CA"])  # fmt: skip
+    run_as(None, ["openssl", "req", *new_key, "-keyout", key, "-out", request,
+                  "-subj", "/CN=127.0.0.1"])  # fmt: skip
+    run_as(None, ["openssl", "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key,
+                  "-CAcreateserial", "-days", "30", "-out", cert,
+                  "-extfile", extensions])  # fmt: skip
 
 
 def _utf8_field(text: str) -> bytes:

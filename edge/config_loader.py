@@ -50,10 +50,17 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             except OSError as err:
                 raise ConfigError(f"{name}: cannot read {raw}: {err.strerror}") from err
         else:
-            value = yaml.safe_load(raw) if raw else raw
+            try:
+                value = yaml.safe_load(raw) if raw else raw
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{name}: not a YAML value: {err}") from err
         target = overrides
         for key in keys[:-1]:
             target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{name}: {key} is set by another variable as a single value")
+        if isinstance(target.get(keys[-1]), dict):
+            raise ConfigError(f"{name}: other variables set keys below {keys[-1]}")
         target[keys[-1]] = value
     return overrides
 
@@ -92,6 +99,8 @@ def load_yaml_model(
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -95,3 +95,30 @@ def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_yaml_model(Root, tmp_path / "absent.yaml", environ={})
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_bytes(b"mqtt:\n  host: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_yaml_model(Root, path, environ={})
+
+
+def test_an_override_that_is_not_yaml_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "{}\n")
+    with pytest.raises(ConfigError, match="SIGHTLINE_EDGE_MQTT__PORT: not a YAML value"):
+        load_yaml_model(Root, path, environ={"SIGHTLINE_EDGE_MQTT__PORT": "[unclosed"})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SIGHTLINE_EDGE_MQTT": "plain", "SIGHTLINE_EDGE_MQTT__PORT": "1"},
+        {"SIGHTLINE_EDGE_MQTT__PORT": "1", "SIGHTLINE_EDGE_MQTT": "plain"},
+    ],
+)
+def test_overrides_that_set_a_key_both_as_a_value_and_as_a_section_are_a_config_error(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError, match="SIGHTLINE_EDGE_MQTT"):
+        load_yaml_model(Root, write(tmp_path, "{}\n"), environ=environ)

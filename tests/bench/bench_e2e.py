@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -44,12 +43,12 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime
 import yaml
 
 from demo import stack
 from edge.detectors.ort import OrtDetector, OrtSettings
 from edge.detectors.preprocess import Preprocessor
+from tests.bench.measure import cpu_sample, load_average, machine_facts, other_cores, percentiles
 
 logger = logging.getLogger("tests.bench.bench_e2e")
 
@@ -111,63 +110,6 @@ class CropTimes:
     """`ts` minus (open time + index / fps): about 0 when ts means what the docstring says."""
     ts_ahead_s: float
     """`ts` minus the frame's processing time: how far ts is from the processing wall time."""
-
-
-def machine_facts() -> dict[str, Any]:
-    """CPU count and model, ONNX Runtime and Python versions, and the load right now."""
-    model = "unknown"
-    with Path("/proc/cpuinfo").open(encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "onnxruntime": onnxruntime.__version__,
-        "python": sys.version.split()[0],
-    }
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages, as `uptime` shows them."""
-    return [round(value, 2) for value in os.getloadavg()]
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    """CPU seconds used so far by the whole machine and by this benchmark, and when."""
-
-    machine_s: float
-    own_s: float
-    """This process plus its finished children (every leg waits for the processes it starts)."""
-    at: float
-
-
-def cpu_sample() -> CpuSample:
-    """Read /proc/stat and this process's rusage now."""
-    with Path("/proc/stat").open(encoding="ascii") as stat:
-        # cpu user nice system idle iowait irq softirq steal ...: all but idle and iowait is busy.
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
-            int, stat.readline().split()[1:9]
-        )
-    ticks = os.sysconf("SC_CLK_TCK")
-    own = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        own += usage.ru_utime + usage.ru_stime
-    busy = (user + nice + system + irq + softirq + steal) / ticks
-    return CpuSample(busy, own, time.monotonic())
-
-
-def other_cores(since: CpuSample) -> float:
-    """Cores that processes other than this benchmark kept busy, on average, since `since`.
-
-    The machine is shared: this says how far a leg's figure was disturbed (0 is quiet).
-    """
-    now = cpu_sample()
-    foreign = (now.machine_s - since.machine_s) - (now.own_s - since.own_s)
-    return round(max(foreign, 0.0) / (now.at - since.at), 2)
 
 
 def load_footage(video: Path, limit: int | None) -> Footage:
@@ -289,11 +231,6 @@ def crop_times(run: EdgeRun, fps: float) -> list[CropTimes]:
     return times
 
 
-def _percentiles(values: Sequence[float]) -> dict[str, float]:
-    p50, p95 = np.percentile(np.asarray(values, dtype=np.float64), [50, 95])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
-
-
 def end_to_end(
     config: Mapping[str, Any],
     data: Path,
@@ -327,11 +264,11 @@ def end_to_end(
         "edge_startup_s": round((run.opened_at - run.launched_at).total_seconds(), 2),
         "edge_loop_s": round(run.loop_seconds, 2),
         "edge_fps": round(run.fps, 2),
-        "latency_s": _percentiles([(c.searchable - c.processed).total_seconds() for c in crops]),
-        "processed_to_received_s": _percentiles(
+        "latency_s": percentiles([(c.searchable - c.processed).total_seconds() for c in crops]),
+        "processed_to_received_s": percentiles(
             [(c.received - c.processed).total_seconds() for c in crops]
         ),
-        "received_to_searchable_s": _percentiles(
+        "received_to_searchable_s": percentiles(
             [(c.searchable - c.received).total_seconds() for c in crops]
         ),
         "ts_minus_processed_s": {

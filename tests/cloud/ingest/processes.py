@@ -99,6 +99,11 @@ class Background:
                 args, env=dict(env), stdout=output, stderr=subprocess.STDOUT
             )
 
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._process.pid
+
     def output(self) -> str:
         """Everything the process has written so far."""
         return self.log.read_text(errors="replace")

@@ -78,6 +78,8 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
       object, and a repeat changes nothing at all: the first payload wins, JPEG included, also
       when two uploads of one id race (the second insert waits for the first to commit, then
       finds its row);
+    - a repeat is a duplicate only for the device that stored the id; another device's is
+      refused (`InvalidInput`), so no device learns about another one's crops;
     - a transient failure (object store or database) leaves no row, and at worst an object
       that the edge's unchanged retry overwrites.
 
@@ -118,6 +120,11 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
             },
         )
         if not created:
+            if row.device_id != detection.device_id:
+                # Ids are global, so another device's repeat is no duplicate of its own: it
+                # must learn nothing of the stored crop (not even that it is stored), and the
+                # exception undoes what it added on first sight.
+                raise InvalidInput(f"detection_id: {detection.id} cannot be used")
             # Undo what the repeat may have added on first sight (a camera or a track of a
             # payload that differs from the stored one), so that it changes nothing.
             transaction.set_rollback(True)

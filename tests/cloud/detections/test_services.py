@@ -191,3 +191,23 @@ def test_a_summary_cannot_claim_a_track_of_another_device(
         "person",
         detection.ts,
     )
+
+
+def test_another_devices_detection_id_is_refused_not_a_duplicate(
+    provisioned_device: Device, make_detection: MakeDetection, objects: ObjectStore
+) -> None:
+    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    mine = make_detection()
+    record_detection(mine, objects)
+    # gate-02 sends gate-01's detection id (a bug or a probe) on a track of its own: it is not
+    # told that the crop is stored, and nothing of its payload is kept.
+    theirs = make_detection(device_id="gate-02", camera_id="yard", track_id=OTHER_TRACK)
+    with pytest.raises(InvalidInput, match=r"^detection_id: ") as refused:
+        record_detection(theirs, objects)
+    assert "gate-01" not in str(refused.value)
+    assert "lobby" not in str(refused.value)
+    assert list(Detection.objects.values_list("id", "device_id")) == [(mine.id, "gate-01")]
+    assert list(Camera.objects.values_list("device_id", "edge_id")) == [("gate-01", "lobby")]
+    assert list(Track.objects.values_list("id", flat=True)) == [mine.track_id]
+    # The owner's own repeat is still a duplicate.
+    assert record_detection(mine, objects).created is False

@@ -289,3 +289,20 @@ def test_probes_see_the_service_serving_without_credentials(
 
 def test_the_health_service_names_the_ingest_service() -> None:
     assert SERVICE_NAME == "sightline.ingest.v1.IngestService"
+
+
+def test_a_repeat_of_another_devices_detection_id_is_rejected(
+    ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
+) -> None:
+    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    theirs = crop_request(device_id=other.id)
+    assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [STORED]
+    enqueued.reset_mock()
+    mine = crop_request(detection_id=theirs.detection_id)
+    (ack,) = ingest.upload([mine], token)
+    assert ack.status == REJECTED
+    assert other.id not in ack.message
+    assert list(Detection.objects.values_list("device_id", flat=True)) == [other.id]
+    enqueued.delay.assert_not_called()
+    # The owner's repeat is still a duplicate.
+    assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [DUPLICATE]

@@ -189,7 +189,7 @@ INGEST_GRPC: dict[str, Any] = {
     "max_message_bytes": env_int(
         "SIGHTLINE_CLOUD_INGEST_MAX_MESSAGE_BYTES", default=4 * 1024**2, minimum=1024
     ),
-    "max_workers": env_int("SIGHTLINE_CLOUD_INGEST_MAX_WORKERS", default=16, minimum=1),
+    "max_streams": env_int("SIGHTLINE_CLOUD_INGEST_MAX_STREAMS", default=16, minimum=1),
     "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
 }
 

@@ -3,7 +3,9 @@
 The server holds the `IngestService` behind device authentication, and the standard health
 service (``grpc.health.v1.Health``) answering for "" and for the ingest service's name, open
 to probes without credentials. Message size is limited by the server itself, so an oversized
-message fails its stream with RESOURCE_EXHAUSTED before the servicer sees it.
+message fails its stream with RESOURCE_EXHAUSTED before the servicer sees it. Upload streams
+are limited to `max_streams` at once (RESOURCE_EXHAUSTED beyond), on their own: probes answer
+however busy the uploads keep the server.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+# Threads beyond the upload streams' own: health checks and refusals never wait for an upload.
+_SPARE_THREADS: Final = 4
 
 
 class IngestServerSettings(BaseModel):
@@ -43,11 +47,12 @@ class IngestServerSettings(BaseModel):
         description="Largest request or response; a bigger one fails its stream with "
         "RESOURCE_EXHAUSTED. Keep the edge's uplink max_message_bytes at or below it.",
     )
-    max_workers: int = Field(
+    max_streams: int = Field(
         default=16,
         ge=1,
-        description="Calls served at once (each upload stream holds a thread); further calls "
-        "are refused with RESOURCE_EXHAUSTED, which edges retry with backoff.",
+        description="Upload streams served at once (each holds a thread); further streams are "
+        "refused with RESOURCE_EXHAUSTED, which edges retry with backoff. Health checks do not "
+        "count against it.",
     )
     grace_s: float = Field(
         default=10.0, ge=0, description="How long calls in flight may finish on shutdown."
@@ -62,7 +67,7 @@ class IngestDeps:
     authenticate: Callable[[str], str] = authenticate_token
     """Token -> device id; raises `cloud.errors.NotFound` for an unknown token."""
     max_message_bytes: int = 4 * 1024**2
-    max_workers: int = 16
+    max_streams: int = 16
     embed_batch_size: int = EMBED_BATCH_SIZE
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
@@ -76,11 +81,17 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
         # Two servers must never share a port silently (SO_REUSEPORT is on by default).
         ("grpc.so_reuseport", 0),
     ]
+    # No maximum_concurrent_rpcs: it would count health checks too, so a server busy with
+    # uploads would fail its probes. Upload streams are bounded by the interceptor instead, and
+    # the spare threads serve probes and the quick refusals of streams beyond the bound.
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=deps.max_workers, thread_name_prefix="ingest"),
-        interceptors=[DeviceAuthInterceptor(SERVICE_NAME, deps.authenticate)],
+        futures.ThreadPoolExecutor(
+            max_workers=deps.max_streams + _SPARE_THREADS, thread_name_prefix="ingest"
+        ),
+        interceptors=[
+            DeviceAuthInterceptor(SERVICE_NAME, deps.authenticate, max_streams=deps.max_streams)
+        ],
         options=options,
-        maximum_concurrent_rpcs=deps.max_workers,
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(deps.objects, embed_batch_size=deps.embed_batch_size), server
@@ -103,7 +114,7 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
     deps = IngestDeps(
         objects=objects,
         max_message_bytes=settings.max_message_bytes,
-        max_workers=settings.max_workers,
+        max_streams=settings.max_streams,
     )
     server, port = create_server(settings.address, deps)
     server.start()

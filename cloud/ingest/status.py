@@ -15,7 +15,7 @@ import grpc
 from django.db import DatabaseError
 
 from cloud.errors import InvalidInput, NotFound
-from cloud.ingest.errors import PermissionDenied, Unauthenticated
+from cloud.ingest.errors import PermissionDenied, TooManyStreams, Unauthenticated
 from cloud.ingest.failures import Failure, classify, refused_by_database
 from sightline.ingest.v1 import ingest_pb2
 
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 _CALL_STATUS: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (TooManyStreams, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (DatabaseError, grpc.StatusCode.UNAVAILABLE),

@@ -23,7 +23,7 @@ from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.faults import failing_first
 from tests.cloud.ingest.footage import OBJECTS
-from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request
+from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request, event_request
 
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
@@ -340,3 +340,42 @@ def test_database_errors_are_classified_per_crop(
         (second.detection_id, STORED),
     ]
     assert str(error) not in answered[0].message
+
+
+def test_probes_answer_while_every_upload_slot_is_taken(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    # Before, one limit (grpc's maximum_concurrent_rpcs) covered uploads and health checks, so
+    # a busy server failed its probes and got restarted or taken out of the load balancer.
+    ingest = start_ingest(objects, max_streams=2)
+    release = threading.Event()
+    held = []
+    for item in OBJECTS[:2]:
+
+        def send(item: object = item) -> Iterator[ingest_pb2.UploadCropsRequest]:
+            yield crop_request(item)  # type: ignore[arg-type]
+            release.wait(20)
+
+        call = ingest.stub.UploadCrops(
+            send(), timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        responses = iter(call)
+        assert next(responses).status == STORED  # the stream holds its slot now
+        held.append((call, responses))
+
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload([crop_request(OBJECTS[2])], token)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload_records([event_request(1)], token)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    probe = health_pb2_grpc.HealthStub(ingest.channel)
+    for service in ("", SERVICE_NAME):
+        answer = probe.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    release.set()
+    for _call, responses in held:
+        assert list(responses) == []
+    # The slots are free again.
+    assert [a.status for a in ingest.upload([crop_request(OBJECTS[2])], token)] == [STORED]

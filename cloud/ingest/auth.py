@@ -26,6 +26,7 @@ from django.db import close_old_connections
 from cloud.errors import NotFound
 from cloud.ingest.errors import TooManyStreams, Unauthenticated
 from cloud.ingest.status import call_status
+from cloud.ingest.tls import require_certificate_names
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class DeviceAuthInterceptor(_ServerInterceptor):
 
     At most `max_streams` calls of the service run at once; a call beyond that fails at once
     with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for a thread.
+    With `device_certificates` (mTLS), the call's client certificate must also name the device
+    the token belongs to (`cloud.ingest.tls`).
 
     `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
     UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
@@ -72,11 +75,17 @@ class DeviceAuthInterceptor(_ServerInterceptor):
     """
 
     def __init__(
-        self, service: str, authenticate: Callable[[str], str], *, max_streams: int
+        self,
+        service: str,
+        authenticate: Callable[[str], str],
+        *,
+        max_streams: int,
+        device_certificates: bool = False,
     ) -> None:
         self._prefix = f"/{service}/"
         self._authenticate = authenticate
         self._slots = threading.BoundedSemaphore(max_streams)
+        self._device_certificates = device_certificates
 
     def intercept_service(
         self,
@@ -127,12 +136,19 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         return guarded
 
     def _device_of(self, context: grpc.ServicerContext) -> str:
-        """The id of the device whose token the call carries; raise `Unauthenticated`."""
+        """The id of the device whose token the call carries; raise `Unauthenticated`.
+
+        With device certificates, the call's certificate must name that device too
+        (`PermissionDenied` otherwise).
+        """
         token = bearer_token(context.invocation_metadata())
         try:
-            return self._authenticate(token)
+            device_id = self._authenticate(token)
         except NotFound as err:
             raise Unauthenticated("unknown or revoked device token") from err
+        if self._device_certificates:
+            require_certificate_names(context, device_id)
+        return device_id
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

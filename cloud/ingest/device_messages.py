@@ -4,9 +4,10 @@
 leaf, checks its wire contract (it decodes, its key matches the topic, required fields are set,
 timestamps are valid) and calls the service that records it, which checks the domain's rules:
 
-- ``status``: `record_device_status` (birth and last will; stale sessions are ignored there).
+- ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
+- ``metrics``: `record_heartbeat` (the device's latest outbox and loss counters).
 
-``metrics`` and ``reported`` are parsed and checked but not stored.
+``reported`` is parsed and checked but not stored: nothing sends a desired state yet.
 
 MQTT carries presence and state only (`HANDLED`). Events and track summaries must be stored, so
 they travel over gRPC with an ack per record (`cloud.ingest.records`): an MQTT PUBACK only says
@@ -27,8 +28,9 @@ from typing import Final, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from cloud.fleet.models import DeviceStatus
-from cloud.fleet.services import record_device_status
+from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
 from cloud.ingest.wire import MalformedMessage, sequence_number, timestamp
+from cloud.validators import require, validate_edge_name
 from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
 
@@ -84,23 +86,48 @@ def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool
     )
 
 
-def _checked_only(
-    message_type: type[metrics_pb2.Metrics | state_pb2.ReportedState],
-) -> Callable[[UpstreamTopic, bytes, datetime], bool]:
-    def check(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-        message = _parse(message_type, payload)
-        _check_key(message.key, topic)
-        timestamp(message, "time")
-        logger.debug("checked %s from %s; not stored", message_type.__name__, topic)
-        return False
+def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+    metrics = _parse(metrics_pb2.Metrics, payload)
+    _check_key(metrics.key, topic)
+    for lane in metrics.lanes:
+        require(validate_edge_name, lane.kind, "lanes.kind", MalformedMessage)
+    heartbeat = Heartbeat(
+        seq=metrics.key.seq,
+        session_seq=metrics.session_seq,
+        sampled_at=timestamp(metrics, "time"),
+        outbox_rows=metrics.outbox_rows,
+        outbox_bytes=metrics.outbox_bytes,
+        outbox_dropped_total=metrics.outbox_dropped_total,
+        tracks_interrupted_total=metrics.tracks_interrupted_total,
+        disk_free_bytes=metrics.disk_free_bytes,
+        lanes=[
+            LaneCounts(
+                kind=lane.kind,
+                rows=lane.rows,
+                bytes=lane.bytes,
+                dropped_total=lane.dropped_total,
+                dead_letters_total=lane.dead_letters_total,
+                delivered_total=lane.delivered_total,
+                error=lane.error,
+            )
+            for lane in metrics.lanes
+        ],
+    )
+    return record_heartbeat(topic.device_id, heartbeat, received_at=received_at)
 
-    return check
+
+def _reported(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+    reported = _parse(state_pb2.ReportedState, payload)
+    _check_key(reported.key, topic)
+    timestamp(reported, "time")
+    logger.debug("checked the reported state from %s; not stored", topic)
+    return False
 
 
 _HANDLERS: dict[Upstream, Callable[[UpstreamTopic, bytes, datetime], bool]] = {
     Upstream.STATUS: _status,
-    Upstream.METRICS: _checked_only(metrics_pb2.Metrics),
-    Upstream.REPORTED: _checked_only(state_pb2.ReportedState),
+    Upstream.METRICS: _metrics,
+    Upstream.REPORTED: _reported,
 }
 
 HANDLED: Final = frozenset(_HANDLERS)

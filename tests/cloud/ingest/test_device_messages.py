@@ -10,10 +10,9 @@ from django.db import DataError, IntegrityError, InterfaceError, OperationalErro
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.errors import InvalidInput
-from cloud.fleet.models import Device, DeviceStatus
+from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
 from cloud.ingest.bridge import Handler, MqttBridge, MqttBridgeSettings, subscriptions
 from cloud.ingest.device_messages import handle_device_message
-from cloud.ingest.wire import MalformedMessage
 from sightline.backoff import BackoffSettings
 from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
@@ -75,12 +74,94 @@ def test_the_last_will_marks_it_offline_and_a_stale_one_is_ignored(
     assert provisioned_device.status == DeviceStatus.OFFLINE
 
 
-def test_metrics_are_checked_but_not_stored(provisioned_device: Device) -> None:
-    metrics = metrics_pb2.Metrics(key=key(9), session_seq=4, outbox_rows=3)
-    metrics.time.FromDatetime(CONNECTED)
-    assert not apply(Upstream.METRICS, metrics.SerializeToString())
-    with pytest.raises(MalformedMessage, match="time"):
-        apply(Upstream.METRICS, metrics_pb2.Metrics(key=key(9)).SerializeToString())
+def metrics(seq: int, *lanes: metrics_pb2.LaneMetrics, **fields: int) -> bytes:
+    message = metrics_pb2.Metrics(key=key(seq), session_seq=4, lanes=lanes, **fields)
+    message.time.FromDatetime(CONNECTED)
+    return message.SerializeToString()
+
+
+CROP_LANE = metrics_pb2.LaneMetrics(
+    kind="crop", rows=12, bytes=480_000, dropped_total=3, dead_letters_total=1, delivered_total=900
+)
+RECORD_LANE = metrics_pb2.LaneMetrics(
+    kind="record", rows=0, delivered_total=40, error="device token revoked"
+)
+
+
+def test_the_latest_heartbeat_is_kept_with_the_losses_it_counts(
+    provisioned_device: Device,
+) -> None:
+    # Before, metrics were checked and thrown away: the drops a device counted never showed.
+    heartbeat = metrics(
+        9,
+        CROP_LANE,
+        RECORD_LANE,
+        outbox_rows=12,
+        outbox_bytes=480_000,
+        outbox_dropped_total=3,
+        tracks_interrupted_total=2,
+        disk_free_bytes=8 * 1024**3,
+    )
+    assert apply(Upstream.METRICS, heartbeat)
+    health = DeviceHealth.objects.get(device=provisioned_device)
+    assert (health.seq, health.session_seq, health.sampled_at, health.received_at) == (
+        9,
+        4,
+        CONNECTED,
+        RECEIVED,
+    )
+    assert (health.outbox_rows, health.outbox_bytes, health.outbox_dropped_total) == (
+        12,
+        480_000,
+        3,
+    )
+    assert (health.tracks_interrupted_total, health.disk_free_bytes) == (2, 8 * 1024**3)
+    assert health.lanes == [
+        {
+            "kind": "crop",
+            "rows": 12,
+            "bytes": 480_000,
+            "dropped_total": 3,
+            "dead_letters_total": 1,
+            "delivered_total": 900,
+            "error": "",
+        },
+        {
+            "kind": "record",
+            "rows": 0,
+            "bytes": 0,
+            "dropped_total": 0,
+            "dead_letters_total": 0,
+            "delivered_total": 40,
+            "error": "device token revoked",
+        },
+    ]
+    # A later heartbeat replaces it; an earlier one, delivered late, does not.
+    assert apply(Upstream.METRICS, metrics(11, outbox_rows=1))
+    assert not apply(Upstream.METRICS, metrics(10, outbox_rows=5))
+    health.refresh_from_db()
+    assert (health.seq, health.outbox_rows, health.lanes) == (11, 1, [])
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (metrics_pb2.Metrics(key=key(9)).SerializeToString(), "time"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="")), "lanes.kind"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop/x")), "lanes.kind"),
+        (metrics(9, CROP_LANE, CROP_LANE), "each kind"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop", error="token\x00")), "NUL"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop", dropped_total=2**63)), "dropped_total"),
+        (metrics(9, outbox_bytes=2**64 - 1), "outbox_bytes"),
+        (metrics(2**63), "seq"),
+    ],
+)
+def test_it_refuses_heartbeats_the_store_cannot_hold(
+    provisioned_device: Device, payload: bytes, problem: str
+) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        apply(Upstream.METRICS, payload)
+    assert not DeviceHealth.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,16 @@ Weaviate collection and Redis key prefix.
 
 from __future__ import annotations
 
+import queue
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import grpc
 import psycopg
 import pytest
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from minio import Minio
@@ -39,6 +42,7 @@ DEVICE = "gate-01"
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
 REJECTED = ingest_pb2.ACK_STATUS_REJECTED_INVALID
+RETRY_LATER = ingest_pb2.ACK_STATUS_RETRY_LATER
 
 
 @pytest.fixture
@@ -190,3 +194,49 @@ def test_items_the_database_would_refuse_stall_nothing(
         assert conn.execute("SELECT id FROM detections_track").fetchall() == [(good_crop.track_id,)]
     keys = [o.object_name for o in s3_client.list_objects(s3_bucket, recursive=True)]
     assert keys == [f"crops/{DEVICE}/lobby/2026/11/21/{good_crop.detection_id}.jpg"]
+
+
+def kill_connections(database_url: str, postgres_url: str) -> None:
+    """Terminate every connection to the database of `database_url` (a restart, a failover)."""
+    database = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    assert killed
+
+
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_lost_database_connection_costs_one_retry_not_the_stream(
+    env: dict[str, str], token: str, edge: Ingest, postgres_url: str, kind: str
+) -> None:
+    # The server's connection dies mid-stream: the item that hit it is RETRY_LATER, and the
+    # next item of the same stream reconnects and is stored. Before, a connection broken outside
+    # a transaction stayed in place until the stream ended, failing every later record.
+    # Requests as the test feeds them, one at a time; None ends the stream.
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    items: list[Message]
+    call: Iterable[Any]
+    if kind == "crops":
+        items = [crop_request(item, device_id=DEVICE) for item in OBJECTS[:3]]
+        call = edge.stub.UploadCrops(iter(requests.get, None), timeout=60, metadata=metadata)
+    else:
+        items = [event_request(seq, device_id=DEVICE) for seq in (1, 2, 3)]
+        call = edge.stub.UploadRecords(iter(requests.get, None), timeout=60, metadata=metadata)
+    acks: Iterator[Any] = iter(call)
+    first, second, third = items
+    requests.put(first)
+    assert next(acks).status == STORED
+
+    kill_connections(env["SIGHTLINE_CLOUD_DATABASE_URL"], postgres_url)
+    requests.put(second)
+    assert next(acks).status == RETRY_LATER
+    requests.put(third)
+    assert next(acks).status == STORED
+    requests.put(second)  # the edge's retry
+    assert next(acks).status == STORED
+    requests.put(None)
+    assert list(acks) == []

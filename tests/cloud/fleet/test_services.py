@@ -8,7 +8,6 @@ import pytest
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device, DeviceEvent, DeviceHealth, DeviceStatus
 from cloud.fleet.services import (
-    Heartbeat,
     LaneCounts,
     NewEvent,
     provision_device,
@@ -16,6 +15,7 @@ from cloud.fleet.services import (
     record_event,
     record_heartbeat,
 )
+from tests.cloud.fleet.heartbeats import heartbeat, lane
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -188,36 +188,10 @@ def test_provisioning_refuses_what_the_fleet_cannot_hold(device_id: str, profile
     assert not Device.objects.filter(pk=device_id).exists()
 
 
-def heartbeat(seq: int, *lanes: LaneCounts) -> Heartbeat:
-    return Heartbeat(
-        seq=seq,
-        session_seq=1,
-        sampled_at=T0,
-        outbox_rows=0,
-        outbox_bytes=0,
-        outbox_dropped_total=0,
-        tracks_interrupted_total=0,
-        disk_free_bytes=10**9,
-        lanes=lanes,
-    )
-
-
-def lane(kind: str, error: str = "") -> LaneCounts:
-    return LaneCounts(
-        kind=kind,
-        rows=0,
-        bytes=0,
-        dropped_total=0,
-        dead_letters_total=0,
-        delivered_total=0,
-        error=error,
-    )
-
-
 @pytest.mark.django_db
 def test_it_refuses_heartbeats_from_an_unprovisioned_device() -> None:
     with pytest.raises(NotFound):
-        record_heartbeat("ghost", heartbeat(1), received_at=T0)
+        record_heartbeat("ghost", heartbeat(1, T0), received_at=T0)
     assert not DeviceHealth.objects.exists()
 
 
@@ -232,5 +206,5 @@ def test_it_refuses_heartbeats_the_store_cannot_hold(
     provisioned_device: Device, lanes: tuple[LaneCounts, ...], problem: str
 ) -> None:
     with pytest.raises(InvalidInput, match=problem):
-        record_heartbeat(provisioned_device.id, heartbeat(1, *lanes), received_at=T0)
+        record_heartbeat(provisioned_device.id, heartbeat(1, T0, *lanes), received_at=T0)
     assert not DeviceHealth.objects.exists()

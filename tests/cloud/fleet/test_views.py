@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
-from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
+from cloud.fleet.services import Heartbeat, record_device_status, record_heartbeat
+from tests.cloud.fleet.heartbeats import heartbeat, lane
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
@@ -23,36 +23,26 @@ def operator(client: Client, db: None) -> Client:
     return client
 
 
-def heartbeat(seq: int, *, sampled_at: datetime, dead_letters: int, error: str = "") -> Heartbeat:
-    return Heartbeat(
-        seq=seq,
+def lossy(seq: int, sampled_at: datetime, *, dead_letters: int, error: str = "") -> Heartbeat:
+    """A heartbeat of a device that dropped crops, dead-lettered some, cut two tracks short."""
+    return heartbeat(
+        seq,
+        sampled_at,
+        lane(
+            "crop",
+            rows=12,
+            bytes=3 * 1024**2,
+            dropped_total=4,
+            dead_letters_total=dead_letters,
+            delivered_total=1234,
+        ),
+        lane("record", delivered_total=56, error=error),
         session_seq=3,
-        sampled_at=sampled_at,
         outbox_rows=12,
         outbox_bytes=3 * 1024**2,
         outbox_dropped_total=4,
         tracks_interrupted_total=2,
         disk_free_bytes=5 * 1024**3,
-        lanes=[
-            LaneCounts(
-                kind="crop",
-                rows=12,
-                bytes=3 * 1024**2,
-                dropped_total=4,
-                dead_letters_total=dead_letters,
-                delivered_total=1234,
-                error="",
-            ),
-            LaneCounts(
-                kind="record",
-                rows=0,
-                bytes=0,
-                dropped_total=0,
-                dead_letters_total=0,
-                delivered_total=56,
-                error=error,
-            ),
-        ],
     )
 
 
@@ -71,7 +61,7 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
     sampled = T0 + timedelta(minutes=5)
     record_heartbeat(
         "gate-01",
-        heartbeat(90, sampled_at=sampled, dead_letters=7, error="device token revoked"),
+        lossy(90, sampled, dead_letters=7, error="device token revoked"),
         received_at=sampled + timedelta(seconds=1),
     )
 
@@ -104,11 +94,7 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
 
 def test_a_device_that_lost_nothing_does_not_stand_out(operator: Client) -> None:
     Device.objects.create(id="gate-01", hardware_profile=HardwareProfile.X86_CPU)
-    clean = dataclasses.replace(
-        heartbeat(1, sampled_at=T0, dead_letters=0),
-        outbox_dropped_total=0,
-        tracks_interrupted_total=0,
-    )
+    clean = heartbeat(1, T0, lane("crop", delivered_total=20))
     record_heartbeat("gate-01", clean, received_at=T0)
     page = operator.get("/devices/").content.decode()
     assert 'id="device-gate-01" class="error"' not in page

@@ -189,8 +189,14 @@ INGEST_GRPC: dict[str, Any] = {
     "max_message_bytes": env_int(
         "SIGHTLINE_CLOUD_INGEST_MAX_MESSAGE_BYTES", default=4 * 1024**2, minimum=1024
     ),
-    "max_workers": env_int("SIGHTLINE_CLOUD_INGEST_MAX_WORKERS", default=16, minimum=1),
+    "max_streams": env_int("SIGHTLINE_CLOUD_INGEST_MAX_STREAMS", default=16, minimum=1),
     "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
+    # TLS unless the address is loopback or SIGHTLINE_CLOUD_INGEST_PLAINTEXT says a proxy in
+    # front terminates it; a client CA adds device certificates (mTLS).
+    "tls_cert_file": env_str("SIGHTLINE_CLOUD_INGEST_TLS_CERT_FILE", default="") or None,
+    "tls_key_file": env_str("SIGHTLINE_CLOUD_INGEST_TLS_KEY_FILE", default="") or None,
+    "tls_client_ca_file": env_str("SIGHTLINE_CLOUD_INGEST_TLS_CLIENT_CA_FILE", default="") or None,
+    "plaintext": env_bool("SIGHTLINE_CLOUD_INGEST_PLAINTEXT", default=False),
 }
 
 # MQTT bridge (`python -m cloud mqtt_bridge`; cloud.ingest.bridge.MqttBridgeSettings). Only the

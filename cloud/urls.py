@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Must match the local object store's `url_prefix` (default "/objects").
     path("objects/", include("cloud.objects.urls")),
+    path("devices/", include("cloud.fleet.urls")),
     path("", include("cloud.search.urls")),
 ]

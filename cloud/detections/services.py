@@ -3,8 +3,9 @@
 The ingest edges check the wire contract (ids, boxes, required fields: `cloud.ingest.crops`,
 `cloud.ingest.device_messages`) and call these functions with the result; the domain's rules
 are checked here, once: the device is provisioned (`NotFound` otherwise), texts fit their
-columns, times carry a time zone and are in order, and a track stays with the camera that
-started it (`InvalidInput` otherwise). Callers never touch the ORM.
+columns and hold no NUL, times carry a time zone, lie in the range the stores hold and are in
+order, a track stays with the camera that started it and a detection id with the device that
+stored it (`InvalidInput` otherwise). Callers never touch the ORM.
 
 Tracks and detections are keyed by the ids the edge made for them, so every function here is
 safe to call again with the same report (docs/architecture.md, "Identity and idempotency").
@@ -23,7 +24,7 @@ from cloud.errors import InvalidInput
 from cloud.fleet.models import Camera
 from cloud.fleet.services import ensure_device_exists
 from cloud.lib.objectstore import ObjectStore, crop_key
-from cloud.validators import require_aware, require_text
+from cloud.validators import require_text, require_time
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
       object, and a repeat changes nothing at all: the first payload wins, JPEG included, also
       when two uploads of one id race (the second insert waits for the first to commit, then
       finds its row);
+    - a repeat is a duplicate only for the device that stored the id; another device's is
+      refused (`InvalidInput`), so no device learns about another one's crops;
     - a transient failure (object store or database) leaves no row, and at worst an object
       that the edge's unchanged retry overwrites.
 
@@ -85,7 +88,7 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     lock, so concurrent uploads for one track cannot lose an update. The price is that an
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
     """
-    require_aware(detection.ts, "ts")
+    require_time(detection.ts, "ts")
     for name in ("label", "model_name", "model_version"):
         require_text(getattr(detection, name), Detection, name)
     key = crop_key(detection.device_id, detection.camera_id, detection.ts, detection.id)
@@ -118,6 +121,11 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
             },
         )
         if not created:
+            if row.device_id != detection.device_id:
+                # Ids are global, so another device's repeat is no duplicate of its own: it
+                # must learn nothing of the stored crop (not even that it is stored), and the
+                # exception undoes what it added on first sight.
+                raise InvalidInput(f"detection_id: {detection.id} cannot be used")
             # Undo what the repeat may have added on first sight (a camera or a track of a
             # payload that differs from the stored one), so that it changes nothing.
             transaction.set_rollback(True)
@@ -158,28 +166,32 @@ def record_track_summary(
     first_seen: datetime,
     last_seen: datetime,
 ) -> bool:
-    """Create the track or widen its time span; return True if the track was created.
+    """Create the track or widen its time span; return False if the track already said so.
 
     The arguments are those of a `sightline.device.v1.TrackSummary`, wire-checked. Summaries
     repeat and may arrive before or after the track's crops, so the span only ever grows and a
-    repeat changes nothing. The label is taken only when the summary creates the track: after
-    that, the best uploaded crop sets it (`record_detection`), and two writers taking turns
-    would make it flicker.
+    repeat changes nothing: a repeat (and a summary that an earlier one superseded) returns
+    False, which the ingest answers as a duplicate. The label is taken only when the summary
+    creates the track: after that, the best uploaded crop sets it (`record_detection`), and two
+    writers taking turns would make it flicker.
     """
     require_text(label, Track, "label")
-    require_aware(first_seen, "first_seen")
-    require_aware(last_seen, "last_seen")
+    require_time(first_seen, "first_seen")
+    require_time(last_seen, "last_seen")
     if first_seen > last_seen:
         raise InvalidInput("first_seen: must not be after last_seen")
     with transaction.atomic():
         _, track, created = _locked_track(
             device_id, camera_id, track_id, label, (first_seen, last_seen)
         )
-        if not created and (first_seen < track.first_seen or last_seen > track.last_seen):
-            track.first_seen = min(track.first_seen, first_seen)
-            track.last_seen = max(track.last_seen, last_seen)
-            track.save(update_fields=["first_seen", "last_seen"])
-    return created
+        if created:
+            return True
+        if first_seen >= track.first_seen and last_seen <= track.last_seen:
+            return False
+        track.first_seen = min(track.first_seen, first_seen)
+        track.last_seen = max(track.last_seen, last_seen)
+        track.save(update_fields=["first_seen", "last_seen"])
+    return True
 
 
 def _locked_track(

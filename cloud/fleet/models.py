@@ -88,3 +88,50 @@ class DeviceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} {self.kind} #{self.seq}"
+
+
+class DeviceHealth(models.Model):
+    """A device's latest heartbeat (`sightline.device.v1.Metrics`): what its outbox holds and
+    what it lost, as the device counted it, so that no loss goes unseen.
+
+    One row per device, replaced by each later heartbeat (`fleet.services.record_heartbeat`).
+    The counters are the device's own: per outbox lane (`lanes`, see `LANE_FIELDS`) the rows
+    dropped by the outbox's bound and dead-lettered since the outbox was created, and those
+    delivered since the agent session started.
+    """
+
+    device = models.OneToOneField(
+        Device, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
+    # key.seq of the heartbeat shown: an older one, delivered late, is ignored.
+    seq = models.BigIntegerField()
+    session_seq = models.PositiveBigIntegerField()
+    sampled_at = models.DateTimeField(help_text="When the device took the sample (its clock).")
+    received_at = models.DateTimeField(help_text="When the cloud received the sample.")
+    outbox_rows = models.PositiveBigIntegerField()
+    outbox_bytes = models.PositiveBigIntegerField()
+    outbox_dropped_total = models.PositiveBigIntegerField()
+    tracks_interrupted_total = models.PositiveBigIntegerField(
+        help_text="Tracks cut short by a crash of the agent, since the outbox was created."
+    )
+    disk_free_bytes = models.PositiveBigIntegerField()
+    # One object per lane, keys as in LANE_FIELDS.
+    lanes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name_plural = "device health"
+
+    def __str__(self) -> str:
+        return f"{self.device_id} at {self.sampled_at:%Y-%m-%d %H:%M:%S}"
+
+
+LANE_FIELDS = (
+    "kind",
+    "rows",
+    "bytes",
+    "dropped_total",
+    "dead_letters_total",
+    "delivered_total",
+    "error",
+)
+"""The keys of each object of `DeviceHealth.lanes` (`sightline.device.v1.LaneMetrics`)."""

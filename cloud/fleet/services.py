@@ -7,16 +7,17 @@ again with the same message, because MQTT QoS 1 and the edge outbox both redeliv
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from cloud.errors import InvalidInput, NotFound
-from cloud.fleet.models import Device, DeviceEvent, DeviceStatus
-from cloud.validators import require_aware, require_text
+from cloud.fleet.models import LANE_FIELDS, Device, DeviceEvent, DeviceHealth, DeviceStatus
+from cloud.validators import require_bigint, require_free_text, require_text, require_time
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def record_device_status(
     reorder them. `ts` (the device's clock) becomes `last_seen` for online messages only: the
     last will was written when the session began, not when the device went away.
     """
-    require_aware(ts, "ts")
+    require_bigint(seq, "session_seq")
+    require_time(ts, "ts")
+    require_text(agent_version, Device, "agent_version", blank=True)
     newer = Q(status_seq__isnull=True) | Q(status_seq__lt=seq)
     if status == DeviceStatus.OFFLINE:
         newer |= Q(status_seq=seq, status=DeviceStatus.ONLINE)
@@ -96,18 +99,149 @@ def record_device_status(
     return False
 
 
-def record_event(
-    device_id: str, *, seq: int, kind: str, payload: Mapping[str, Any], ts: datetime
-) -> bool:
-    """Store a device event once per (device, seq); return whether this call stored it."""
-    require_aware(ts, "ts")
-    require_text(kind, DeviceEvent, "kind")
-    if seq < 0:
-        raise InvalidInput("seq: must not be negative")
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """A device event (`sightline.device.v1.Event`), wire-checked.
+
+    `seq` is the message key's, `severity` the wire enum's name, `camera_id` empty for
+    device-wide events; `message` and `attributes` are for display only.
+    """
+
+    seq: int
+    kind: str
+    ts: datetime
+    severity: str
+    camera_id: str
+    message: str
+    attributes: Mapping[str, str]
+
+
+MAX_EVENT_MESSAGE: Final = 4096
+"""Characters of an event's message; a longer one is refused, so the edge shortens its own."""
+MAX_EVENT_ATTRIBUTES: Final = 32
+MAX_ATTRIBUTE_KEY: Final = 64
+MAX_ATTRIBUTE_VALUE: Final = 1024
+
+
+def record_event(device_id: str, event: NewEvent) -> bool:
+    """Store a device event once per (device, seq); return whether this call stored it.
+
+    Raises `InvalidInput` for an event the store could not hold as it is (texts too long or
+    holding NUL characters, too many or too large attributes, times or seq out of range), and
+    `NotFound` for an unknown device. The message and attributes are display-only, but bounded
+    all the same: an event is a row of the event log, not a place for a device to dump data.
+    """
+    require_bigint(event.seq, "seq", minimum=1)
+    require_time(event.ts, "ts")
+    require_text(event.kind, DeviceEvent, "kind")
+    require_free_text(event.severity, "severity", 32)
+    require_free_text(event.camera_id, "camera_id", 64)
+    require_free_text(event.message, "message", MAX_EVENT_MESSAGE)
+    if len(event.attributes) > MAX_EVENT_ATTRIBUTES:
+        raise InvalidInput(f"attributes: at most {MAX_EVENT_ATTRIBUTES} entries")
+    for key, value in event.attributes.items():
+        require_free_text(key, "attributes key", MAX_ATTRIBUTE_KEY)
+        require_free_text(value, f"attributes[{key!r}]", MAX_ATTRIBUTE_VALUE)
+    payload = {
+        "severity": event.severity,
+        "camera_id": event.camera_id,
+        "message": event.message,
+        "attributes": dict(event.attributes),
+    }
     ensure_device_exists(device_id)
     _, created = DeviceEvent.objects.get_or_create(
-        device_id=device_id, seq=seq, defaults={"kind": kind, "payload": dict(payload), "ts": ts}
+        device_id=device_id,
+        seq=event.seq,
+        defaults={"kind": event.kind, "payload": payload, "ts": event.ts},
     )
     if not created:
-        logger.debug("ignored repeated event %d of device %s", seq, device_id)
+        logger.debug("ignored repeated event %d of device %s", event.seq, device_id)
     return created
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaneCounts:
+    """One outbox lane of a heartbeat (`sightline.device.v1.LaneMetrics`), wire-checked."""
+
+    kind: str
+    rows: int
+    bytes: int
+    dropped_total: int
+    dead_letters_total: int
+    delivered_total: int
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """A device's health sample (`sightline.device.v1.Metrics`), wire-checked."""
+
+    seq: int
+    session_seq: int
+    sampled_at: datetime
+    outbox_rows: int
+    outbox_bytes: int
+    outbox_dropped_total: int
+    tracks_interrupted_total: int
+    disk_free_bytes: int
+    lanes: Sequence[LaneCounts]
+
+
+MAX_LANES: Final = 8
+MAX_LANE_ERROR: Final = 4096
+"""Characters of a lane's error; a longer one is refused, so the edge shortens its own."""
+
+
+def record_heartbeat(device_id: str, heartbeat: Heartbeat, *, received_at: datetime) -> bool:
+    """Keep the heartbeat as the device's latest unless a later one is stored; return whether
+    it was kept.
+
+    "Later" is by the message key's seq, which grows with every message of the device, so a
+    heartbeat delivered late (a retained or redelivered one) cannot hide a newer count. The
+    check and the write are one UPDATE, or an INSERT for the device's first heartbeat. Raises
+    `InvalidInput` for what the store could not hold, `NotFound` for an unknown device.
+    """
+    require_bigint(heartbeat.seq, "seq", minimum=1)
+    require_time(heartbeat.sampled_at, "time")
+    require_time(received_at, "received_at")
+    counters = {
+        "session_seq": heartbeat.session_seq,
+        "outbox_rows": heartbeat.outbox_rows,
+        "outbox_bytes": heartbeat.outbox_bytes,
+        "outbox_dropped_total": heartbeat.outbox_dropped_total,
+        "tracks_interrupted_total": heartbeat.tracks_interrupted_total,
+        "disk_free_bytes": heartbeat.disk_free_bytes,
+    }
+    for name, value in counters.items():
+        require_bigint(value, name)
+    fields: dict[str, Any] = {
+        **counters,
+        "seq": heartbeat.seq,
+        "sampled_at": heartbeat.sampled_at,
+        "received_at": received_at,
+        "lanes": _lanes(heartbeat.lanes),
+    }
+    if DeviceHealth.objects.filter(device_id=device_id, seq__lt=heartbeat.seq).update(**fields):
+        return True
+    ensure_device_exists(device_id)
+    _, created = DeviceHealth.objects.get_or_create(device_id=device_id, defaults=fields)
+    if not created:
+        logger.debug("ignored an older heartbeat %d of device %s", heartbeat.seq, device_id)
+    return created
+
+
+def _lanes(lanes: Sequence[LaneCounts]) -> list[dict[str, Any]]:
+    if len(lanes) > MAX_LANES:
+        raise InvalidInput(f"lanes: at most {MAX_LANES}")
+    if len({lane.kind for lane in lanes}) != len(lanes):
+        raise InvalidInput("lanes: each kind at most once")
+    rows = []
+    for lane in lanes:
+        require_free_text(lane.kind, "lanes.kind", 64)
+        require_free_text(lane.error, "lanes.error", MAX_LANE_ERROR)
+        row = {name: getattr(lane, name) for name in LANE_FIELDS}
+        for name, value in row.items():
+            if isinstance(value, int):
+                require_bigint(value, f"lanes.{name}")
+        rows.append(row)
+    return rows

@@ -1,9 +1,10 @@
 """Device authentication of every ingest call, and the error-to-status translation of calls.
 
 `DeviceAuthInterceptor` guards the methods of one service (the health service stays open for
-probes). It reads ``authorization: Bearer <token>``, resolves the token to a device id and runs
-the method with that id available from `authenticated_device()`; any error that escapes the
-method ends the call with the status code `cloud.ingest.status.call_status` picks.
+probes). It bounds how many of their calls run at once (RESOURCE_EXHAUSTED beyond), reads
+``authorization: Bearer <token>``, resolves the token to a device id and runs the method with
+that id available from `authenticated_device()`; any error that escapes the method ends the
+call with the status code `cloud.ingest.status.call_status` picks.
 
 Why the check runs inside the method's thread, not in ``intercept_service``: grpcio calls
 interceptors on the server's single polling thread, where a database lookup would stall every
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,8 +24,9 @@ import grpc
 from django.db import close_old_connections
 
 from cloud.errors import NotFound
-from cloud.ingest.errors import Unauthenticated
+from cloud.ingest.errors import TooManyStreams, Unauthenticated
 from cloud.ingest.status import call_status
+from cloud.ingest.tls import require_certificate_names
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +64,28 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
 class DeviceAuthInterceptor(_ServerInterceptor):
     """Authenticates every call of `service` with `authenticate(token) -> device id`.
 
+    At most `max_streams` calls of the service run at once; a call beyond that fails at once
+    with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for a thread.
+    With `device_certificates` (mTLS), the call's client certificate must also name the device
+    the token belongs to (`cloud.ingest.tls`).
+
     `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
     UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
     device does not take an outage for a revoked credential.
     """
 
-    def __init__(self, service: str, authenticate: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        service: str,
+        authenticate: Callable[[str], str],
+        *,
+        max_streams: int,
+        device_certificates: bool = False,
+    ) -> None:
         self._prefix = f"/{service}/"
         self._authenticate = authenticate
+        self._slots = threading.BoundedSemaphore(max_streams)
+        self._device_certificates = device_certificates
 
     def intercept_service(
         self,
@@ -89,9 +106,13 @@ class DeviceAuthInterceptor(_ServerInterceptor):
 
     def _guard(self, behavior: StreamBehavior) -> StreamBehavior:
         def guarded(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            # Refused before any work, authentication included: a full server must answer fast.
+            slot = self._slots.acquire(blocking=False)
             # Like Django's request_started/finished: drop connections that broke or aged out.
             close_old_connections()
             try:
+                if not slot:
+                    raise TooManyStreams("the server is serving its maximum of upload streams")
                 call = contextvars.copy_context()
                 call.run(_device.set, self._device_of(context))
                 yield from _steps(call, call.run(behavior, requests, context))
@@ -108,17 +129,26 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                 )
                 context.abort(code, details)
             finally:
+                if slot:
+                    self._slots.release()
                 close_old_connections()
 
         return guarded
 
     def _device_of(self, context: grpc.ServicerContext) -> str:
-        """The id of the device whose token the call carries; raise `Unauthenticated`."""
+        """The id of the device whose token the call carries; raise `Unauthenticated`.
+
+        With device certificates, the call's certificate must name that device too
+        (`PermissionDenied` otherwise).
+        """
         token = bearer_token(context.invocation_metadata())
         try:
-            return self._authenticate(token)
+            device_id = self._authenticate(token)
         except NotFound as err:
             raise Unauthenticated("unknown or revoked device token") from err
+        if self._device_certificates:
+            require_certificate_names(context, device_id)
+        return device_id
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

@@ -1,18 +1,21 @@
-"""The MQTT bridge: device status, events and track summaries from the broker into the database.
+"""The MQTT bridge: device presence and state (status, metrics, reported) into the database.
 
-One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's admin account) subscribed at
-QoS 1 to every device's upstream topics (`sightline.device.v1.topics`). The network loop only queues
-messages; the thread that calls `run()` applies them one by one
+One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's own account) subscribed at
+QoS 1 to the upstream topics it handles (`cloud.ingest.device_messages.HANDLED`) of every
+device (`sightline.device.v1.topics`); events and track summaries travel over gRPC instead.
+The network loop only queues messages; the thread that calls `run()` applies them one by one
 (`cloud.ingest.device_messages`) and acknowledges each only afterwards ("manual ack"), so a
-message is never lost between the broker and the database:
+message is never lost between the broker and the database. Failures are classified by
+`cloud.ingest.failures`, so that no message can stall the ones behind it:
 
 - applied, repeated or stale: acknowledged;
-- breaks the contract, or names an unknown device: logged as a WARNING with its topic,
-  counted, acknowledged (redelivering it could never help);
+- breaks the contract, names an unknown device, or holds what the database refuses: logged as
+  a WARNING with its topic, counted, acknowledged (redelivering it could never help);
 - database unavailable: retried with backoff (`retry`) until it works or the bridge stops.
   Left unacknowledged on stop, the broker redelivers it to the next session: the session is
   persistent (clean start off, with an expiry), and the broker's receive maximum bounds how
-  many unacknowledged messages wait in the queue.
+  many unacknowledged messages wait in the queue;
+- anything else (a bug): logged with its traceback, counted, acknowledged.
 
 The bridge owns its reconnects, as the edge's MQTT link does (docs/architecture.md,
 "Transport"): paho's own reconnect is off (its fixed doubling has no jitter and retries refused
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -47,8 +50,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from cloud.errors import CloudError, InvalidInput, NotFound
-from cloud.ingest.device_messages import handle_device_message
+from cloud.errors import CloudError, NotFound
+from cloud.ingest.device_messages import HANDLED, handle_device_message
+from cloud.ingest.failures import Failure, classify, refused_by_database
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1.topics import (
     TopicPrefix,
@@ -131,6 +135,15 @@ class MqttBridgeSettings(BaseModel):
         return self
 
 
+def subscriptions(settings: MqttBridgeSettings) -> list[str]:
+    """The topic filters of the leaves the bridge handles, for its sites."""
+    return [
+        topic
+        for topic in upstream_subscriptions(settings.topic_prefix, settings.sites)
+        if topic.rsplit("/", 1)[1] in HANDLED
+    ]
+
+
 class BridgeError(CloudError):
     """The broker refused the bridge's login or subscriptions; an operator must act."""
 
@@ -139,7 +152,7 @@ class MqttBridge:
     """Subscribes to device topics and applies each message; see the module docstring.
 
     `counts` tallies outcomes by name (applied, ignored, malformed, unknown_device,
-    unknown_topic, failed) for logs and tests.
+    refused_by_database, unknown_topic, failed) for logs and tests.
     """
 
     def __init__(
@@ -196,7 +209,7 @@ class MqttBridge:
             return
         with self._lock:
             self._connection += 1
-        topics = upstream_subscriptions(self._settings.topic_prefix, self._settings.sites)
+        topics = subscriptions(self._settings)
         if self._settings.protocol == "mqttv5":
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
         else:  # MQTT 3.1.1 has no subscription options, only the QoS.
@@ -325,21 +338,22 @@ class MqttBridge:
             close_old_connections()
             try:
                 applied = self._handle(parsed, payload, received_at)
-            except NotFound as err:
-                self._drop(topic, "unknown_device", err)
-            except InvalidInput as err:
-                self._drop(topic, "malformed", err)
-            except DatabaseError as err:
-                delay = backoff.next_delay()
-                logger.warning(
-                    "database unavailable for %s (%s); retrying in %.1f s", topic, err, delay
-                )
-                if stop.wait(delay):
-                    return False
-                continue
-            except Exception:
-                logger.exception("failed to apply the message on %s; dropped it", topic)
-                self.counts["failed"] += 1
+            except Exception as err:
+                # The loop boundary: every failure is classified, none stops the bridge.
+                failure = classify(err)
+                if failure is Failure.TRANSIENT:
+                    delay = backoff.next_delay()
+                    logger.warning(
+                        "database unavailable for %s (%s); retrying in %.1f s", topic, err, delay
+                    )
+                    if stop.wait(delay):
+                        return False
+                    continue
+                if failure is Failure.REJECTED:
+                    self._drop(topic, _rejected_as(err), err)
+                else:
+                    logger.exception("failed to apply the message on %s; dropped it", topic)
+                    self.counts["failed"] += 1
             else:
                 self.counts["applied" if applied else "ignored"] += 1
             return True
@@ -347,3 +361,12 @@ class MqttBridge:
     def _drop(self, topic: str, outcome: str, err: Exception) -> None:
         logger.warning("dropped the message on %s: %s", topic, err)
         self.counts[outcome] += 1
+
+
+def _rejected_as(error: Exception) -> str:
+    """The count (`MqttBridge.counts`) a rejected message adds to."""
+    if isinstance(error, NotFound):
+        return "unknown_device"
+    if refused_by_database(error):
+        return "refused_by_database"
+    return "malformed"

@@ -1,19 +1,20 @@
 """Turning an `UploadCropsRequest` into the domain's `NewDetection`, checking the wire contract.
 
 These checks cover what ingest.proto defines (canonical UUID ids, safe device and camera ids,
-the fields that must be set, a plausible frame size, normalised boxes, a score in [0, 1], JPEG
-data), each once; `record_detection` then applies the domain's own rules. Everything here runs
-before any I/O, so a bad item costs nothing but its REJECTED_INVALID ack. The box stays
-normalised, as on the wire: the cloud stores it that way (`cloud.detections.models`).
+the fields that must be set, a valid frame time, a plausible frame size, normalised boxes, a
+score in [0, 1], JPEG data), each once; `record_detection` then applies the domain's own
+rules. Everything here runs before any I/O, so a bad item costs nothing but its REJECTED_INVALID
+ack. The box stays normalised, as on the wire: the cloud stores it that way
+(`cloud.detections.models`).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC
 
 from cloud.detections.services import NewDetection
 from cloud.errors import InvalidInput
+from cloud.ingest.wire import require_set, timestamp
 from cloud.validators import require, validate_edge_name, validate_uuid
 from sightline.ingest.v1 import ingest_pb2
 
@@ -31,9 +32,8 @@ def parse_upload(request: ingest_pb2.UploadCropsRequest) -> NewDetection:
     require(validate_edge_name, request.device_id, "device_id")
     require(validate_edge_name, request.camera_id, "camera_id")
     require(validate_uuid, request.track_id, "track_id")
-    for name in ("frame_time", "box", "frame_size", "crop_box", "model"):
-        if not request.HasField(name):
-            raise InvalidInput(f"{name}: must be set")
+    require_set(request, "frame_time", "box", "frame_size", "crop_box", "model")
+    ts = timestamp(request, "frame_time")
     width, height = request.frame_size.width, request.frame_size.height
     if not (0 < width <= MAX_FRAME_SIDE and 0 < height <= MAX_FRAME_SIDE):
         raise InvalidInput(f"frame_size: {width}x{height} is not a plausible frame size")
@@ -52,7 +52,7 @@ def parse_upload(request: ingest_pb2.UploadCropsRequest) -> NewDetection:
         device_id=request.device_id,
         camera_id=request.camera_id,
         track_id=request.track_id,
-        ts=request.frame_time.ToDatetime(tzinfo=UTC),
+        ts=ts,
         x_min=box.x_min,
         y_min=box.y_min,
         x_max=box.x_max,

@@ -2,15 +2,16 @@
 
 `handle_device_message(topic, payload, received_at)` parses the payload named by the topic's
 leaf, checks its wire contract (it decodes, its key matches the topic, required fields are set,
-ids are well formed) and calls the service that records it, which checks the domain's rules:
+timestamps are valid) and calls the service that records it, which checks the domain's rules:
 
 - ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
-- ``events``: `record_event` (stored once per device and seq),
-- ``tracks``: `record_track_summary` (track created or its time span widened).
+- ``metrics``: `record_heartbeat` (the device's latest outbox and loss counters).
 
-``metrics`` and ``reported`` are parsed and checked but not stored: the fleet app has no
-place for them yet (its Device holds status only); checking them still surfaces a device that
-sends garbage.
+``reported`` is parsed and checked but not stored: nothing sends a desired state yet.
+
+MQTT carries presence and state only (`HANDLED`). Events and track summaries must be stored, so
+they travel over gRPC with an ack per record (`cloud.ingest.records`): an MQTT PUBACK only says
+the broker took a message (docs/architecture.md, "Transport").
 
 Every handler is idempotent, because QoS 1 and the edge outbox both redeliver. A payload that
 breaks the wire contract raises `MalformedMessage`, one that breaks a domain rule
@@ -21,17 +22,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TypeVar
+from datetime import datetime
+from typing import Final, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from cloud.detections.services import record_track_summary
-from cloud.errors import InvalidInput
 from cloud.fleet.models import DeviceStatus
-from cloud.fleet.services import record_device_status, record_event
-from cloud.validators import require, validate_edge_name, validate_uuid
-from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, state_pb2, status_pb2, track_pb2
+from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
+from cloud.ingest.wire import MalformedMessage, sequence_number, timestamp
+from cloud.validators import require, validate_edge_name
+from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
 
 logger = logging.getLogger(__name__)
@@ -44,17 +44,16 @@ _STATES = {
 }
 
 
-class MalformedMessage(InvalidInput):
-    """The payload does not decode as the topic's message, or breaks its contract."""
-
-
 def handle_device_message(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     """Apply one message; return True if it changed state, False for a repeat or stale one.
 
     `received_at` is when the bridge got it (aware): a last will carries its session's start
     time, so the time a device went offline can only come from the receipt.
     """
-    return _HANDLERS[topic.leaf](topic, payload, received_at)
+    handler = _HANDLERS.get(topic.leaf)
+    if handler is None:
+        raise MalformedMessage(f"{topic.leaf} messages travel over gRPC, not MQTT")
+    return handler(topic, payload, received_at)
 
 
 def _parse(message_type: type[M], payload: bytes) -> M:
@@ -69,15 +68,7 @@ def _check_key(key: key_pb2.MessageKey, topic: UpstreamTopic) -> None:
         raise MalformedMessage(
             f"key.device_id {key.device_id!r} differs from the topic's device {topic.device_id!r}"
         )
-    if key.seq < 1:
-        raise MalformedMessage("key.seq: must be at least 1")
-
-
-def _time(message: Message, field: str) -> datetime:
-    if not message.HasField(field):
-        raise MalformedMessage(f"{field}: must be set")
-    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    return value
+    sequence_number(key)
 
 
 def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
@@ -90,61 +81,54 @@ def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool
         topic.device_id,
         status=state,
         seq=status.session_seq,
-        ts=_time(status, "time") if state == DeviceStatus.ONLINE else received_at,
+        ts=timestamp(status, "time") if state == DeviceStatus.ONLINE else received_at,
         agent_version=status.agent_version,
     )
 
 
-def _event(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-    event = _parse(event_pb2.Event, payload)
-    _check_key(event.key, topic)
-    details = {
-        "severity": event_pb2.EventSeverity.Name(event.severity),
-        "camera_id": event.camera_id,
-        "message": event.message,
-        "attributes": dict(event.attributes),
-    }
-    return record_event(
-        topic.device_id,
-        seq=event.key.seq,
-        kind=event.name,
-        payload=details,
-        ts=_time(event, "time"),
+def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+    metrics = _parse(metrics_pb2.Metrics, payload)
+    _check_key(metrics.key, topic)
+    for lane in metrics.lanes:
+        require(validate_edge_name, lane.kind, "lanes.kind", MalformedMessage)
+    heartbeat = Heartbeat(
+        seq=metrics.key.seq,
+        session_seq=metrics.session_seq,
+        sampled_at=timestamp(metrics, "time"),
+        outbox_rows=metrics.outbox_rows,
+        outbox_bytes=metrics.outbox_bytes,
+        outbox_dropped_total=metrics.outbox_dropped_total,
+        tracks_interrupted_total=metrics.tracks_interrupted_total,
+        disk_free_bytes=metrics.disk_free_bytes,
+        lanes=[
+            LaneCounts(
+                kind=lane.kind,
+                rows=lane.rows,
+                bytes=lane.bytes,
+                dropped_total=lane.dropped_total,
+                dead_letters_total=lane.dead_letters_total,
+                delivered_total=lane.delivered_total,
+                error=lane.error,
+            )
+            for lane in metrics.lanes
+        ],
     )
+    return record_heartbeat(topic.device_id, heartbeat, received_at=received_at)
 
 
-def _track(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-    summary = _parse(track_pb2.TrackSummary, payload)
-    _check_key(summary.key, topic)
-    require(validate_edge_name, summary.camera_id, "camera_id", MalformedMessage)
-    require(validate_uuid, summary.track_id, "track_id", MalformedMessage)
-    return record_track_summary(
-        topic.device_id,
-        camera_id=summary.camera_id,
-        track_id=summary.track_id,
-        label=summary.label,
-        first_seen=_time(summary, "first_seen"),
-        last_seen=_time(summary, "last_seen"),
-    )
-
-
-def _checked_only(
-    message_type: type[metrics_pb2.Metrics | state_pb2.ReportedState],
-) -> Callable[[UpstreamTopic, bytes, datetime], bool]:
-    def check(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-        message = _parse(message_type, payload)
-        _check_key(message.key, topic)
-        _time(message, "time")
-        logger.debug("checked %s from %s; not stored", message_type.__name__, topic)
-        return False
-
-    return check
+def _reported(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+    reported = _parse(state_pb2.ReportedState, payload)
+    _check_key(reported.key, topic)
+    timestamp(reported, "time")
+    logger.debug("checked the reported state from %s; not stored", topic)
+    return False
 
 
 _HANDLERS: dict[Upstream, Callable[[UpstreamTopic, bytes, datetime], bool]] = {
     Upstream.STATUS: _status,
-    Upstream.EVENTS: _event,
-    Upstream.TRACKS: _track,
-    Upstream.METRICS: _checked_only(metrics_pb2.Metrics),
-    Upstream.REPORTED: _checked_only(state_pb2.ReportedState),
+    Upstream.METRICS: _metrics,
+    Upstream.REPORTED: _reported,
 }
+
+HANDLED: Final = frozenset(_HANDLERS)
+"""The upstream leaves the bridge subscribes to."""

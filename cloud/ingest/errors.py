@@ -14,3 +14,7 @@ class Unauthenticated(CloudError):
 
 class PermissionDenied(CloudError):
     """The authenticated device acts for another device."""
+
+
+class TooManyStreams(CloudError):
+    """The server already serves as many upload streams as it may."""

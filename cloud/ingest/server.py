@@ -3,32 +3,40 @@
 The server holds the `IngestService` behind device authentication, and the standard health
 service (``grpc.health.v1.Health``) answering for "" and for the ingest service's name, open
 to probes without credentials. Message size is limited by the server itself, so an oversized
-message fails its stream with RESOURCE_EXHAUSTED before the servicer sees it.
+message fails its stream with RESOURCE_EXHAUSTED before the servicer sees it. Upload streams
+are limited to `max_streams` at once (RESOURCE_EXHAUSTED beyond), on their own: probes answer
+however busy the uploads keep the server. The port speaks TLS, with device certificates as an
+option (`cloud.ingest.tls`); plain text needs a loopback address or an explicit `plaintext`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.ingest.auth import DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
 from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
 from cloud.ingest.servicer import IngestServicer
+from cloud.ingest.tls import ServerTls
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+# Threads beyond the upload streams' own: health checks and refusals never wait for an upload.
+_SPARE_THREADS: Final = 4
 
 
 class IngestServerSettings(BaseModel):
@@ -43,15 +51,62 @@ class IngestServerSettings(BaseModel):
         description="Largest request or response; a bigger one fails its stream with "
         "RESOURCE_EXHAUSTED. Keep the edge's uplink max_message_bytes at or below it.",
     )
-    max_workers: int = Field(
+    max_streams: int = Field(
         default=16,
         ge=1,
-        description="Calls served at once (each upload stream holds a thread); further calls "
-        "are refused with RESOURCE_EXHAUSTED, which edges retry with backoff.",
+        description="Upload streams served at once (each holds a thread); further streams are "
+        "refused with RESOURCE_EXHAUSTED, which edges retry with backoff. Health checks do not "
+        "count against it.",
     )
     grace_s: float = Field(
         default=10.0, ge=0, description="How long calls in flight may finish on shutdown."
     )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate chain of the server; with tls_key_file, TLS."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of the server.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM roots of device certificates (mTLS): every connection must present a "
+        "certificate they signed, and every ingest call one that names its device, besides "
+        "the device's token. Needs TLS.",
+    )
+    plaintext: bool = Field(
+        default=False,
+        description="Listen without TLS on an address other than loopback, because a proxy in "
+        "front terminates TLS. Without it, such an address needs tls_cert_file and tls_key_file.",
+    )
+
+    @model_validator(mode="after")
+    def _secure_unless_told(self) -> IngestServerSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set tls_cert_file and tls_key_file together")
+        if self.tls_cert_file is None:
+            if self.tls_client_ca_file is not None:
+                raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
+            if not (self.plaintext or _is_loopback(self.address)):
+                raise ValueError(
+                    f"{self.address} is not a loopback address: set tls_cert_file and "
+                    "tls_key_file, or plaintext when a proxy in front terminates TLS (device "
+                    "tokens must not cross a network in plain text)"
+                )
+        return self
+
+    def tls(self) -> ServerTls | None:
+        """The server's certificates read from their files, or None for plaintext."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return ServerTls.from_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +117,12 @@ class IngestDeps:
     authenticate: Callable[[str], str] = authenticate_token
     """Token -> device id; raises `cloud.errors.NotFound` for an unknown token."""
     max_message_bytes: int = 4 * 1024**2
-    max_workers: int = 16
+    max_streams: int = 16
     embed_batch_size: int = EMBED_BATCH_SIZE
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
+    tls: ServerTls | None = None
+    """Certificates of a secure port; None listens in plain text."""
 
 
 def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
@@ -76,11 +133,22 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
         # Two servers must never share a port silently (SO_REUSEPORT is on by default).
         ("grpc.so_reuseport", 0),
     ]
+    # No maximum_concurrent_rpcs: it would count health checks too, so a server busy with
+    # uploads would fail its probes. Upload streams are bounded by the interceptor instead, and
+    # the spare threads serve probes and the quick refusals of streams beyond the bound.
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=deps.max_workers, thread_name_prefix="ingest"),
-        interceptors=[DeviceAuthInterceptor(SERVICE_NAME, deps.authenticate)],
+        futures.ThreadPoolExecutor(
+            max_workers=deps.max_streams + _SPARE_THREADS, thread_name_prefix="ingest"
+        ),
+        interceptors=[
+            DeviceAuthInterceptor(
+                SERVICE_NAME,
+                deps.authenticate,
+                max_streams=deps.max_streams,
+                device_certificates=deps.tls is not None and deps.tls.client_ca is not None,
+            )
+        ],
         options=options,
-        maximum_concurrent_rpcs=deps.max_workers,
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(deps.objects, embed_batch_size=deps.embed_batch_size), server
@@ -88,7 +156,10 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     for name in ("", SERVICE_NAME):
         deps.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    port = server.add_insecure_port(address)
+    if deps.tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, deps.tls.credentials())
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
@@ -97,17 +168,22 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
 def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.Event) -> None:
     """Run the server until `stop` is set, then drain calls for up to `grace_s`.
 
-    TLS is left to the ingress or load balancer in front (gRPC over HTTP/2 with TLS there);
-    the bearer tokens must never cross an untrusted network in plain text.
+    The server speaks TLS with the settings' certificates; plain text only on loopback or
+    behind a proxy that terminates TLS (`plaintext`), see `cloud.ingest.tls`.
     """
     deps = IngestDeps(
         objects=objects,
         max_message_bytes=settings.max_message_bytes,
-        max_workers=settings.max_workers,
+        max_streams=settings.max_streams,
+        tls=settings.tls(),
     )
     server, port = create_server(settings.address, deps)
     server.start()
-    logger.info("ingest server listening on port %d", port)
+    logger.info(
+        "ingest server listening on port %d (%s)",
+        port,
+        "plaintext" if deps.tls is None else "TLS" if deps.tls.client_ca is None else "mTLS",
+    )
     # Waits in slices: a signal that the kernel delivers to one of grpc's threads would not
     # wake a main thread blocked in an unbounded wait, so its handler would never run.
     while not stop.wait(0.5):

@@ -1,13 +1,13 @@
-"""The `IngestService` servicer: check each crop against the wire contract, record it, ack it.
+"""The `IngestService` servicer: check each item against the wire contract, store it, ack it.
 
-`parse_upload` checks the wire contract, `record_detection` checks the domain's rules and stores
-the crop once per detection id; this module holds the stream to the authenticated device and
-turns each outcome into the item's ack and, through `EmbeddingBatch`, into embed tasks.
+`parse_upload` and `store_record` check the wire contract, the services (`record_detection`,
+`record_event`, `record_track_summary`) the domain's rules, each once; `cloud.ingest.items`
+holds the stream to the authenticated device and turns each outcome into the item's ack. Crops
+stored by a stream become embed tasks through `EmbeddingBatch`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import grpc
@@ -16,16 +16,45 @@ from cloud.detections.services import record_detection
 from cloud.ingest.auth import authenticated_device
 from cloud.ingest.crops import parse_upload
 from cloud.ingest.embedding_batch import EmbeddingBatch
-from cloud.ingest.errors import PermissionDenied
-from cloud.ingest.status import item_ack
+from cloud.ingest.items import ItemKind, acked_items
+from cloud.ingest.records import record_key, store_record
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
-logger = logging.getLogger(__name__)
+CROPS: ItemKind[ingest_pb2.UploadCropsRequest, ingest_pb2.UploadCropsResponse] = ItemKind(
+    name="crop",
+    item_id=lambda request: request.detection_id,
+    device_id=lambda request: request.device_id,
+    ack=lambda request, status, message: ingest_pb2.UploadCropsResponse(
+        detection_id=request.detection_id, status=status, message=message
+    ),
+)
+
+
+def _record_device(request: ingest_pb2.UploadRecordsRequest) -> str | None:
+    key = record_key(request)
+    return None if key is None else key.device_id
+
+
+def _record_seq(request: ingest_pb2.UploadRecordsRequest) -> int:
+    key = record_key(request)
+    # A request without a key is answered with seq 0, which no record of the edge carries.
+    return 0 if key is None else key.seq
+
+
+RECORDS: ItemKind[ingest_pb2.UploadRecordsRequest, ingest_pb2.UploadRecordsResponse] = ItemKind(
+    name="record",
+    item_id=_record_seq,
+    device_id=_record_device,
+    ack=lambda request, status, message: ingest_pb2.UploadRecordsResponse(
+        seq=_record_seq(request), status=status, message=message
+    ),
+)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    """Serves `UploadCrops` for devices authenticated by `DeviceAuthInterceptor`."""
+    """Serves `UploadCrops` and `UploadRecords` for devices authenticated by
+    `DeviceAuthInterceptor`."""
 
     def __init__(self, objects: ObjectStore, *, embed_batch_size: int) -> None:
         self._objects = objects
@@ -37,32 +66,27 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[ingest_pb2.UploadCropsResponse]:
         """Ack each crop as soon as it is stored; queue the stream's embeddings in batches."""
-        device_id = authenticated_device()
         embeddings = EmbeddingBatch(self._embed_batch_size)
+
+        def store(request: ingest_pb2.UploadCropsRequest) -> bool:
+            stored = record_detection(parse_upload(request), self._objects)
+            if stored.needs_embedding:
+                embeddings.add(request.detection_id)
+            return stored.created
+
         try:
-            for request in request_iterator:
-                if request.device_id != device_id:
-                    # Not an item error: the device is misconfigured or forging, and every
-                    # later item would fail the same way, so the call fails with
-                    # PERMISSION_DENIED (as ingest.proto's header says), which the edge uplink
-                    # treats as permanent and surfaces.
-                    raise PermissionDenied(
-                        f"device {device_id!r} may not upload for {request.device_id!r}"
-                    )
-                yield self._store(request, embeddings)
+            yield from acked_items(request_iterator, authenticated_device(), CROPS, store)
         finally:
             # Also when the stream breaks: the rows stored so far are committed.
             embeddings.flush()
 
-    def _store(
-        self, request: ingest_pb2.UploadCropsRequest, embeddings: EmbeddingBatch
-    ) -> ingest_pb2.UploadCropsResponse:
-        try:
-            stored = record_detection(parse_upload(request), self._objects)
-        except Exception as err:
-            # The item boundary: one crop's failure is its ack, never the stream's end.
-            return item_ack(request.detection_id, err)
-        if stored.needs_embedding:
-            embeddings.add(request.detection_id)
-        status = ingest_pb2.ACK_STATUS_STORED if stored.created else ingest_pb2.ACK_STATUS_DUPLICATE
-        return ingest_pb2.UploadCropsResponse(detection_id=request.detection_id, status=status)
+    def UploadRecords(
+        self,
+        request_iterator: Iterator[ingest_pb2.UploadRecordsRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[ingest_pb2.UploadRecordsResponse]:
+        """Ack each event or track summary as soon as it is stored."""
+        device_id = authenticated_device()
+        yield from acked_items(
+            request_iterator, device_id, RECORDS, lambda request: store_record(device_id, request)
+        )

@@ -26,6 +26,8 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
 @pytest.fixture
 def ingest_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Background, int]]:
     """`python -m cloud ingest_grpc` on a free port, and that port."""
+    # Loopback, where plain text is allowed (TLS has its own tests, tests/cloud/ingest).
+    env = {**env, "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0"}
     process = Background(cloud_command("ingest_grpc"), env, tmp_path / "ingest.log")
     port = int(process.wait_for(r"ingest server listening on port (\d+)").group(1))
     yield process, port

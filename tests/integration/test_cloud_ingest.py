@@ -8,17 +8,23 @@ Weaviate collection and Redis key prefix.
 
 from __future__ import annotations
 
+import queue
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import grpc
 import psycopg
 import pytest
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from minio import Minio
 from weaviate import WeaviateClient
 
 from cloud.lib.vectorstore import object_uuid
+from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.cloud.ingest.footage import OBJECTS
 from tests.cloud.ingest.processes import (
@@ -27,7 +33,7 @@ from tests.cloud.ingest.processes import (
     run_cloud,
     storage_variables,
 )
-from tests.cloud.ingest.uploads import Ingest, crop_request
+from tests.cloud.ingest.uploads import Ingest, crop_request, event_request, track_request
 from tests.services.contract import S3Server, WeaviateServer
 
 pytestmark = pytest.mark.integration
@@ -35,6 +41,8 @@ pytestmark = pytest.mark.integration
 DEVICE = "gate-01"
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
+REJECTED = ingest_pb2.ACK_STATUS_REJECTED_INVALID
+RETRY_LATER = ingest_pb2.ACK_STATUS_RETRY_LATER
 
 
 @pytest.fixture
@@ -142,3 +150,93 @@ def test_the_server_refuses_a_wrong_token_and_stops_gracefully(
     process, _ = ingest_server
     assert process.stop() == 0
     assert "ingest server stopped" in process.output()
+
+
+def test_items_the_database_would_refuse_stall_nothing(
+    env: dict[str, str], token: str, edge: Ingest, s3_client: Minio, s3_bucket: str
+) -> None:
+    # Before, a crop the database refused for its content (a NUL in a text) was answered
+    # RETRY_LATER, so the edge sent it again forever and backed off its whole crop lane.
+    hostile_crops = [
+        crop_request(device_id=DEVICE, label="per\x00son"),
+        crop_request(device_id=DEVICE, model=model_pb2.ModelRef(name="nano\x00det", version="1")),
+        crop_request(device_id=DEVICE, frame_time=Timestamp(seconds=253_402_300_799)),
+        crop_request(device_id=DEVICE, frame_time=Timestamp(seconds=2**40)),
+    ]
+    good_crop = crop_request(device_id=DEVICE)
+    crop_acks = edge.upload([*hostile_crops, good_crop], token)
+    assert [a.status for a in crop_acks] == [REJECTED] * len(hostile_crops) + [STORED]
+
+    hostile_records = [
+        event_request(1, device_id=DEVICE, message="lost\x00"),
+        event_request(2, device_id=DEVICE, attributes={"reason": "\x00"}),
+        event_request(3, device_id=DEVICE, name="camera\x00.lost"),
+        event_request(2**63, device_id=DEVICE),
+        event_request(2**64 - 1, device_id=DEVICE),
+        event_request(4, device_id=DEVICE, time=Timestamp(seconds=253_402_300_799)),
+        event_request(5, device_id=DEVICE, time=Timestamp(seconds=-62_135_596_800)),
+        event_request(6, device_id=DEVICE, attributes={f"k{i}": "v" * 1024 for i in range(64)}),
+        track_request(7, str(uuid.uuid4()), device_id=DEVICE, label="p\x00"),
+        track_request(8, str(uuid.uuid4()), device_id=DEVICE, label="p" * 65),
+    ]
+    good_records = [
+        event_request(20, device_id=DEVICE),
+        track_request(21, good_crop.track_id, device_id=DEVICE),
+    ]
+    record_acks = edge.upload_records([*hostile_records, *good_records], token)
+    assert [a.status for a in record_acks] == [REJECTED] * len(hostile_records) + [STORED] * 2
+
+    with psycopg.connect(env["SIGHTLINE_CLOUD_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT id FROM detections_detection").fetchall() == [
+            (good_crop.detection_id,)
+        ]
+        assert conn.execute("SELECT seq FROM fleet_deviceevent").fetchall() == [(20,)]
+        assert conn.execute("SELECT id FROM detections_track").fetchall() == [(good_crop.track_id,)]
+    keys = [o.object_name for o in s3_client.list_objects(s3_bucket, recursive=True)]
+    assert keys == [f"crops/{DEVICE}/lobby/2026/11/21/{good_crop.detection_id}.jpg"]
+
+
+def kill_connections(database_url: str, postgres_url: str) -> None:
+    """Terminate every connection to the database of `database_url` (a restart, a failover)."""
+    database = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    assert killed
+
+
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_lost_database_connection_costs_one_retry_not_the_stream(
+    env: dict[str, str], token: str, edge: Ingest, postgres_url: str, kind: str
+) -> None:
+    # The server's connection dies mid-stream: the item that hit it is RETRY_LATER, and the
+    # next item of the same stream reconnects and is stored. Before, a connection broken outside
+    # a transaction stayed in place until the stream ended, failing every later record.
+    # Requests as the test feeds them, one at a time; None ends the stream.
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    items: list[Message]
+    call: Iterable[Any]
+    if kind == "crops":
+        items = [crop_request(item, device_id=DEVICE) for item in OBJECTS[:3]]
+        call = edge.stub.UploadCrops(iter(requests.get, None), timeout=60, metadata=metadata)
+    else:
+        items = [event_request(seq, device_id=DEVICE) for seq in (1, 2, 3)]
+        call = edge.stub.UploadRecords(iter(requests.get, None), timeout=60, metadata=metadata)
+    acks: Iterator[Any] = iter(call)
+    first, second, third = items
+    requests.put(first)
+    assert next(acks).status == STORED
+
+    kill_connections(env["SIGHTLINE_CLOUD_DATABASE_URL"], postgres_url)
+    requests.put(second)
+    assert next(acks).status == RETRY_LATER
+    requests.put(third)
+    assert next(acks).status == STORED
+    requests.put(second)  # the edge's retry
+    assert next(acks).status == STORED
+    requests.put(None)
+    assert list(acks) == []

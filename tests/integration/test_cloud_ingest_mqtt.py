@@ -1,7 +1,8 @@
 """`python -m cloud mqtt_bridge` on real Mosquitto and PostgreSQL, fed by a device account.
 
 The device publishes as an edge agent does: a retained birth message, a last will registered at
-connect, events at QoS 1. The bridge runs as deployed, on this test's own database and MQTT site.
+connect, heartbeats at QoS 1. The bridge runs as deployed, on this test's own database and MQTT
+site.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sightline.device.v1 import event_pb2, key_pb2, status_pb2
+from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
 from tests.cloud.ingest.processes import (
     Background,
     bridge_variables,
@@ -38,27 +39,37 @@ CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 STATUS = "SELECT status, status_seq, agent_version FROM fleet_device WHERE id = %s"
 
 
-def status(device_id: str, state: status_pb2.DeviceState, seq: int) -> bytes:
+def status(
+    device_id: str,
+    state: status_pb2.DeviceState,
+    seq: int,
+    *,
+    session: int = SESSION,
+    version: str = "0.3.1",
+) -> bytes:
     message = status_pb2.DeviceStatus(
         key=key_pb2.MessageKey(device_id=device_id, seq=seq),
         state=state,
-        session_seq=SESSION,
-        agent_version="0.3.1",
+        session_seq=session,
+        agent_version=version,
         hardware_profile="x86-cpu",
     )
     message.time.FromDatetime(CONNECTED)
     return message.SerializeToString()
 
 
-def event(device_id: str, seq: int) -> bytes:
-    message = event_pb2.Event(
+def heartbeat(device_id: str, seq: int, *lanes: metrics_pb2.LaneMetrics, **fields: Any) -> bytes:
+    message = metrics_pb2.Metrics(
         key=key_pb2.MessageKey(device_id=device_id, seq=seq),
-        name="camera.disconnected",
-        severity=event_pb2.EVENT_SEVERITY_WARNING,
-        camera_id="lobby",
+        session_seq=SESSION,
+        lanes=lanes,
+        **fields,
     )
     message.time.FromDatetime(CONNECTED)
     return message.SerializeToString()
+
+
+HEALTH = "SELECT seq, outbox_rows FROM fleet_devicehealth"
 
 
 class Device:
@@ -123,7 +134,7 @@ def poll(
     assert rows == expected
 
 
-def test_the_bridge_records_birth_events_and_last_will(
+def test_the_bridge_records_birth_heartbeats_and_last_will(
     env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
 ) -> None:
     database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
@@ -135,14 +146,54 @@ def test_the_bridge_records_birth_events_and_last_will(
         bridge.wait_for("connected to the broker")
         poll(database, STATUS, [("online", SESSION, "0.3.1")], device.id)
 
-        device.publish("events", b"\x0a\xff not protobuf")
-        device.publish("events", event(device.id, seq=3))
-        device.publish("events", event(device.id, seq=3))  # redelivered after a lost PUBACK
-        poll(database, "SELECT seq, kind FROM fleet_deviceevent", [(3, "camera.disconnected")])
-        assert "dropped the message on " + f"{device.base}/events" in bridge.output()
+        device.publish("metrics", b"\x0a\xff not protobuf")
+        lane = metrics_pb2.LaneMetrics(kind="crop", rows=3, dropped_total=2, dead_letters_total=1)
+        device.publish("metrics", heartbeat(device.id, 3, lane, outbox_rows=3))
+        device.publish("metrics", heartbeat(device.id, 3, lane, outbox_rows=3))  # redelivered
+        poll(database, HEALTH, [(3, 3)])
+        poll(
+            database,
+            "SELECT lanes->0->>'dead_letters_total' FROM fleet_devicehealth",
+            [("1",)],
+        )
+        assert "dropped the message on " + f"{device.base}/metrics" in bridge.output()
 
         device.vanish()
         poll(database, STATUS, [("offline", SESSION, "0.3.1")], device.id)
+    finally:
+        exit_status = bridge.stop()
+    assert exit_status == 0, bridge.output()
+
+
+def test_messages_the_database_would_refuse_stall_nothing(
+    env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
+) -> None:
+    # Before, the bridge retried a database error forever without acknowledging: a NUL in a
+    # text or a counter beyond a bigint stopped every later message, also across restarts.
+    database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
+    device = Device(mqtt_broker, mqtt_site)
+    online = status_pb2.DEVICE_STATE_ONLINE
+    hostile = [
+        ("status", status(device.id, online, seq=10, session=8, version="0.3\x00")),
+        ("status", status(device.id, online, seq=11, session=2**63)),
+        ("status", status(device.id, online, seq=12, session=2**64 - 1)),
+        ("status", status(device.id, online, seq=13, session=8, version="9" * 65)),
+        ("metrics", heartbeat(device.id, 2**63)),
+        ("metrics", heartbeat(device.id, 14, outbox_bytes=2**64 - 1)),
+        ("metrics", heartbeat(device.id, 15, disk_free_bytes=2**63)),
+        ("metrics", heartbeat(device.id, 16, metrics_pb2.LaneMetrics(kind="crop", error="\x00"))),
+        ("metrics", heartbeat(device.id, 17, metrics_pb2.LaneMetrics(kind="c\x00"))),
+    ]
+    bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    try:
+        bridge.wait_for("connected to the broker")
+        for leaf, payload in hostile:
+            device.publish(leaf, payload)
+        device.publish("status", status(device.id, online, seq=20, session=9))
+        device.publish("metrics", heartbeat(device.id, 21, outbox_rows=5))
+        poll(database, STATUS, [("online", 9, "0.3.1")], device.id)
+        poll(database, HEALTH, [(21, 5)])
+        assert bridge.output().count("dropped the message on ") == len(hostile)
     finally:
         exit_status = bridge.stop()
     assert exit_status == 0, bridge.output()
@@ -170,14 +221,14 @@ def test_the_bridge_reconnects_by_itself_and_gets_what_was_queued_meanwhile(
         bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
         try:
             bridge.wait_for("connected to the broker")
-            device.publish("events", event(device.id, seq=3))
-            poll(database, "SELECT seq FROM fleet_deviceevent", [(3,)])
+            device.publish("metrics", heartbeat(device.id, 3, outbox_rows=30))
+            poll(database, HEALTH, [(3, 30)])
 
             proxy.stop()  # the bridge's network dies; the broker keeps its session
             bridge.wait_for("reconnecting to the broker in")
-            device.publish("events", event(device.id, seq=4))
+            device.publish("metrics", heartbeat(device.id, 4, outbox_rows=40))
             proxy.start()
-            poll(database, "SELECT seq FROM fleet_deviceevent ORDER BY seq", [(3,), (4,)])
+            poll(database, HEALTH, [(4, 40)])
             assert len(re.findall("connected to the broker;", bridge.output())) == 2
         finally:
             exit_status = bridge.stop()

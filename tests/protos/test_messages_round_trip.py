@@ -64,6 +64,45 @@ def camera_metrics() -> metrics_pb2.CameraMetrics:
     )
 
 
+def lane_metrics() -> metrics_pb2.LaneMetrics:
+    return metrics_pb2.LaneMetrics(
+        kind="crop",
+        rows=120,
+        bytes=3_500_000,
+        dropped_total=2,
+        dead_letters_total=1,
+        delivered_total=4_096,
+        error="device token revoked",
+    )
+
+
+def event() -> event_pb2.Event:
+    return event_pb2.Event(
+        key=key(2),
+        time=FRAME_TIME,
+        name="camera.disconnected",
+        severity=event_pb2.EVENT_SEVERITY_WARNING,
+        camera_id=CAMERA,
+        message="no frame for 10 s",
+        attributes={"retry_in_s": "4"},
+    )
+
+
+def track_summary() -> track_pb2.TrackSummary:
+    return track_pb2.TrackSummary(
+        key=key(3),
+        track_id=TRACK_ID,
+        camera_id=CAMERA,
+        label="person",
+        first_seen=FRAME_TIME,
+        last_seen=LATER,
+        best_detection_id=DETECTION_ID,
+        best_score=0.91,
+        box_count=57,
+        ended=True,
+    )
+
+
 def desired_camera_model() -> state_pb2.DesiredCameraModel:
     return state_pb2.DesiredCameraModel(camera_id=CAMERA, model=model(), sha256="ab" * 32)
 
@@ -104,26 +143,12 @@ EXAMPLES: list[Callable[[], Message]] = [
         hardware_profile="x86-cpu",
         models=[camera_model()],
     ),
-    lambda: event_pb2.Event(
-        key=key(2),
-        time=FRAME_TIME,
-        name="camera.disconnected",
-        severity=event_pb2.EVENT_SEVERITY_WARNING,
-        camera_id=CAMERA,
-        message="no frame for 10 s",
-        attributes={"retry_in_s": "4"},
-    ),
-    lambda: track_pb2.TrackSummary(
-        key=key(3),
-        track_id=TRACK_ID,
-        camera_id=CAMERA,
-        label="person",
-        first_seen=FRAME_TIME,
-        last_seen=LATER,
-        best_detection_id=DETECTION_ID,
-        best_score=0.91,
-        box_count=57,
-        ended=True,
+    event,
+    track_summary,
+    lambda: ingest_pb2.UploadRecordsRequest(event=event()),
+    lambda: ingest_pb2.UploadRecordsRequest(track=track_summary()),
+    lambda: ingest_pb2.UploadRecordsResponse(
+        seq=2, status=ingest_pb2.ACK_STATUS_REJECTED_INVALID, message="name: not dotted"
     ),
     camera_metrics,
     lambda: metrics_pb2.Metrics(
@@ -138,7 +163,10 @@ EXAMPLES: list[Callable[[], Message]] = [
         memory_used_bytes=512 * 2**20,
         memory_available_bytes=6 * 2**30,
         disk_free_bytes=40 * 2**30,
+        lanes=[lane_metrics()],
+        tracks_interrupted_total=6,
     ),
+    lane_metrics,
     desired_camera_model,
     lambda: state_pb2.DesiredState(
         generation=5,
@@ -177,6 +205,9 @@ def unset_fields(message: Message, path: str = "") -> list[str]:
     """Names of the fields left at their default, looking inside Sightline sub-messages."""
     missing: list[str] = []
     for field in message.DESCRIPTOR.fields:
+        oneof = field.containing_oneof
+        if oneof is not None and message.WhichOneof(oneof.name) != field.name:
+            continue  # only one member of a oneof can be set
         name = f"{path}{field.name}"
         value = getattr(message, field.name)
         if field.is_repeated:

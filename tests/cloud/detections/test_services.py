@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,11 @@ def test_it_refuses_detections_from_an_unprovisioned_device(
         ({"model_name": ""}, "model_name"),
         ({"model_version": "1" * 65}, "model_version"),
         ({"ts": datetime(2026, 11, 21, 9, 30)}, "ts"),
+        ({"ts": datetime(1969, 12, 31, 23, 59, tzinfo=UTC)}, "ts"),
+        ({"ts": datetime(2200, 1, 1, tzinfo=UTC)}, "ts"),
+        ({"label": "per\x00son"}, "label: must not contain NUL"),
+        ({"model_name": "nano\x00det"}, "model_name: must not contain NUL"),
+        ({"model_version": "1\x00"}, "model_version: must not contain NUL"),
     ],
 )
 def test_it_rejects_detections_that_break_the_domain_rules(
@@ -191,3 +197,66 @@ def test_a_summary_cannot_claim_a_track_of_another_device(
         "person",
         detection.ts,
     )
+
+
+def test_another_devices_detection_id_is_refused_not_a_duplicate(
+    provisioned_device: Device, make_detection: MakeDetection, objects: ObjectStore
+) -> None:
+    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    mine = make_detection()
+    record_detection(mine, objects)
+    # gate-02 sends gate-01's detection id (a bug or a probe) on a track of its own: it is not
+    # told that the crop is stored, and nothing of its payload is kept.
+    theirs = make_detection(device_id="gate-02", camera_id="yard", track_id=OTHER_TRACK)
+    with pytest.raises(InvalidInput, match=r"^detection_id: ") as refused:
+        record_detection(theirs, objects)
+    assert "gate-01" not in str(refused.value)
+    assert "lobby" not in str(refused.value)
+    assert list(Detection.objects.values_list("id", "device_id")) == [(mine.id, "gate-01")]
+    assert list(Camera.objects.values_list("device_id", "edge_id")) == [("gate-01", "lobby")]
+    assert list(Track.objects.values_list("id", flat=True)) == [mine.track_id]
+    # The owner's own repeat is still a duplicate.
+    assert record_detection(mine, objects).created is False
+
+
+def summarise(detection: NewDetection, **changes: object) -> bool:
+    arguments: dict[str, Any] = {
+        "camera_id": detection.camera_id,
+        "track_id": detection.track_id,
+        "label": "person",
+        "first_seen": detection.ts,
+        "last_seen": detection.ts + timedelta(seconds=5),
+    }
+    return record_track_summary(detection.device_id, **(arguments | changes))
+
+
+def test_a_summary_says_whether_it_changed_the_track(
+    provisioned_device: Device, make_detection: MakeDetection
+) -> None:
+    detection = make_detection()
+    assert summarise(detection) is True
+    # A repeat, and an older summary after a newer one: the track says all they say already.
+    assert summarise(detection) is False
+    assert summarise(detection, last_seen=detection.ts + timedelta(seconds=2)) is False
+    assert summarise(detection, last_seen=detection.ts + timedelta(seconds=9)) is True
+    assert Track.objects.get().last_seen == detection.ts + timedelta(seconds=9)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"label": "per\x00son"}, "label: must not contain NUL"),
+        ({"label": "p" * 65}, "label"),
+        ({"first_seen": datetime(1969, 1, 1, tzinfo=UTC)}, "first_seen"),
+        ({"last_seen": datetime(2200, 1, 1, tzinfo=UTC)}, "last_seen"),
+    ],
+)
+def test_it_rejects_summaries_the_store_cannot_hold(
+    provisioned_device: Device,
+    make_detection: MakeDetection,
+    changes: dict[str, object],
+    problem: str,
+) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        summarise(make_detection(), **changes)
+    assert not Track.objects.exists()

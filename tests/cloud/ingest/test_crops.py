@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.errors import InvalidInput
 from cloud.ingest.crops import parse_upload
@@ -58,6 +59,9 @@ def box(x_min: float, y_min: float, x_max: float, y_max: float) -> ingest_pb2.Bo
         ({"box": box(0.2, 0.1, 0.3, 1.05)}, "box"),
         ({"box": box(0.2, 0.1, float("nan"), 0.5)}, "box"),
         ({"crop_box": box(0.5, 0.5, 0.6, 0.6)}, "crop_box"),
+        ({"frame_time": Timestamp(seconds=2**40)}, "frame_time"),
+        ({"frame_time": Timestamp(seconds=-(2**40))}, "frame_time"),
+        ({"frame_time": Timestamp(seconds=1, nanos=-1)}, "frame_time"),
         ({"score": 1.5}, "score"),
         ({"score": float("nan")}, "score"),
         ({"jpeg": b"\x89PNG\r\n\x1a\n"}, "jpeg"),

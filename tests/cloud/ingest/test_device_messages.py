@@ -6,21 +6,21 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from cloud.detections.models import Track
 from cloud.errors import InvalidInput
-from cloud.fleet.models import Device, DeviceEvent, DeviceStatus
-from cloud.ingest.bridge import MqttBridge, MqttBridgeSettings
-from cloud.ingest.device_messages import MalformedMessage, handle_device_message
+from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
+from cloud.ingest.bridge import Handler, MqttBridge, MqttBridgeSettings, subscriptions
+from cloud.ingest.device_messages import handle_device_message
 from sightline.backoff import BackoffSettings
-from sightline.device.v1 import event_pb2, key_pb2, metrics_pb2, status_pb2, track_pb2
+from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
 
 CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+CONNECTED_TS = Timestamp(seconds=int(CONNECTED.timestamp()))
 RECEIVED = CONNECTED + timedelta(hours=2)
 FAST_RETRY = BackoffSettings(initial_s=0.01, max_s=0.01)
-TRACK_ID = "01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b"
 
 
 def topic(leaf: Upstream, device_id: str = "gate-01") -> UpstreamTopic:
@@ -31,40 +31,19 @@ def key(seq: int, device_id: str = "gate-01") -> key_pb2.MessageKey:
     return key_pb2.MessageKey(device_id=device_id, seq=seq)
 
 
-def status(state: status_pb2.DeviceState, session: int, seq: int) -> bytes:
-    message = status_pb2.DeviceStatus(
-        key=key(seq), state=state, session_seq=session, agent_version="0.3.1"
-    )
-    message.time.FromDatetime(CONNECTED)
-    return message.SerializeToString()
-
-
-def event(seq: int, name: str = "camera.disconnected", device_id: str = "gate-01") -> bytes:
-    message = event_pb2.Event(
-        key=key(seq, device_id),
-        name=name,
-        severity=event_pb2.EVENT_SEVERITY_WARNING,
-        camera_id="lobby",
-        message="no frames for 10 s",
-        attributes={"retry_in_s": "5"},
-    )
-    message.time.FromDatetime(CONNECTED)
-    return message.SerializeToString()
-
-
-def summary(
+def status(
+    state: status_pb2.DeviceState,
+    session: int,
     seq: int,
-    first: datetime,
-    last: datetime,
-    label: str = "person",
-    track_id: str = TRACK_ID,
-    camera_id: str = "lobby",
+    *,
+    version: str = "0.3.1",
+    time: Timestamp | None = CONNECTED_TS,
 ) -> bytes:
-    message = track_pb2.TrackSummary(
-        key=key(seq), track_id=track_id, camera_id=camera_id, label=label, best_score=0.8
+    message = status_pb2.DeviceStatus(
+        key=key(seq), state=state, session_seq=session, agent_version=version
     )
-    message.first_seen.FromDatetime(first)
-    message.last_seen.FromDatetime(last)
+    if time is not None:
+        message.time.CopyFrom(time)
     return message.SerializeToString()
 
 
@@ -95,37 +74,94 @@ def test_the_last_will_marks_it_offline_and_a_stale_one_is_ignored(
     assert provisioned_device.status == DeviceStatus.OFFLINE
 
 
-def test_an_event_is_stored_once(provisioned_device: Device) -> None:
-    assert apply(Upstream.EVENTS, event(7))
-    # QoS 1 redelivery of the same message.
-    assert not apply(Upstream.EVENTS, event(7))
-    stored = DeviceEvent.objects.get()
-    assert (stored.seq, stored.kind, stored.ts) == (7, "camera.disconnected", CONNECTED)
-    assert stored.payload == {
-        "severity": "EVENT_SEVERITY_WARNING",
-        "camera_id": "lobby",
-        "message": "no frames for 10 s",
-        "attributes": {"retry_in_s": "5"},
-    }
+def metrics(seq: int, *lanes: metrics_pb2.LaneMetrics, **fields: int) -> bytes:
+    message = metrics_pb2.Metrics(key=key(seq), session_seq=4, lanes=lanes, **fields)
+    message.time.FromDatetime(CONNECTED)
+    return message.SerializeToString()
 
 
-def test_track_summaries_create_the_track_and_widen_its_span(provisioned_device: Device) -> None:
-    later = CONNECTED + timedelta(seconds=30)
-    assert apply(Upstream.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
-    assert not apply(Upstream.TRACKS, summary(4, CONNECTED, later, label="car"))
-    # A repeat of the older summary shrinks nothing.
-    apply(Upstream.TRACKS, summary(3, CONNECTED, CONNECTED + timedelta(seconds=10)))
-    track = Track.objects.get()
-    assert (track.id, track.camera.edge_id, track.label) == (TRACK_ID, "lobby", "person")
-    assert (track.first_seen, track.last_seen) == (CONNECTED, later)
+CROP_LANE = metrics_pb2.LaneMetrics(
+    kind="crop", rows=12, bytes=480_000, dropped_total=3, dead_letters_total=1, delivered_total=900
+)
+RECORD_LANE = metrics_pb2.LaneMetrics(
+    kind="record", rows=0, delivered_total=40, error="device token revoked"
+)
 
 
-def test_metrics_are_checked_but_not_stored(provisioned_device: Device) -> None:
-    metrics = metrics_pb2.Metrics(key=key(9), session_seq=4, outbox_rows=3)
-    metrics.time.FromDatetime(CONNECTED)
-    assert not apply(Upstream.METRICS, metrics.SerializeToString())
-    with pytest.raises(MalformedMessage, match="time"):
-        apply(Upstream.METRICS, metrics_pb2.Metrics(key=key(9)).SerializeToString())
+def test_the_latest_heartbeat_is_kept_with_the_losses_it_counts(
+    provisioned_device: Device,
+) -> None:
+    # Before, metrics were checked and thrown away: the drops a device counted never showed.
+    heartbeat = metrics(
+        9,
+        CROP_LANE,
+        RECORD_LANE,
+        outbox_rows=12,
+        outbox_bytes=480_000,
+        outbox_dropped_total=3,
+        tracks_interrupted_total=2,
+        disk_free_bytes=8 * 1024**3,
+    )
+    assert apply(Upstream.METRICS, heartbeat)
+    health = DeviceHealth.objects.get(device=provisioned_device)
+    assert (health.seq, health.session_seq, health.sampled_at, health.received_at) == (
+        9,
+        4,
+        CONNECTED,
+        RECEIVED,
+    )
+    assert (health.outbox_rows, health.outbox_bytes, health.outbox_dropped_total) == (
+        12,
+        480_000,
+        3,
+    )
+    assert (health.tracks_interrupted_total, health.disk_free_bytes) == (2, 8 * 1024**3)
+    assert health.lanes == [
+        {
+            "kind": "crop",
+            "rows": 12,
+            "bytes": 480_000,
+            "dropped_total": 3,
+            "dead_letters_total": 1,
+            "delivered_total": 900,
+            "error": "",
+        },
+        {
+            "kind": "record",
+            "rows": 0,
+            "bytes": 0,
+            "dropped_total": 0,
+            "dead_letters_total": 0,
+            "delivered_total": 40,
+            "error": "device token revoked",
+        },
+    ]
+    # A later heartbeat replaces it; an earlier one, delivered late, does not.
+    assert apply(Upstream.METRICS, metrics(11, outbox_rows=1))
+    assert not apply(Upstream.METRICS, metrics(10, outbox_rows=5))
+    health.refresh_from_db()
+    assert (health.seq, health.outbox_rows, health.lanes) == (11, 1, [])
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (metrics_pb2.Metrics(key=key(9)).SerializeToString(), "time"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="")), "lanes.kind"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop/x")), "lanes.kind"),
+        (metrics(9, CROP_LANE, CROP_LANE), "each kind"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop", error="token\x00")), "NUL"),
+        (metrics(9, metrics_pb2.LaneMetrics(kind="crop", dropped_total=2**63)), "dropped_total"),
+        (metrics(9, outbox_bytes=2**64 - 1), "outbox_bytes"),
+        (metrics(2**63), "seq"),
+    ],
+)
+def test_it_refuses_heartbeats_the_store_cannot_hold(
+    provisioned_device: Device, payload: bytes, problem: str
+) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        apply(Upstream.METRICS, payload)
+    assert not DeviceHealth.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -133,15 +169,28 @@ def test_metrics_are_checked_but_not_stored(provisioned_device: Device) -> None:
     [
         (Upstream.STATUS, b"\xff\xff\xff", "not a DeviceStatus"),
         (Upstream.STATUS, status(status_pb2.DEVICE_STATE_UNSPECIFIED, 1, 1), "state"),
-        (Upstream.EVENTS, event(0), "seq"),
-        (Upstream.EVENTS, event(5, name=""), "kind"),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, 1, seq=0), "seq"),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, 2**63, 1), "session_seq"),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, 1, 1, time=None), "time"),
         (
-            Upstream.EVENTS,
-            event_pb2.Event(key=key(5, "gate-02"), name="x").SerializeToString(),
+            Upstream.STATUS,
+            status(status_pb2.DEVICE_STATE_ONLINE, 1, 1, time=Timestamp(seconds=2**40)),
+            "time",
+        ),
+        (
+            Upstream.STATUS,
+            status(status_pb2.DEVICE_STATE_ONLINE, 1, 1, time=Timestamp(seconds=-1)),
+            "ts",
+        ),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, 1, 1, version="0.3\x00"), "NUL"),
+        (Upstream.STATUS, status(status_pb2.DEVICE_STATE_ONLINE, 1, 1, version="9" * 65), "agent"),
+        (
+            Upstream.STATUS,
+            status_pb2.DeviceStatus(key=key(5, "gate-02")).SerializeToString(),
             "differs from the topic",
         ),
-        (Upstream.TRACKS, summary(3, CONNECTED + timedelta(seconds=1), CONNECTED), "first_seen"),
-        (Upstream.TRACKS, summary(3, CONNECTED, CONNECTED, label=""), "label"),
+        (Upstream.EVENTS, b"", "travel over gRPC"),
+        (Upstream.TRACKS, b"", "travel over gRPC"),
     ],
 )
 def test_it_refuses_payloads_that_break_the_contract(
@@ -149,25 +198,8 @@ def test_it_refuses_payloads_that_break_the_contract(
 ) -> None:
     with pytest.raises(InvalidInput, match=problem):
         apply(leaf, payload)
-    assert not DeviceEvent.objects.exists()
-    assert not Track.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("payload", "problem"),
-    [
-        (summary(3, CONNECTED, CONNECTED, track_id="lobby/3f2a9c/17"), "track_id"),
-        (summary(3, CONNECTED, CONNECTED, track_id=TRACK_ID.upper()), "track_id"),
-        (summary(3, CONNECTED, CONNECTED, camera_id="lobby/2"), "camera_id"),
-        (track_pb2.TrackSummary(key=key(3), track_id=TRACK_ID).SerializeToString(), "camera_id"),
-    ],
-)
-def test_it_refuses_track_summaries_with_malformed_ids(
-    provisioned_device: Device, payload: bytes, problem: str
-) -> None:
-    with pytest.raises(MalformedMessage, match=problem):
-        apply(Upstream.TRACKS, payload)
-    assert not Track.objects.exists()
+    provisioned_device.refresh_from_db()
+    assert provisioned_device.status_seq is None
 
 
 @pytest.fixture
@@ -175,16 +207,26 @@ def bridge() -> MqttBridge:
     return MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY))
 
 
+def test_the_bridge_subscribes_to_presence_and_state_only() -> None:
+    settings = MqttBridgeSettings(host="127.0.0.1", sites=("hq",))
+    assert sorted(subscriptions(settings)) == [
+        "sightline/v1/hq/+/metrics",
+        "sightline/v1/hq/+/reported",
+        "sightline/v1/hq/+/status",
+    ]
+
+
 def test_the_bridge_counts_bad_messages_and_goes_on(
     provisioned_device: Device, bridge: MqttBridge, caplog: pytest.LogCaptureFixture
 ) -> None:
     stop = threading.Event()
+    online = status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10)
     messages = [
-        ("sightline/v1/hq/gate-01/events", b"\x08\x96\x01garbage"),
-        ("sightline/v1/hq/gate-01/events", event(1)),
-        ("sightline/v1/hq/ghost-01/events", event(2, device_id="ghost-01")),
+        ("sightline/v1/hq/gate-01/status", b"\x08\x96\x01garbage"),
+        ("sightline/v1/hq/gate-01/status", online),
+        ("sightline/v1/hq/ghost-01/status", status_for("ghost-01")),
         ("sightline/v1/hq/gate-01/unknown", b""),
-        ("sightline/v1/hq/gate-01/events", event(1)),
+        ("sightline/v1/hq/gate-01/status", online),
     ]
     for name, payload in messages:
         assert bridge.process(name, payload, RECEIVED, stop)
@@ -195,32 +237,77 @@ def test_the_bridge_counts_bad_messages_and_goes_on(
         "unknown_topic": 1,
         "ignored": 1,
     }
-    assert DeviceEvent.objects.count() == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("sightline/v1/hq/gate-01/events" in w for w in warnings)
+    assert any("sightline/v1/hq/gate-01/status" in w for w in warnings)
     assert any("ghost-01" in w for w in warnings)
 
 
-def test_the_bridge_retries_while_the_database_is_down(db: None) -> None:
-    attempts: list[int] = []
+def status_for(device_id: str) -> bytes:
+    message = status_pb2.DeviceStatus(
+        key=key(1, device_id), state=status_pb2.DEVICE_STATE_ONLINE, session_seq=1
+    )
+    message.time.CopyFrom(CONNECTED_TS)
+    return message.SerializeToString()
 
-    def flaky(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise OperationalError("server closed the connection unexpectedly")
+
+def failing(*errors: Exception) -> tuple[Handler, list[int]]:
+    """A handler that raises `errors` one per call, then applies; and its call count."""
+    calls: list[int] = []
+
+    def handle(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+        calls.append(1)
+        if len(calls) <= len(errors):
+            raise errors[len(calls) - 1]
         return True
 
+    return handle, calls
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("server closed the connection unexpectedly"),
+        InterfaceError("connection already closed"),
+    ],
+    ids=["connection lost", "connection closed"],
+)
+def test_the_bridge_retries_while_the_database_is_down(db: None, error: Exception) -> None:
+    flaky, calls = failing(error, error)
     flaky_bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY), flaky)
-    assert flaky_bridge.process("sightline/v1/hq/gate-01/events", b"", RECEIVED, threading.Event())
-    assert len(attempts) == 3
+    assert flaky_bridge.process("sightline/v1/hq/gate-01/status", b"", RECEIVED, threading.Event())
+    assert len(calls) == 3
     assert flaky_bridge.counts == {"applied": 1}
 
 
-def test_a_stop_during_a_retry_leaves_the_message_unacknowledged(db: None) -> None:
-    def down(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
-        raise OperationalError("connection refused")
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (DataError("invalid byte sequence for encoding UTF8: 0x00"), "refused_by_database"),
+        (DataError("bigint out of range"), "refused_by_database"),
+        (IntegrityError("violates foreign key constraint"), "refused_by_database"),
+        (ProgrammingError('relation "fleet_device" does not exist'), "failed"),
+        (ValueError("a bug"), "failed"),
+    ],
+)
+def test_the_bridge_drops_what_retrying_cannot_fix_and_goes_on(
+    db: None, error: Exception, outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, any database error was retried forever: one message the database refused held
+    # up every later message of every device.
+    handle, calls = failing(error)
+    bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY), handle)
+    stop = threading.Event()
+    assert bridge.process("sightline/v1/hq/gate-01/status", b"", RECEIVED, stop)
+    assert bridge.process("sightline/v1/hq/gate-01/status", b"", RECEIVED, stop)
+    assert len(calls) == 2
+    assert bridge.counts == {outcome: 1, "applied": 1}
+    dropped = [r for r in caplog.records if "sightline/v1/hq/gate-01/status" in r.getMessage()]
+    assert len(dropped) == 1
 
+
+def test_a_stop_during_a_retry_leaves_the_message_unacknowledged(db: None) -> None:
+    down, _ = failing(OperationalError("connection refused"))
     stop = threading.Event()
     stop.set()
     bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1"), down)
-    assert not bridge.process("sightline/v1/hq/gate-01/events", b"", RECEIVED, stop)
+    assert not bridge.process("sightline/v1/hq/gate-01/status", b"", RECEIVED, stop)

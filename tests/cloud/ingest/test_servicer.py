@@ -9,17 +9,21 @@ from unittest import mock
 
 import grpc
 import pytest
+from django.db import DataError, IntegrityError, OperationalError, ProgrammingError
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.detections.models import Detection
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.ingest import servicer
 from cloud.ingest.credentials import issue_token, revoke_tokens
 from cloud.ingest.server import SERVICE_NAME
 from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
 from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2
+from tests.cloud.ingest.faults import failing_first
 from tests.cloud.ingest.footage import OBJECTS
-from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request
+from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request, event_request
 
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
@@ -145,6 +149,10 @@ INVALID: Mapping[str, Callable[[], ingest_pb2.UploadCropsRequest]] = {
     "empty label": lambda: crop_request(label=""),
     "score above 1": lambda: crop_request(score=1.5),
     "no model version": lambda: crop_request(model=model_pb2.ModelRef(name="nanodet-g")),
+    "frame time past year 9999": lambda: crop_request(frame_time=Timestamp(seconds=2**40)),
+    "frame time before 1970": lambda: crop_request(frame_time=Timestamp(seconds=-1)),
+    "label with NUL": lambda: crop_request(label="per\x00son"),
+    "model name too long": lambda: crop_request(model=model_pb2.ModelRef(name="n" * 101)),
 }
 
 
@@ -289,3 +297,85 @@ def test_probes_see_the_service_serving_without_credentials(
 
 def test_the_health_service_names_the_ingest_service() -> None:
     assert SERVICE_NAME == "sightline.ingest.v1.IngestService"
+
+
+def test_a_repeat_of_another_devices_detection_id_is_rejected(
+    ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
+) -> None:
+    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    theirs = crop_request(device_id=other.id)
+    assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [STORED]
+    enqueued.reset_mock()
+    mine = crop_request(detection_id=theirs.detection_id)
+    (ack,) = ingest.upload([mine], token)
+    assert ack.status == REJECTED
+    assert other.id not in ack.message
+    assert list(Detection.objects.values_list("device_id", flat=True)) == [other.id]
+    enqueued.delay.assert_not_called()
+    # The owner's repeat is still a duplicate.
+    assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [DUPLICATE]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (DataError("value too long for type character varying(64)"), REJECTED),
+        (IntegrityError("violates check constraint"), REJECTED),
+        (OperationalError("server closed the connection unexpectedly"), RETRY_LATER),
+        (ProgrammingError('relation "detections_detection" does not exist'), RETRY_LATER),
+    ],
+    ids=["data error", "integrity error", "connection lost", "missing table"],
+)
+def test_database_errors_are_classified_per_crop(
+    ingest: Ingest, token: str, error: Exception, status: int
+) -> None:
+    # Before, every database error asked for a retry, so a crop the database refused for its
+    # content came back forever and held up the device's crop lane.
+    first, second = crop_request(), crop_request(OBJECTS[1])
+    fails_once = failing_first(error, servicer.record_detection)
+    with mock.patch("cloud.ingest.servicer.record_detection", fails_once):
+        answered = ingest.upload([first, second], token)
+    assert [(a.detection_id, a.status) for a in answered] == [
+        (first.detection_id, status),
+        (second.detection_id, STORED),
+    ]
+    assert str(error) not in answered[0].message
+
+
+def test_probes_answer_while_every_upload_slot_is_taken(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    # Before, one limit (grpc's maximum_concurrent_rpcs) covered uploads and health checks, so
+    # a busy server failed its probes and got restarted or taken out of the load balancer.
+    ingest = start_ingest(objects, max_streams=2)
+    release = threading.Event()
+    held = []
+    for item in OBJECTS[:2]:
+
+        def send(item: object = item) -> Iterator[ingest_pb2.UploadCropsRequest]:
+            yield crop_request(item)  # type: ignore[arg-type]
+            release.wait(20)
+
+        call = ingest.stub.UploadCrops(
+            send(), timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        responses = iter(call)
+        assert next(responses).status == STORED  # the stream holds its slot now
+        held.append((call, responses))
+
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload([crop_request(OBJECTS[2])], token)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload_records([event_request(1)], token)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    probe = health_pb2_grpc.HealthStub(ingest.channel)
+    for service in ("", SERVICE_NAME):
+        answer = probe.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    release.set()
+    for _call, responses in held:
+        assert list(responses) == []
+    # The slots are free again.
+    assert [a.status for a in ingest.upload([crop_request(OBJECTS[2])], token)] == [STORED]

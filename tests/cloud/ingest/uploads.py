@@ -1,16 +1,18 @@
-"""Upload requests for real vtest.avi crops, as an edge device builds them, and a client."""
+"""Upload requests as an edge device builds them (real vtest.avi crops, events, track
+summaries), and a client."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf.message import Message
 
 from sightline.common.v1 import model_pb2
+from sightline.device.v1 import event_pb2, key_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.cloud.ingest.footage import FRAME_HEIGHT, FRAME_WIDTH, OBJECTS, VtestObject, crop_jpeg
 
@@ -43,12 +45,61 @@ def crop_request(
         model=model_pb2.ModelRef(name="nanodet-g", version="1"),
     )
     request.frame_time.FromDatetime(FRAME_TIME)
-    for name, value in changes.items():
-        if isinstance(value, Message):
-            getattr(request, name).CopyFrom(value)
-        else:
-            setattr(request, name, value)
+    _changed(request, changes)
     return request
+
+
+def _changed(message: Message, changes: dict[str, object]) -> None:
+    for name, value in changes.items():
+        if value is None:
+            message.ClearField(name)
+        elif isinstance(value, Message):
+            getattr(message, name).CopyFrom(value)
+        elif isinstance(value, dict):  # a map field, replaced as a whole
+            getattr(message, name).clear()
+            getattr(message, name).update(value)
+        else:
+            setattr(message, name, value)
+
+
+def event_request(
+    seq: int, *, device_id: str = "gate-01", **changes: object
+) -> ingest_pb2.UploadRecordsRequest:
+    """An event record as the edge uploads it: a camera went quiet."""
+    event = event_pb2.Event(
+        key=key_pb2.MessageKey(device_id=device_id, seq=seq),
+        name="camera.disconnected",
+        severity=event_pb2.EVENT_SEVERITY_WARNING,
+        camera_id="lobby",
+        message="no frames for 10 s",
+        attributes={"retry_in_s": "5"},
+    )
+    event.time.FromDatetime(FRAME_TIME)
+    _changed(event, changes)
+    return ingest_pb2.UploadRecordsRequest(event=event)
+
+
+def track_request(
+    seq: int,
+    track_id: str,
+    *,
+    device_id: str = "gate-01",
+    seen_s: float = 10.0,
+    **changes: object,
+) -> ingest_pb2.UploadRecordsRequest:
+    """A track summary record: a person seen for `seen_s` seconds from FRAME_TIME."""
+    summary = track_pb2.TrackSummary(
+        key=key_pb2.MessageKey(device_id=device_id, seq=seq),
+        track_id=track_id,
+        camera_id="lobby",
+        label="person",
+        best_score=0.8,
+        box_count=25,
+    )
+    summary.first_seen.FromDatetime(FRAME_TIME)
+    summary.last_seen.FromDatetime(FRAME_TIME + timedelta(seconds=seen_s))
+    _changed(summary, changes)
+    return ingest_pb2.UploadRecordsRequest(track=summary)
 
 
 @dataclass
@@ -63,6 +114,15 @@ class Ingest:
     ) -> list[ingest_pb2.UploadCropsResponse]:
         """Send `requests` on one stream as `token`'s device; return the acks."""
         call = self.stub.UploadCrops(
+            iter(requests), timeout=DEADLINE_S, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        return list(call)
+
+    def upload_records(
+        self, requests: Sequence[ingest_pb2.UploadRecordsRequest], token: str
+    ) -> list[ingest_pb2.UploadRecordsResponse]:
+        """Send `requests` with UploadRecords on one stream as `token`'s device; return the acks."""
+        call = self.stub.UploadRecords(
             iter(requests), timeout=DEADLINE_S, metadata=(("authorization", f"Bearer {token}"),)
         )
         return list(call)

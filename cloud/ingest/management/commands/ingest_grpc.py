@@ -1,4 +1,4 @@
-"""``python -m cloud ingest_grpc``: run the gRPC crop ingest server until SIGTERM."""
+"""``python -m cloud ingest_grpc``: run the gRPC ingest server (crops, records) until SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cloud.ingest.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):
-    help = "Serve the gRPC IngestService (crop uploads from edge devices) and its health service."
+    help = "Serve the gRPC IngestService (crops and records from devices) and its health service."
 
     def handle(self, *args: Any, **options: Any) -> None:
         server_settings = IngestServerSettings.model_validate(settings.INGEST_GRPC)

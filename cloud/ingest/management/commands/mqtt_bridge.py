@@ -12,7 +12,7 @@ from cloud.ingest.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):
-    help = "Subscribe to device status, events, tracks, metrics and reported state over MQTT."
+    help = "Subscribe to device status, metrics (heartbeats) and reported state over MQTT."
 
     def handle(self, *args: Any, **options: Any) -> None:
         bridge = MqttBridge(MqttBridgeSettings.model_validate(settings.MQTT_BRIDGE))

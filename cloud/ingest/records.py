@@ -1,0 +1,97 @@
+"""Storing one `UploadRecordsRequest` (an event or a track summary), checking its wire contract.
+
+`store_record` checks what the `sightline.device.v1` messages define (the key's seq, the fields
+that must be set, valid timestamps, id and name grammar, known enum values) and calls the
+service that stores the record, which checks the domain's rules once:
+
+- ``event``: `record_event` (stored once per device and seq),
+- ``track``: `record_track_summary` (track created or its time span widened).
+
+The device that sends the record is the authenticated one; the stream has already checked that
+the record's key names it (`cloud.ingest.items`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cloud.detections.services import record_track_summary
+from cloud.fleet.services import NewEvent, record_event
+from cloud.ingest.wire import MalformedMessage, require_set, sequence_number, timestamp
+from cloud.validators import (
+    require,
+    validate_attribute_key,
+    validate_edge_name,
+    validate_event_name,
+    validate_uuid,
+)
+from sightline.device.v1 import event_pb2, key_pb2, track_pb2
+from sightline.ingest.v1 import ingest_pb2
+
+_SEVERITIES: Final = frozenset(
+    {
+        event_pb2.EVENT_SEVERITY_INFO,
+        event_pb2.EVENT_SEVERITY_WARNING,
+        event_pb2.EVENT_SEVERITY_ERROR,
+    }
+)
+
+
+def record_key(request: ingest_pb2.UploadRecordsRequest) -> key_pb2.MessageKey | None:
+    """The key of the request's record; None when it holds no record or the record no key."""
+    kind = request.WhichOneof("record")
+    if kind is None:
+        return None
+    record: event_pb2.Event | track_pb2.TrackSummary = getattr(request, kind)
+    return record.key if record.HasField("key") else None
+
+
+def store_record(device_id: str, request: ingest_pb2.UploadRecordsRequest) -> bool:
+    """Store the record for `device_id`; return False for a repeat. Raises `InvalidInput`."""
+    kind = request.WhichOneof("record")
+    if kind == "event":
+        return record_event(device_id, _event(request.event))
+    if kind == "track":
+        return _track(device_id, request.track)
+    raise MalformedMessage("record: must hold an event or a track")
+
+
+def _event(event: event_pb2.Event) -> NewEvent:
+    require_set(event, "key")
+    seq = sequence_number(event.key)
+    require(validate_event_name, event.name, "name", MalformedMessage)
+    if event.severity not in _SEVERITIES:
+        raise MalformedMessage("severity: must be INFO, WARNING or ERROR")
+    if event.camera_id:
+        require(validate_edge_name, event.camera_id, "camera_id", MalformedMessage)
+    for key in event.attributes:
+        require(validate_attribute_key, key, "attributes key", MalformedMessage)
+    return NewEvent(
+        seq=seq,
+        kind=event.name,
+        ts=timestamp(event, "time"),
+        severity=event_pb2.EventSeverity.Name(event.severity),
+        camera_id=event.camera_id,
+        message=event.message,
+        attributes=dict(event.attributes),
+    )
+
+
+def _track(device_id: str, summary: track_pb2.TrackSummary) -> bool:
+    require_set(summary, "key")
+    sequence_number(summary.key)
+    require(validate_edge_name, summary.camera_id, "camera_id", MalformedMessage)
+    require(validate_uuid, summary.track_id, "track_id", MalformedMessage)
+    if summary.best_detection_id:
+        require(validate_uuid, summary.best_detection_id, "best_detection_id", MalformedMessage)
+    # Written as "not (a <= b)" so that NaN fails too.
+    if not (0 <= summary.best_score <= 1):
+        raise MalformedMessage("best_score: must lie in [0, 1]")
+    return record_track_summary(
+        device_id,
+        camera_id=summary.camera_id,
+        track_id=summary.track_id,
+        label=summary.label,
+        first_seen=timestamp(summary, "first_seen"),
+        last_seen=timestamp(summary, "last_seen"),
+    )

@@ -1,0 +1,49 @@
+"""Checks of the wire contract that every kind of device message shares.
+
+The per-message modules (`cloud.ingest.crops`, `cloud.ingest.records`,
+`cloud.ingest.device_messages`) check what ingest.proto and the `sightline.device.v1` messages
+define with these: required fields are set, timestamps are valid protobuf timestamps, a
+message key names a sequence number. Each check raises `MalformedMessage`, an `InvalidInput`,
+naming the field, so a malformed message is rejected before any I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+
+from cloud.errors import InvalidInput
+from sightline.device.v1 import key_pb2
+
+
+class MalformedMessage(InvalidInput):
+    """The message does not decode as its kind, or breaks its contract."""
+
+
+def require_set(message: Message, *fields: str) -> None:
+    """Raise `MalformedMessage` for the first of `fields` (message fields) that is unset."""
+    for name in fields:
+        if not message.HasField(name):
+            raise MalformedMessage(f"{name}: must be set")
+
+
+def timestamp(message: Message, field: str) -> datetime:
+    """The aware UTC datetime of the Timestamp field `field`, which must be set and valid.
+
+    A Timestamp's seconds and nanos are plain integers on the wire; values outside the
+    protobuf range (years 1-9999) would raise ValueError on conversion, so they are malformed.
+    """
+    require_set(message, field)
+    try:
+        value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    except ValueError as err:
+        raise MalformedMessage(f"{field}: {err}") from err
+    return value
+
+
+def sequence_number(key: key_pb2.MessageKey) -> int:
+    """The key's seq, which counts from 1 (0 is what an unset field reads as)."""
+    if key.seq < 1:
+        raise MalformedMessage("key.seq: must be at least 1")
+    return key.seq

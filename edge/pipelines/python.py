@@ -8,7 +8,8 @@ every pipeline backend) keeps each track's state and best views and hands crops 
 the sink. Per-frame detail is logged at DEBUG only.
 
 When the source ends, `max_frames` is reached or `stop` is set, every live track is ended, so the
-crops and summaries of tracks still in view are emitted rather than lost.
+crops and summaries of tracks still in view are emitted rather than lost; on any exception too
+(a failing source, a detector or tracker bug), before it propagates.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector
 from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
-from edge.errors import ConfigError, SourceError
+from edge.errors import ConfigError
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
@@ -89,13 +90,15 @@ class PythonPipeline:
 
     def run(self, stop: threading.Event) -> PipelineStats:
         """Process frames until the source ends, `max_frames` frames were processed or `stop`
-        is set; then end every track. Raises SourceError when the source fails (after ending
-        the tracks seen so far: their crops are already cut)."""
+        is set; then end every track. Raises SourceError when the source fails, and whatever
+        else a component raised, after ending the tracks seen so far (their crops are cut)."""
         started = time.perf_counter()
         try:
             self._consume(stop)
-        except SourceError:
-            self._finish()
+        except BaseException:
+            # Any exception, a bug's too: the tracks seen so far would otherwise be lost
+            # silently (docs/architecture.md, "Errors").
+            self._finish_despite_failure()
             raise
         else:
             self._finish()
@@ -152,6 +155,18 @@ class PythonPipeline:
             self._stats = replace(
                 stats, tracks=stats.tracks + emitted.tracks, crops=stats.crops + emitted.crops
             )
+
+    def _finish_despite_failure(self) -> None:
+        """`_finish` after a failure; a second failure is logged, not raised over the first."""
+        try:
+            self._finish()
+        except Exception:
+            # The original exception propagates; tracks not ended here stay in the journal,
+            # which ends them on the next start.
+            logger.exception(
+                "camera %s: ending the live tracks failed too", self._camera.id,
+                extra=self._log_extra,
+            )  # fmt: skip
 
     def _wall_time(self, timestamp: float) -> datetime:
         return self._source.started_at + timedelta(seconds=timestamp)

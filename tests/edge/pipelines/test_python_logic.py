@@ -210,3 +210,20 @@ def test_nothing_seen_means_nothing_sent() -> None:
     stats = run.pipeline.run(threading.Event())
     assert (stats.frames, stats.detections, stats.tracks, stats.crops) == (30, 0, 0, 0)
     assert run.sink.order == []
+
+
+def test_an_unexpected_error_ends_every_track_then_propagates() -> None:
+    def failing_on_frame_12() -> Iterator[RawDetections]:
+        for index, detections in enumerate(seeing()):
+            if index == 12:
+                raise RuntimeError("the runtime broke")
+            yield detections
+
+    run = scene(script=failing_on_frame_12())
+    with pytest.raises(RuntimeError, match="the runtime broke"):
+        run.pipeline.run(threading.Event())
+    assert run.stats().frames == 12
+    # Both tracks in view were ended: their crops and final summaries reached the sink.
+    assert {s.label for s in run.sink.tracks if s.ended} == {"person", "car"}
+    assert {c.track_id for c in run.sink.crops} == {s.track_id for s in run.sink.tracks}
+    assert run.stats().seconds > 0

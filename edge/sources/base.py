@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sightline.backoff import BackoffSettings
 
@@ -47,6 +47,12 @@ class SourceSettings(BaseModel):
         description="Frames per second to run detection on; frames in between are decoded and "
         "skipped. null processes every frame.",
     )
+    realtime: bool = Field(
+        default=False,
+        description="Video files: deliver frames at the video's own rate, as a camera would, so "
+        "capture times are real wall-clock times (for latency measurements); false reads the "
+        "file as fast as it decodes.",
+    )
     reconnect: BackoffSettings = Field(
         default=BackoffSettings(initial_s=1.0, max_s=30.0),
         description="Live sources: waits between reconnection attempts (jittered, doubling from "
@@ -66,6 +72,12 @@ class SourceSettings(BaseModel):
         gt=0,
         description="Streams: a connection that delivers no frame for this long counts as lost.",
     )
+
+    @model_validator(mode="after")
+    def _realtime_only_for_files(self) -> SourceSettings:
+        if self.realtime and self.kind is not SourceKind.FILE:
+            raise ValueError("realtime applies to video files only; live sources are real time")
+        return self
 
     @property
     def kind(self) -> SourceKind:

@@ -1,6 +1,7 @@
 """`CaptureSource`: files, RTSP/HTTP streams and USB cameras through OpenCV's `VideoCapture`.
 
-Files are read as fast as they decode and end at their last frame. A file that cannot be opened,
+Files are read as fast as they decode, or at their own frame rate when `realtime` is set
+(`pacing.Pacer`), and end at their last frame. A file that cannot be opened,
 holds no decodable frame, or ends well before the frame count in its header (truncated or
 corrupt) raises `SourceError`.
 
@@ -28,6 +29,7 @@ import numpy as np
 from edge.errors import SourceError
 from edge.logs import redact
 from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
+from edge.sources.pacing import Pacer
 from edge.sources.sampling import FrameSampler
 from sightline.backoff import Backoff
 
@@ -133,6 +135,7 @@ class CaptureSource:
         fps = capture.get(cv2.CAP_PROP_FPS)
         expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self._started_at = datetime.now(UTC)
+        pacer = Pacer(0.0) if self._settings.realtime else None
         logger.info(
             "camera %s: opened %s (%d frames at %.3g fps)",
             self._camera_id, self._where, expected, fps, extra=self._log_extra,
@@ -149,6 +152,8 @@ class CaptureSource:
                             f"camera {self._camera_id}: {self._where}: frame {index} cannot be "
                             "decoded; the file is corrupt"
                         )
+                    if pacer is not None and not pacer.wait(timestamp, stop):
+                        break
                     yield Frame(image, index, timestamp)
                 index += 1
         finally:

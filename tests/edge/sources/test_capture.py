@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -55,6 +56,27 @@ def test_the_stop_event_ends_a_file_early_without_an_error() -> None:
         if seen == 3:
             stop.set()
     assert seen == 3
+
+
+def test_realtime_delivers_a_file_at_its_own_rate_with_wall_clock_capture_times() -> None:
+    source = CaptureSource(
+        SourceSettings(url=str(clip_path("vtest-3s.avi")), fps=None, realtime=True),
+        camera_id="test",
+    )
+    stop = threading.Event()
+    lags = []
+    for frame in source.frames(stop):
+        # The frame's capture time (what the pipeline stamps on crops) is the wall clock now.
+        lags.append((datetime.now(UTC) - source.started_at).total_seconds() - frame.timestamp)
+        if frame.index == 5:
+            stop.set()
+    assert len(lags) == 6
+    assert all(-0.005 <= lag <= 0.05 for lag in lags), lags
+
+
+def test_realtime_is_for_files_only() -> None:
+    with pytest.raises(ValueError, match="realtime applies to video files only"):
+        SourceSettings(url="rtsp://camera/stream", realtime=True)
 
 
 def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:

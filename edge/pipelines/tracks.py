@@ -6,10 +6,11 @@ DeepStream pipeline from its tracker's metadata) and it does the rest, one state
 - identity: a track gets its UUIDv7 `track_id` when the tracker confirms it (its first update);
 - first seen (the capture time of its first detection, `age - 1` frames before confirmation),
   last seen (its latest matched frame), box count and label;
-- its best views (`edge.crops.selector.BestCrops`) and, when they are due, the `Crop` records:
-  each crop is cut here, JPEG-encoded and given its detection id (UUIDv7) once;
-- its best crop so far, named by every `TrackSummary`: an interim one after each interval
-  emission, a final one (`ended`) when the track ends.
+- its best views (`edge.crops.selector.BestCrops`) and, when they are due (the first soon after
+  confirmation, then only better ones), the `Crop` records: each crop is cut here, JPEG-encoded
+  and given its detection id (UUIDv7) once;
+- its best crop sent so far, named by every `TrackSummary`: an interim one at its first crop
+  and at each interval, a final one (`ended`) when the track ends.
 
 Everything goes to the sink in a fixed order per frame: the crops first, then the final
 summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
@@ -28,7 +29,7 @@ from typing import NamedTuple
 from uuid6 import uuid7
 
 from edge.crops.image import Image, encode_jpeg
-from edge.crops.selector import BestCrops, Candidate, CropSettings
+from edge.crops.selector import BestCrops, Candidate, CropSettings, Emission
 from edge.pipelines.base import PipelineSink
 from edge.records import Crop, ModelRef, TrackSummary
 from edge.tracking.base import TrackState, TrackUpdate
@@ -57,7 +58,6 @@ class _Track:
     crops: BestCrops
     label: str = ""
     box_count: int = 0
-    best_quality: float = -1.0
     best_detection_id: str = ""
     best_score: float = 0.0
 
@@ -116,19 +116,22 @@ class TrackLedger:
             track.box_count = update.hits
             track.label = update.label
             due = track.crops.due(update)
-            crops += [self._cut(track, rank, candidate) for rank, candidate in enumerate(due)]
-            if update.state is TrackState.ENDED:
+            if due is None:
+                continue
+            crops += [
+                self._cut(track, rank, candidate) for rank, candidate in enumerate(due.candidates)
+            ]
+            if due.reason is Emission.END:
                 ended.append(self._tracks.pop(update.track_number))
-            elif due:
+            else:
                 interim.append(track)
-            if due:
-                logger.debug(
-                    "track %s: %d crop(s) emitted (%s)",
-                    track.track_id,
-                    len(due),
-                    "track ended" if update.state is TrackState.ENDED else "interval",
-                    extra={"camera_id": self._camera_id, "track_id": track.track_id},
-                )
+            logger.debug(
+                "track %s: %d crop(s) emitted (%s)",
+                track.track_id,
+                len(due.candidates),
+                due.reason.value,
+                extra={"camera_id": self._camera_id, "track_id": track.track_id},
+            )
         for crop in crops:
             self._sink.crop(crop)
         for track in ended:
@@ -174,8 +177,8 @@ class TrackLedger:
             jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
             model=self._model,
         )
-        if rank == 0 and candidate.quality > track.best_quality:
-            track.best_quality = candidate.quality
+        if rank == 0:
+            # Handed-over views always beat the best one sent before (`BestCrops`).
             track.best_detection_id = crop.detection_id
             track.best_score = crop.score
         return crop

@@ -7,6 +7,10 @@ are mapped back to the frame, the tracker updates, and the `TrackLedger` (`track
 every pipeline backend) keeps each track's state and best views and hands crops and summaries to
 the sink. Per-frame detail is logged at DEBUG only.
 
+With a `TrackJournal` (`edge.journal`), the ledger records the tracks in progress and the
+position of each frame whose records it handed on, so that a crash is bounded and counted and a
+restart resumes a file where it stopped (the source is opened at `journal.resume_after`).
+
 When the source ends, `max_frames` is reached or `stop` is set, every live track is ended, so the
 crops and summaries of tracks still in view are emitted rather than lost; on any exception too
 (a failing source, a detector or tracker bug), before it propagates.
@@ -29,7 +33,7 @@ from edge.detectors.base import Detector
 from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.errors import ConfigError
-from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
+from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats, TrackJournal
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
 from edge.sources.base import Frame, VideoSource
@@ -51,8 +55,10 @@ class PythonPipeline:
         crops: CropSettings,
         sink: PipelineSink,
         max_frames: int | None = None,
+        journal: TrackJournal | None = None,
     ) -> None:
-        """Raises ConfigError when `camera.labels` names a class the model does not have."""
+        """Raises ConfigError when `camera.labels` names a class the model does not have.
+        `source` must start after `journal.resume_after` when a journal is given."""
         self._camera = camera
         self._source = source
         self._detector = detector
@@ -63,8 +69,14 @@ class PythonPipeline:
         self._wanted = self._class_ids(camera, spec.labels)
         self._preprocess = Preprocessor(spec)
         self._ledger = TrackLedger(
-            crops, camera_id=camera.id, model=ModelRef(spec.name, spec.version), sink=sink
+            crops,
+            camera_id=camera.id,
+            model=ModelRef(spec.name, spec.version),
+            sink=sink,
+            journal=journal,
         )
+        resume_after = journal.resume_after if journal is not None else None
+        self._first_index = 0 if resume_after is None else resume_after + 1
         self._processed = 0
         self._last_timestamp: float | None = None
         self._stats = PipelineStats()
@@ -121,12 +133,14 @@ class PythonPipeline:
         raw = self._keep_wanted(self._detector.detect(tensor))
         detections = to_detections(raw, transform, self._labels)
         updates = self._tracker.update(detections, index, frame.timestamp)
-        emitted = self._ledger.observe(frame.image, self._wall_time(frame.timestamp), updates)
+        emitted = self._ledger.observe(
+            frame.image, self._wall_time(frame.timestamp), updates, position=frame.index
+        )
         with self._stats_lock:
             stats = self._stats
             self._stats = replace(
                 stats,
-                frames_decoded=frame.index + 1,
+                frames_decoded=frame.index + 1 - self._first_index,
                 frames=stats.frames + 1,
                 detections=stats.detections + len(detections),
                 tracked=stats.tracked + sum(update.state in MATCHED for update in updates),

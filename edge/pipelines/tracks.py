@@ -14,7 +14,10 @@ DeepStream pipeline from its tracker's metadata) and it does the rest, one state
 
 Everything goes to the sink in a fixed order per frame: the crops first, then the final
 summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
-"Identity and idempotency").
+"Identity and idempotency"). Then, when a `TrackJournal` is given, one journal write records what
+changed (tracks confirmed, their latest interim summaries, tracks ended) with the frame's
+position, so that a crash cuts no track short silently and a restart resumes after that frame
+(`edge.journal`). Frames that change nothing are not written.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from uuid6 import uuid7
 
 from edge.crops.image import Image, encode_jpeg
 from edge.crops.selector import BestCrops, Candidate, CropSettings, Emission
-from edge.pipelines.base import PipelineSink
+from edge.pipelines.base import PipelineSink, TrackJournal
 from edge.records import Crop, ModelRef, TrackSummary
 from edge.tracking.base import TrackState, TrackUpdate
 
@@ -66,42 +69,62 @@ class TrackLedger:
     """The tracks of ONE camera; not thread-safe (one camera thread calls it, like its tracker)."""
 
     def __init__(
-        self, settings: CropSettings, *, camera_id: str, model: ModelRef, sink: PipelineSink
+        self,
+        settings: CropSettings,
+        *,
+        camera_id: str,
+        model: ModelRef,
+        sink: PipelineSink,
+        journal: TrackJournal | None = None,
     ) -> None:
-        """`model` is named in every crop; `sink` receives the crops and summaries."""
+        """`model` is named in every crop; `sink` receives the crops and summaries; `journal`
+        (optional) records the tracks in progress and the position."""
         self._settings = settings
         self._camera_id = camera_id
         self._model = model
         self._sink = sink
+        self._journal = journal
         self._tracks: dict[int, _Track] = {}
         self._recent: deque[datetime] = deque(maxlen=_RECENT_FRAMES)
+        self._position: int | None = None
 
     def observe(
-        self, frame: Image, frame_time: datetime, updates: Sequence[TrackUpdate]
+        self,
+        frame: Image,
+        frame_time: datetime,
+        updates: Sequence[TrackUpdate],
+        position: int | None = None,
     ) -> Emitted:
         """Take one processed frame's track updates (all of them, in the tracker's order) and
         hand the crops and summaries due now to the sink.
 
         Call it for every processed frame, also without updates, so that first-seen times are
         right. `frame` is the BGR frame the updates were computed on; `frame_time` its capture
-        time (timezone-aware).
+        time (timezone-aware); `position` its index in the source, for the journal.
         """
         self._recent.append(frame_time)
+        self._position = position
         return self._apply(updates, frame, frame_time)
 
     def end(self, updates: Sequence[TrackUpdate]) -> Emitted:
         """Take the ENDED updates of the tracker's `flush` (the stream is over) and hand the
-        last crops and the final summaries to the sink."""
+        last crops and the final summaries to the sink; the journal records the position of
+        the last frame observed even when no track was live."""
         if any(update.state is not TrackState.ENDED for update in updates):
             raise ValueError("end() takes the ENDED updates of Tracker.flush only")
-        if not updates:
+        if not self._recent:
             return Emitted(0, 0)
-        return self._apply(updates, None, self._recent[-1])
+        return self._apply(updates, None, self._recent[-1], final=True)
 
     def _apply(
-        self, updates: Sequence[TrackUpdate], frame: Image | None, frame_time: datetime
+        self,
+        updates: Sequence[TrackUpdate],
+        frame: Image | None,
+        frame_time: datetime,
+        *,
+        final: bool = False,
     ) -> Emitted:
-        confirmed = 0
+        confirmed: list[_Track] = []
         crops: list[Crop] = []
         ended: list[_Track] = []
         interim: list[_Track] = []
@@ -109,7 +132,7 @@ class TrackLedger:
             track = self._tracks.get(update.track_number)
             if track is None:
                 track = self._tracks[update.track_number] = self._confirm(update)
-                confirmed += 1
+                confirmed.append(track)
             if frame is not None and update.state in MATCHED:
                 track.last_seen = frame_time
                 track.crops.consider(frame, frame_time, update)
@@ -136,9 +159,30 @@ class TrackLedger:
             self._sink.crop(crop)
         for track in ended:
             self._sink.track(self._summary(track, ended=True))
-        for track in interim:
-            self._sink.track(self._summary(track, ended=False))
-        return Emitted(confirmed, len(crops))
+        summaries = [self._summary(track, ended=False) for track in interim]
+        for summary in summaries:
+            self._sink.track(summary)
+        self._record(confirmed, summaries, ended, final=final)
+        return Emitted(len(confirmed), len(crops))
+
+    def _record(
+        self,
+        confirmed: list[_Track],
+        summaries: list[TrackSummary],
+        ended: list[_Track],
+        *,
+        final: bool,
+    ) -> None:
+        """One journal write of what this frame changed, after the sink has it all."""
+        if self._journal is None:
+            return
+        latest = {track.track_id: self._summary(track, ended=False) for track in confirmed}
+        latest |= {summary.track_id: summary for summary in summaries}
+        gone = [track.track_id for track in ended]
+        for track_id in gone:
+            latest.pop(track_id, None)
+        if latest or gone or final:
+            self._journal.save(list(latest.values()), gone, self._position)
 
     def _confirm(self, update: TrackUpdate) -> _Track:
         # The first detection was `age - 1` frames before this one (or before the oldest

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -88,6 +89,18 @@ class SourceSettings(BaseModel):
             return SourceKind.USB
         return SourceKind.FILE
 
+    def file_identity(self) -> FileIdentity | None:
+        """The identity of the video file `url` names; None for a live source or a file that
+        cannot be read (the source reports that when it runs)."""
+        if self.kind is not SourceKind.FILE:
+            return None
+        path = Path(self.url)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return FileIdentity(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
     @property
     def usb_index(self) -> int:
         """The camera index of a `usb:<index>` or `/dev/video<N>` URL."""
@@ -95,6 +108,17 @@ class SourceSettings(BaseModel):
         if match is None:
             raise ValueError(f"{self.url!r} is not a USB camera")
         return int(match.group(1))
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """Which file a position in a video refers to: the same path, size and modification time
+    mean the same recording (`edge.journal` resumes there; anything else starts over)."""
+
+    path: str
+    """Absolute, symbolic links resolved."""
+    size: int
+    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)

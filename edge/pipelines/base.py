@@ -78,7 +78,7 @@ class PipelineStats:
     """Counters of one camera's pipeline since it started."""
 
     frames_decoded: int = 0
-    """Frames read from the source, sampled out or not."""
+    """Frames read from the source, sampled out or not (a resumed file: from where it resumed)."""
     frames: int = 0
     """Frames run through the detector."""
     detections: int = 0

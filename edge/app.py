@@ -1,9 +1,14 @@
 """The composition root: builds every component from the config, runs the cameras, stops them.
 
-`run(config)` builds the detector (one, shared), the delivery layer, and per camera a source, a
-tracker and a `PythonPipeline` (which keeps the camera's tracks and best crops), each camera on
-its own thread. One stop event
-ends everything: SIGINT/SIGTERM set it, and so does a failing camera.
+`run(config)` builds the detector (one, shared), the track journal, the delivery layer, and per
+camera a source, a tracker and a `PythonPipeline` (which keeps the camera's tracks and best
+crops), each camera on its own thread. One stop event ends everything: SIGINT/SIGTERM set it, and
+so does a failing camera.
+
+Start after a crash: the journal (`edge.journal`) first ends the tracks a dead process left (a
+final summary each, one `tracks.interrupted` event per camera, counted in
+`Journal.tracks_interrupted_total`), then each camera reading a file it read before resumes
+after the last frame whose records were handed on.
 
 Failure policy: a camera whose source fails for good (a corrupt file, a stream unreachable for
 its whole reconnection budget) or whose pipeline hits a bug stops the whole agent, which exits 1.
@@ -22,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -33,6 +38,7 @@ from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
+from edge.journal import Journal, journal_path
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.records import CameraEvent, EventSeverity, ModelRef
@@ -79,6 +85,8 @@ class RunSummary:
     tracks: int
     crops_queued: int
     crops_sent: int
+    tracks_interrupted: int
+    """Tracks a previous run left unfinished (crash), ended at this start."""
     seconds: float
     failed_cameras: tuple[str, ...]
     delivery_failures: tuple[str, ...]
@@ -148,11 +156,18 @@ class _Camera:
         config: EdgeConfig,
         detector: Detector,
         delivery: Delivery,
+        journal: Journal,
         max_frames: int | None,
     ) -> None:
         self.id = camera.id
         self._delivery = delivery
-        source = CaptureSource(camera.source, camera_id=camera.id, on_status=self._on_status)
+        camera_journal = journal.camera(camera.id, camera.source.file_identity())
+        source = CaptureSource(
+            camera.source,
+            camera_id=camera.id,
+            on_status=self._on_status,
+            resume_after=camera_journal.resume_after,
+        )
         self.pipeline = PythonPipeline(
             camera,
             source=source,
@@ -161,6 +176,7 @@ class _Camera:
             crops=config.crops,
             sink=delivery,
             max_frames=max_frames,
+            journal=camera_journal,
         )
         self.failed = False
         self.thread: threading.Thread | None = None
@@ -208,27 +224,30 @@ def run(
     """
     shutdown = _Shutdown(stop or threading.Event())
     started = time.perf_counter()
-    detector = create_detector(config.detector)
-    try:
+    with ExitStack() as resources:  # closed in reverse: delivery, journal, detector
+        detector = create_detector(config.detector)
+        resources.callback(detector.close)
         model = ModelRef(detector.spec.name, detector.spec.version)
+        outbox = config.delivery.outbox.path if config.delivery else None
+        journal = Journal(journal_path(config.journal, outbox))
+        resources.callback(journal.close)
         delivery = delivery or build_delivery(config, model)
-        try:
-            cameras = [
-                _Camera(camera, config, detector, delivery, max_frames) for camera in config.cameras
-            ]
-            delivery.start()
-            with shutdown.installed():
-                _run_cameras(cameras, shutdown.stop)
-                timeout = config.delivery.drain_timeout_s if config.delivery else 0.0
-                delivery.drain(timeout, shutdown.skip_drain)
-            delivered = delivery.stats()
-        finally:
-            delivery.close()
-    finally:
-        detector.close()
+        resources.callback(delivery.close)
+        cameras = [
+            _Camera(camera, config, detector, delivery, journal, max_frames)
+            for camera in config.cameras
+        ]
+        delivery.start()
+        interrupted = journal.recover(delivery)
+        with shutdown.installed():
+            _run_cameras(cameras, shutdown.stop)
+            timeout = config.delivery.drain_timeout_s if config.delivery else 0.0
+            delivery.drain(timeout, shutdown.skip_drain)
+        delivered = delivery.stats()
     summary = _summarise(
         [camera.pipeline.stats() for camera in cameras],
         delivered,
+        interrupted,
         time.perf_counter() - started,
         tuple(camera.id for camera in cameras if camera.failed),
     )
@@ -252,7 +271,11 @@ def _run_cameras(cameras: list[_Camera], stop: threading.Event) -> None:
 
 
 def _summarise(
-    stats: list[PipelineStats], delivery: DeliveryStats, seconds: float, failed: tuple[str, ...]
+    stats: list[PipelineStats],
+    delivery: DeliveryStats,
+    interrupted: int,
+    seconds: float,
+    failed: tuple[str, ...],
 ) -> RunSummary:
     return RunSummary(
         frames=sum(s.frames for s in stats),
@@ -262,6 +285,7 @@ def _summarise(
         tracks=sum(s.tracks for s in stats),
         crops_queued=delivery.crops_queued,
         crops_sent=delivery.crops_sent,
+        tracks_interrupted=interrupted,
         seconds=seconds,
         failed_cameras=failed,
         delivery_failures=delivery.failures,

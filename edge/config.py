@@ -3,9 +3,9 @@
 One YAML file plus `SIGHTLINE_EDGE_*` environment overrides (`__` between levels, `_FILE` for
 secrets; see `config_loader`). Sub-settings live beside the feature that uses them: `SourceSettings`
 in `sources/base.py`, `CameraSettings` in `pipelines/base.py`, detector settings in `detectors/`,
-`ByteTrackSettings` in `tracking/`, `CropSettings` in `crops/`, `DeliverySettings` in
-`delivery.py` (which composes the `transport/` settings). Checks here only span features; none
-touch files or the network (the app does that when it builds the components).
+`ByteTrackSettings` in `tracking/`, `CropSettings` in `crops/`, `JournalSettings` in `journal.py`,
+`DeliverySettings` in `delivery.py` (which composes the `transport/` settings). Checks here only
+span features; none touch files or the network (the app does that when it builds the components).
 `edge/example.yaml` documents every section.
 """
 
@@ -22,6 +22,7 @@ from edge.config_loader import load_yaml_model
 from edge.crops.selector import CropSettings
 from edge.delivery import DeliverySettings
 from edge.detectors.registry import DetectorConfig
+from edge.journal import JournalSettings
 from edge.logs import LogFormat, LogLevel
 from edge.pipelines.base import CameraSettings
 from edge.tracking.bytetrack import ByteTrackSettings
@@ -59,6 +60,11 @@ class EdgeConfig(BaseModel):
     )
     cameras: tuple[CameraSettings, ...] = Field(
         description="The cameras this device watches (at least one)."
+    )
+    journal: JournalSettings = Field(
+        default=JournalSettings(),
+        description="Tracks in progress and positions in files, so that a crash is counted and "
+        "a restarted agent resumes a file where it stopped.",
     )
     delivery: DeliverySettings | None = Field(
         default=None,

@@ -85,7 +85,8 @@ class CameraEvent:
     """Something that happened to a camera (connected, disconnected, failed)."""
 
     name: str
-    """Dotted stable name: `camera.connected`, `camera.disconnected`, `camera.failed`."""
+    """Dotted stable name: `camera.connected`, `camera.disconnected`, `camera.failed`,
+    `tracks.interrupted` (`edge.journal`)."""
     severity: EventSeverity
     camera_id: str
     time: datetime

@@ -2,11 +2,18 @@
 
 `BestCrops` holds the candidates of ONE track. For every NEW/UPDATED update it scores the detection
 on its frame (`scoring.crop_quality`) and keeps the `top_k` best candidates, each as a padded copy
-of its pixels (frames are not kept). It hands them over, best first:
+of its pixels (frames are not kept). It hands them over, best first (`Due`, with its `Emission`):
 
-- when the track ends (ENDED update), the best of what is left; and
-- for a long track, every `emit_interval_s` seconds, the best of that window, so a person loitering
-  for an hour shows up in the cloud within seconds, not when they leave.
+- FIRST: once the track has been confirmed for `first_crop_after_s`, the best views so far, so a
+  track becomes searchable about a second after it is first seen, not when it ends;
+- INTERVAL: for a long track, every `emit_interval_s` seconds, the best views of that window, so
+  a person loitering for an hour keeps improving in the cloud;
+- END: when the track ends (ENDED update), the best views left.
+
+After the first crops, a view is only worth sending when it is better than the best one sent: later
+emissions hand over only such views (and none at all when nothing better came), so a short track
+costs one crop and a long one a few, each an improvement. Views no better than the best sent are
+not even kept.
 
 LOST updates carry a predicted box, not pixels of the object, so they are never candidates.
 `edge.pipelines.tracks.TrackLedger` keeps one `BestCrops` in the state of each track and turns the
@@ -16,6 +23,7 @@ candidates it hands over into `Crop` records.
 from __future__ import annotations
 
 import bisect
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,13 +41,23 @@ class CropSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     top_k: int = Field(
-        default=1, ge=1, description="Crops emitted per track per emission, best first."
+        default=1,
+        ge=1,
+        description="Crops emitted per track per emission at most, best first (after the first "
+        "emission only those better than the best crop sent).",
+    )
+    first_crop_after_s: float | None = Field(
+        default=0.5,
+        ge=0,
+        description="Emit a track's first crop (its best view so far) once it has been confirmed "
+        "for this many seconds, so it becomes searchable soon after it is first seen; later "
+        "emissions send only better views. null waits for the first interval or the end.",
     )
     emit_interval_s: float | None = Field(
         default=10.0,
         gt=0,
         description="For tracks that last longer, emit the best crops of every window of this "
-        "many seconds; null emits only when the track ends.",
+        "many seconds (if better than the best sent); null emits only when the track ends.",
     )
     padding: float = Field(
         default=0.1,
@@ -88,18 +106,39 @@ class Candidate:
     sharpness: float
 
 
+class Emission(enum.Enum):
+    """Why candidates are due (see the module docstring)."""
+
+    FIRST = "first"
+    INTERVAL = "interval"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What a track hands over now: its best views not yet sent that beat the best one sent."""
+
+    reason: Emission
+    candidates: list[Candidate]
+    """Best first, at most `top_k`; empty when nothing better than the best sent came."""
+
+
 class BestCrops:
     """The best views of ONE track so far; not thread-safe (like its tracker)."""
 
     def __init__(self, settings: CropSettings, *, window_start: float) -> None:
         """`window_start`: timestamp (seconds, as in `TrackUpdate`) the first window starts at."""
         self._settings = settings
+        self._confirmed_at = window_start
         self._window_start = window_start
         self._candidates: list[Candidate] = []
-        """Best first, at most top_k."""
+        """Best first, at most top_k, each better than `_sent_quality`."""
+        self._sent_quality = -1.0
+        """Quality of the best view handed over (qualities are >= 0; -1: none yet)."""
 
     def consider(self, frame: Image, frame_time: datetime, update: TrackUpdate) -> None:
-        """Keep the update's detection if it is among the `top_k` best views so far.
+        """Keep the update's detection if it is among the `top_k` best views not yet handed
+        over and better than the best one that was.
 
         `frame` is the BGR frame the update was computed on (its box is in the frame's pixels).
         Only NEW and UPDATED updates are considered; a box that lies outside the frame is not.
@@ -122,6 +161,8 @@ class BestCrops:
             border_margin_px=settings.border_margin_px,
             border_penalty=settings.border_penalty,
         )
+        if quality <= self._sent_quality:
+            return
         rect = pixel_rect(update.box, width, height, settings.padding)
         candidate = Candidate(
             pixels=cut(frame, rect),
@@ -137,13 +178,29 @@ class BestCrops:
         bisect.insort(self._candidates, candidate, key=lambda c: -c.quality)
         del self._candidates[settings.top_k :]
 
-    def due(self, update: TrackUpdate) -> list[Candidate]:
-        """The candidates to send now, best first, which are then forgotten: all of them when
-        `update` ends the track or its window is over, none otherwise."""
-        interval = self._settings.emit_interval_s
-        if update.state is not TrackState.ENDED:
-            if interval is None or update.timestamp - self._window_start < interval:
-                return []
+    def due(self, update: TrackUpdate) -> Due | None:
+        """What to hand over now, which is then forgotten: always a `Due` when `update` ends the
+        track, when its interval is over, or (once) when its first crop is due; None otherwise.
+        Call it for every update of the track, after `consider`."""
+        settings = self._settings
+        if update.state is TrackState.ENDED:
+            reason = Emission.END
+        elif (
+            settings.emit_interval_s is not None
+            and update.timestamp - self._window_start >= settings.emit_interval_s
+        ):
+            reason = Emission.INTERVAL
             self._window_start = update.timestamp
+        elif (
+            settings.first_crop_after_s is not None
+            and self._sent_quality < 0
+            and self._candidates
+            and update.timestamp - self._confirmed_at >= settings.first_crop_after_s
+        ):
+            reason = Emission.FIRST
+        else:
+            return None
         due, self._candidates = self._candidates, []
-        return due
+        if due:
+            self._sent_quality = due[0].quality
+        return Due(reason, due)

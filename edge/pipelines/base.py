@@ -7,6 +7,7 @@ tracker internals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,12 +53,32 @@ class PipelineSink(Protocol):
         """Accept a camera event for delivery."""
 
 
+class TrackJournal(Protocol):
+    """Where a pipeline records its tracks in progress and its position in a file, so that a
+    crash loses nothing silently and a restart resumes (`edge.journal.CameraJournal`).
+
+    Thread-safety: each camera has its own; its camera thread calls it.
+    """
+
+    @property
+    def resume_after(self) -> int | None:
+        """Index of the last frame of the camera's file whose effects were handed on by a
+        previous run; None to start from the first frame."""
+
+    def save(
+        self, tracks: Sequence[TrackSummary], ended: Sequence[str], position: int | None
+    ) -> None:
+        """Record durably, in one write: `tracks` confirmed or updated (each its latest summary,
+        not ended), the ids of tracks whose final summary the sink has, and `position`, the
+        index of the frame all of it follows from. Call it after handing the records on."""
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineStats:
     """Counters of one camera's pipeline since it started."""
 
     frames_decoded: int = 0
-    """Frames read from the source, sampled out or not."""
+    """Frames read from the source, sampled out or not (a resumed file: from where it resumed)."""
     frames: int = 0
     """Frames run through the detector."""
     detections: int = 0

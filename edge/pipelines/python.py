@@ -7,8 +7,13 @@ are mapped back to the frame, the tracker updates, and the `TrackLedger` (`track
 every pipeline backend) keeps each track's state and best views and hands crops and summaries to
 the sink. Per-frame detail is logged at DEBUG only.
 
+With a `TrackJournal` (`edge.journal`), the ledger records the tracks in progress and the
+position of each frame whose records it handed on, so that a crash is bounded and counted and a
+restart resumes a file where it stopped (the source is opened at `journal.resume_after`).
+
 When the source ends, `max_frames` is reached or `stop` is set, every live track is ended, so the
-crops and summaries of tracks still in view are emitted rather than lost.
+crops and summaries of tracks still in view are emitted rather than lost; on any exception too
+(a failing source, a detector or tracker bug), before it propagates.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector
 from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
-from edge.errors import ConfigError, SourceError
-from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
+from edge.errors import ConfigError
+from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats, TrackJournal
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
 from edge.sources.base import Frame, VideoSource
@@ -50,8 +55,10 @@ class PythonPipeline:
         crops: CropSettings,
         sink: PipelineSink,
         max_frames: int | None = None,
+        journal: TrackJournal | None = None,
     ) -> None:
-        """Raises ConfigError when `camera.labels` names a class the model does not have."""
+        """Raises ConfigError when `camera.labels` names a class the model does not have.
+        `source` must start after `journal.resume_after` when a journal is given."""
         self._camera = camera
         self._source = source
         self._detector = detector
@@ -62,8 +69,14 @@ class PythonPipeline:
         self._wanted = self._class_ids(camera, spec.labels)
         self._preprocess = Preprocessor(spec)
         self._ledger = TrackLedger(
-            crops, camera_id=camera.id, model=ModelRef(spec.name, spec.version), sink=sink
+            crops,
+            camera_id=camera.id,
+            model=ModelRef(spec.name, spec.version),
+            sink=sink,
+            journal=journal,
         )
+        resume_after = journal.resume_after if journal is not None else None
+        self._first_index = 0 if resume_after is None else resume_after + 1
         self._processed = 0
         self._last_timestamp: float | None = None
         self._stats = PipelineStats()
@@ -89,13 +102,15 @@ class PythonPipeline:
 
     def run(self, stop: threading.Event) -> PipelineStats:
         """Process frames until the source ends, `max_frames` frames were processed or `stop`
-        is set; then end every track. Raises SourceError when the source fails (after ending
-        the tracks seen so far: their crops are already cut)."""
+        is set; then end every track. Raises SourceError when the source fails, and whatever
+        else a component raised, after ending the tracks seen so far (their crops are cut)."""
         started = time.perf_counter()
         try:
             self._consume(stop)
-        except SourceError:
-            self._finish()
+        except BaseException:
+            # Any exception, a bug's too: the tracks seen so far would otherwise be lost
+            # silently (docs/architecture.md, "Errors").
+            self._finish_despite_failure()
             raise
         else:
             self._finish()
@@ -118,12 +133,14 @@ class PythonPipeline:
         raw = self._keep_wanted(self._detector.detect(tensor))
         detections = to_detections(raw, transform, self._labels)
         updates = self._tracker.update(detections, index, frame.timestamp)
-        emitted = self._ledger.observe(frame.image, self._wall_time(frame.timestamp), updates)
+        emitted = self._ledger.observe(
+            frame.image, self._wall_time(frame.timestamp), updates, position=frame.index
+        )
         with self._stats_lock:
             stats = self._stats
             self._stats = replace(
                 stats,
-                frames_decoded=frame.index + 1,
+                frames_decoded=frame.index + 1 - self._first_index,
                 frames=stats.frames + 1,
                 detections=stats.detections + len(detections),
                 tracked=stats.tracked + sum(update.state in MATCHED for update in updates),
@@ -152,6 +169,18 @@ class PythonPipeline:
             self._stats = replace(
                 stats, tracks=stats.tracks + emitted.tracks, crops=stats.crops + emitted.crops
             )
+
+    def _finish_despite_failure(self) -> None:
+        """`_finish` after a failure; a second failure is logged, not raised over the first."""
+        try:
+            self._finish()
+        except Exception:
+            # The original exception propagates; tracks not ended here stay in the journal,
+            # which ends them on the next start.
+            logger.exception(
+                "camera %s: ending the live tracks failed too", self._camera.id,
+                extra=self._log_extra,
+            )  # fmt: skip
 
     def _wall_time(self, timestamp: float) -> datetime:
         return self._source.started_at + timedelta(seconds=timestamp)

@@ -6,14 +6,18 @@ DeepStream pipeline from its tracker's metadata) and it does the rest, one state
 - identity: a track gets its UUIDv7 `track_id` when the tracker confirms it (its first update);
 - first seen (the capture time of its first detection, `age - 1` frames before confirmation),
   last seen (its latest matched frame), box count and label;
-- its best views (`edge.crops.selector.BestCrops`) and, when they are due, the `Crop` records:
-  each crop is cut here, JPEG-encoded and given its detection id (UUIDv7) once;
-- its best crop so far, named by every `TrackSummary`: an interim one after each interval
-  emission, a final one (`ended`) when the track ends.
+- its best views (`edge.crops.selector.BestCrops`) and, when they are due (the first soon after
+  confirmation, then only better ones), the `Crop` records: each crop is cut here, JPEG-encoded
+  and given its detection id (UUIDv7) once;
+- its best crop sent so far, named by every `TrackSummary`: an interim one at its first crop
+  and at each interval, a final one (`ended`) when the track ends.
 
 Everything goes to the sink in a fixed order per frame: the crops first, then the final
 summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
-"Identity and idempotency").
+"Identity and idempotency"). Then, when a `TrackJournal` is given, one journal write records what
+changed (tracks confirmed, their latest interim summaries, tracks ended) with the frame's
+position, so that a crash cuts no track short silently and a restart resumes after that frame
+(`edge.journal`). Frames that change nothing are not written.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import NamedTuple
 from uuid6 import uuid7
 
 from edge.crops.image import Image, encode_jpeg
-from edge.crops.selector import BestCrops, Candidate, CropSettings
-from edge.pipelines.base import PipelineSink
+from edge.crops.selector import BestCrops, Candidate, CropSettings, Emission
+from edge.pipelines.base import PipelineSink, TrackJournal
 from edge.records import Crop, ModelRef, TrackSummary
 from edge.tracking.base import TrackState, TrackUpdate
 
@@ -57,7 +61,6 @@ class _Track:
     crops: BestCrops
     label: str = ""
     box_count: int = 0
-    best_quality: float = -1.0
     best_detection_id: str = ""
     best_score: float = 0.0
 
@@ -66,42 +69,62 @@ class TrackLedger:
     """The tracks of ONE camera; not thread-safe (one camera thread calls it, like its tracker)."""
 
     def __init__(
-        self, settings: CropSettings, *, camera_id: str, model: ModelRef, sink: PipelineSink
+        self,
+        settings: CropSettings,
+        *,
+        camera_id: str,
+        model: ModelRef,
+        sink: PipelineSink,
+        journal: TrackJournal | None = None,
     ) -> None:
-        """`model` is named in every crop; `sink` receives the crops and summaries."""
+        """`model` is named in every crop; `sink` receives the crops and summaries; `journal`
+        (optional) records the tracks in progress and the position."""
         self._settings = settings
         self._camera_id = camera_id
         self._model = model
         self._sink = sink
+        self._journal = journal
         self._tracks: dict[int, _Track] = {}
         self._recent: deque[datetime] = deque(maxlen=_RECENT_FRAMES)
+        self._position: int | None = None
 
     def observe(
-        self, frame: Image, frame_time: datetime, updates: Sequence[TrackUpdate]
+        self,
+        frame: Image,
+        frame_time: datetime,
+        updates: Sequence[TrackUpdate],
+        position: int | None = None,
     ) -> Emitted:
         """Take one processed frame's track updates (all of them, in the tracker's order) and
         hand the crops and summaries due now to the sink.
 
         Call it for every processed frame, also without updates, so that first-seen times are
         right. `frame` is the BGR frame the updates were computed on; `frame_time` its capture
-        time (timezone-aware).
+        time (timezone-aware); `position` its index in the source, for the journal.
         """
         self._recent.append(frame_time)
+        self._position = position
         return self._apply(updates, frame, frame_time)
 
     def end(self, updates: Sequence[TrackUpdate]) -> Emitted:
         """Take the ENDED updates of the tracker's `flush` (the stream is over) and hand the
-        last crops and the final summaries to the sink."""
+        last crops and the final summaries to the sink; the journal records the position of
+        the last frame observed even when no track was live."""
         if any(update.state is not TrackState.ENDED for update in updates):
             raise ValueError("end() takes the ENDED updates of Tracker.flush only")
-        if not updates:
+        if not self._recent:
             return Emitted(0, 0)
-        return self._apply(updates, None, self._recent[-1])
+        return self._apply(updates, None, self._recent[-1], final=True)
 
     def _apply(
-        self, updates: Sequence[TrackUpdate], frame: Image | None, frame_time: datetime
+        self,
+        updates: Sequence[TrackUpdate],
+        frame: Image | None,
+        frame_time: datetime,
+        *,
+        final: bool = False,
     ) -> Emitted:
-        confirmed = 0
+        confirmed: list[_Track] = []
         crops: list[Crop] = []
         ended: list[_Track] = []
         interim: list[_Track] = []
@@ -109,33 +132,57 @@ class TrackLedger:
             track = self._tracks.get(update.track_number)
             if track is None:
                 track = self._tracks[update.track_number] = self._confirm(update)
-                confirmed += 1
+                confirmed.append(track)
             if frame is not None and update.state in MATCHED:
                 track.last_seen = frame_time
                 track.crops.consider(frame, frame_time, update)
             track.box_count = update.hits
             track.label = update.label
             due = track.crops.due(update)
-            crops += [self._cut(track, rank, candidate) for rank, candidate in enumerate(due)]
-            if update.state is TrackState.ENDED:
+            if due is None:
+                continue
+            crops += [
+                self._cut(track, rank, candidate) for rank, candidate in enumerate(due.candidates)
+            ]
+            if due.reason is Emission.END:
                 ended.append(self._tracks.pop(update.track_number))
-            elif due:
+            else:
                 interim.append(track)
-            if due:
-                logger.debug(
-                    "track %s: %d crop(s) emitted (%s)",
-                    track.track_id,
-                    len(due),
-                    "track ended" if update.state is TrackState.ENDED else "interval",
-                    extra={"camera_id": self._camera_id, "track_id": track.track_id},
-                )
+            logger.debug(
+                "track %s: %d crop(s) emitted (%s)",
+                track.track_id,
+                len(due.candidates),
+                due.reason.value,
+                extra={"camera_id": self._camera_id, "track_id": track.track_id},
+            )
         for crop in crops:
             self._sink.crop(crop)
         for track in ended:
             self._sink.track(self._summary(track, ended=True))
-        for track in interim:
-            self._sink.track(self._summary(track, ended=False))
-        return Emitted(confirmed, len(crops))
+        summaries = [self._summary(track, ended=False) for track in interim]
+        for summary in summaries:
+            self._sink.track(summary)
+        self._record(confirmed, summaries, ended, final=final)
+        return Emitted(len(confirmed), len(crops))
+
+    def _record(
+        self,
+        confirmed: list[_Track],
+        summaries: list[TrackSummary],
+        ended: list[_Track],
+        *,
+        final: bool,
+    ) -> None:
+        """One journal write of what this frame changed, after the sink has it all."""
+        if self._journal is None:
+            return
+        latest = {track.track_id: self._summary(track, ended=False) for track in confirmed}
+        latest |= {summary.track_id: summary for summary in summaries}
+        gone = [track.track_id for track in ended]
+        for track_id in gone:
+            latest.pop(track_id, None)
+        if latest or gone or final:
+            self._journal.save(list(latest.values()), gone, self._position)
 
     def _confirm(self, update: TrackUpdate) -> _Track:
         # The first detection was `age - 1` frames before this one (or before the oldest
@@ -174,8 +221,8 @@ class TrackLedger:
             jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
             model=self._model,
         )
-        if rank == 0 and candidate.quality > track.best_quality:
-            track.best_quality = candidate.quality
+        if rank == 0:
+            # Handed-over views always beat the best one sent before (`BestCrops`).
             track.best_detection_id = crop.detection_id
             track.best_score = crop.score
         return crop

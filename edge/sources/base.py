@@ -8,11 +8,12 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sightline.backoff import BackoffSettings
 
@@ -47,6 +48,12 @@ class SourceSettings(BaseModel):
         description="Frames per second to run detection on; frames in between are decoded and "
         "skipped. null processes every frame.",
     )
+    realtime: bool = Field(
+        default=False,
+        description="Video files: deliver frames at the video's own rate, as a camera would, so "
+        "capture times are real wall-clock times (for latency measurements); false reads the "
+        "file as fast as it decodes.",
+    )
     reconnect: BackoffSettings = Field(
         default=BackoffSettings(initial_s=1.0, max_s=30.0),
         description="Live sources: waits between reconnection attempts (jittered, doubling from "
@@ -67,6 +74,12 @@ class SourceSettings(BaseModel):
         description="Streams: a connection that delivers no frame for this long counts as lost.",
     )
 
+    @model_validator(mode="after")
+    def _realtime_only_for_files(self) -> SourceSettings:
+        if self.realtime and self.kind is not SourceKind.FILE:
+            raise ValueError("realtime applies to video files only; live sources are real time")
+        return self
+
     @property
     def kind(self) -> SourceKind:
         """File, stream or USB camera, read from the form of `url`."""
@@ -76,6 +89,18 @@ class SourceSettings(BaseModel):
             return SourceKind.USB
         return SourceKind.FILE
 
+    def file_identity(self) -> FileIdentity | None:
+        """The identity of the video file `url` names; None for a live source or a file that
+        cannot be read (the source reports that when it runs)."""
+        if self.kind is not SourceKind.FILE:
+            return None
+        path = Path(self.url)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return FileIdentity(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
     @property
     def usb_index(self) -> int:
         """The camera index of a `usb:<index>` or `/dev/video<N>` URL."""
@@ -83,6 +108,17 @@ class SourceSettings(BaseModel):
         if match is None:
             raise ValueError(f"{self.url!r} is not a USB camera")
         return int(match.group(1))
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """Which file a position in a video refers to: the same path, size and modification time
+    mean the same recording (`edge.journal` resumes there; anything else starts over)."""
+
+    path: str
+    """Absolute, symbolic links resolved."""
+    size: int
+    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,11 @@
 """`CaptureSource`: files, RTSP/HTTP streams and USB cameras through OpenCV's `VideoCapture`.
 
-Files are read as fast as they decode and end at their last frame. A file that cannot be opened,
+Files are read as fast as they decode, or at their own frame rate when `realtime` is set
+(`pacing.Pacer`), and end at their last frame. A file can resume after a given frame (a restarted
+agent, `edge.journal`): it seeks with CAP_PROP_POS_FRAMES, which gave exactly the frames of an
+uninterrupted read on vtest.avi (MPEG-4 part 2) and the MJPG test clips, as did grabbing past the
+skipped frames, 2-13x slower; frame indices, timestamps and the frames sampling keeps are those
+of an uninterrupted read. A file that cannot be opened,
 holds no decodable frame, or ends well before the frame count in its header (truncated or
 corrupt) raises `SourceError`.
 
@@ -18,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +33,7 @@ import numpy as np
 from edge.errors import SourceError
 from edge.logs import redact
 from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
+from edge.sources.pacing import Pacer
 from edge.sources.sampling import FrameSampler
 from sightline.backoff import Backoff
 
@@ -51,6 +57,8 @@ class Capture(Protocol):
     ) -> tuple[bool, cv2.typing.MatLike]: ...
 
     def get(self, prop_id: int) -> float: ...
+
+    def set(self, prop_id: int, value: float) -> bool: ...
 
     def release(self) -> None: ...
 
@@ -87,10 +95,14 @@ class CaptureSource:
         camera_id: str,
         opener: Opener | None = None,
         on_status: StatusCallback | None = None,
+        resume_after: int | None = None,
     ) -> None:
         """`opener` makes a fresh capture for every (re)connection; `on_status` hears about
-        connects and disconnects of live sources (called on the camera's thread)."""
+        connects and disconnects of live sources (called on the camera's thread);
+        `resume_after` (files only) is the index of a frame processed before, and reading
+        starts at the next one."""
         self._settings = settings
+        self._start = 0 if resume_after is None else resume_after + 1
         self._camera_id = camera_id
         self._opener = opener or (lambda: open_capture(settings))
         self._on_status = on_status
@@ -132,12 +144,18 @@ class CaptureSource:
             )
         fps = capture.get(cv2.CAP_PROP_FPS)
         expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._started_at = datetime.now(UTC)
+        index = self._start
+        if index:
+            self._seek(capture, index, fps, sampler)
+        # Timestamp 0 is when the first frame read now would have been captured, so that
+        # capture times are wall-clock times from here on (resumed or not).
+        first_timestamp = index / fps if fps > 0 else 0.0
+        self._started_at = datetime.now(UTC) - timedelta(seconds=first_timestamp)
+        pacer = Pacer(first_timestamp) if self._settings.realtime else None
         logger.info(
-            "camera %s: opened %s (%d frames at %.3g fps)",
-            self._camera_id, self._where, expected, fps, extra=self._log_extra,
+            "camera %s: opened %s (%d frames at %.3g fps), reading from frame %d",
+            self._camera_id, self._where, expected, fps, index, extra=self._log_extra,
         )  # fmt: skip
-        index = 0
         try:
             while not stop.is_set() and capture.grab():
                 # index / fps rather than CAP_PROP_POS_MSEC, which some containers report as 0.
@@ -149,6 +167,8 @@ class CaptureSource:
                             f"camera {self._camera_id}: {self._where}: frame {index} cannot be "
                             "decoded; the file is corrupt"
                         )
+                    if pacer is not None and not pacer.wait(timestamp, stop):
+                        break
                     yield Frame(image, index, timestamp)
                 index += 1
         finally:
@@ -160,6 +180,18 @@ class CaptureSource:
             "camera %s: end of %s after %d frames", self._camera_id, self._where, index,
             extra=self._log_extra,
         )  # fmt: skip
+
+    def _seek(self, capture: Capture, start: int, fps: float, sampler: FrameSampler) -> None:
+        """Position `capture` at frame `start`, with `sampler` in the state an uninterrupted
+        read leaves it in there."""
+        if not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
+            for _ in range(start):
+                if not capture.grab():
+                    break
+        if fps > 0:
+            # Timestamps are index / fps: replaying them is exact and costs no decoding.
+            for skipped in range(start):
+                sampler.keep(skipped / fps)
 
     def _check_complete(self, decoded: int, expected: int) -> None:
         if decoded == 0:

@@ -5,7 +5,7 @@ over a flat background. Everything is a function of the frame index: two runs gi
 pixels, and `boxes(index)` says where the sprites are on a frame, for scripting a
 `edge.detectors.fake.FakeDetector` that sees them. Like `CaptureSource` it decodes into one
 reused buffer and stops at `stop`; `fail_after` makes it raise `SourceError` mid-stream, as a
-corrupt file or a camera gone for good does.
+corrupt file or a camera gone for good does; `realtime` paces frames at `fps` (`pacing.Pacer`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from edge.errors import SourceError
 from edge.geometry import Box, FrameSize
 from edge.sources.base import Frame, Frames, Image
+from edge.sources.pacing import Pacer
 
 _CHECKER_PX = 4
 _SIZE = FrameSize(320, 240)
@@ -64,9 +65,11 @@ class FakeSource:
         fail_after: int | None = None,
         started_at: datetime = _STARTED_AT,
         camera_id: str = "fake",
+        realtime: bool = False,
     ) -> None:
         """`fail_after`: raise SourceError instead of frame `fail_after` (that many frames are
-        delivered first). `started_at` is the UTC time of timestamp 0."""
+        delivered first). `started_at` is the UTC time of timestamp 0. `realtime` delivers
+        frame i i/fps seconds after the first, as a camera would."""
         self._frames = frames
         self._sprites = tuple(sprites)
         self._size = size
@@ -75,6 +78,7 @@ class FakeSource:
         self._fail_after = fail_after
         self._started_at = started_at
         self._camera_id = camera_id
+        self._realtime = realtime
 
     @property
     def started_at(self) -> datetime:
@@ -89,8 +93,10 @@ class FakeSource:
         """Yield the frames (timestamps `index / fps`) until the last one or `stop`."""
         width, height = self._size
         buffer: Image = np.empty((height, width, 3), dtype=np.uint8)
+        pacer = Pacer(0.0) if self._realtime else None
         for index in range(self._frames):
-            if stop.is_set():
+            timestamp = index / self._fps
+            if stop.is_set() or (pacer is not None and not pacer.wait(timestamp, stop)):
                 return
             if self._fail_after is not None and index >= self._fail_after:
                 raise SourceError(
@@ -98,7 +104,7 @@ class FakeSource:
                     "frames, as asked"
                 )
             self._draw(buffer, index)
-            yield Frame(buffer, index, index / self._fps)
+            yield Frame(buffer, index, timestamp)
 
     def _draw(self, image: Image, index: int) -> None:
         image[:] = self._background

@@ -82,7 +82,9 @@ def test_run_prints_a_json_summary(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["frames"] == 30
     assert summary["tracks"] >= 3
-    assert summary["crops_queued"] == summary["tracks"]
+    # A crop per track, a second one for a track whose later view beat its first.
+    assert summary["tracks"] <= summary["crops_queued"] <= 2 * summary["tracks"]
+    assert summary["tracks_interrupted"] == 0
     assert summary["failed_cameras"] == []
     assert "run summary: 30 frames" in result.stderr
 
@@ -102,7 +104,10 @@ def test_run_spools_into_the_configured_outbox(tmp_path: Path) -> None:
 
     with Outbox(OutboxSettings(path=outbox)) as spool:
         assert spool.depth("crop") == summary["crops_queued"]
-        assert spool.depth("mqtt") == summary["tracks"]  # one final summary per track
+        # One final summary per track, and an interim one with each early first crop.
+        assert spool.depth("mqtt") >= summary["tracks"]
+    # The track journal lives beside the outbox.
+    assert (outbox.parent / "outbox.journal.sqlite").is_file()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
@@ -159,7 +164,8 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
     assert "SIGTERM received: stopping" in stderr
     summary = json.loads(stdout)
     assert 0 < summary["frames"] < 795
-    assert summary["crops_queued"] == summary["tracks"]
+    # Every live track was ended and cropped (a second crop only for a better later view).
+    assert summary["tracks"] <= summary["crops_queued"] <= 2 * summary["tracks"]
 
 
 def test_accuracy_measures_the_agents_detector_and_records_it(tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ class Run:
         (summary,) = [s for s in self.sink.tracks if s.label == label and s.ended]
         return summary
 
+    def final_summaries(self) -> list[TrackSummary]:
+        return [s for s in self.sink.tracks if s.ended]
+
 
 def scene(
     *,
@@ -96,7 +99,7 @@ def test_each_confirmed_track_gives_a_crop_and_a_final_summary() -> None:
     run = scene()
     stats = run.pipeline.run(threading.Event())
     person, car = run.summary_of("person"), run.summary_of("car")
-    assert run.sink.tracks == [car, person]  # the car's track ends first, mid-stream
+    assert run.final_summaries() == [car, person]  # the car's track ends first, mid-stream
     assert (person.first_seen, person.last_seen, person.box_count) == (at(run, 0), at(run, 29), 30)
     assert (car.first_seen, car.last_seen, car.box_count) == (at(run, 5), at(run, 14), 10)
     assert person.track_id != car.track_id
@@ -141,21 +144,30 @@ def test_crops_reach_the_sink_before_the_summaries_that_name_them() -> None:
     assert len(run.sink.tracks) > 2
 
 
-def test_long_tracks_get_interval_crops_and_interim_summaries() -> None:
+def test_tracks_show_early_then_get_an_interim_summary_every_interval() -> None:
     run = scene(crops=CropSettings(emit_interval_s=1.0))
     stats = run.pipeline.run(threading.Event())
     person, car = run.summary_of("person"), run.summary_of("car")
     interim = [s for s in run.sink.tracks if not s.ended]
-    # The person (confirmed at 0.1 s): windows end at 1.1 s and 2.1 s, the rest at the end. The
-    # car: one window, ended while it was lost (1.6 s); its track's end finds nothing left.
-    assert [s.track_id for s in interim] == [person.track_id, car.track_id, person.track_id]
-    assert [s.last_seen for s in interim] == [at(run, 11), at(run, 14), at(run, 21)]
-    # Every interim summary precedes the final one of its track.
+    # The person (confirmed at 0.1 s): its first crop 0.5 s later (0.6 s), then windows end at
+    # 1.1 s and 2.1 s. The car (confirmed at 0.6 s): its first crop at 1.1 s, a window ended
+    # while it was lost (1.6 s). Each with an interim summary.
+    assert [s.track_id for s in interim] == [
+        person.track_id,
+        person.track_id,
+        car.track_id,
+        car.track_id,
+        person.track_id,
+    ]
+    assert [s.last_seen for s in interim] == [at(run, i) for i in (6, 11, 11, 14, 21)]
+    # Every interim summary precedes the final one of its track and names the same crop.
     position = run.sink.tracks.index
     assert all(position(s) < position(run.summary_of(s.label)) for s in interim)
+    assert all(s.best_detection_id == run.summary_of(s.label).best_detection_id for s in interim)
+    # The sprites look the same on every frame: no later view is better than the first crop.
     per_track = Counter(crop.track_id for crop in run.sink.crops)
-    assert per_track == {person.track_id: 3, car.track_id: 1}
-    assert stats.crops == 4
+    assert per_track == {person.track_id: 1, car.track_id: 1}
+    assert stats.crops == 2
 
 
 def test_a_label_filter_keeps_only_those_classes() -> None:
@@ -174,9 +186,8 @@ def test_max_frames_ends_the_run_and_every_track() -> None:
     run = scene(max_frames=8)
     stats = run.pipeline.run(threading.Event())
     assert stats.frames == run.detector.calls == 8
-    assert {s.label for s in run.sink.tracks} == {"person", "car"}
-    assert all(s.ended for s in run.sink.tracks)
-    assert len(run.sink.crops) == len(run.sink.tracks) == stats.tracks == 2
+    assert {s.label for s in run.final_summaries()} == {"person", "car"}
+    assert len(run.sink.crops) == len(run.final_summaries()) == stats.tracks == 2
 
 
 def test_a_failing_source_ends_the_tracks_it_showed_then_raises() -> None:
@@ -184,9 +195,8 @@ def test_a_failing_source_ends_the_tracks_it_showed_then_raises() -> None:
     with pytest.raises(SourceError, match="fails after 10 frames"):
         run.pipeline.run(threading.Event())
     assert run.stats().frames == 10
-    assert {s.label for s in run.sink.tracks} == {"person", "car"}
-    assert all(s.ended for s in run.sink.tracks)
-    assert len(run.sink.crops) == len(run.sink.tracks) == run.stats().tracks == 2
+    assert {s.label for s in run.final_summaries()} == {"person", "car"}
+    assert len(run.sink.crops) == len(run.final_summaries()) == run.stats().tracks == 2
     assert run.stats().seconds > 0
 
 
@@ -202,7 +212,7 @@ def test_stop_ends_the_run_and_every_track() -> None:
     run = scene(script=stopping_after_12_frames())
     stats = run.pipeline.run(stop)
     assert stats.frames == 13
-    assert len(run.sink.tracks) == 2 and all(s.ended for s in run.sink.tracks)
+    assert [s.label for s in run.final_summaries()] == ["person", "car"]
 
 
 def test_nothing_seen_means_nothing_sent() -> None:
@@ -210,3 +220,20 @@ def test_nothing_seen_means_nothing_sent() -> None:
     stats = run.pipeline.run(threading.Event())
     assert (stats.frames, stats.detections, stats.tracks, stats.crops) == (30, 0, 0, 0)
     assert run.sink.order == []
+
+
+def test_an_unexpected_error_ends_every_track_then_propagates() -> None:
+    def failing_on_frame_12() -> Iterator[RawDetections]:
+        for index, detections in enumerate(seeing()):
+            if index == 12:
+                raise RuntimeError("the runtime broke")
+            yield detections
+
+    run = scene(script=failing_on_frame_12())
+    with pytest.raises(RuntimeError, match="the runtime broke"):
+        run.pipeline.run(threading.Event())
+    assert run.stats().frames == 12
+    # Both tracks in view were ended: their crops and final summaries reached the sink.
+    assert {s.label for s in run.sink.tracks if s.ended} == {"person", "car"}
+    assert {c.track_id for c in run.sink.crops} == {s.track_id for s in run.sink.tracks}
+    assert run.stats().seconds > 0

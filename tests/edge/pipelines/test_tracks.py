@@ -118,34 +118,52 @@ def test_crops_reach_the_sink_before_the_summaries_with_ids_in_creation_order(
     assert (person.best_detection_id, walker.best_detection_id) == (ids[0], ids[2])
 
 
-def test_a_long_track_gets_interim_summaries_naming_its_best_crop_so_far(
+def test_a_track_is_visible_early_then_improves_only_with_a_better_crop(
     vtest_frames: list[np.ndarray],
 ) -> None:
     sink = RecordingSink()
-    updates = {0: [track_update(0, TrackState.NEW)]}
-    updates |= {i: [track_update(i)] for i in range(1, 9)}
-    updates[9] = [track_update(9, TrackState.ENDED, hits=9)]
-    emitted = run(ledger(sink, emit_interval_s=0.35), vtest_frames, updates)
-    assert [i for i, e in enumerate(emitted) if e.crops] == [4, 8]
-    # Interval crops on frames 4 and 8 (windows from 0.0 s and 0.4 s), each followed by an
-    # interim summary; the end (frame 9) finds no crop left and sends the final summary.
-    first, second = sink.crops
+    # All on frame 0's pixels, so a crop's quality follows its score.
+    scores = {0: 0.6, 1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5, 6: 0.9, 7: 0.5}
+    updates = {
+        i: [track_update(i, TrackState.NEW if i == 0 else TrackState.UPDATED, score=score)]
+        for i, score in scores.items()
+    }
+    updates[8] = [track_update(8, TrackState.ENDED, hits=8)]
+    book = ledger(sink, first_crop_after_s=0.2, emit_interval_s=0.5)
+    emitted = run(book, [vtest_frames[0]] * 9, updates)
+    assert [e.crops for e in emitted] == [0, 0, 1, 0, 0, 0, 0, 0, 1]
+    # Frame 2 (0.2 s after confirmation): the first crop, the best view so far (frame 0), and
+    # an interim summary naming it. Frame 5 (the 0.5 s interval): nothing better came, so no
+    # crop, only a fresher interim summary. Frame 8 (the end): the better view of frame 6.
+    first, better = sink.crops
     assert [type(item) for item in sink.order] == [
         Crop,
         TrackSummary,
+        TrackSummary,
         Crop,
         TrackSummary,
-        TrackSummary,
     ]
-    early, late, final = sink.tracks
-    assert len({early.track_id, late.track_id, final.track_id}) == 1
-    assert (early.ended, early.last_seen, early.box_count) == (False, at(4), 5)
-    assert early.best_detection_id == first.detection_id
-    assert (late.ended, late.last_seen, late.box_count) == (False, at(8), 9)
-    assert (final.ended, final.last_seen, final.box_count) == (True, at(8), 9)
-    # The best crop so far: the second replaces the first only if it is better.
-    assert late.best_detection_id in (first.detection_id, second.detection_id)
-    assert final.best_detection_id == late.best_detection_id
+    assert (first.frame_time, first.score) == (at(0), 0.6)
+    assert (better.frame_time, better.score) == (at(6), 0.9)
+    early, interval, final = sink.tracks
+    assert len({early.track_id, interval.track_id, final.track_id}) == 1
+    assert (early.ended, early.last_seen, early.box_count) == (False, at(2), 3)
+    assert (early.best_detection_id, early.best_score) == (first.detection_id, 0.6)
+    assert (interval.ended, interval.last_seen, interval.box_count) == (False, at(5), 6)
+    assert interval.best_detection_id == first.detection_id
+    assert (final.ended, final.last_seen, final.box_count) == (True, at(7), 8)
+    assert (final.best_detection_id, final.best_score) == (better.detection_id, 0.9)
+
+
+def test_a_short_track_costs_one_crop(vtest_frames: list[np.ndarray]) -> None:
+    sink = RecordingSink()
+    updates = {0: [track_update(0, TrackState.NEW)], 1: [track_update(1)]}
+    updates[2] = [track_update(2, TrackState.ENDED, hits=2)]
+    run(ledger(sink), vtest_frames[:3], updates)  # default settings: first crop after 0.5 s
+    (crop,) = sink.crops
+    (summary,) = sink.tracks
+    assert sink.order == [crop, summary]
+    assert summary.ended and summary.best_detection_id == crop.detection_id
 
 
 def test_lost_updates_keep_the_last_seen_time(vtest_frames: list[np.ndarray]) -> None:

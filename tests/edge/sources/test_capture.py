@@ -7,9 +7,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -57,6 +60,93 @@ def test_the_stop_event_ends_a_file_early_without_an_error() -> None:
     assert seen == 3
 
 
+def test_realtime_delivers_a_file_at_its_own_rate_with_wall_clock_capture_times() -> None:
+    source = CaptureSource(
+        SourceSettings(url=str(clip_path("vtest-3s.avi")), fps=None, realtime=True),
+        camera_id="test",
+    )
+    stop = threading.Event()
+    lags = []
+    for frame in source.frames(stop):
+        # The frame's capture time (what the pipeline stamps on crops) is the wall clock now.
+        lags.append((datetime.now(UTC) - source.started_at).total_seconds() - frame.timestamp)
+        if frame.index == 5:
+            stop.set()
+    assert len(lags) == 6
+    assert all(-0.005 <= lag <= 0.05 for lag in lags), lags
+
+
+def test_realtime_is_for_files_only() -> None:
+    with pytest.raises(ValueError, match="realtime applies to video files only"):
+        SourceSettings(url="rtsp://camera/stream", realtime=True)
+
+
+def test_a_file_resumes_after_a_frame_exactly_where_an_uninterrupted_read_goes_on() -> None:
+    clip = clip_path("vtest-3s.avi")
+    whole = read_all(file_source(clip))
+    resumed = read_all(
+        CaptureSource(SourceSettings(url=str(clip), fps=None), camera_id="test", resume_after=16)
+    )
+    assert [f.index for f in resumed] == list(range(17, 30))
+    assert [f.timestamp for f in resumed] == [f.timestamp for f in whole[17:]]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(resumed, whole[17:], strict=True))
+
+
+class Unseekable:
+    """A real file capture whose container refuses seeking: the source grabs past instead."""
+
+    def __init__(self, path: Path) -> None:
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        self.seeks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._capture, name)
+
+    def set(self, prop_id: int, value: float) -> bool:
+        self.seeks += 1
+        return False
+
+
+def test_a_file_that_cannot_seek_is_read_past_the_processed_frames() -> None:
+    clip = clip_path("vtest-3s.avi")
+    whole = read_all(file_source(clip))
+    capture = Unseekable(clip)
+    source = CaptureSource(
+        SourceSettings(url=str(clip), fps=None),
+        camera_id="test",
+        opener=lambda: capture,
+        resume_after=9,
+    )
+    resumed = read_all(source)
+    assert capture.seeks == 1
+    assert [f.index for f in resumed] == list(range(10, 30))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(resumed, whole[10:], strict=True))
+
+
+def test_a_resumed_file_keeps_the_frames_an_uninterrupted_run_samples() -> None:
+    clip = clip_path("city-negative-3s.avi")  # 25 fps, sampled to 4: not every 6th frame
+    settings = SourceSettings(url=str(clip), fps=4)
+    whole = [f.index for f in read_all(CaptureSource(settings, camera_id="test"))]
+    resumed = read_all(CaptureSource(settings, camera_id="test", resume_after=whole[4]))
+    assert [f.index for f in resumed] == whole[5:]
+
+
+def test_a_file_resumed_after_its_last_frame_yields_nothing_and_no_error() -> None:
+    settings = SourceSettings(url=str(clip_path("vtest-3s.avi")), fps=None)
+    assert read_all(CaptureSource(settings, camera_id="test", resume_after=29)) == []
+
+
+def test_a_resumed_realtime_file_stamps_wall_clock_capture_times() -> None:
+    settings = SourceSettings(url=str(clip_path("vtest-3s.avi")), fps=None, realtime=True)
+    source = CaptureSource(settings, camera_id="test", resume_after=19)
+    stop = threading.Event()
+    for frame in source.frames(stop):
+        lag = (datetime.now(UTC) - source.started_at).total_seconds() - frame.timestamp
+        assert frame.index == 20
+        assert -0.005 <= lag <= 0.05
+        stop.set()
+
+
 def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"camera test: video file .*nope.avi does not exist"):
         read_all(file_source(tmp_path / "nope.avi"))
@@ -101,6 +191,9 @@ class ScriptedCapture:
 
     def get(self, prop_id: int) -> float:
         return 0.0
+
+    def set(self, prop_id: int, value: float) -> bool:
+        return False
 
     def release(self) -> None:
         self.released = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -64,3 +65,28 @@ def test_stop_ends_it() -> None:
     next(frames)
     stop.set()
     assert list(frames) == []
+
+
+def test_realtime_paces_frames_at_the_video_rate() -> None:
+    source = FakeSource(frames=6, fps=20.0, realtime=True)
+    started = time.monotonic()
+    arrived = [time.monotonic() - started for _ in source.frames(threading.Event())]
+    # Frame i is delivered i / 20 s after the first, as a camera would deliver it (and not
+    # much later: the wait is not a fixed sleep added to the work).
+    for index, seconds in enumerate(arrived):
+        assert index / 20 - 0.005 <= seconds <= index / 20 + 0.05
+
+
+def test_without_realtime_frames_come_as_fast_as_they_are_made() -> None:
+    started = time.monotonic()
+    assert len(snapshots(FakeSource(frames=6, fps=1.0))) == 6
+    assert time.monotonic() - started < 1.0
+
+
+def test_stop_interrupts_a_realtime_wait() -> None:
+    stop = threading.Event()
+    started = time.monotonic()
+    for frame in FakeSource(frames=3, fps=0.5, realtime=True).frames(stop):
+        threading.Timer(0.1, stop.set).start()
+        assert frame.index == 0
+    assert time.monotonic() - started < 1.0

@@ -67,7 +67,7 @@ def run() -> Run:
     tracker = ByteTrackTracker(settings, camera_id="vtest")
     sink = RecordingSink()
     ledger = TrackLedger(
-        CropSettings(emit_interval_s=None),
+        CropSettings(first_crop_after_s=None, emit_interval_s=None),
         camera_id="vtest",
         model=ModelRef(manifest.name, manifest.version),
         sink=sink,

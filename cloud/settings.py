@@ -13,6 +13,7 @@ from typing import Any
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
 
 from cloud.env import (
     env_bool,
@@ -151,13 +152,27 @@ if env_choice("SIGHTLINE_CLOUD_OBJECT_STORE", ("local", "s3"), default="local") 
         "region": env_str("SIGHTLINE_CLOUD_S3_REGION", default="us-east-1"),
     }
 else:
+    # Signs the local store's presigned crop URLs, which browsers hold. Its own key, so that a
+    # leaked URL key cannot sign sessions; unset, one is derived from SECRET_KEY one way (an
+    # HMAC under a salt of its own), stable across restarts and replicas.
+    _url_signing_key = env_secret(
+        "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY",
+        default=salted_hmac(
+            "sightline.cloud.objects.url-signing-key",
+            "local",
+            secret=SECRET_KEY,
+            algorithm="sha256",
+        ).hexdigest(),
+    )
+    if _url_signing_key == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY must differ from the secret key "
+            "(leave it unset to derive one)"
+        )
     OBJECT_STORE = {
         "type": "local",
         "root": env_path("SIGHTLINE_CLOUD_OBJECT_STORE_ROOT", DATA_DIR / "objects"),
-        # Only signs presigned crop URLs; defaults to the (already secret) SECRET_KEY.
-        "url_signing_key": env_secret(
-            "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY", default=SECRET_KEY
-        ),
+        "url_signing_key": _url_signing_key,
     }
 
 # Vector store: crop embeddings for similar search (cloud.lib.vectorstore settings).

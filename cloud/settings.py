@@ -231,6 +231,10 @@ EMBEDDER: dict[str, Any] = {
     "model_path": env_str("SIGHTLINE_CLOUD_EMBEDDER_MODEL_PATH", default="") or None,
     "threads": env_int("SIGHTLINE_CLOUD_EMBEDDER_THREADS", default=1, minimum=1),
     "batch_size": env_int("SIGHTLINE_CLOUD_EMBEDDER_BATCH_SIZE", default=32, minimum=1),
+    # A crop's JPEG header may declare any size; the decoder would allocate all of it.
+    "max_crop_pixels": env_int(
+        "SIGHTLINE_CLOUD_EMBEDDER_MAX_CROP_PIXELS", default=4096 * 4096, minimum=1
+    ),
 }
 
 # Celery (cloud.celery reads every CELERY_* name below). Tasks take ids and primitives and are

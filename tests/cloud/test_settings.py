@@ -154,6 +154,25 @@ def test_it_rejects_a_hard_time_limit_below_the_soft_one(monkeypatch: pytest.Mon
         )
 
 
+def test_the_visibility_timeout_follows_the_hard_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(
+        monkeypatch, **PRODUCTION, CELERY_TASK_TIME_LIMIT="90", CELERY_TASK_SOFT_TIME_LIMIT="60"
+    )
+    assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 120
+    chosen = load_settings(monkeypatch, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="900")
+    assert chosen["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 900
+
+
+def test_it_rejects_a_visibility_timeout_within_the_hard_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A task still running when the broker redelivers it would run twice at once.
+    with pytest.raises(ImproperlyConfigured, match="TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_VISIB"):
+        load_settings(monkeypatch, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="300")
+
+
 def test_it_logs_json_lines_with_extra_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(monkeypatch, **PRODUCTION, LOG_FORMAT="json")
     logging_config = settings["LOGGING"]

@@ -294,6 +294,10 @@ _visibility_timeout = env_int(
 )
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": _visibility_timeout,
+    # Each worker scans for such tasks every interval x throttle seconds (kombu's default is
+    # 10 x 10); a scan is one sorted-set range query.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
     # Lets deployments (or test runs) share one Redis without seeing each other's queues.
     "global_keyprefix": env_str("SIGHTLINE_CLOUD_CELERY_KEY_PREFIX", default=""),
 }

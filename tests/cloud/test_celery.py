@@ -27,8 +27,12 @@ def test_it_accepts_only_json_and_acknowledges_after_the_task_ran() -> None:
 def test_the_broker_redelivers_a_task_of_a_dead_worker_soon_after_its_time_limit() -> None:
     # With late acks, Redis redelivers a task whose worker died only after the visibility
     # timeout: an hour by default, while no task may run longer than the hard time limit.
-    visibility_timeout = app.conf.broker_transport_options["visibility_timeout"]
+    options = app.conf.broker_transport_options
+    visibility_timeout = options["visibility_timeout"]
     assert app.conf.task_time_limit < visibility_timeout <= app.conf.task_time_limit + 60
+    # Workers look for such tasks every interval x throttle seconds: kombu's defaults make
+    # that 100 s, a third of the timeout again.
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
 
 
 def test_retries_wait_less_than_the_visibility_timeout() -> None:

@@ -6,11 +6,13 @@ broker) from the test module that uses them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from demo import stack
 from tests.cloud.ingest.processes import Background, celery_worker, cloud_command
 
 
@@ -19,6 +21,16 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
     """A Celery worker of the `embed` queue, connected to this test's Redis prefix."""
     process = Background(celery_worker("embed"), env, tmp_path / "worker.log")
     process.wait_for(r"ready\.")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def beat(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    """Celery beat, queueing the cloud's sweeps on this test's Redis prefix."""
+    command = stack.celery_beat([sys.executable], tmp_path / "celerybeat-schedule")
+    process = Background([*command, "--loglevel", "INFO"], env, tmp_path / "beat.log")
+    process.wait_for(r"beat: Starting")
     yield process
     process.stop()
 

@@ -2,9 +2,9 @@
 
 The edge agent (`python -m edge run`, a real process) runs NanoDet-g on ten seconds of vtest.avi,
 speaks MQTT v5 to Mosquitto as its ACL-confined device account and uploads crops to
-`python -m cloud ingest_grpc`; the MQTT bridge and a Celery worker of the `embed` queue run as
-deployed, on PostgreSQL, S3 (SeaweedFS), Redis and Weaviate. Each id the edge made is then looked
-up in every store.
+`python -m cloud ingest_grpc`; the MQTT bridge, a Celery worker of the `embed` queue and Celery
+beat run as deployed, on PostgreSQL, S3 (SeaweedFS), Redis and Weaviate. Each id the edge made
+is then looked up in every store.
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def wait_until_embedded(database_url: str, count: int, timeout_s: float = 180.0)
 def test_every_crop_the_edge_made_is_searchable_exactly_once(
     env: dict[str, str],
     worker: Background,
+    beat: Background,
     ingest_server: tuple[Background, int],
     bridge: Background,
     tmp_path: Path,

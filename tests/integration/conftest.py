@@ -13,7 +13,35 @@ from pathlib import Path
 import pytest
 
 from demo import stack
-from tests.cloud.ingest.processes import Background, celery_worker, cloud_command
+from tests.cloud.ingest.processes import (
+    Background,
+    celery_worker,
+    cloud_command,
+    storage_variables,
+)
+from tests.services.contract import S3Server, WeaviateServer
+
+
+@pytest.fixture
+def storage_env(
+    postgres_database: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    weaviate_server: WeaviateServer,
+    weaviate_collection: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> dict[str, str]:
+    """Cloud settings for this test's database, bucket, Weaviate collection and Redis prefix."""
+    return storage_variables(
+        database_url=postgres_database,
+        s3=s3_server,
+        bucket=s3_bucket,
+        weaviate=weaviate_server,
+        collection=weaviate_collection,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
 
 
 @pytest.fixture

@@ -18,14 +18,8 @@ import psycopg
 import pytest
 from weaviate import WeaviateClient
 
-from tests.cloud.ingest.processes import (
-    Background,
-    celery_worker,
-    cloud_env,
-    run_cloud,
-    storage_variables,
-)
-from tests.services.contract import S3Server, WeaviateServer
+from tests.cloud.ingest.processes import Background, celery_worker, cloud_env, run_cloud
+from tests.integration.rows import wait_for_detections
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -86,30 +80,8 @@ TIME_LONE_CROPS = textwrap.dedent(
 
 
 @pytest.fixture
-def env(
-    postgres_database: str,
-    s3_server: S3Server,
-    s3_bucket: str,
-    weaviate_server: WeaviateServer,
-    weaviate_collection: str,
-    redis_url: str,
-    redis_prefix: str,
-    settings: dict[str, str],
-) -> dict[str, str]:
-    env = cloud_env(
-        {
-            **storage_variables(
-                database_url=postgres_database,
-                s3=s3_server,
-                bucket=s3_bucket,
-                weaviate=weaviate_server,
-                collection=weaviate_collection,
-                redis_url=redis_url,
-                redis_prefix=redis_prefix,
-            ),
-            **settings,
-        }
-    )
+def env(storage_env: dict[str, str], settings: dict[str, str]) -> dict[str, str]:
+    env = cloud_env({**storage_env, **settings})
     run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu", "--site", "hq")
     return env
@@ -131,37 +103,13 @@ def store_crops(env: dict[str, str], copies: int) -> list[str]:
     return ids
 
 
-def embedded(database_url: str) -> dict[str, int]:
+def attempts_of_embedded(database_url: str) -> list[int]:
+    """The embed run count of each embedded detection."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT id, embed_attempts FROM detections_detection WHERE embedded_at IS NOT NULL"
+            "SELECT embed_attempts FROM detections_detection WHERE embedded_at IS NOT NULL"
         ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
-
-
-def wait_until_embedded(database_url: str, ids: list[str], timeout_s: float) -> float:
-    """Wait until every id is embedded; return how long that took."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if set(ids) <= embedded(database_url).keys():
-            return time.monotonic() - start
-        time.sleep(0.2)
-    missing = set(ids) - embedded(database_url).keys()
-    raise AssertionError(f"{len(missing)} of {len(ids)} crops not embedded in {timeout_s} s")
-
-
-def wait_until_counted(database_url: str, count: int, timeout_s: float = 30.0) -> None:
-    """Wait until `count` detections have had an embed run started."""
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM detections_detection WHERE embed_attempts > 0"
-            ).fetchone()
-            if row is not None and row[0] >= count:
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"no embed run started on {count} crops within {timeout_s} s")
+    return [int(row[0]) for row in rows]
 
 
 def vector_count(client: WeaviateClient, collection: str) -> int:
@@ -197,23 +145,23 @@ def test_the_task_of_a_killed_worker_runs_again_soon_after_the_time_limit(
             "-c",
             QUEUE_ONE_TASK.format(path=str(tmp_path / "ids.json")),
         )
-        wait_until_counted(database_url, len(ids))  # the run started: kill it mid-batch
+        # The run started (it counts first): kill it mid-batch.
+        wait_for_detections(database_url, "embed_attempts > 0", len(ids), 30, poll_s=0.05)
     finally:
         worker.kill()
     killed = time.monotonic()
-    assert embedded(database_url) == {}
+    assert attempts_of_embedded(database_url) == []
     restarted = Background(celery_worker("embed"), env, tmp_path / "restarted.log")
     try:
         # Redis hands the unacknowledged task out again once the visibility timeout (15 s)
         # has passed, checked every 10 s by the worker; before, that took an hour.
-        wait_until_embedded(database_url, ids, timeout_s=90)
+        wait_for_detections(database_url, "embedded_at IS NOT NULL", len(ids), timeout_s=90)
     finally:
         restarted.stop()
     recovered_s = time.monotonic() - killed
     assert recovered_s < 15 + 10 + 30, recovered_s
-    attempts = embedded(database_url)
     # The run that died counted once; the redelivered run embedded each crop alone.
-    assert set(attempts.values()) == {2}
+    assert set(attempts_of_embedded(database_url)) == {2}
     assert vector_count(weaviate_client, weaviate_collection) == len(ids)
 
 
@@ -230,7 +178,8 @@ def test_beat_sweeps_up_crops_whose_task_was_never_queued(
 ) -> None:
     # What ingest leaves when it dies between the STORED ack and queuing the embed task.
     ids = store_crops(env, copies=2)
-    took_s = wait_until_embedded(env["SIGHTLINE_CLOUD_DATABASE_URL"], ids, timeout_s=60)
+    database_url = env["SIGHTLINE_CLOUD_DATABASE_URL"]
+    took_s = wait_for_detections(database_url, "embedded_at IS NOT NULL", len(ids), 60)
     # Within grace period + beat interval of being stored, plus the run itself.
     assert took_s < 3 + 1 + 10, took_s
     assert "queued embedding again for" in worker.output()

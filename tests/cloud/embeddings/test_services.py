@@ -12,10 +12,8 @@ from django.core.management import call_command
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from cloud import backends
 from cloud.detections.models import Detection
 from cloud.detections.services import NewDetection, record_detection
-from cloud.embeddings import services
 from cloud.embeddings.embedder import CropEmbedder, Image, Vectors
 from cloud.embeddings.services import EmbedReport, detection_ids_to_embed, embed_detections
 from cloud.fleet.models import Device
@@ -104,16 +102,9 @@ def test_it_lists_ids_in_chunks_all_or_only_the_unembedded(detection_ids: list[s
 
 
 def test_the_reembed_command_embeds_the_missing_ones(
-    detection_ids: list[str],
-    embedder: CropEmbedder,
-    objects: ObjectStore,
-    vectors: VectorStore,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    detection_ids: list[str], configured: VectorStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(services, "crop_embedder", lambda: embedder)
-    monkeypatch.setattr(backends, "object_store", lambda: objects)
-    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
+    vectors = configured
     embed_detections(detection_ids[:5])
     call_command("reembed", "--missing", "--chunk-size", "2")
     assert "embedded 3 detections" in capsys.readouterr().out
@@ -229,15 +220,10 @@ def test_transient_failures_are_not_counted_as_runs(
 
 def test_the_reembed_command_reports_the_crops_given_up(
     detection_ids: list[str],
-    embedder: CropEmbedder,
     objects: ObjectStore,
-    vectors: VectorStore,
-    monkeypatch: pytest.MonkeyPatch,
+    configured: VectorStore,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(services, "crop_embedder", lambda: embedder)
-    monkeypatch.setattr(backends, "object_store", lambda: objects)
-    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
     objects.delete(Detection.objects.get(pk=detection_ids[0]).object_key)
     call_command("reembed", "--missing")
     out = capsys.readouterr().out

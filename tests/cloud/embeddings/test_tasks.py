@@ -10,14 +10,11 @@ from django.db import OperationalError
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from cloud import backends
 from cloud.celery import app
 from cloud.detections.models import Detection
-from cloud.embeddings import services
-from cloud.embeddings.embedder import CropEmbedder
 from cloud.embeddings.services import EmbedReport
 from cloud.embeddings.tasks import embed_detections, sweep_unembedded
-from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
+from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import InvalidRequest, VectorStore, VectorStoreUnavailable
 
 IDS = ["01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b", "01935f1e-7d00-7a11-8c22-0d3e4f5a6b7c"]
@@ -104,20 +101,13 @@ def test_the_sweep_queues_at_most_its_limit_per_run_oldest_first(
 
 
 def test_a_swept_crop_is_embedded_by_the_worker_like_any_other(
-    detection_ids: list[str],
-    embedder: CropEmbedder,
-    objects: ObjectStore,
-    vectors: VectorStore,
-    monkeypatch: pytest.MonkeyPatch,
+    detection_ids: list[str], configured: VectorStore
 ) -> None:
     # What the sweep is for: the ingest queued nothing (it crashed after the STORED ack).
-    monkeypatch.setattr(services, "crop_embedder", lambda: embedder)
-    monkeypatch.setattr(backends, "object_store", lambda: objects)
-    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
     stored(detection_ids, timedelta(minutes=10))
     with mock.patch.object(
         embed_detections, "delay", side_effect=lambda ids: embed_detections.apply(args=(ids,))
     ):
         sweep_unembedded()
     assert not Detection.objects.filter(embedded_at__isnull=True).exists()
-    assert vectors.count() == len(detection_ids)
+    assert configured.count() == len(detection_ids)

@@ -89,11 +89,11 @@ def embed_detections(
 
     Every run is counted on its rows before it starts (`Detection.embed_attempts`), so that
     a run that kills the worker (out of memory, a crashing decoder) counts although nothing
-    after it runs. Rows never run before are embedded as one batch; rows run before without
-    success are suspects and run one by one, so that one crop that kills its worker is retried
-    alone and cannot take the others down with it; after `max_attempts` runs it is marked
-    failed. A run that ends in a transient failure is not counted. The stores and the embedder
-    default to this process's configured ones.
+    after it runs. Rows never run before (or redone) are embedded as one batch; rows run
+    before without success are suspects and run one by one, so that one crop that kills its
+    worker is retried alone and cannot take the others down with it; after `max_attempts`
+    runs it is marked failed. A run that ends in a transient failure is not counted. The
+    stores and the embedder default to this process's configured ones.
     """
     embedder = embedder or crop_embedder()
     objects = objects or backends.object_store()
@@ -108,8 +108,8 @@ def embed_detections(
     for row in found.values():
         if row.embed_error or (row.embedded_at is not None and not redo):
             report.skipped.append(row.id)
-        elif row.embed_attempts == 0:
-            fresh.append(row)
+        elif row.embed_attempts == 0 or row.embedded_at is not None:
+            fresh.append(row)  # never run, or run with success before (a redo)
         else:
             suspects.append(row)
     if fresh:

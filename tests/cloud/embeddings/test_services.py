@@ -250,3 +250,17 @@ def test_the_admin_lists_the_detections_marked_failed(
     assert response.status_code == 200
     assert [row.id for row in response.context["cl"].result_list] == [detection_ids[3]]
     assert b"gave up after 3 embed runs" in response.content
+
+
+def test_redoing_embedded_crops_runs_them_as_a_batch_whatever_their_run_count(
+    detection_ids: list[str], embedder: CropEmbedder, objects: ObjectStore, vectors: VectorStore
+) -> None:
+    # `reembed --all` after a model change: every row ran before, and succeeded.
+    embed_detections(detection_ids, embedder=embedder, objects=objects, vectors=vectors)
+    Detection.objects.update(embed_attempts=5)
+    spy = mock.Mock(wraps=embedder, max_crop_pixels=embedder.max_crop_pixels)
+    report = embed_detections(
+        detection_ids, redo=True, embedder=spy, objects=objects, vectors=vectors
+    )
+    assert (sorted(report.embedded), report.given_up) == (sorted(detection_ids), [])
+    assert spy.embed.call_count == 1

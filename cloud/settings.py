@@ -13,6 +13,7 @@ from typing import Any
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
 
 from cloud.env import (
     env_bool,
@@ -151,13 +152,27 @@ if env_choice("SIGHTLINE_CLOUD_OBJECT_STORE", ("local", "s3"), default="local") 
         "region": env_str("SIGHTLINE_CLOUD_S3_REGION", default="us-east-1"),
     }
 else:
+    # Signs the local store's presigned crop URLs, which browsers hold. Its own key, so that a
+    # leaked URL key cannot sign sessions; unset, one is derived from SECRET_KEY one way (an
+    # HMAC under a salt of its own), stable across restarts and replicas.
+    _url_signing_key = env_secret(
+        "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY",
+        default=salted_hmac(
+            "sightline.cloud.objects.url-signing-key",
+            "local",
+            secret=SECRET_KEY,
+            algorithm="sha256",
+        ).hexdigest(),
+    )
+    if _url_signing_key == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY must differ from the secret key "
+            "(leave it unset to derive one)"
+        )
     OBJECT_STORE = {
         "type": "local",
         "root": env_path("SIGHTLINE_CLOUD_OBJECT_STORE_ROOT", DATA_DIR / "objects"),
-        # Only signs presigned crop URLs; defaults to the (already secret) SECRET_KEY.
-        "url_signing_key": env_secret(
-            "SIGHTLINE_CLOUD_OBJECT_STORE_URL_SIGNING_KEY", default=SECRET_KEY
-        ),
+        "url_signing_key": _url_signing_key,
     }
 
 # Vector store: crop embeddings for similar search (cloud.lib.vectorstore settings).
@@ -235,6 +250,30 @@ EMBEDDER: dict[str, Any] = {
     "model_path": env_str("SIGHTLINE_CLOUD_EMBEDDER_MODEL_PATH", default="") or None,
     "threads": env_int("SIGHTLINE_CLOUD_EMBEDDER_THREADS", default=1, minimum=1),
     "batch_size": env_int("SIGHTLINE_CLOUD_EMBEDDER_BATCH_SIZE", default=32, minimum=1),
+    # A crop's JPEG header may declare any size; the decoder would allocate all of it.
+    "max_crop_pixels": env_int(
+        "SIGHTLINE_CLOUD_EMBEDDER_MAX_CROP_PIXELS", default=4096 * 4096, minimum=1
+    ),
+}
+
+# Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
+# (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).
+EMBED_RECOVERY: dict[str, Any] = {
+    "max_attempts": env_int("SIGHTLINE_CLOUD_EMBED_MAX_ATTEMPTS", default=3, minimum=1),
+    "sweep_interval_s": env_int("SIGHTLINE_CLOUD_EMBED_SWEEP_INTERVAL_S", default=60, minimum=1),
+    "sweep_grace_s": env_int("SIGHTLINE_CLOUD_EMBED_SWEEP_GRACE_S", default=120, minimum=1),
+    "sweep_max_per_run": env_int(
+        "SIGHTLINE_CLOUD_EMBED_SWEEP_MAX_PER_RUN", default=1024, minimum=1
+    ),
+    "sweep_batch_size": env_int("SIGHTLINE_CLOUD_EMBED_SWEEP_BATCH_SIZE", default=32, minimum=1),
+}
+
+# Crop objects without a row (a crash between the object write and the row's commit), deleted
+# by a sweep (cloud.detections.orphans.OrphanSweepSettings) under `celery -A cloud beat`.
+ORPHAN_SWEEP: dict[str, Any] = {
+    "interval_s": env_int("SIGHTLINE_CLOUD_ORPHAN_SWEEP_INTERVAL_S", default=3600, minimum=1),
+    "grace_s": env_int("SIGHTLINE_CLOUD_ORPHAN_SWEEP_GRACE_S", default=900, minimum=60),
+    "days": env_int("SIGHTLINE_CLOUD_ORPHAN_SWEEP_DAYS", default=3, minimum=1),
 }
 
 # Celery (cloud.celery reads every CELERY_* name below). Tasks take ids and primitives and are
@@ -252,8 +291,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Embedding is CPU-heavy and batched, so it gets its own queue and its own worker pool.
-CELERY_TASK_ROUTES = {"cloud.embeddings.tasks.*": {"queue": "embed"}}
+# Embedding is CPU-heavy and batched, so it gets its own queue and its own worker pool. The
+# sweeps (a few queries each) run on the same workers: they are the ones every deployment runs.
+CELERY_TASK_ROUTES = {
+    "cloud.embeddings.tasks.*": {"queue": "embed"},
+    "cloud.detections.tasks.*": {"queue": "embed"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -261,10 +304,19 @@ CELERY_TASK_TIME_LIMIT = env_int("SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT", defau
 CELERY_TASK_SOFT_TIME_LIMIT = env_int(
     "SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT", default=240, minimum=1
 )
-# Redis redelivers an unacked task after the visibility timeout; with late acks a task that
-# runs longer than that would run twice at once.
+# Redis redelivers an unacked task after the visibility timeout: that is how the task of a
+# worker that died (killed, out of memory) runs again, so it is just above the hard time limit
+# rather than kombu's hour. A task running longer than it would run twice at once, hence the
+# check below. (The solo pool enforces no time limit; the task's own timeouts bound it.)
+_visibility_timeout = env_int(
+    "SIGHTLINE_CLOUD_CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 30, minimum=1
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    "visibility_timeout": _visibility_timeout,
+    # Each worker scans for such tasks every interval x throttle seconds (kombu's default is
+    # 10 x 10); a scan is one sorted-set range query.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
     # Lets deployments (or test runs) share one Redis without seeing each other's queues.
     "global_keyprefix": env_str("SIGHTLINE_CLOUD_CELERY_KEY_PREFIX", default=""),
 }
@@ -278,11 +330,25 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Exchange tables; kombu's default is ./control in the working directory.
         "control_folder": str(Path(_celery_spool) / "control"),
     }
-if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < 3600:
+if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _visibility_timeout:
     raise ImproperlyConfigured(
         "need SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT"
-        " < 3600 (the broker's visibility timeout)"
+        " < SIGHTLINE_CLOUD_CELERY_VISIBILITY_TIMEOUT"
     )
+# `celery -A cloud beat` queues the sweeps. One that waited a whole interval in a busy queue
+# expires unrun: the next one is already on its way.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-unembedded": {
+        "task": "cloud.embeddings.tasks.sweep_unembedded",
+        "schedule": EMBED_RECOVERY["sweep_interval_s"],
+        "options": {"expires": EMBED_RECOVERY["sweep_interval_s"]},
+    },
+    "sweep-orphan-crops": {
+        "task": "cloud.detections.tasks.sweep_orphan_crops",
+        "schedule": ORPHAN_SWEEP["interval_s"],
+        "options": {"expires": ORPHAN_SWEEP["interval_s"]},
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Django's LOGGING below configures the worker's handlers too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

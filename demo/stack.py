@@ -7,7 +7,8 @@ processes as a deployment, each on its embedded default:
 - an MQTT broker inside this process (amqtt, MQTT 3.1.1, loopback only);
 - ``python -m cloud ingest_grpc``: crops over gRPC into a local object directory and SQLite;
 - ``python -m cloud mqtt_bridge``: device status, events and track summaries into SQLite;
-- a Celery ``embed`` worker on kombu's filesystem broker, writing the embedded vector store;
+- a Celery ``embed`` worker on kombu's filesystem broker, writing the embedded vector store,
+  and Celery beat, which queues the sweeps (crops left without a vector, orphaned objects);
 - ``python -m edge run``: the edge agent on the video (``vtest.avi`` unless ``--video``);
 - then ``python -m cloud runserver`` serves the web app on 127.0.0.1 until Ctrl-C.
 
@@ -334,6 +335,16 @@ def celery_worker(python: list[str], queues: str, *options: str) -> list[str]:
     ]
 
 
+def celery_beat(python: list[str], schedule: Path, *options: str) -> list[str]:
+    """The argv of Celery beat for the cloud app, which queues the periodic sweeps.
+
+    A process of its own rather than a worker's ``-B``: the embedded beat is a child of the
+    worker that a kill -9 of the worker would orphan, and a restarted worker would start a
+    second one. `schedule` is beat's state file (when each entry last ran).
+    """
+    return [*python, "-m", "celery", "-A", "cloud", "beat", "--schedule", str(schedule), *options]
+
+
 @contextlib.contextmanager
 def running_cloud(
     python: list[str], env: Mapping[str, str], data: Path, ports: Ports
@@ -345,6 +356,7 @@ def running_cloud(
         services.start("ingest", [*python, "-m", "cloud", "ingest_grpc"])
         services.start("bridge", [*python, "-m", "cloud", "mqtt_bridge"])
         services.start("worker", celery_worker(python, "embed,default", "--without-heartbeat"))
+        services.start("beat", celery_beat(python, data / "celerybeat-schedule"))
         wait_for_ingest(ports.ingest)
         yield services
     finally:

@@ -65,6 +65,18 @@ class Detection(models.Model):
     embedded_at = models.DateTimeField(
         null=True, blank=True, help_text="When the crop's embedding reached the vector store."
     )
+    # Counted before each run, so that a run that killed its worker counts too: a crop that
+    # keeps failing is given up after a few runs instead of being redelivered forever.
+    embed_attempts = models.PositiveIntegerField(
+        default=0, help_text="Embed runs started for this crop (cloud.embeddings.services)."
+    )
+    embed_error = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="Why the crop will never be embedded (unreadable, or too many failed runs); "
+        "empty while it still may be.",
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,6 +86,13 @@ class Detection(models.Model):
             models.Index(fields=["camera", "-ts"], name="detections_camera_ts"),
             models.Index(fields=["label", "-ts"], name="detections_label_ts"),
             models.Index(fields=["-ts"], name="detections_ts"),
+            # The sweeper's query: crops still waiting for a vector, oldest first. Partial, so
+            # it stays as small as the backlog.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(embedded_at__isnull=True, embed_error=""),
+                name="detections_embed_pending",
+            ),
         )
         constraints = (
             models.CheckConstraint(

@@ -1,9 +1,9 @@
 """The crop embedder: JPEG crops in, unit-length appearance vectors out (ONNX Runtime, CPU).
 
 Public surface: `EmbedderSettings`, `CropEmbedder`, `load_crop_embedder(settings)` and
-`decode_jpeg(data)`. How a crop is fed to the model (size, colour order, mean and std) comes
-from the model's manifest in `models/`, never from constants here, so a rebuilt model with
-another input spec cannot be fed the old way by mistake.
+`decode_jpeg(data, max_pixels=...)`. How a crop is fed to the model (size, colour order, mean
+and std) comes from the model's manifest in `models/`, never from constants here, so a rebuilt
+model with another input spec cannot be fed the old way by mistake.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from cloud.errors import InvalidInput
+from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
 from models.cache import BUILD_COMMAND, built_model, sha256_file
 from models.errors import ModelError
 from models.manifest import RuntimeManifest, manifest_path, read_runtime_manifest
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 Image = npt.NDArray[np.uint8]
 """A decoded crop: height x width x 3, BGR, as OpenCV returns it."""
 Vectors = npt.NDArray[np.float32]
+
+DEFAULT_MAX_CROP_PIXELS: Final = 4096 * 4096
+"""Largest crop decoded by default: a 4096 x 4096 crop takes 48 MiB decoded (BGR)."""
 
 
 class EmbedderSettings(BaseModel):
@@ -48,18 +53,41 @@ class EmbedderSettings(BaseModel):
         "concurrency at or below the cores, or processes fight over them.",
     )
     batch_size: int = Field(
-        default=32, ge=1, description="Crops per model run; every run is padded to this size."
+        default=32,
+        ge=1,
+        description="Most crops per model run; a shorter run is padded to the next power of two.",
+    )
+    max_crop_pixels: int = Field(
+        default=DEFAULT_MAX_CROP_PIXELS,
+        ge=1,
+        description="Largest crop (width x height, as its JPEG header declares) the worker "
+        "decodes; a larger one is refused unread, as a decoder would allocate it whole.",
     )
 
 
 class UnreadableCrop(InvalidInput):
-    """The stored bytes are not a JPEG that OpenCV can decode; embedding it can never succeed."""
+    """The stored bytes are not a JPEG that the worker may decode; embedding it can never
+    succeed."""
 
 
-def decode_jpeg(data: bytes) -> Image:
-    """Decode JPEG bytes into a BGR image; raise `UnreadableCrop` when they do not decode."""
-    # OpenCV asserts on an empty buffer instead of returning None as for other bad input.
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_CROP_PIXELS) -> Image:
+    """Decode JPEG bytes into a BGR image; raise `UnreadableCrop` when they do not decode.
+
+    The size the JPEG's header declares is checked first, without decoding: a crop of more
+    than `max_pixels` is refused, because the decoder would allocate all of it, and a few
+    crafted bytes could otherwise exhaust the worker's memory. Other formats are refused
+    unread too (OpenCV would decode PNG, TIFF, WebP, ... whose headers are not checked).
+    """
+    try:
+        size = read_jpeg_size(data)
+    except JpegHeaderError as err:
+        raise UnreadableCrop(f"crop is not a readable JPEG: {err}") from err
+    if size.pixels > max_pixels:
+        raise UnreadableCrop(
+            f"crop declares {size.width} x {size.height} pixels, more than the "
+            f"{max_pixels} the embedder decodes"
+        )
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise UnreadableCrop("crop does not decode as an image")
     return np.asarray(image, dtype=np.uint8)
@@ -74,7 +102,13 @@ class CropEmbedder:
     """
 
     def __init__(
-        self, model_path: Path, manifest: RuntimeManifest, *, threads: int = 1, batch_size: int = 32
+        self,
+        model_path: Path,
+        manifest: RuntimeManifest,
+        *,
+        threads: int = 1,
+        batch_size: int = 32,
+        max_crop_pixels: int = DEFAULT_MAX_CROP_PIXELS,
     ) -> None:
         """Verify and load the model, then warm it up.
 
@@ -110,14 +144,18 @@ class CropEmbedder:
         self._mean = np.array(spec.mean, dtype=np.float32)
         self._std = np.array(spec.std, dtype=np.float32)
         self._batch_size = batch_size
-        # The first run allocates ONNX Runtime's memory arena and picks kernels, which takes
-        # several times longer than a normal run; doing it here keeps that out of a task.
-        output = self._run(np.zeros((batch_size, 3, height, width), dtype=np.float32))
-        if output.shape != (batch_size, CROP_EMBEDDING_DIMENSION):
-            raise ModelError(
-                f"{manifest.name} outputs {output.shape[1:]} values per crop, but the vector "
-                f"store expects {CROP_EMBEDDING_DIMENSION}"
-            )
+        self.max_crop_pixels = max_crop_pixels
+        """Largest crop `decode_jpeg` should decode for this embedder (`EmbedderSettings`)."""
+        # The first run of a shape allocates ONNX Runtime's buffers and picks kernels, which
+        # takes several times longer than a normal run; running every shape `embed` uses here
+        # keeps that out of a task.
+        for rows in _run_sizes(batch_size):
+            output = self._run(np.zeros((rows, 3, height, width), dtype=np.float32))
+            if output.shape != (rows, CROP_EMBEDDING_DIMENSION):
+                raise ModelError(
+                    f"{manifest.name} outputs {output.shape[1:]} values per crop, but the "
+                    f"vector store expects {CROP_EMBEDDING_DIMENSION}"
+                )
         logger.info("loaded crop embedder %s %s", manifest.name, manifest.version)
 
     def preprocess(self, image: Image) -> npt.NDArray[np.float32]:
@@ -132,13 +170,15 @@ class CropEmbedder:
     def embed(self, images: Sequence[Image]) -> Vectors:
         """Return one unit-length vector per crop (rows in input order), `len(images)` x dim.
 
-        Crops are run `batch_size` at a time; a short batch is padded with zeros so every run
-        has the same shape, which keeps ONNX Runtime on the buffers the warm-up allocated.
+        Crops are run `batch_size` at a time; a short run is padded with zeros to the next
+        power of two, so that ONNX Runtime sees only the few shapes the warm-up ran, and a lone
+        crop (the common case when crops trickle in) costs one crop's run, not a whole batch's.
         """
         vectors = np.empty((len(images), CROP_EMBEDDING_DIMENSION), dtype=np.float32)
         for start in range(0, len(images), self._batch_size):
             chunk = images[start : start + self._batch_size]
-            batch = np.zeros((self._batch_size, 3, self._size[1], self._size[0]), np.float32)
+            rows = min(self._batch_size, 1 << (len(chunk) - 1).bit_length())
+            batch = np.zeros((rows, 3, self._size[1], self._size[0]), np.float32)
             for row, image in enumerate(chunk):
                 batch[row] = self.preprocess(image)
             vectors[start : start + len(chunk)] = self._run(batch)[: len(chunk)]
@@ -150,6 +190,14 @@ class CropEmbedder:
         return result
 
 
+def _run_sizes(batch_size: int) -> list[int]:
+    """The batch shapes `CropEmbedder.embed` runs: powers of two below `batch_size`, and it."""
+    sizes = [
+        1 << exponent for exponent in range(batch_size.bit_length()) if 1 << exponent < batch_size
+    ]
+    return [*sizes, batch_size]
+
+
 def load_crop_embedder(settings: EmbedderSettings) -> CropEmbedder:
     """Build the crop embedder from its manifest and the configured (or cached) model file.
 
@@ -159,4 +207,10 @@ def load_crop_embedder(settings: EmbedderSettings) -> CropEmbedder:
     """
     manifest = read_runtime_manifest(manifest_path(CROP_MODEL_NAME))
     path = settings.model_path or built_model(manifest)
-    return CropEmbedder(path, manifest, threads=settings.threads, batch_size=settings.batch_size)
+    return CropEmbedder(
+        path,
+        manifest,
+        threads=settings.threads,
+        batch_size=settings.batch_size,
+        max_crop_pixels=settings.max_crop_pixels,
+    )

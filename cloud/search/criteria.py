@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from cloud.detections.models import Detection
 from cloud.lib.vectorstore import Filters
@@ -36,8 +36,22 @@ class SearchCriteria:
         return self == SearchCriteria()
 
     def detections(self) -> QuerySet[Detection]:
-        """Matching detections, newest first, with their cameras joined (one query per page)."""
-        detections = Detection.objects.select_related("camera").order_by("-ts", "-id")
+        """Matching detections, one per track, newest first, with their cameras joined (one
+        query per page).
+
+        The edge may send several crops of one track (an early one, better ones later), which
+        are one object: a track is shown by its best-scoring crop among those that match
+        (ties: the earlier crop, as `Track.best_detection`). Written as "no better matching
+        crop in the same track exists", which the database answers per row through the track
+        index, so a page still walks the time index and stops after a page of rows.
+        """
+        better_in_track = self._matching(
+            Detection.objects.filter(track_id=OuterRef("track_id"))
+        ).filter(Q(score__gt=OuterRef("score")) | Q(score=OuterRef("score"), id__lt=OuterRef("id")))
+        matching = self._matching(Detection.objects.select_related("camera"))
+        return matching.filter(~Exists(better_in_track)).order_by("-ts", "-id")
+
+    def _matching(self, detections: QuerySet[Detection]) -> QuerySet[Detection]:
         if self.camera_ids is not None:
             detections = detections.filter(camera_id__in=self.camera_ids)
         if self.labels is not None:

@@ -6,14 +6,18 @@ import json
 import logging
 import os
 import runpy
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter
 
 import cloud.settings
+from cloud.lib.objectstore import PresignedUrlInvalid
+from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 
 # Run by path: re-running the imported module by name would alias the live settings module.
 SETTINGS_FILE = cloud.settings.__file__
@@ -97,11 +101,76 @@ def test_it_requires_the_parameters_of_the_chosen_object_store(
         load_settings(monkeypatch, **PRODUCTION, OBJECT_STORE="s3")
 
 
+def local_store(object_store: dict[str, Any], root: Path) -> LocalObjectStore:
+    settings = LocalObjectStoreSettings.model_validate(object_store | {"root": root})
+    store = LocalObjectStore(settings)
+    store.ensure_bucket()
+    return store
+
+
+def test_object_urls_are_not_signed_with_the_secret_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Whoever learns the URL key (it signs links handed to browsers) must not learn the key
+    # that signs sessions; by default a key is derived from the secret key, one way.
+    settings = load_settings(monkeypatch, **PRODUCTION)
+    store = local_store(settings["OBJECT_STORE"], tmp_path)
+    forger = local_store(
+        settings["OBJECT_STORE"] | {"url_signing_key": PRODUCTION["SECRET_KEY"]}, tmp_path
+    )
+    key = "crops/gate-01/lobby/2026/11/21/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b.jpg"
+    forged = parse_qs(urlsplit(forger.presigned_get_url(key, timedelta(minutes=5))).query)
+    with pytest.raises(PresignedUrlInvalid, match="signature"):
+        store.verify_presigned(key, forged["exp"][0], forged["sig"][0])
+    genuine = parse_qs(urlsplit(store.presigned_get_url(key, timedelta(minutes=5))).query)
+    store.verify_presigned(key, genuine["exp"][0], genuine["sig"][0])
+    # The derived key is stable, so URLs stay valid across restarts and replicas.
+    again = load_settings(monkeypatch, **PRODUCTION)["OBJECT_STORE"]["url_signing_key"]
+    assert again == settings["OBJECT_STORE"]["url_signing_key"]
+
+
+def test_object_urls_take_their_own_key_from_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "url-key"
+    key_file.write_text("u" * 40 + "\n", encoding="utf-8")
+    settings = load_settings(
+        monkeypatch, **PRODUCTION, OBJECT_STORE_URL_SIGNING_KEY_FILE=str(key_file)
+    )
+    assert settings["OBJECT_STORE"]["url_signing_key"] == "u" * 40
+
+
+def test_it_refuses_the_secret_key_as_the_object_url_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ImproperlyConfigured, match="URL_SIGNING_KEY must differ"):
+        load_settings(
+            monkeypatch, **PRODUCTION, OBJECT_STORE_URL_SIGNING_KEY=PRODUCTION["SECRET_KEY"]
+        )
+
+
 def test_it_rejects_a_hard_time_limit_below_the_soft_one(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ImproperlyConfigured, match="SOFT_TIME_LIMIT < "):
         load_settings(
             monkeypatch, **PRODUCTION, CELERY_TASK_TIME_LIMIT="60", CELERY_TASK_SOFT_TIME_LIMIT="90"
         )
+
+
+def test_the_visibility_timeout_follows_the_hard_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(
+        monkeypatch, **PRODUCTION, CELERY_TASK_TIME_LIMIT="90", CELERY_TASK_SOFT_TIME_LIMIT="60"
+    )
+    assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 120
+    chosen = load_settings(monkeypatch, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="900")
+    assert chosen["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 900
+
+
+def test_it_rejects_a_visibility_timeout_within_the_hard_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A task still running when the broker redelivers it would run twice at once.
+    with pytest.raises(ImproperlyConfigured, match="TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_VISIB"):
+        load_settings(monkeypatch, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="300")
 
 
 def test_it_logs_json_lines_with_extra_fields(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ from cloud.lib.objectstore import (
     crop_key,
 )
 from cloud.lib.objectstore.base import utc_now
+from cloud.lib.objectstore.keys import crop_day_prefix
 
 OBJECT_LIMIT = 8 * 1024 * 1024
 """The ``max_object_bytes`` that `fresh_settings` must set: large enough for S3 multipart."""
@@ -172,6 +173,21 @@ class ObjectStoreContract:
         assert listed("models") == ["models.txt", "models/m", "models/m/v1/model.onnx"]
         assert listed("models/m/") == ["models/m/v1/model.onnx"]
         assert listed("nothing/") == []
+
+    def test_a_crop_day_prefix_lists_one_cameras_crops_of_that_day(
+        self, store: ObjectStore
+    ) -> None:
+        # What the orphan sweep lists (cloud.detections.orphans): a day of one camera, no more.
+        wanted = crop_key("gate-01", "lobby", CAPTURED, "a")
+        others = [
+            crop_key("gate-01", "lobby", CAPTURED + timedelta(hours=1), "b"),  # the next day
+            crop_key("gate-01", "lobby-2", CAPTURED, "c"),
+            crop_key("gate-011", "lobby", CAPTURED, "d"),
+        ]
+        for key in [wanted, *others]:
+            store.put(key, b"jpeg", "image/jpeg")
+        prefix = crop_day_prefix("gate-01", "lobby", CAPTURED.date())
+        assert list(store.list(prefix)) == [wanted]
 
     def test_it_serves_a_presigned_url_until_it_expires(
         self, store: ObjectStore, fresh_settings: ObjectStoreSettings, photo: bytes

@@ -6,12 +6,42 @@ broker) from the test module that uses them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cloud.ingest.processes import Background, celery_worker, cloud_command
+from demo import stack
+from tests.cloud.ingest.processes import (
+    Background,
+    celery_worker,
+    cloud_command,
+    storage_variables,
+)
+from tests.services.contract import S3Server, WeaviateServer
+
+
+@pytest.fixture
+def storage_env(
+    postgres_database: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    weaviate_server: WeaviateServer,
+    weaviate_collection: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> dict[str, str]:
+    """Cloud settings for this test's database, bucket, Weaviate collection and Redis prefix."""
+    return storage_variables(
+        database_url=postgres_database,
+        s3=s3_server,
+        bucket=s3_bucket,
+        weaviate=weaviate_server,
+        collection=weaviate_collection,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
 
 
 @pytest.fixture
@@ -19,6 +49,16 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
     """A Celery worker of the `embed` queue, connected to this test's Redis prefix."""
     process = Background(celery_worker("embed"), env, tmp_path / "worker.log")
     process.wait_for(r"ready\.")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def beat(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    """Celery beat, queueing the cloud's sweeps on this test's Redis prefix."""
+    command = stack.celery_beat([sys.executable], tmp_path / "celerybeat-schedule")
+    process = Background([*command, "--loglevel", "INFO"], env, tmp_path / "beat.log")
+    process.wait_for(r"beat: Starting")
     yield process
     process.stop()
 

@@ -2,9 +2,9 @@
 
 The edge agent (`python -m edge run`, a real process) runs NanoDet-g on ten seconds of vtest.avi,
 speaks MQTT v5 to Mosquitto as its ACL-confined device account and uploads crops to
-`python -m cloud ingest_grpc`; the MQTT bridge and a Celery worker of the `embed` queue run as
-deployed, on PostgreSQL, S3 (SeaweedFS), Redis and Weaviate. Each id the edge made is then looked
-up in every store.
+`python -m cloud ingest_grpc`; the MQTT bridge, a Celery worker of the `embed` queue and Celery
+beat run as deployed, on PostgreSQL, S3 (SeaweedFS), Redis and Weaviate. Each id the edge made
+is then looked up in every store.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +32,10 @@ from tests.cloud.ingest.processes import (
     cloud_command,
     cloud_env,
     run_cloud,
-    storage_variables,
 )
 from tests.footage.clips import clip_path
-from tests.services.contract import MqttBroker, S3Server, WeaviateServer
+from tests.integration.rows import wait_for_detections
+from tests.services.contract import MqttBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,28 +44,10 @@ SPOOLED = re.compile(r"crop ([0-9a-f-]{36}) spooled \((\w[\w ]*), track")
 
 
 @pytest.fixture
-def env(
-    postgres_database: str,
-    s3_server: S3Server,
-    s3_bucket: str,
-    weaviate_server: WeaviateServer,
-    weaviate_collection: str,
-    redis_url: str,
-    redis_prefix: str,
-    mqtt_broker: MqttBroker,
-    mqtt_site: str,
-) -> dict[str, str]:
+def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
     env = cloud_env(
         {
-            **storage_variables(
-                database_url=postgres_database,
-                s3=s3_server,
-                bucket=s3_bucket,
-                weaviate=weaviate_server,
-                collection=weaviate_collection,
-                redis_url=redis_url,
-                redis_prefix=redis_prefix,
-            ),
+            **storage_env,
             **bridge_variables(mqtt_broker, mqtt_site),
             "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
         }
@@ -130,22 +111,10 @@ def run_edge(config: Path, token: str, mqtt_password: str) -> tuple[dict[str, in
     return summary, dict(SPOOLED.findall(result.stderr))
 
 
-def wait_until_embedded(database_url: str, count: int, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM detections_detection WHERE embedded_at IS NOT NULL"
-            ).fetchone()
-            if row is not None and row[0] >= count:
-                return
-            time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} detections embedded within {timeout_s} s")
-
-
 def test_every_crop_the_edge_made_is_searchable_exactly_once(
     env: dict[str, str],
     worker: Background,
+    beat: Background,
     ingest_server: tuple[Background, int],
     bridge: Background,
     tmp_path: Path,
@@ -162,7 +131,7 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
     assert summary["crops_sent"] == summary["crops_queued"] == len(labels) > 0
     assert Counter(labels.values())["person"] >= 3
     database_url = env["SIGHTLINE_CLOUD_DATABASE_URL"]
-    wait_until_embedded(database_url, len(labels))
+    wait_for_detections(database_url, "embedded_at IS NOT NULL", len(labels), timeout_s=180)
 
     # Database: one row per edge id, nothing else; the bridge recorded the device and tracks.
     with psycopg.connect(database_url) as conn:

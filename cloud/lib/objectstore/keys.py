@@ -6,10 +6,12 @@ retried upload writes the same key and overwrites instead of duplicating.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from cloud.lib.objectstore.errors import InvalidObjectRequest
 from cloud.lib.objectstore.validation import validate_key, validate_segment
+
+_CROP_SUFFIX = ".jpg"
 
 
 def crop_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) -> str:
@@ -22,15 +24,25 @@ def crop_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) ->
     """
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise InvalidObjectRequest("crop timestamp must be timezone-aware")
-    day = ts.astimezone(UTC)
-    return validate_key(
-        "/".join(
-            (
-                "crops",
-                validate_segment(device_id, "device_id"),
-                validate_segment(camera_id, "camera_id"),
-                f"{day:%Y/%m/%d}",
-                validate_segment(detection_id, "detection_id") + ".jpg",
-            )
+    day = crop_day_prefix(device_id, camera_id, ts.astimezone(UTC).date())
+    return validate_key(day + validate_segment(detection_id, "detection_id") + _CROP_SUFFIX)
+
+
+def crop_day_prefix(device_id: str, camera_id: str, day: date) -> str:
+    """Return ``crops/<device>/<camera>/<yyyy>/<mm>/<dd>/``: the prefix of one camera's crops
+    captured on `day` (a UTC date), to `list` them."""
+    return "/".join(
+        (
+            "crops",
+            validate_segment(device_id, "device_id"),
+            validate_segment(camera_id, "camera_id"),
+            f"{day:%Y/%m/%d}/",
         )
     )
+
+
+def detection_id_of_crop_key(key: str) -> str | None:
+    """Return the detection id a `crop_key` names, or None if `key` is not a crop's key."""
+    if not key.startswith("crops/") or not key.endswith(_CROP_SUFFIX):
+        return None
+    return key.rpartition("/")[2].removesuffix(_CROP_SUFFIX)

@@ -87,7 +87,8 @@ class LocalObjectStore:
     or the new file, never a partial one. The sidecar is renamed before the data file: an
     object becomes visible only once its metadata is in place, and a crash between the two
     renames leaves at worst new metadata beside old bytes, which the retried (idempotent)
-    put repairs.
+    put repairs. Before `put` returns, the files, the new directories and the renames are
+    fsynced, so an object whose put returned survives a power cut.
     """
 
     def __init__(self, settings: LocalObjectStoreSettings, *, clock: Clock = utc_now) -> None:
@@ -123,9 +124,13 @@ class LocalObjectStore:
         self._require_bucket()
         # Directories are never removed, so a missing one here means the root itself went away.
         with _os_errors(key, on_missing=BucketNotFound(f"{self._settings.root} disappeared")):
-            data_path.parent.mkdir(parents=True, exist_ok=True)
+            _make_directories(data_path.parent, self._objects)
             self._write_atomically(meta_path, json.dumps(sidecar).encode())
             self._write_atomically(data_path, data)
+            # Both renames are durable only once their directory is: without this, a power cut
+            # after put returned (and the caller committed a row naming the key) could lose
+            # the object. One fsync covers both renames, which share the directory.
+            _fsync_directory(data_path.parent)
         logger.debug("stored %s (%d bytes)", key, len(data))
 
     def get(self, key: str) -> bytes:
@@ -244,6 +249,29 @@ class LocalObjectStore:
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
+
+
+def _make_directories(directory: Path, root: Path) -> None:
+    """Create `directory` and its missing parents below `root`, each made durable.
+
+    A new directory's entry lives in its parent, so the parent is fsynced after each mkdir
+    (`mkdir(parents=True)` would leave them to the next journal flush).
+    """
+    missing = []
+    while directory != root and not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)  # another put may have made it meanwhile
+        _fsync_directory(new.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

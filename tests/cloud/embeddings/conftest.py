@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from cloud import backends
 from cloud.detections.services import record_detection
+from cloud.embeddings import services
 from cloud.embeddings.embedder import CropEmbedder
 from cloud.fleet.models import Device
 from cloud.ingest.crops import parse_upload
@@ -48,3 +50,18 @@ def detection_ids(provisioned_device: Device, objects: ObjectStore) -> list[str]
         record_detection(detection, objects)
         ids.append(detection.id)
     return ids
+
+
+@pytest.fixture
+def configured(
+    embedder: CropEmbedder,
+    objects: ObjectStore,
+    vectors: VectorStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> VectorStore:
+    """The embedder and the stores installed as this process's own, as a worker builds them
+    from the settings; returns the vector store."""
+    monkeypatch.setattr(services, "crop_embedder", lambda: embedder)
+    monkeypatch.setattr(backends, "object_store", lambda: objects)
+    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
+    return vectors

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from cloud.embeddings.embedder import CropEmbedder, UnreadableCrop, decode_jpeg
 from models.errors import ModelError
 from models.manifest import load_manifest
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
+from tests.cloud.lib.jpeg_samples import declaring, encode
 from tests.models.built_models import require_model
 
 
@@ -58,3 +60,52 @@ def test_it_refuses_a_model_fed_another_way() -> None:
 def test_undecodable_bytes_are_an_unreadable_crop(data: bytes) -> None:
     with pytest.raises(UnreadableCrop):
         decode_jpeg(data)
+
+
+@pytest.mark.parametrize(("width", "height"), [(60000, 60000), (20000, 20000), (4097, 4096)])
+def test_a_crop_declaring_a_huge_image_is_refused_without_decoding_it(
+    width: int, height: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20000 x 20000 is below OpenCV's own limit (2^30 pixels) and would allocate 1.2 GB.
+    decoded: list[object] = []
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded.append(args))
+    with pytest.raises(UnreadableCrop, match=f"declares {width} x {height} pixels"):
+        decode_jpeg(declaring(width, height), max_pixels=4096 * 4096)
+    assert decoded == []
+
+
+def test_a_crop_within_the_bound_decodes() -> None:
+    image = decode_jpeg(encode(64, 48), max_pixels=64 * 48)
+    assert image.shape == (48, 64, 3)
+
+
+def test_an_image_in_another_format_is_refused_without_decoding_it() -> None:
+    # OpenCV decodes PNG, BMP, TIFF, WebP... whose headers the size check does not read.
+    ok, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    assert ok
+    with pytest.raises(UnreadableCrop, match="not a JPEG"):
+        decode_jpeg(bytes(png))
+
+
+def test_a_lone_crop_runs_alone_instead_of_in_a_padded_batch(
+    embedder: CropEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Padding one crop to a full batch made a lone crop cost a whole batch (32 crops: about
+    # 30 times longer on this CPU); runs are padded only to the next power of two.
+    run = embedder._run
+    sizes: list[int] = []
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        sizes.append(len(batch))
+        return run(batch)
+
+    monkeypatch.setattr(embedder, "_run", recording)
+    images = crops()  # 8 crops; the fixture's batch size is 4
+    alone = embedder.embed(images[:1])
+    three = embedder.embed(images[:3])
+    seven = embedder.embed(images[:7])
+    assert sizes == [1, 4, 4, 4]
+    together = embedder.embed(images)
+    np.testing.assert_allclose(alone, together[:1], atol=1e-5)
+    np.testing.assert_allclose(three, together[:3], atol=1e-5)
+    np.testing.assert_allclose(seven, together[:7], atol=1e-5)

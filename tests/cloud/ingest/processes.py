@@ -126,6 +126,11 @@ class Background:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"still running after {timeout_s} s:\n{self.output()}") from None
 
+    def kill(self) -> int:
+        """Kill the process with SIGKILL, as a crash or the OOM killer would; return its status."""
+        self._process.kill()
+        return self._process.wait()
+
     def stop(self, timeout_s: float = 30.0) -> int:
         """Send SIGTERM and wait; return the exit status (kills it after `timeout_s`)."""
         if self._process.poll() is None:

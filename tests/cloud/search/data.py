@@ -57,14 +57,14 @@ class SearchData:
     def add(self, vector: Sequence[float] | None = None, **changes: Any) -> Detection:
         """Record a detection with the crop JPEG and, given a vector, embed it; return its row.
 
-        Detections of one camera share a track unless `changes` names one (`track_id("...")`).
+        Each detection is a track of its own unless `changes` names one (`track_id("...")`):
+        several crops of one object share their track id.
         """
-        detection = self.make_detection(
-            id=str(uuid.UUID(int=len(self.recorded) + 1)), jpeg=self.jpeg, **changes
-        )
+        number = len(self.recorded) + 1
+        detection = self.make_detection(id=str(uuid.UUID(int=number)), jpeg=self.jpeg, **changes)
         if "track_id" not in changes:
-            camera_track = track_id(f"{detection.device_id}/{detection.camera_id}")
-            detection = dataclasses.replace(detection, track_id=camera_track)
+            own_track = track_id(f"{detection.device_id}/{detection.camera_id}/{number}")
+            detection = dataclasses.replace(detection, track_id=own_track)
         assert record_detection(detection, self.objects).created
         row = Detection.objects.get(pk=detection.id)
         if vector is not None:

@@ -176,6 +176,24 @@ def test_it_renders_a_page_in_a_constant_number_of_queries(
     assert len(six) == len(one)
 
 
+def test_the_grid_shows_each_track_once_by_its_best_crop(
+    operator: Client, search_data: SearchData
+) -> None:
+    # The edge sends an early crop of a track and better ones later: one object, one card.
+    walker = track_id("lobby/walker")
+    early = search_data.add(track_id=walker, score=0.55, **minutes(0))
+    best = search_data.add(track_id=walker, score=0.91, **minutes(1))
+    search_data.add(track_id=walker, score=0.70, **minutes(2))
+    tied = search_data.add(track_id=walker, score=0.91, **minutes(3))
+    other = search_data.add(score=0.6, **minutes(4))
+    response = operator.get("/")
+    assert [card.detection.id for card in response.context["cards"]] == [other.id, best.id]
+    assert b"2 objects, newest first, each by its best crop" in response.content
+    # Filters apply first: the best crop that matches them stands for the track.
+    assert grid_ids(operator, {"until": local_minute(1)}) == [early.id]
+    assert grid_ids(operator, {"since": local_minute(2)}) == [other.id, tied.id]
+
+
 def test_it_answers_503_with_a_readable_page_when_the_object_store_is_down(
     operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,6 +240,41 @@ def test_it_lists_similar_objects_best_first_without_the_query_itself(
     assert response.context["query_card"].detection.id == query.id
     assert f'class="thumb" href="/detections/{query.id}/similar/' not in html
     assert f'class="thumb" href="/detections/{close.id}/similar/' in html
+
+
+def test_similar_objects_show_each_track_once_by_its_closest_crop(
+    operator: Client, search_data: SearchData
+) -> None:
+    query_track, walker = track_id("lobby/query"), track_id("lobby/walker")
+    query = search_data.add([1, 0, 0, 0], track_id=query_track, **minutes(0))
+    # The query's own track is the same object: none of its other crops is a result.
+    search_data.add([1, 0.01, 0, 0], track_id=query_track, **minutes(1))
+    far_view = search_data.add([1, 0.5, 0, 0], track_id=walker, **minutes(2))
+    close_view = search_data.add([1, 0.1, 0, 0], track_id=walker, **minutes(3))
+    search_data.add([1, 0.3, 0, 0], track_id=walker, **minutes(4))
+    single = search_data.add([1, 0.2, 0, 0], **minutes(5))
+    cards = operator.get(f"/detections/{query.id}/similar/").context["cards"]
+    assert [card.detection.id for card in cards] == [close_view.id, single.id]
+    assert cards[0].similarity == pytest.approx(1 / (1 + 0.1**2) ** 0.5)
+    assert far_view.id not in [card.detection.id for card in cards]
+
+
+def test_similar_objects_fill_k_tracks_from_further_neighbours(
+    operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "SIMILAR_K", 3)
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    # A long track holds the 20 nearest crops: a plain k-nearest query would return it 3 times.
+    lingerer = track_id("lobby/lingerer")
+    for n in range(20):
+        search_data.add([1, 0.01 * (n + 1), 0, 0], track_id=lingerer, **minutes(1))
+    second = search_data.add([1, 0.5, 0, 0], **minutes(2))
+    third = search_data.add([1, 0.6, 0, 0], **minutes(3))
+    search_data.add([1, 0.7, 0, 0], **minutes(4))
+    ids = similar_ids(operator, query.id)
+    assert len(ids) == 3
+    assert ids[1:] == [second.id, third.id]
+    assert Detection.objects.get(pk=ids[0]).track_id == lingerer
 
 
 def test_it_applies_the_filters_to_similar_objects(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from cloud.lib.objectstore import InvalidObjectRequest, crop_key
+from cloud.lib.objectstore.keys import crop_day_prefix, detection_id_of_crop_key
 from cloud.lib.objectstore.validation import validate_key, validate_prefix
 
 DETECTION = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
@@ -64,3 +65,19 @@ def test_keys_are_limited_to_1024_bytes() -> None:
 @pytest.mark.parametrize("prefix", ["", "crops/", "crops/cam", "crops/cam1/2026/"])
 def test_prefixes_may_end_anywhere_a_key_could_continue(prefix: str) -> None:
     assert validate_prefix(prefix) == prefix
+
+
+def test_a_day_prefix_lists_exactly_the_crops_of_that_camera_and_day() -> None:
+    ts = datetime(2026, 3, 7, 23, 59, tzinfo=UTC)
+    prefix = crop_day_prefix("dev-1", "cam_2", ts.date())
+    assert prefix == "crops/dev-1/cam_2/2026/03/07/"
+    assert crop_key("dev-1", "cam_2", ts, DETECTION).startswith(prefix)
+    assert not crop_key("dev-1", "cam_22", ts, DETECTION).startswith(prefix)
+    assert validate_prefix(prefix) == prefix
+
+
+def test_the_detection_id_is_read_back_from_a_crop_key() -> None:
+    key = crop_key("dev-1", "cam_2", datetime(2026, 3, 7, tzinfo=UTC), DETECTION)
+    assert detection_id_of_crop_key(key) == DETECTION
+    assert detection_id_of_crop_key("crops/dev-1/cam_2/2026/03/07/notes.txt") is None
+    assert detection_id_of_crop_key("models/m/v1/model.onnx") is None

@@ -71,6 +71,36 @@ def test_a_failed_write_leaves_the_old_object_and_no_temporary_file(
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_put_syncs_the_directories_whose_entries_it_changed(
+    store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rename or a new directory is durable only once the directory holding the entry is
+    # fsynced; without that, a power cut after put returned can lose the object.
+    store.put("crops/dev-1/other.jpg", b"first", "image/jpeg")
+    real_fsync = os.fsync
+    synced: list[tuple[Path, bool]] = []  # (directory, whether the object was in place)
+    objects = tmp_path / "objects"
+    data_file = objects / "crops/dev-1/cam-1/2026/11/21/0193a1b2.jpg@data"
+
+    def observe(fd: int) -> None:
+        link = Path(f"/proc/self/fd/{fd}")
+        if link.is_dir():
+            synced.append((link.readlink(), data_file.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", observe)
+    store.put(KEY, b"jpeg bytes", "image/jpeg")
+
+    # The parent of each directory the put created, then the object's own directory.
+    assert synced == [
+        (objects / "crops/dev-1", False),
+        (objects / "crops/dev-1/cam-1", False),
+        (objects / "crops/dev-1/cam-1/2026", False),
+        (objects / "crops/dev-1/cam-1/2026/11", False),
+        (objects / "crops/dev-1/cam-1/2026/11/21", True),
+    ]
+
+
 def test_presigned_url_is_a_signed_relative_path(store: LocalObjectStore) -> None:
     url = store.presigned_get_url(KEY, timedelta(minutes=10))
 

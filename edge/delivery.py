@@ -1,12 +1,13 @@
 """Pipeline output -> wire messages -> outbox, and the transport threads that deliver them.
 
-`OutboxDelivery` composes the transport package (see `edge/transport/__init__.py`): one `Outbox`,
-an `MqttLink` when `delivery.mqtt` is set, a `CropUplink` when `delivery.uplink` is set, and the
-`Sender` that drains the outbox through them. Pipelines call `crop`/`track`/`event` on their
-camera threads; each call turns the record into its protobuf message (`edge.wire`), puts it in the
-outbox (fsynced, `transport.spool`), then wakes the sender. Everything is spooled, also kinds
-without a configured lane: the outbox is the record, bounded with counted drop-oldest, and it is
-delivered once the lane is configured.
+`OutboxDelivery` composes the transport package (see `edge/transport/__init__.py`): one `Outbox`;
+when `delivery.uplink` is set, the gRPC `Uplink` whose two lanes deliver records (events, track
+summaries) and crops, each drained by its own `Sender` thread; when `delivery.mqtt` is set, the
+`MqttLink` for presence (birth, will) and the heartbeat (`HeartbeatSampler`). Pipelines call
+`crop`/`track`/`event` on their camera threads; each call turns the record into its protobuf
+message (`edge.wire`), puts it in the outbox (fsynced, `transport.spool`), then wakes the sender.
+Everything is spooled, also without a configured uplink: the outbox is the record, bounded with
+counted drop-oldest, and it is delivered once the uplink is configured.
 
 `CountingDelivery` counts and discards: for local runs without a cloud (`delivery: null`).
 """
@@ -17,21 +18,22 @@ import importlib.metadata
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge import wire
 from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
+from edge.transport.heartbeat import CameraSample, HeartbeatSampler
 from edge.transport.lane import Lane
 from edge.transport.mqtt import MqttLink, MqttSettings
 from edge.transport.outbox import Kind, Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
-from edge.transport.spool import enqueue, enqueue_crop
-from edge.transport.uplink import CropUplink, UplinkSettings
+from edge.transport.spool import enqueue_crop, enqueue_record
+from edge.transport.uplink import Uplink, UplinkSettings
 from sightline.device.v1 import status_pb2
-from sightline.device.v1.topics import DeviceTopics, Upstream
+from sightline.device.v1.topics import DeviceTopics
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +44,23 @@ _DRAIN_POLL_S = 0.1
 
 
 class DeliverySettings(BaseModel):
-    """How the agent's output reaches the cloud: the spool, the MQTT link and the gRPC uplink."""
+    """How the agent's output reaches the cloud: the spool, the gRPC uplink and the MQTT link."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     outbox: OutboxSettings = Field(description="The on-disk spool everything goes through.")
+    uplink: UplinkSettings | None = Field(
+        default=None,
+        description="gRPC ingest server for records (events, track summaries) and crops; null "
+        "keeps them spooled.",
+    )
     mqtt: MqttSettings | None = Field(
         default=None,
-        description="MQTT broker for status, events and track summaries; null keeps them spooled.",
-    )
-    uplink: UplinkSettings | None = Field(
-        default=None, description="gRPC ingest server for crops; null keeps crops spooled."
+        description="MQTT broker for presence (status birth and will) and the heartbeat; null "
+        "sends neither.",
     )
     sender: SenderSettings = Field(
-        default=SenderSettings(), description="Batching and retry timing of the outbox sender."
+        default=SenderSettings(), description="Batching and retry timing of the outbox senders."
     )
     drain_timeout_s: float = Field(
         default=10.0,
@@ -141,59 +146,57 @@ class OutboxDelivery:
         site: str,
         hardware_profile: str,
         camera_models: Sequence[tuple[str, ModelRef]],
+        tracks_interrupted: Callable[[], int] = lambda: 0,
+        cameras: Callable[[], Sequence[CameraSample]] = tuple,
     ) -> None:
-        """`camera_models`: (camera id, model) pairs announced in the birth message."""
+        """`camera_models`: (camera id, model) pairs announced in the birth message.
+        `tracks_interrupted` and `cameras` feed the heartbeat (see `HeartbeatSampler`)."""
         self._settings = settings
+        self._device_id = device_id
         self._stop = threading.Event()
         self._outbox = Outbox(settings.outbox)
-        mqtt = settings.mqtt
-        prefix = mqtt.topic_prefix if mqtt else MqttSettings.model_fields["topic_prefix"].default
-        self._topics = DeviceTopics(prefix=prefix, site=site, device=device_id)
-        self._status = wire.status_template(
-            agent_version=agent_version(),
-            hardware_profile=hardware_profile,
-            camera_models=camera_models,
-        )
         lanes: dict[Kind, Lane] = {}
-        self._link: MqttLink | None = None
-        self._uplink: CropUplink | None = None
-        if settings.mqtt is not None:
-            self._link = MqttLink(
-                settings.mqtt, self._topics, self._outbox, self._describe, self._stop
-            )
-            lanes["mqtt"] = self._link
+        self._uplink: Uplink | None = None
         if settings.uplink is not None:
-            self._uplink = CropUplink(settings.uplink)
-            lanes["crop"] = self._uplink
-        self._lanes = lanes
+            self._uplink = Uplink(settings.uplink)
+            lanes = {"record": self._uplink.records, "crop": self._uplink.crops}
         self._sender = Sender(self._outbox, lanes, self._stop, settings.sender)
-        if self._link is not None:
-            # A fresh connection ends the MQTT lane's backoff, so the backlog drains at once.
-            self._link.add_ready_listener(lambda: self._sender.wake("mqtt"))
+        self._link: MqttLink | None = None
+        if settings.mqtt is not None:
+            status = wire.status_template(
+                agent_version=agent_version(),
+                hardware_profile=hardware_profile,
+                camera_models=camera_models,
+            )
+
+            def describe() -> status_pb2.DeviceStatus:
+                return status
+
+            heartbeat = HeartbeatSampler(
+                self._outbox, self._sender, tracks_interrupted=tracks_interrupted, cameras=cameras
+            )
+            topics = DeviceTopics(prefix=settings.mqtt.topic_prefix, site=site, device=device_id)
+            self._link = MqttLink(
+                settings.mqtt, topics, self._outbox, describe, self._stop, heartbeat
+            )
         self._lock = threading.Lock()
         self._queued = DeliveryStats()
-
-    def _describe(self) -> status_pb2.DeviceStatus:
-        status = status_pb2.DeviceStatus()
-        status.CopyFrom(self._status)
-        return status
 
     def start(self) -> None:
         """Start the MQTT link and the sender threads."""
         if self._link is not None:
             self._link.start()
-        if self._lanes:
-            self._sender.start()
+        self._sender.start()
         logger.info(
-            "delivery started: mqtt %s, crop uplink %s, %d rows spooled",
-            "on" if self._link else "off (spooling)",
+            "delivery started: uplink %s, mqtt %s, %d rows spooled",
             "on" if self._uplink else "off (spooling)",
+            "on" if self._link else "off",
             self._outbox.depth(),
         )
 
     def crop(self, crop: Crop) -> None:
         """Spool an UploadCropsRequest keyed by the crop's detection id."""
-        enqueue_crop(self._outbox, wire.crop_request(crop, device_id=self._topics.device))
+        enqueue_crop(self._outbox, wire.crop_request(crop, device_id=self._device_id))
         self._queued_one(crops_queued=1)
         logger.debug(
             "crop %s spooled (%s, track %s)", crop.detection_id, crop.label, crop.track_id,
@@ -201,15 +204,13 @@ class OutboxDelivery:
         )  # fmt: skip
 
     def track(self, summary: TrackSummary) -> None:
-        """Spool a TrackSummary for the `tracks` topic."""
-        topic = self._topics.upstream(Upstream.TRACKS)
-        enqueue(self._outbox, self._topics, topic, wire.track_message(summary))
+        """Spool a TrackSummary record."""
+        enqueue_record(self._outbox, self._device_id, wire.track_message(summary))
         self._queued_one(tracks_queued=1)
 
     def event(self, event: CameraEvent) -> None:
-        """Spool an Event for the `events` topic."""
-        topic = self._topics.upstream(Upstream.EVENTS)
-        enqueue(self._outbox, self._topics, topic, wire.event_message(event))
+        """Spool an Event record."""
+        enqueue_record(self._outbox, self._device_id, wire.event_message(event))
         self._queued_one(events_queued=1)
 
     def _queued_one(self, **increment: int) -> None:
@@ -220,8 +221,7 @@ class OutboxDelivery:
     def drain(self, timeout_s: float, abort: threading.Event) -> bool:
         """Wait until every kind with a lane is delivered, `timeout_s` passes or `abort` is set;
         True when nothing deliverable is left."""
-        lanes: dict[Kind, object] = {"mqtt": self._link, "crop": self._uplink}
-        kinds = [kind for kind, lane in lanes.items() if lane is not None]
+        kinds: list[Kind] = ["record", "crop"] if self._uplink is not None else []
         deadline = time.monotonic() + timeout_s
         while True:
             failed = self._sender.failures()
@@ -237,7 +237,7 @@ class OutboxDelivery:
         self._stop.set()
         self._sender.wake()
         if self._uplink is not None:
-            # Cancels an upload in flight (its rows stay spooled), so the sender stops now
+            # Cancels an upload in flight (its rows stay spooled), so the senders stop now
             # rather than at the call's deadline.
             self._uplink.close()
         self._sender.join(_JOIN_TIMEOUT_S)
@@ -255,7 +255,7 @@ class OutboxDelivery:
             queued = self._queued
         return DeliveryStats(
             crops_queued=queued.crops_queued,
-            crops_sent=counters.acked + counters.duplicates if counters else 0,
+            crops_sent=counters.delivered if counters else 0,
             tracks_queued=queued.tracks_queued,
             events_queued=queued.events_queued,
             spooled=self._outbox.depth(),

@@ -1,23 +1,27 @@
 """Delivery from the edge to the cloud: everything that must arrive goes through the outbox.
 
-Topic names come from the contract (`sightline.device.v1.topics.DeviceTopics`) and every retry
-waits by the system's one backoff policy (`sightline.backoff`).
+Records that must be stored (events, track summaries) and crops travel over gRPC with an ack per
+item, sent only after the cloud stored it; MQTT carries presence and state (status birth and
+will, the heartbeat), never anything the outbox holds (docs/architecture.md, "Transport"). Every
+retry waits by the system's one backoff policy (`sightline.backoff`).
 
 Public surface:
-- `outbox.Outbox` / `OutboxSettings`: the SQLite WAL spool, bounded per kind with counted
-  drop-oldest, dead letters and persisted sequence counters.
-- `spool.enqueue` / `spool.enqueue_crop`: put wire messages (built by `edge.wire`) in the outbox
-  under their idempotency keys.
+- `outbox.Outbox` / `OutboxSettings`: the SQLite WAL spool, bounded per kind ('record', 'crop')
+  with counted drop-oldest, dead letters and persisted sequence counters.
+- `spool.enqueue_record` / `spool.enqueue_crop`: put wire messages (built by `edge.wire`) in the
+  outbox under their idempotency keys.
+- `uplink.Uplink` / `UplinkSettings`: the gRPC channel and its two lanes, `records`
+  (UploadRecords) and `crops` (UploadCrops), both `stream.StreamLane`s.
+- `sender.Sender`: one thread per lane (`lane.Lane`) draining the outbox, with the retry rules.
 - `mqtt.MqttLink` / `MqttSettings`: broker connection (birth, will, backoff, terminal auth
-  failures) and the MQTT sender lane. Upstream only: nothing handles commands or desired state
-  yet, so the link subscribes to nothing.
-- `uplink.CropUplink` / `UplinkSettings`: the gRPC crop lane.
-- `sender.Sender`: the thread that drains the outbox through the lanes (`lane.Lane`).
+  failures) and the heartbeat; `heartbeat.HeartbeatSampler` samples its Metrics. Upstream only:
+  nothing handles commands or desired state yet, so the link subscribes to nothing.
+- `tls.TlsSettings`: TLS and mutual TLS, the same for both connections.
 
 The lanes only talk to the network; building messages and spooling them happen before, on the
 caller's thread.
 
-Composition (done by the app): one `Outbox`, one stop `threading.Event`; an `MqttLink` and a
-`CropUplink`; `Sender(outbox, {"mqtt": link, "crop": uplink}, stop)` with
-`link.add_ready_listener(lambda: sender.wake("mqtt"))`.
+Composition (done by `edge.delivery.OutboxDelivery`): one `Outbox`, one stop `threading.Event`;
+an `Uplink`; `Sender(outbox, {"record": uplink.records, "crop": uplink.crops}, stop)`; an
+`MqttLink(..., heartbeat=HeartbeatSampler(outbox, sender, ...))`.
 """

@@ -1,24 +1,35 @@
-"""The device's MQTT link (paho-mqtt 2.x): status and upstream delivery.
+"""The device's MQTT link (paho-mqtt 2.x): presence (status birth and will) and the heartbeat.
+
+Records that must be stored do not travel here: an MQTT PUBACK only says that the broker took a
+message, not that the cloud stored it (docs/architecture.md, "Transport"), so events and track
+summaries go through the outbox and gRPC `UploadRecords`. The link carries what is about the
+device's state, where the latest value is what matters: the retained `status` and the `metrics`
+heartbeat. Neither is spooled: a heartbeat missed while disconnected is not a loss, the next one
+says the same and more.
 
 Connection ownership (the Home Assistant shape): the link, not paho, reconnects.
 paho's `reconnect_delay_set` doubles the wait without jitter, so a fleet that lost its broker
 would reconnect in lockstep, and paho would retry refused logins forever. Instead a supervisor
 thread makes ONE paho client per connection (`reconnect_on_failure=False`, network thread from
 `loop_start()`, paho's supported threading model) and, when it ends, waits with jittered
-exponential backoff (`sightline.backoff`) before the next. A fresh client per connection also means
-no publish queued by paho in a dead connection is silently replayed later: what was not acked
-stays in the outbox, which is the only retry queue.
+exponential backoff (`sightline.backoff`) before the next. A fresh client per connection also
+means nothing queued by paho in a dead connection is replayed later, and PUBACKs never cross
+connections (`puback.PublishTracker` matches them within one).
 
 Refusals that retrying cannot fix (bad user name or password, not authorized, banned, invalid
 client id, bad auth method, unsupported protocol version) are terminal: the supervisor stops,
-`health` becomes FAILED and `error` holds a permanent TransportError for the health report. A
+`health` becomes FAILED and `error` holds a permanent TransportError for the run summary. A
 broker that denies a publish (PUBACK "Not authorized", MQTT 5 only: 3.1.1 brokers drop denied
 publishes silently, one reason v5 is the default) fails the link the same way, because every
 topic of the device is under its own ACL and a denial means the device is misconfigured.
 
-On every connect, in this order: publish the retained ONLINE birth, then wake the ready listeners
-(the sender drains the outbox). The retained OFFLINE last will carries the birth's `session_seq`;
-a clean stop publishes it itself.
+On every connect, in this order: publish the retained ONLINE birth, then a heartbeat, then one
+every `heartbeat_s` (`sightline.device.v1.Metrics` on the `metrics` leaf, QoS 1, not retained,
+sampled by the `heartbeat` callable). The retained OFFLINE last will carries the birth's
+`session_seq`; a clean stop publishes it itself.
+
+TLS (`TlsSettings`): the system's roots or `ca_file`, and with `cert_file` / `key_file` a client
+certificate (mutual TLS) on top of the password.
 
 Upstream only for now: the link subscribes to nothing. Commands and desired state
 (`sightline.device.v1` `Command`, `DesiredState`) will be subscribed and handled together, when
@@ -32,7 +43,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Literal
 
 import paho.mqtt.client as mqtt
@@ -40,21 +51,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    FilePath,
-    SecretStr,
-    model_validator,
-)
+from pydantic import Field, SecretStr
 
 from edge.errors import TransportError
-from edge.transport.lane import BatchResult, Outcome
-from edge.transport.outbox import Outbox, Row
+from edge.transport.outbox import Outbox
+from edge.transport.puback import Publish, PublishTracker
+from edge.transport.tls import TlsSettings
 from sightline.backoff import Backoff, BackoffSettings
-from sightline.device.v1 import status_pb2
-from sightline.device.v1.topics import DeviceTopics, TopicPrefix
+from sightline.device.v1 import metrics_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +67,8 @@ logger = logging.getLogger(__name__)
 TERMINAL_CONNACK_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
 # MQTT 5.0 section 3.4.2.1 (PUBACK reason codes).
 PUBACK_NOT_AUTHORIZED = 0x87
-PUBACK_REJECTED_CODES = frozenset({0x90, 0x95, 0x99})  # topic invalid, too large, bad format
 _STOP_ACK_TIMEOUT_S = 2.0
+_POLL_S = 0.2
 
 
 class _PahoNoise(logging.Filter):
@@ -85,10 +90,8 @@ _paho_logger = logging.getLogger(f"{__name__}.paho")
 _paho_logger.addFilter(_PahoNoise())
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(TlsSettings):
     """How the device reaches its MQTT broker."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(description="Broker host name or address.")
     port: int | None = Field(
@@ -98,10 +101,6 @@ class MqttSettings(BaseModel):
         default=None, description="Login; default the device id (the broker ACL expects it)."
     )
     password: SecretStr | None = Field(default=None, description="Password of the login.")
-    tls: bool = Field(default=False, description="Connect with TLS.")
-    ca_file: FilePath | None = Field(
-        default=None, description="PEM roots to trust instead of the system's (tls only)."
-    )
     keepalive_s: int = Field(
         default=30, ge=5, le=65535, description="MQTT keepalive; a dead link shows after 1.5x."
     )
@@ -122,19 +121,15 @@ class MqttSettings(BaseModel):
     connect_timeout_s: float = Field(
         default=10.0, gt=0, description="Give up a connection attempt without CONNACK after this."
     )
-    ack_timeout_s: float = Field(
-        default=10.0, gt=0, description="Longest wait for the PUBACKs of one published batch."
+    heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between heartbeats (Metrics on the `metrics` topic) while connected.",
     )
     reconnect: BackoffSettings = Field(
         default=BackoffSettings(initial_s=1.0, max_s=60.0),
         description="Waits between connection attempts (jittered, capped).",
     )
-
-    @model_validator(mode="after")
-    def _ca_needs_tls(self) -> MqttSettings:
-        if self.ca_file is not None and not self.tls:
-            raise ValueError("ca_file is set but tls is false")
-        return self
 
     @property
     def broker_port(self) -> int:
@@ -163,33 +158,24 @@ class _Session:
         self.opened = time.monotonic()
         self.was_connected = False
         self.ended = threading.Event()
-        self._acks: dict[int, ReasonCode] = {}
-        self._cond = threading.Condition()
+        self.publishes = PublishTracker()
 
-    def acked(self, mid: int, reason: ReasonCode) -> None:
-        with self._cond:
-            self._acks[mid] = reason
-            self._cond.notify_all()
+    def publish(self, topic: str, payload: bytes, *, retain: bool, what: str) -> Publish | None:
+        """Publish at QoS 1, tracked for its PUBACK; None when the connection is gone."""
+
+        def send() -> tuple[bool, int]:
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+            return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS, info.mid
+
+        return self.publishes.publish(send, what)
 
     def end(self) -> None:
-        with self._cond:
-            self.ended.set()
-            self._cond.notify_all()
-
-    def wait_acks(self, mids: set[int], timeout: float) -> dict[int, ReasonCode]:
-        """PUBACK reasons of `mids` that arrive before the timeout or the connection's end."""
-        with self._cond:
-            self._cond.wait_for(
-                lambda: mids <= self._acks.keys() or self.ended.is_set(), timeout=timeout
-            )
-            return {mid: self._acks.pop(mid) for mid in mids if mid in self._acks}
+        self.ended.set()
+        self.publishes.end()
 
 
 class MqttLink:
-    """The device's connection to the broker, kept up by a supervisor thread until `stop`.
-
-    Also the MQTT lane of the sender (`ready`, `send_batch`).
-    """
+    """The device's connection to the broker, kept up by a supervisor thread until `stop`."""
 
     def __init__(
         self,
@@ -198,29 +184,28 @@ class MqttLink:
         outbox: Outbox,
         describe: Callable[[], status_pb2.DeviceStatus],
         stop: threading.Event,
+        heartbeat: Callable[[], metrics_pb2.Metrics] | None = None,
     ) -> None:
         """`describe` returns a DeviceStatus with agent_version, hardware_profile and models
-        set; the link fills in key, state, session_seq and time for the birth and the will."""
+        set; the link fills in key, state, session_seq and time for the birth and the will.
+        `heartbeat` samples the device's Metrics (called on the link's thread every
+        `heartbeat_s` while connected); the link fills in key, session_seq and time. None
+        sends no heartbeat."""
         if topics.prefix != settings.topic_prefix:
             raise ValueError("topics and settings disagree on the topic prefix")
         self._settings = settings
         self._topics = topics
         self._outbox = outbox
         self._describe = describe
+        self._heartbeat = heartbeat
         self._stop = stop
         self._lock = threading.Condition()
-        self._session: _Session | None = None
         self._health = LinkHealth.STARTING
         self._error: TransportError | None = None
-        self._ready_listeners: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._log_extra = {"device_id": topics.device}
 
     # Public surface --------------------------------------------------------------------------
-
-    def add_ready_listener(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (quickly, on the network thread) after every connect and birth."""
-        self._ready_listeners.append(listener)
 
     def start(self) -> None:
         """Start the supervisor thread (connects in the background)."""
@@ -255,48 +240,6 @@ class MqttLink:
             if self._error is not None:
                 raise self._error
             return self._health is LinkHealth.CONNECTED
-
-    def ready(self) -> bool:
-        """Whether a batch can be published now."""
-        with self._lock:
-            return self._health is LinkHealth.CONNECTED
-
-    def send_batch(self, rows: Sequence[Row]) -> BatchResult:
-        """Publish the rows at QoS 1 on the current connection and wait for their PUBACKs."""
-        with self._lock:
-            session = self._session if self._health is LinkHealth.CONNECTED else None
-        if session is None:
-            return BatchResult({row.id: Outcome.UNACKED for row in rows})
-        by_mid: dict[int, Row] = {}
-        for row in rows:
-            info = session.client.publish(row.topic, row.payload, qos=1)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                break  # the connection just went: the rest waits for the next one
-            by_mid[info.mid] = row
-        acks = session.wait_acks(set(by_mid), self._settings.ack_timeout_s)
-        outcomes = {row.id: Outcome.UNACKED for row in rows}
-        details: dict[int, str] = {}
-        error = None
-        for mid, reason in acks.items():
-            row = by_mid[mid]
-            if not reason.is_failure:
-                outcomes[row.id] = Outcome.DELIVERED
-            elif reason.value == PUBACK_NOT_AUTHORIZED:
-                error = TransportError(
-                    f"broker denied publishing to {row.topic} (check device id, site and ACL)",
-                    permanent=True,
-                )
-            elif reason.value in PUBACK_REJECTED_CODES:
-                outcomes[row.id] = Outcome.REJECTED
-                details[row.id] = f"broker refused it: {reason.getName()}"
-            else:
-                outcomes[row.id] = Outcome.RETRY
-        if error is not None:
-            self._fail(error)
-            session.client.disconnect()
-        elif len(acks) < len(rows):
-            error = TransportError("connection lost or PUBACKs late", permanent=False)
-        return BatchResult(outcomes, details, error)
 
     # Supervisor thread -----------------------------------------------------------------------
 
@@ -378,7 +321,11 @@ class MqttLink:
             settings.password.get_secret_value() if settings.password else None,
         )
         if settings.tls:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+            client.tls_set(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+            )
         client.will_set(self._topics.status, will.SerializeToString(), qos=1, retain=True)
         # Our callbacks catch their own errors; this keeps a bug in one from ending the loop.
         client.suppress_exceptions = True
@@ -391,15 +338,19 @@ class MqttLink:
         client.on_connect = lambda _c, _u, _f, reason, _p: self._on_connect(session, reason)
         client.on_disconnect = lambda _c, _u, _f, reason, _p: self._on_disconnect(session, reason)
         client.on_publish = lambda _c, _u, mid, reason, _p: self._on_publish(session, mid, reason)
-        with self._lock:
-            self._session = session
         client.loop_start()
-        while not session.ended.wait(0.2):
+        next_heartbeat = 0.0
+        while not session.ended.wait(_POLL_S):
             if self._stop.is_set():
                 self._close(session)
                 break
-            if not session.was_connected and (
-                time.monotonic() - session.opened > self._settings.connect_timeout_s
+            now = time.monotonic()
+            if session.was_connected and now >= next_heartbeat:
+                next_heartbeat = now + self._settings.heartbeat_s
+                self._send_heartbeat(session)
+            if (
+                not session.was_connected
+                and now - session.opened > self._settings.connect_timeout_s
             ):
                 # TCP is up but no CONNACK came: a wedged broker or a middlebox.
                 logger.warning("no CONNACK within %.0fs", self._settings.connect_timeout_s)
@@ -407,8 +358,6 @@ class MqttLink:
                 session.ended.wait(_STOP_ACK_TIMEOUT_S)
                 break
         client.loop_stop()
-        with self._lock:
-            self._session = None
         # The callbacks close a reference cycle (client -> callback -> session -> client).
         # Breaking it lets the client go at once, and with it the socket pair paho opened for
         # its network thread, which it closes only when the client is deleted.
@@ -422,14 +371,31 @@ class MqttLink:
             offline.state = status_pb2.DEVICE_STATE_OFFLINE
             offline.time.FromDatetime(dt.datetime.now(dt.UTC))
             offline.key.seq = self._outbox.next_seq(self._topics.device)
-            info = session.client.publish(
-                self._topics.status, offline.SerializeToString(), qos=1, retain=True
+            sent = session.publish(
+                self._topics.status, offline.SerializeToString(), retain=True, what="status"
             )
-            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                session.wait_acks({info.mid}, _STOP_ACK_TIMEOUT_S)
+            if sent is not None:
+                session.publishes.wait(sent, _STOP_ACK_TIMEOUT_S)
         session.client.disconnect()
         session.ended.wait(_STOP_ACK_TIMEOUT_S)
         logger.info("MQTT link stopped", extra=self._log_extra)
+
+    def _send_heartbeat(self, session: _Session) -> None:
+        """Sample the Metrics and publish them (never spooled: see the module docstring)."""
+        if self._heartbeat is None:
+            return
+        try:
+            metrics = self._heartbeat()
+        except Exception:
+            # Loop boundary: a bug in a sampler must not take the connection down.
+            logger.exception("heartbeat sample failed", extra=self._log_extra)
+            return
+        metrics.key.device_id = self._topics.device
+        metrics.key.seq = self._outbox.next_seq(self._topics.device)
+        metrics.session_seq = session.birth.session_seq
+        metrics.time.FromDatetime(dt.datetime.now(dt.UTC))
+        topic = self._topics.upstream(Upstream.METRICS)
+        session.publish(topic, metrics.SerializeToString(), retain=False, what="metrics")
 
     # paho callbacks (network thread) ---------------------------------------------------------
 
@@ -444,8 +410,9 @@ class MqttLink:
             else:
                 logger.info("%s", error, extra=self._log_extra)
             return
-        client = session.client
-        client.publish(self._topics.status, session.birth.SerializeToString(), qos=1, retain=True)
+        session.publish(
+            self._topics.status, session.birth.SerializeToString(), retain=True, what="status"
+        )
         session.was_connected = True
         with self._lock:
             self._set_health(LinkHealth.CONNECTED)
@@ -456,8 +423,6 @@ class MqttLink:
             session.birth.session_seq,
             extra=self._log_extra,
         )
-        for listener in self._ready_listeners:
-            listener()
 
     def _on_disconnect(self, session: _Session, reason: ReasonCode) -> None:
         with self._lock:
@@ -470,7 +435,24 @@ class MqttLink:
         session.end()
 
     def _on_publish(self, session: _Session, mid: int, reason: ReasonCode) -> None:
-        session.acked(mid, reason)
+        tracked = session.publishes.acked(mid, reason)
+        if tracked is None or not reason.is_failure:
+            return
+        if reason.value == PUBACK_NOT_AUTHORIZED:
+            self._fail(
+                TransportError(
+                    f"broker denied publishing {tracked.what} (check device id, site and ACL)",
+                    permanent=True,
+                )
+            )
+            session.client.disconnect()
+        else:
+            logger.warning(
+                "broker refused the %s message: %s",
+                tracked.what,
+                reason.getName(),
+                extra=self._log_extra,
+            )
 
     # Helpers ---------------------------------------------------------------------------------
 

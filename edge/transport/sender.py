@@ -1,9 +1,18 @@
-"""The loop that drains the outbox through its lanes (MQTT for 'mqtt' rows, gRPC for 'crop').
+"""The threads that drain the outbox through its lanes: one thread per lane (gRPC UploadRecords
+for 'record' rows, UploadCrops for 'crop' rows), so a slow crop upload never delays records.
 
-Per kind: peek a batch -> mark the attempt -> `lane.send_batch` -> delete delivered rows,
-dead-letter rejected ones, keep the rest. Anything kept (or a failed exchange) makes that kind
-back off with jitter; a success resets its backoff. A permanent error stops that kind only
-(the other lane keeps going) and is exposed by `failures()` for the health report.
+Per lane: peek a batch -> mark the attempt -> `lane.send_batch` -> delete delivered rows,
+dead-letter rejected ones, keep the rest. A batch that made no progress (nothing left the spool)
+makes that lane back off with jitter; a batch that delivered something resets the backoff and
+the lane goes on at once, even when some of its rows were kept, so one row the cloud keeps
+refusing cannot throttle the rows behind it. Such a row gets a strike each time it is kept while
+others of its batch went through; after `max_strikes`, or once it is older than `max_age_s` with
+a strike, it is dead-lettered with the reason and counted, never retried forever. Rows that are
+kept because the whole exchange failed (the cloud down or answering RETRY_LATER for everything)
+get no strike: an outage, however long, loses nothing.
+
+A permanent error stops that lane only (the other keeps going) and is exposed by `failures()`
+for the heartbeat and the run summary.
 
 Retries live here and in the outbox, never in the lanes (docs/architecture.md, "Transport").
 """
@@ -15,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,24 +35,39 @@ from sightline.backoff import Backoff, BackoffSettings
 
 logger = logging.getLogger(__name__)
 
+_KEPT_WHY = {Outcome.RETRY: "the cloud asked to retry it", Outcome.UNACKED: "it got no ack"}
+
 
 class SenderSettings(BaseModel):
-    """Batching and retry timing of the sender loop."""
+    """Batching, retry timing and retry bounds of the sender lanes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mqtt_batch: int = Field(default=50, gt=0, description="MQTT messages per batch.")
+    record_batch: int = Field(default=50, gt=0, description="Records per UploadRecords stream.")
     crop_batch: int = Field(default=16, gt=0, description="Crops per UploadCrops stream.")
     idle_poll_s: float = Field(
-        default=0.5, gt=0, description="How often an idle sender looks for new rows."
+        default=0.5, gt=0, description="How often an idle lane looks for new rows."
     )
     backoff: BackoffSettings = Field(
-        default=BackoffSettings(), description="Waits after a failed or partly failed batch."
+        default=BackoffSettings(), description="Waits after a batch that made no progress."
+    )
+    max_strikes: int = Field(
+        default=50,
+        gt=0,
+        description="A row kept (retry asked, or no ack) this many times while other rows of its "
+        "batches were delivered is dead-lettered and counted.",
+    )
+    max_age_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="A row older than this (since it was spooled) that was kept at least once "
+        "while others were delivered is dead-lettered and counted. Rows kept only by outages "
+        "never expire.",
     )
 
     def batch(self, kind: Kind) -> int:
         """Batch size of one kind."""
-        return self.mqtt_batch if kind == "mqtt" else self.crop_batch
+        return self.record_batch if kind == "record" else self.crop_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +81,32 @@ class SenderCounters:
     duplicates: int = 0
     """Rows the cloud already had (delivered by an earlier, unacknowledged attempt)."""
     rejected: int = 0
-    """Rows dead-lettered."""
+    """Rows dead-lettered because the cloud (or the lane) refused them for good."""
     retries: int = 0
     """Rows kept for a later attempt."""
+    expired: int = 0
+    """Rows dead-lettered because they were kept too often or too long (see `SenderSettings`)."""
+
+    @property
+    def delivered(self) -> int:
+        """Rows the cloud acknowledged: stored now or already had."""
+        return self.acked + self.duplicates
 
 
 @dataclass
 class _LaneState:
+    kind: Kind
     lane: Lane
     backoff: Backoff
     counters: SenderCounters = SenderCounters()
     not_before: float = 0.0
     failure: TransportError | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 class Sender:
-    """Drains the outbox on its own thread until `stop` is set."""
+    """Drains the outbox, one thread per lane, until `stop` is set."""
 
     def __init__(
         self,
@@ -85,32 +119,42 @@ class Sender:
         self._stop = stop
         self._settings = settings or SenderSettings()
         self._lanes = {
-            kind: _LaneState(lane, Backoff(self._settings.backoff)) for kind, lane in lanes.items()
+            kind: _LaneState(kind, lane, Backoff(self._settings.backoff))
+            for kind, lane in lanes.items()
         }
-        self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Run the loop on a new daemon thread."""
-        self._thread = threading.Thread(target=self.run, name="outbox-sender", daemon=True)
-        self._thread.start()
+        """Run each lane's loop on a new daemon thread."""
+        for state in self._lanes.values():
+            state.thread = threading.Thread(
+                target=self._run, args=(state,), name=f"sender-{state.kind}", daemon=True
+            )
+            state.thread.start()
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the loop thread to end (set `stop` first)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait for the lane threads to end (set `stop` first); `timeout` bounds the whole."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for state in self._lanes.values():
+            if state.thread is not None:
+                state.thread.join(None if deadline is None else max(0, deadline - time.monotonic()))
+
+    def alive(self) -> bool:
+        """Whether any lane thread is still running."""
+        return any(s.thread is not None and s.thread.is_alive() for s in self._lanes.values())
 
     def wake(self, kind: Kind | None = None) -> None:
-        """Look at the outbox now; callable from any thread.
+        """Look at the outbox now (one lane, or all); callable from any thread.
 
-        Naming a kind also ends its backoff wait: call it when that lane got a fresh chance
-        (the MQTT link just connected), so the backlog drains at once.
+        Naming a kind also ends its backoff wait: call it when that lane got a fresh chance,
+        so the backlog drains at once.
         """
-        if kind is not None:
-            with self._lock:
-                self._lanes[kind].not_before = 0.0
-        self._wake.set()
+        states = self._lanes.values() if kind is None else (self._lanes[kind],)
+        for state in states:
+            if kind is not None:
+                with self._lock:
+                    state.not_before = 0.0
+            state.wake.set()
 
     def counters(self) -> dict[Kind, SenderCounters]:
         """A snapshot of every lane's counters."""
@@ -122,57 +166,54 @@ class Sender:
         with self._lock:
             return {k: s.failure for k, s in self._lanes.items() if s.failure is not None}
 
-    def run(self) -> None:
-        """The loop: drain every lane that is due, sleep when there is nothing to do."""
-        logger.info("outbox sender started for %s", ", ".join(self._lanes))
+    def _run(self, state: _LaneState) -> None:
+        """One lane's loop: send while there is progress, sleep when there is nothing to do."""
+        logger.info("%s sender started", state.kind)
         while not self._stop.is_set():
-            busy = False
-            for kind, state in self._lanes.items():
-                if self._stop.is_set():
-                    break
-                busy |= self._step(kind, state)
-            if not busy:
-                self._wake.wait(self._idle_wait())
-                self._wake.clear()
-        logger.info("outbox sender stopped")
+            if not self._step(state):
+                state.wake.wait(self._idle_wait(state))
+                state.wake.clear()
+        logger.info("%s sender stopped", state.kind)
 
-    def _idle_wait(self) -> float:
-        now = time.monotonic()
-        waits = [s.not_before - now for s in self._lanes.values() if s.not_before > now]
-        return min([self._settings.idle_poll_s, *waits])
+    def _idle_wait(self, state: _LaneState) -> float:
+        with self._lock:
+            wait = state.not_before - time.monotonic()
+        return min(self._settings.idle_poll_s, wait) if wait > 0 else self._settings.idle_poll_s
 
-    def _step(self, kind: Kind, state: _LaneState) -> bool:
-        """One batch of `kind` if it is due; True when it made progress and should go on."""
-        if state.failure is not None or time.monotonic() < state.not_before:
+    def _step(self, state: _LaneState) -> bool:
+        """One batch if the lane is due; True when it made progress and should go on."""
+        with self._lock:
+            due = state.failure is None and time.monotonic() >= state.not_before
+        if not due:
             return False
         try:
             if not state.lane.ready():
                 return False
-            rows = self._outbox.peek(kind, self._settings.batch(kind))
+            rows = self._outbox.peek(state.kind, self._settings.batch(state.kind))
             if not rows:
                 return False
             self._outbox.mark_attempt(row.id for row in rows)
             result = state.lane.send_batch(rows)
-            return self._apply(kind, state, rows, result)
+            return self._apply(state, rows, result)
         except Exception:
             # Thread boundary: a bug in a lane must not end delivery for good.
-            logger.exception("sending %s rows failed unexpectedly", kind)
-            self._back_off(kind, state)
+            logger.exception("sending %s rows failed unexpectedly", state.kind)
+            self._back_off(state)
             return False
 
-    def _apply(self, kind: Kind, state: _LaneState, rows: list[Row], result: BatchResult) -> bool:
-        by_id = {row.id: row for row in rows}
+    def _apply(self, state: _LaneState, rows: list[Row], result: BatchResult) -> bool:
+        kind = state.kind
         outcomes = {row.id: result.outcomes.get(row.id, Outcome.UNACKED) for row in rows}
         self._outbox.delete(row_id for row_id, outcome in outcomes.items() if outcome.done)
-        for row_id, outcome in outcomes.items():
-            if outcome is Outcome.REJECTED:
-                reason = result.details.get(row_id, "rejected")
-                logger.warning(
-                    "dead-lettered %s row %s (%s): %s", kind, row_id, by_id[row_id].key, reason
-                )
-                self._outbox.dead_letter([row_id], reason)
+        for row in rows:
+            if outcomes[row.id] is Outcome.REJECTED:
+                reason = result.details.get(row.id, "rejected")
+                logger.warning("dead-lettered %s row %s (%s): %s", kind, row.id, row.key, reason)
+                self._outbox.dead_letter([row.id], reason)
         tally = Counter(outcomes.values())
-        kept = tally[Outcome.RETRY] + tally[Outcome.UNACKED]
+        kept = [row for row in rows if outcomes[row.id] in _KEPT_WHY]
+        progress = len(kept) < len(rows)
+        expired = self._strike(kind, kept, outcomes) if progress and kept else 0
         with self._lock:
             state.counters = replace(
                 state.counters,
@@ -180,27 +221,48 @@ class Sender:
                 acked=state.counters.acked + tally[Outcome.DELIVERED],
                 duplicates=state.counters.duplicates + tally[Outcome.DUPLICATE],
                 rejected=state.counters.rejected + tally[Outcome.REJECTED],
-                retries=state.counters.retries + kept,
+                retries=state.counters.retries + len(kept) - expired,
+                expired=state.counters.expired + expired,
             )
-        if result.error is not None and result.error.permanent:
-            with self._lock:
+            if result.error is not None and result.error.permanent:
                 state.failure = result.error
+        if result.error is not None and result.error.permanent:
             logger.error("%s delivery stopped: %s", kind, result.error)
             return False
-        if result.error is not None or kept:
+        if kept or result.error is not None:
             logger.info(
                 "%s delivery incomplete (%d of %d rows kept): %s",
                 kind,
-                kept,
+                len(kept),
                 len(rows),
                 result.error or "retry requested",
             )
-            self._back_off(kind, state)
+        if not progress:
+            self._back_off(state)
             return False
         state.backoff.reset()
         return True
 
-    def _back_off(self, kind: Kind, state: _LaneState) -> None:
+    def _strike(self, kind: Kind, kept: list[Row], outcomes: Mapping[int, Outcome]) -> int:
+        """Give each kept row a strike; dead-letter those past a bound. How many were."""
+        self._outbox.strike(row.id for row in kept)
+        now = time.time()
+        expired = 0
+        for row in kept:
+            strikes = row.strikes + 1
+            too_old = now - row.created > self._settings.max_age_s
+            if strikes < self._settings.max_strikes and not too_old:
+                continue
+            reason = (
+                f"gave up after {row.attempts + 1} attempts ({strikes} while other rows were "
+                f"delivered) in {now - row.created:.0f}s: {_KEPT_WHY[outcomes[row.id]]}"
+            )
+            logger.warning("dead-lettered %s row %s (%s): %s", kind, row.id, row.key, reason)
+            expired += self._outbox.dead_letter([row.id], reason)
+        return expired
+
+    def _back_off(self, state: _LaneState) -> None:
         delay = state.backoff.next_delay()
-        state.not_before = time.monotonic() + delay
-        logger.debug("%s lane backs off for %.1fs", kind, delay)
+        with self._lock:
+            state.not_before = time.monotonic() + delay
+        logger.debug("%s lane backs off for %.1fs", state.kind, delay)

@@ -1,46 +1,37 @@
 """Queuing wire messages in the outbox under the keys that make every re-send idempotent.
 
-- `enqueue`: an upstream MQTT message, stamped with its MessageKey (device, next persisted seq)
-  and spooled for its topic under the key `<device>:<seq>`;
+- `enqueue_record`: a record (an `Event` or a `TrackSummary`), stamped with its MessageKey
+  (device, next persisted seq) and spooled under the key `<device>:<seq>`;
 - `enqueue_crop`: an `UploadCropsRequest`, spooled under its detection id.
 
-Each key is made once, here, so every re-publish or re-upload of the row is byte-identical and
-the cloud drops repeats (docs/architecture.md, "Identity and idempotency").
+Each key is made once, here, so every re-upload of the row is byte-identical and the cloud drops
+repeats (docs/architecture.md, "Identity and idempotency").
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from edge.transport.outbox import Outbox
-from sightline.device.v1 import key_pb2
-from sightline.device.v1.topics import DeviceTopics
+from edge.transport.outbox import Outbox, RecordType
+from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
 
-
-class KeyedMessage(Protocol):
-    """An upstream payload: every one carries a MessageKey (sightline/device/v1/key.proto)."""
-
-    @property
-    def key(self) -> key_pb2.MessageKey:
-        """The idempotency key, filled in by `enqueue`."""
-
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes:
-        """The binary protobuf encoding."""
+_RECORD_TYPES: dict[type[event_pb2.Event | track_pb2.TrackSummary], RecordType] = {
+    event_pb2.Event: "event",
+    track_pb2.TrackSummary: "track",
+}
 
 
-def enqueue(outbox: Outbox, topics: DeviceTopics, topic: str, message: KeyedMessage) -> int:
-    """Stamp `message.key` with (device, next seq) and spool it for `topic`; returns the row id.
+def enqueue_record(
+    outbox: Outbox, device_id: str, record: event_pb2.Event | track_pb2.TrackSummary
+) -> int:
+    """Stamp `record.key` with (device, next seq) and spool it; returns the row id.
 
-    `topic` comes from `topics` (`topics.upstream(Upstream.EVENTS)`). The message is modified in
-    place.
+    The message is modified in place.
     """
-    if not topic.startswith(topics.base + "/"):
-        raise ValueError(f"{topic!r} is not a topic of device {topics.device!r}")
-    seq = outbox.next_seq(topics.device)
-    message.key.device_id = topics.device
-    message.key.seq = seq
-    return outbox.put("mqtt", f"{topics.device}:{seq}", message.SerializeToString(), topic)
+    record_type = _RECORD_TYPES[type(record)]
+    seq = outbox.next_seq(device_id)
+    record.key.device_id = device_id
+    record.key.seq = seq
+    return outbox.put(record_type, f"{device_id}:{seq}", record.SerializeToString())
 
 
 def enqueue_crop(outbox: Outbox, request: ingest_pb2.UploadCropsRequest) -> int:

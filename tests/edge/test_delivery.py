@@ -4,17 +4,21 @@ idempotency; CountingDelivery only counts."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from edge.delivery import CountingDelivery, DeliverySettings, OutboxDelivery
 from edge.geometry import Box, FrameSize, PixelRect
 from edge.records import CameraEvent, Crop, EventSeverity, ModelRef, TrackSummary
 from edge.transport.outbox import Outbox, OutboxSettings
+from edge.transport.uplink import UplinkSettings
 from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
+from tests.edge.transport.fake_ingest import TOKEN, FakeIngest, create_server
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CROP = Crop(
@@ -88,7 +92,7 @@ def test_crops_are_spooled_as_upload_requests_keyed_by_detection_id(
     assert request.jpeg == CROP.jpeg
 
 
-def test_summaries_and_events_are_spooled_for_their_topics_with_message_keys(
+def test_summaries_and_events_are_spooled_as_records_with_message_keys(
     settings: DeliverySettings,
 ) -> None:
     delivery = spooling(settings)
@@ -99,18 +103,45 @@ def test_summaries_and_events_are_spooled_for_their_topics_with_message_keys(
     delivery.close()
     assert (stats.tracks_queued, stats.events_queued, stats.crops_queued) == (1, 1, 0)
     with Outbox(settings.outbox) as outbox:
-        track_row, event_row = outbox.peek("mqtt", 10)
-    assert track_row.topic == "sightline/v1/lab/dev-1/tracks"
-    assert event_row.topic == "sightline/v1/lab/dev-1/events"
+        track_row, event_row = outbox.peek("record", 10)
+    assert (track_row.type, event_row.type) == ("track", "event")
     track = track_pb2.TrackSummary.FromString(track_row.payload)
-    assert (track.key.device_id, track.key.seq) == ("dev-1", 1)
+    assert track_row.key == f"dev-1:{track.key.seq}"
+    assert track.key.device_id == "dev-1"
     assert track.best_detection_id == CROP.detection_id
     assert track.ended and track.box_count == 20
     assert track.last_seen.ToDatetime(tzinfo=UTC) == T0 + timedelta(seconds=2)
     event = event_pb2.Event.FromString(event_row.payload)
-    assert event.key.seq == 2
+    assert event.key.seq == track.key.seq + 1
     assert event.severity == event_pb2.EVENT_SEVERITY_WARNING
     assert dict(event.attributes) == {"a": "b"}
+
+
+def test_records_and_crops_reach_the_ingest_server_over_grpc(
+    tmp_path: Path, person_crop: Callable[[], Crop]
+) -> None:
+    ingest = FakeIngest()
+    server, port = create_server(ingest)
+    uplink = UplinkSettings(target=f"127.0.0.1:{port}", token=SecretStr(TOKEN), deadline_s=5)
+    settings = DeliverySettings(outbox=OutboxSettings(path=tmp_path / "o.sqlite"), uplink=uplink)
+    delivery = spooling(settings)
+    try:
+        delivery.start()
+        crop = person_crop()
+        delivery.crop(crop)
+        delivery.track(SUMMARY)
+        delivery.event(EVENT)
+        assert delivery.drain(10.0, threading.Event())
+        stats = delivery.stats()
+    finally:
+        delivery.close()
+        server.stop(grace=None)
+    assert list(ingest.stored) == [crop.detection_id]
+    assert sorted(request.WhichOneof("record") for request in ingest.records.values()) == [
+        "event",
+        "track",
+    ]
+    assert (stats.crops_sent, stats.spooled, stats.failures) == (1, 0, ())
 
 
 def test_without_lanes_draining_has_nothing_to_wait_for(settings: DeliverySettings) -> None:

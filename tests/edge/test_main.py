@@ -105,7 +105,7 @@ def test_run_spools_into_the_configured_outbox(tmp_path: Path) -> None:
     with Outbox(OutboxSettings(path=outbox)) as spool:
         assert spool.depth("crop") == summary["crops_queued"]
         # One final summary per track, and an interim one with each early first crop.
-        assert spool.depth("mqtt") >= summary["tracks"]
+        assert spool.depth("record") >= summary["tracks"]
     # The track journal lives beside the outbox.
     assert (outbox.parent / "outbox.journal.sqlite").is_file()
 

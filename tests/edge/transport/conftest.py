@@ -8,7 +8,7 @@ import pytest
 from edge import wire
 from edge.records import Crop
 from edge.transport.outbox import Outbox, OutboxSettings
-from edge.transport.uplink import CropUplink
+from edge.transport.uplink import Uplink
 from sightline.ingest.v1 import ingest_pb2
 from tests.edge.transport.fake_ingest import FakeIngest, create_server, uplink_to
 
@@ -39,7 +39,7 @@ def ingest() -> Iterator[tuple[FakeIngest, int]]:
 
 
 @pytest.fixture
-def uplink(ingest: tuple[FakeIngest, int]) -> Iterator[CropUplink]:
+def uplink(ingest: tuple[FakeIngest, int]) -> Iterator[Uplink]:
     client = uplink_to(ingest[1])
     try:
         yield client

@@ -9,17 +9,21 @@ from dataclasses import dataclass, field
 import pytest
 
 from edge.errors import TransportError
-from edge.transport.lane import BatchResult, Outcome
+from edge.transport.lane import BatchResult, Lane, Outcome
 from edge.transport.outbox import Outbox, Row
 from edge.transport.sender import Sender, SenderCounters, SenderSettings
-from edge.transport.spool import enqueue_crop
-from edge.transport.uplink import CropUplink
+from edge.transport.spool import enqueue_crop, enqueue_record
+from edge.transport.uplink import Uplink
 from sightline.backoff import BackoffSettings
+from sightline.device.v1 import event_pb2
 from sightline.ingest.v1 import ingest_pb2
 from tests.edge.transport.fake_ingest import FakeIngest, create_server, uplink_to
 
 FAST = SenderSettings(
-    mqtt_batch=3, crop_batch=4, idle_poll_s=0.02, backoff=BackoffSettings(initial_s=0.02, max_s=0.1)
+    record_batch=3,
+    crop_batch=4,
+    idle_poll_s=0.02,
+    backoff=BackoffSettings(initial_s=0.02, max_s=0.1),
 )
 MakeCrop = Callable[[], ingest_pb2.UploadCropsRequest]
 
@@ -59,8 +63,8 @@ def running() -> Iterator[Callable[..., Sender]]:
     stop = threading.Event()
     senders: list[Sender] = []
 
-    def start(outbox: Outbox, lanes: dict[str, ScriptedLane | CropUplink]) -> Sender:
-        sender = Sender(outbox, lanes, stop, FAST)  # type: ignore[arg-type]
+    def start(outbox: Outbox, lanes: dict[str, Lane], settings: SenderSettings = FAST) -> Sender:
+        sender = Sender(outbox, lanes, stop, settings)  # type: ignore[arg-type]
         sender.start()
         senders.append(sender)
         return sender
@@ -73,20 +77,20 @@ def running() -> Iterator[Callable[..., Sender]]:
 
 def put_events(outbox: Outbox, count: int) -> None:
     for seq in range(1, count + 1):
-        outbox.put("mqtt", f"dev:{seq}", b"event", "t/events")
+        outbox.put("event", f"dev:{seq}", b"event")
 
 
 def test_it_drains_in_batches_oldest_first(outbox: Outbox, running: Callable[..., Sender]) -> None:
     put_events(outbox, 7)
     lane = ScriptedLane()
-    sender = running(outbox, {"mqtt": lane})
+    sender = running(outbox, {"record": lane})
     wait_until(lambda: outbox.depth() == 0)
     assert lane.batches == [
         ["dev:1", "dev:2", "dev:3"],
         ["dev:4", "dev:5", "dev:6"],
         ["dev:7"],
     ]
-    assert sender.counters()["mqtt"] == SenderCounters(sent=7, acked=7)
+    assert sender.counters()["record"] == SenderCounters(sent=7, acked=7)
 
 
 def test_nothing_is_sent_or_dropped_while_the_lane_is_not_ready(
@@ -94,12 +98,12 @@ def test_nothing_is_sent_or_dropped_while_the_lane_is_not_ready(
 ) -> None:
     put_events(outbox, 2)
     lane = ScriptedLane(is_ready=False)
-    sender = running(outbox, {"mqtt": lane})
+    sender = running(outbox, {"record": lane})
     time.sleep(0.2)
     assert lane.batches == []
     assert outbox.depth() == 2
     lane.is_ready = True
-    sender.wake("mqtt")
+    sender.wake("record")
     wait_until(lambda: outbox.depth() == 0)
 
 
@@ -113,10 +117,10 @@ def test_transient_failures_keep_rows_and_retry_with_backoff(
             every(Outcome.RETRY),
         ]
     )
-    sender = running(outbox, {"mqtt": lane})
+    sender = running(outbox, {"record": lane})
     wait_until(lambda: outbox.depth() == 0)
     assert lane.batches == [["dev:1", "dev:2"]] * 3  # the same rows, unchanged, three times
-    assert sender.counters()["mqtt"] == SenderCounters(sent=6, acked=2, retries=4)
+    assert sender.counters()["record"] == SenderCounters(sent=6, acked=2, retries=4)
 
 
 def test_rejected_rows_are_dead_lettered_and_never_retried(
@@ -131,12 +135,12 @@ def test_rejected_rows_are_dead_lettered_and_never_retried(
         )
 
     lane = ScriptedLane(script=[reject_first])
-    sender = running(outbox, {"mqtt": lane})
+    sender = running(outbox, {"record": lane})
     wait_until(lambda: outbox.depth() == 0)
-    assert outbox.dead_lettered()["mqtt"] == 1
-    dead = outbox.dead_letters("mqtt")
+    assert outbox.dead_lettered()["record"] == 1
+    dead = outbox.dead_letters("record")
     assert [(row.key, row.attempts) for row in dead] == [("dev:1", 1)]
-    assert sender.counters()["mqtt"] == SenderCounters(sent=2, duplicates=1, rejected=1)
+    assert sender.counters()["record"] == SenderCounters(sent=2, duplicates=1, rejected=1)
     assert len(lane.batches) == 1
 
 
@@ -148,8 +152,8 @@ def test_a_permanent_error_stops_only_its_own_lane(
     denied = TransportError("UNAUTHENTICATED", permanent=True)
     crops = ScriptedLane(script=[every(Outcome.UNACKED, denied)])
     events = ScriptedLane()
-    sender = running(outbox, {"crop": crops, "mqtt": events})
-    wait_until(lambda: outbox.depth("mqtt") == 0)
+    sender = running(outbox, {"crop": crops, "record": events})
+    wait_until(lambda: outbox.depth("record") == 0)
     wait_until(lambda: "crop" in sender.failures())
     time.sleep(0.2)
     assert sender.failures() == {"crop": denied}
@@ -166,19 +170,77 @@ def test_a_lane_that_raises_does_not_end_the_loop(
         raise RuntimeError("bug in a lane")
 
     lane = ScriptedLane(script=[explode])
-    running(outbox, {"mqtt": lane})
+    running(outbox, {"record": lane})
     wait_until(lambda: outbox.depth() == 0)
-    assert "sending mqtt rows failed unexpectedly" in caplog.text
+    assert "sending record rows failed unexpectedly" in caplog.text
 
 
 def test_setting_stop_ends_the_thread(outbox: Outbox) -> None:
     stop = threading.Event()
-    sender = Sender(outbox, {"mqtt": ScriptedLane()}, stop, FAST)
+    sender = Sender(outbox, {"record": ScriptedLane(), "crop": ScriptedLane()}, stop, FAST)
     sender.start()
+    assert sender.alive()
     stop.set()
     sender.join(timeout=2)
-    assert sender._thread is not None
-    assert not sender._thread.is_alive()
+    assert not sender.alive()
+
+
+def test_a_slow_crop_upload_never_delays_records(
+    outbox: Outbox, running: Callable[..., Sender]
+) -> None:
+    outbox.put("crop", "crop-1", b"jpeg")
+    uploading = threading.Event()
+    release = threading.Event()
+
+    def slow_upload(rows: Sequence[Row]) -> BatchResult:
+        uploading.set()
+        release.wait(10)  # a crop upload on a slow link, bounded by its deadline
+        return BatchResult({row.id: Outcome.DELIVERED for row in rows})
+
+    crops = ScriptedLane(script=[slow_upload])
+    records = ScriptedLane()
+    sender = running(outbox, {"crop": crops, "record": records})
+    try:
+        assert uploading.wait(5)
+        put_events(outbox, 7)
+        sender.wake()
+        wait_until(lambda: outbox.depth("record") == 0, timeout=2.0)
+        assert outbox.depth("crop") == 1  # still uploading
+    finally:
+        release.set()
+    wait_until(lambda: outbox.depth() == 0)
+
+
+def test_an_outage_strikes_no_row_however_long_it_lasts(
+    outbox: Outbox, running: Callable[..., Sender]
+) -> None:
+    put_events(outbox, 2)
+    down = TransportError("UNAVAILABLE", permanent=False)
+    outage = [every(Outcome.UNACKED, down)] * 4 + [every(Outcome.RETRY)] * 4
+    lane = ScriptedLane(script=list(outage))
+    sender = running(outbox, {"record": lane}, FAST.model_copy(update={"max_strikes": 2}))
+    wait_until(lambda: outbox.depth() == 0)
+    assert len(lane.batches) == 9  # every batch sent again after the outage, all delivered
+    assert outbox.dead_lettered()["record"] == 0
+    assert sender.counters()["record"].acked == 2
+
+
+def test_a_row_kept_while_others_go_expires_by_age(
+    outbox: Outbox, running: Callable[..., Sender]
+) -> None:
+    put_events(outbox, 2)
+    time.sleep(0.1)
+
+    def keep_first(rows: Sequence[Row]) -> BatchResult:
+        return BatchResult({rows[0].id: Outcome.UNACKED, rows[1].id: Outcome.DELIVERED})
+
+    lane = ScriptedLane(script=[keep_first])
+    sender = running(outbox, {"record": lane}, FAST.model_copy(update={"max_age_s": 0.05}))
+    wait_until(lambda: outbox.depth() == 0)
+    (reason,) = outbox.dead_letter_reasons("record")
+    assert reason.startswith("gave up after 1 attempts (1 while other rows were delivered)")
+    assert reason.endswith("it got no ack")
+    assert sender.counters()["record"] == SenderCounters(sent=2, acked=1, expired=1)
 
 
 # End to end with the gRPC lane -----------------------------------------------------------------
@@ -188,7 +250,7 @@ def test_crops_survive_a_stream_broken_after_storing_without_duplicates(
     outbox: Outbox,
     make_crop: MakeCrop,
     ingest: tuple[FakeIngest, int],
-    uplink: CropUplink,
+    uplink: Uplink,
     running: Callable[..., Sender],
 ) -> None:
     server, _ = ingest
@@ -197,7 +259,7 @@ def test_crops_survive_a_stream_broken_after_storing_without_duplicates(
         enqueue_crop(outbox, request)
     # Stored by the server but the ack never reaches the edge: the worst case for duplicates.
     server.drop_before_ack.update({requests[2].detection_id, requests[7].detection_id})
-    sender = running(outbox, {"crop": uplink})
+    sender = running(outbox, {"crop": uplink.crops})
     wait_until(lambda: outbox.depth() == 0)
     ids = [request.detection_id for request in requests]
     assert sorted(server.stored) == sorted(ids)
@@ -222,7 +284,7 @@ def test_crops_wait_out_an_ingest_restart(
         enqueue_crop(outbox, request)
     client = uplink_to(port)
     try:
-        sender = running(outbox, {"crop": client})
+        sender = running(outbox, {"crop": client.crops})
         wait_until(lambda: sender.counters()["crop"].retries >= 5)
         assert outbox.depth() == 5
         restarted, _ = create_server(server_state, port)
@@ -253,7 +315,7 @@ def test_crops_survive_an_ingest_crash_mid_stream(
     state.on_stored = crash_after_storing
     client = uplink_to(port)
     try:
-        sender = running(outbox, {"crop": client})
+        sender = running(outbox, {"crop": client.crops})
         assert crashed.wait(10)
         restarted, _ = create_server(state, port)
         try:
@@ -267,3 +329,31 @@ def test_crops_survive_an_ingest_crash_mid_stream(
     # The crop stored just before the crash was never acked: re-sent, answered DUPLICATE.
     assert Counter(r.detection_id for r in state.received)[requests[1].detection_id] == 2
     assert sender.counters()["crop"].duplicates == 1
+
+
+def test_a_poison_record_is_dead_lettered_while_the_others_flow_at_full_rate(
+    outbox: Outbox, ingest: tuple[FakeIngest, int], uplink: Uplink, running: Callable[..., Sender]
+) -> None:
+    server, _ = ingest
+    for n in range(40):
+        enqueue_record(outbox, "test-device-1", event_pb2.Event(name=f"e{n}"))
+    poison = outbox.peek("record", 1)[0]
+    server.always[poison.key.rsplit(":", 1)[1]] = ingest_pb2.ACK_STATUS_RETRY_LATER
+    # Any backoff would take seconds: the rows flow only if the lane never backs off.
+    slow_backoff = BackoffSettings(initial_s=5.0, max_s=5.0)
+    settings = FAST.model_copy(update={"backoff": slow_backoff, "max_strikes": 5})
+    started = time.monotonic()
+    sender = running(outbox, {"record": uplink.records}, settings)
+    wait_until(lambda: outbox.depth() == 0, timeout=4.0)
+    assert time.monotonic() - started < 4.0
+    assert len(server.records) == 39  # every other record, stored once
+    assert set(server.store_count.values()) == {1}
+    (dead,) = outbox.dead_letters("record")
+    assert dead.key == poison.key
+    assert (dead.strikes, dead.attempts) == (5, 5)
+    (reason,) = outbox.dead_letter_reasons("record")
+    assert reason.startswith("gave up after 5 attempts (5 while other rows were delivered)")
+    assert reason.endswith("the cloud asked to retry it")
+    assert outbox.dead_lettered()["record"] == 1
+    counters = sender.counters()["record"]
+    assert (counters.acked, counters.expired, counters.rejected) == (39, 1, 0)

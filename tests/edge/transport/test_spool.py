@@ -1,40 +1,30 @@
-"""Queuing wire messages: MQTT messages get a fresh MessageKey, crops are keyed by detection id."""
+"""Queuing wire messages: records get a fresh MessageKey, crops are keyed by detection id."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from edge.transport.outbox import Outbox
-from edge.transport.spool import enqueue, enqueue_crop
-from sightline.device.v1 import event_pb2, key_pb2
-from sightline.device.v1.topics import DeviceTopics, Upstream
+from edge.transport.spool import enqueue_crop, enqueue_record
+from sightline.device.v1 import event_pb2, key_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
 
-TOPICS = DeviceTopics(prefix="sightline", site="lobby", device="box-1")
 
-
-def test_enqueue_stamps_a_fresh_key_and_spools_for_the_topic(outbox: Outbox) -> None:
+def test_enqueue_record_stamps_a_fresh_key_and_names_the_record_type(outbox: Outbox) -> None:
     first = event_pb2.Event(name="camera.disconnected", camera_id="cam-1")
-    second = event_pb2.Event(name="camera.connected", camera_id="cam-1")
-    enqueue(outbox, TOPICS, TOPICS.upstream(Upstream.EVENTS), first)
-    enqueue(outbox, TOPICS, TOPICS.upstream(Upstream.EVENTS), second)
-    rows = outbox.peek("mqtt", 10)
-    assert [(row.key, row.topic) for row in rows] == [
-        ("box-1:1", "sightline/v1/lobby/box-1/events"),
-        ("box-1:2", "sightline/v1/lobby/box-1/events"),
+    second = track_pb2.TrackSummary(track_id="t-1", camera_id="cam-1")
+    enqueue_record(outbox, "box-1", first)
+    enqueue_record(outbox, "box-1", second)
+    rows = outbox.peek("record", 10)
+    seq = first.key.seq
+    assert [(row.key, row.type) for row in rows] == [
+        (f"box-1:{seq}", "event"),
+        (f"box-1:{seq + 1}", "track"),
     ]
     spooled = event_pb2.Event.FromString(rows[0].payload)
-    assert spooled.key == key_pb2.MessageKey(device_id="box-1", seq=1)
+    assert spooled.key == key_pb2.MessageKey(device_id="box-1", seq=seq)
     assert spooled.name == "camera.disconnected"
-
-
-def test_enqueue_refuses_another_devices_topic(outbox: Outbox) -> None:
-    foreign = DeviceTopics(prefix="sightline", site="lobby", device="box-2")
-    with pytest.raises(ValueError, match="is not a topic of device 'box-1'"):
-        enqueue(outbox, TOPICS, foreign.upstream(Upstream.EVENTS), event_pb2.Event())
-    assert outbox.depth() == 0
+    assert track_pb2.TrackSummary.FromString(rows[1].payload).key.seq == seq + 1
 
 
 def test_a_crop_is_spooled_once_under_its_detection_id(
@@ -44,5 +34,5 @@ def test_a_crop_is_spooled_once_under_its_detection_id(
     first = enqueue_crop(outbox, request)
     assert enqueue_crop(outbox, request) == first  # a repeat stores nothing
     (row,) = outbox.peek("crop", 10)
-    assert (row.id, row.key, row.topic) == (first, request.detection_id, "")
+    assert (row.id, row.key, row.type) == (first, request.detection_id, "crop")
     assert ingest_pb2.UploadCropsRequest.FromString(row.payload) == request

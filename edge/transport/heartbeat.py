@@ -1,0 +1,173 @@
+"""The heartbeat's content: one `sightline.device.v1.Metrics` sample of the device.
+
+`HeartbeatSampler` is the `heartbeat` callable of the MQTT link (which stamps key, session and
+time and publishes it). It reads:
+
+- per lane ('record', 'crop'): rows and bytes waiting, rows dropped by the bound and
+  dead-lettered (since the outbox was created, as the outbox counts them), rows delivered (since
+  the agent started, from the `Sender`), and the permanent error that stopped the lane (or that the
+  lane is not configured, so its rows only pile up); `outbox_*` are the sums over the lanes;
+- `disk_free_bytes` of the outbox's filesystem;
+- `memory_used_bytes` (the agent's resident set), `memory_available_bytes` and `cpu_percent`
+  (whole device, since the previous sample) from `/proc` where there is one (Linux), else 0:
+  psutil is not a dependency of the agent;
+- `tracks_interrupted_total` and the cameras from providers the app passes in, so this module
+  needs nothing from the pipelines.
+
+Called from one thread (the link's); each call is a handful of SQLite reads and `/proc` reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.transport.outbox import KINDS, Outbox
+from edge.transport.sender import Sender
+from sightline.device.v1 import metrics_pb2
+
+logger = logging.getLogger(__name__)
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSample:
+    """What the heartbeat needs of one camera: its state and running totals."""
+
+    camera_id: str
+    connected: bool
+    """Whether the source is delivering frames now."""
+    frames_decoded: int
+    frames: int
+    """Frames run through the detector."""
+    detections: int
+
+
+class HeartbeatSampler:
+    """Builds the device's Metrics (see the module docstring)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        *,
+        tracks_interrupted: Callable[[], int] = lambda: 0,
+        cameras: Callable[[], Sequence[CameraSample]] = tuple,
+    ) -> None:
+        """`sender` runs the configured lanes (a kind it has no counters for has no lane);
+        `tracks_interrupted` counts tracks an earlier agent process left unfinished (since the
+        outbox was created); `cameras` samples each camera."""
+        self._outbox = outbox
+        self._sender = sender
+        self._tracks_interrupted = tracks_interrupted
+        self._cameras = cameras
+        self._cpu = _cpu_times()
+        self._last_cameras: dict[str, tuple[float, CameraSample]] = {}
+
+    def __call__(self) -> metrics_pb2.Metrics:
+        """One sample."""
+        metrics = metrics_pb2.Metrics(
+            lanes=self._lane_metrics(),
+            cameras=self._camera_metrics(),
+            disk_free_bytes=shutil.disk_usage(self._outbox.path.parent).free,
+            tracks_interrupted_total=self._tracks_interrupted(),
+        )
+        metrics.outbox_rows = sum(lane.rows for lane in metrics.lanes)
+        metrics.outbox_bytes = sum(lane.bytes for lane in metrics.lanes)
+        metrics.outbox_dropped_total = sum(lane.dropped_total for lane in metrics.lanes)
+        metrics.memory_used_bytes = _resident_bytes()
+        metrics.memory_available_bytes = _available_bytes()
+        cpu = _cpu_times()
+        metrics.cpu_percent = _busy_percent(self._cpu, cpu)
+        self._cpu = cpu
+        return metrics
+
+    def _lane_metrics(self) -> list[metrics_pb2.LaneMetrics]:
+        counters_by_kind = self._sender.counters()
+        failures = self._sender.failures()
+        dropped = self._outbox.dropped()
+        dead = self._outbox.dead_lettered()
+        lanes = []
+        for kind in KINDS:
+            counters = counters_by_kind.get(kind)
+            failure = failures.get(kind)
+            if counters is None:
+                error = "no lane configured: rows stay spooled"
+            else:
+                error = str(failure) if failure is not None else ""
+            lanes.append(
+                metrics_pb2.LaneMetrics(
+                    kind=kind,
+                    rows=self._outbox.depth(kind),
+                    bytes=self._outbox.bytes(kind),
+                    dropped_total=dropped[kind],
+                    dead_letters_total=dead[kind],
+                    delivered_total=counters.delivered if counters else 0,
+                    error=error,
+                )
+            )
+        return lanes
+
+    def _camera_metrics(self) -> list[metrics_pb2.CameraMetrics]:
+        now = time.monotonic()
+        cameras = []
+        for sample in self._cameras():
+            last_time, last = self._last_cameras.get(sample.camera_id, (now, sample))
+            elapsed = now - last_time
+            cameras.append(
+                metrics_pb2.CameraMetrics(
+                    camera_id=sample.camera_id,
+                    connected=sample.connected,
+                    decode_fps=(sample.frames_decoded - last.frames_decoded) / elapsed
+                    if elapsed > 0
+                    else 0.0,
+                    infer_fps=(sample.frames - last.frames) / elapsed if elapsed > 0 else 0.0,
+                    detections_total=sample.detections,
+                )
+            )
+            self._last_cameras[sample.camera_id] = (now, sample)
+        return cameras
+
+
+def _read(path: Path) -> str:
+    """A /proc file's text, or "" where there is none (not Linux, or restricted)."""
+    try:
+        return path.read_text(encoding="ascii")
+    except OSError:
+        return ""
+
+
+def _resident_bytes() -> int:
+    """The agent's resident set size: /proc/self/statm field 2, in pages."""
+    fields = _read(_PROC / "self" / "statm").split()
+    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE") if len(fields) > 1 else 0
+
+
+def _available_bytes() -> int:
+    """MemAvailable of /proc/meminfo (kB)."""
+    for line in _read(_PROC / "meminfo").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from the `cpu` line of /proc/stat."""
+    lines = _read(_PROC / "stat").splitlines()
+    if not lines or not lines[0].startswith("cpu "):
+        return 0, 0
+    # user nice system idle iowait irq softirq steal (guest time is already in user and nice)
+    values = [int(value) for value in lines[0].split()[1:9]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _busy_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0

@@ -9,6 +9,9 @@ message (`edge.wire`), puts it in the outbox (fsynced, `transport.spool`), then 
 Everything is spooled, also without a configured uplink: the outbox is the record, bounded with
 counted drop-oldest, and it is delivered once the uplink is configured.
 
+A crop over the uplink's message limit is re-encoded smaller before it is spooled
+(`edge.crop_fit`); one that fits at no size is dead-lettered and counted.
+
 `CountingDelivery` counts and discards: for local runs without a cloud (`delivery: null`).
 """
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge import wire
+from edge.crop_fit import fit_crop
 from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
 from edge.transport.heartbeat import CameraSample, HeartbeatSampler
 from edge.transport.lane import Lane
@@ -155,6 +159,13 @@ class OutboxDelivery:
         self._device_id = device_id
         self._stop = threading.Event()
         self._outbox = Outbox(settings.outbox)
+        # Without an uplink, crops are fitted to the default limit, which a later uplink
+        # config most likely keeps.
+        self._max_crop_bytes: int = (
+            settings.uplink.max_message_bytes
+            if settings.uplink is not None
+            else UplinkSettings.model_fields["max_message_bytes"].default
+        )
         lanes: dict[Kind, Lane] = {}
         self._uplink: Uplink | None = None
         if settings.uplink is not None:
@@ -195,12 +206,30 @@ class OutboxDelivery:
         )
 
     def crop(self, crop: Crop) -> None:
-        """Spool an UploadCropsRequest keyed by the crop's detection id."""
-        enqueue_crop(self._outbox, wire.crop_request(crop, device_id=self._device_id))
+        """Spool an UploadCropsRequest keyed by the crop's detection id, re-encoded smaller if
+        it is over the message limit; dead-letter it if it fits at no size."""
+        request = wire.crop_request(crop, device_id=self._device_id)
+        fitted = fit_crop(request, self._max_crop_bytes)
+        extra = {"camera_id": crop.camera_id, "detection_id": crop.detection_id}
+        if fitted is None:
+            reason = (
+                f"{request.ByteSize()} bytes exceed max_message_bytes {self._max_crop_bytes} "
+                "even at the smallest encoding"
+            )
+            logger.warning("crop %s dead-lettered: %s", crop.detection_id, reason, extra=extra)
+            self._outbox.reject("crop", request.detection_id, request.SerializeToString(), reason)
+        else:
+            if fitted is not request:
+                logger.info(
+                    "crop %s re-encoded from %d to %d bytes to fit max_message_bytes %d",
+                    crop.detection_id, request.ByteSize(), fitted.ByteSize(),
+                    self._max_crop_bytes, extra=extra,
+                )  # fmt: skip
+            enqueue_crop(self._outbox, fitted)
         self._queued_one(crops_queued=1)
         logger.debug(
             "crop %s spooled (%s, track %s)", crop.detection_id, crop.label, crop.track_id,
-            extra={"camera_id": crop.camera_id, "detection_id": crop.detection_id},
+            extra=extra,
         )  # fmt: skip
 
     def track(self, summary: TrackSummary) -> None:

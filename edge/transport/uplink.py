@@ -41,8 +41,9 @@ class UplinkSettings(TlsSettings):
     max_message_bytes: int = Field(
         default=4 * 1024**2,
         gt=0,
-        description="Largest message sent or received; a bigger row is dead-lettered locally "
-        "instead of failing the whole stream with RESOURCE_EXHAUSTED.",
+        description="Largest message sent or received. A crop is re-encoded smaller to fit "
+        "before it is spooled; a row still bigger is dead-lettered locally instead of failing "
+        "the whole stream with RESOURCE_EXHAUSTED.",
     )
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from edge import wire
+from edge.crop_fit import fit_crop
 from edge.delivery import CountingDelivery, DeliverySettings, OutboxDelivery
 from edge.geometry import Box, FrameSize, PixelRect
 from edge.records import CameraEvent, Crop, EventSeverity, ModelRef, TrackSummary
@@ -160,3 +165,69 @@ def test_counting_delivery_counts_and_keeps_nothing() -> None:
     stats = delivery.stats()
     assert (stats.crops_queued, stats.tracks_queued, stats.events_queued) == (2, 1, 0)
     assert stats.spooled == 0
+
+
+# Crops over the message limit -------------------------------------------------------------------
+
+
+def big_crop(width: int = 600, height: int = 400) -> Crop:
+    """A crop whose JPEG is large: noise compresses badly."""
+    noise = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return replace(CROP, jpeg=bytes(jpeg))
+
+
+def limited(settings: DeliverySettings, max_message_bytes: int) -> DeliverySettings:
+    # The uplink is never started here (no `start`): only the limit matters.
+    uplink = UplinkSettings(
+        target="127.0.0.1:1", token=SecretStr("t"), max_message_bytes=max_message_bytes
+    )
+    return settings.model_copy(update={"uplink": uplink})
+
+
+def test_a_crop_over_the_message_limit_is_re_encoded_smaller_and_still_shows_its_crop_box(
+    settings: DeliverySettings,
+) -> None:
+    crop = big_crop()
+    assert len(crop.jpeg) > 200_000
+    delivery = spooling(limited(settings, 60_000))
+    delivery.crop(crop)
+    delivery.close()
+    with Outbox(settings.outbox) as outbox:
+        (row,) = outbox.peek("crop", 10)
+        assert outbox.dead_lettered()["crop"] == 0
+    assert len(row.payload) <= 60_000
+    request = ingest_pb2.UploadCropsRequest.FromString(row.payload)
+    image = cv2.imdecode(np.frombuffer(request.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    original = wire.crop_request(crop, device_id="dev-1")
+    request.ClearField("jpeg")
+    original.ClearField("jpeg")
+    assert request == original  # same id, same boxes: only the JPEG changed
+    height, width = image.shape[:2]
+    assert width / height == pytest.approx(600 / 400, rel=0.02)  # the whole crop_box, smaller
+
+
+def test_a_crop_that_fits_at_no_size_is_dead_lettered_and_counted(
+    settings: DeliverySettings,
+) -> None:
+    delivery = spooling(limited(settings, 300))  # less than the metadata and a 16 px JPEG
+    delivery.crop(big_crop())
+    delivery.crop(replace(CROP, detection_id="01a1ffd9-fd37-7945-914f-ab34594593bd"))
+    stats = delivery.stats()
+    delivery.close()
+    assert stats.crops_queued == 2
+    with Outbox(settings.outbox) as outbox:
+        assert outbox.dead_lettered()["crop"] == 1
+        (dead,) = outbox.dead_letters("crop")
+        (reason,) = outbox.dead_letter_reasons("crop")
+        (kept,) = outbox.peek("crop", 10)  # the small one fits as it is
+    assert dead.key == CROP.detection_id
+    assert reason.endswith("exceed max_message_bytes 300 even at the smallest encoding")
+    assert kept.key == "01a1ffd9-fd37-7945-914f-ab34594593bd"
+
+
+def test_an_undecodable_jpeg_over_the_limit_cannot_be_shrunk() -> None:
+    request = wire.crop_request(replace(CROP, jpeg=b"\xff\xd8" + bytes(5000)), device_id="d")
+    assert fit_crop(request, 1000) is None
+    assert fit_crop(request, 100_000) is request  # fits: untouched

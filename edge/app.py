@@ -26,7 +26,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from edge.records import CameraEvent, EventSeverity, ModelRef
 from edge.sources.base import SourceStatus
 from edge.sources.capture import CaptureSource
 from edge.tracking.registry import create_tracker
+from edge.transport.heartbeat import CameraSample
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,17 @@ class _Shutdown:
                 signal.signal(sig, handler)
 
 
-def build_delivery(config: EdgeConfig, model: ModelRef) -> Delivery:
-    """The delivery layer the config asks for: outbox + links, or counting only."""
+def build_delivery(
+    config: EdgeConfig,
+    model: ModelRef,
+    *,
+    tracks_interrupted: Callable[[], int] = lambda: 0,
+    cameras: Callable[[], Sequence[CameraSample]] = tuple,
+) -> Delivery:
+    """The delivery layer the config asks for: outbox + links, or counting only.
+
+    `tracks_interrupted` and `cameras` feed the heartbeat (`edge.transport.heartbeat`).
+    """
     if config.delivery is None:
         logger.warning("no delivery configured: crops, tracks and events are counted, not kept")
         return CountingDelivery()
@@ -140,6 +150,8 @@ def build_delivery(config: EdgeConfig, model: ModelRef) -> Delivery:
         site=config.device.site,
         hardware_profile=config.device.hardware_profile,
         camera_models=[(camera.id, model) for camera in config.cameras],
+        tracks_interrupted=tracks_interrupted,
+        cameras=cameras,
     )
 
 
@@ -180,8 +192,28 @@ class _Camera:
         )
         self.failed = False
         self.thread: threading.Thread | None = None
+        self._status: SourceStatus | None = None
+
+    def sample(self) -> CameraSample:
+        """The camera for the heartbeat. Connected: running, and its source's last report was
+        CONNECTED, or (a file, which reports nothing) it has decoded frames."""
+        stats = self.pipeline.stats()
+        running = self.thread is not None and self.thread.is_alive()
+        reported = self._status
+        return CameraSample(
+            camera_id=self.id,
+            connected=running
+            and (
+                reported is SourceStatus.CONNECTED
+                or (reported is None and stats.frames_decoded > 0)
+            ),
+            frames_decoded=stats.frames_decoded,
+            frames=stats.frames,
+            detections=stats.detections,
+        )
 
     def _on_status(self, status: SourceStatus, detail: str) -> None:
+        self._status = status
         severity = EventSeverity.INFO if status is SourceStatus.CONNECTED else EventSeverity.WARNING
         self._delivery.event(_event(f"camera.{status.value}", severity, self.id, detail))
 
@@ -231,12 +263,18 @@ def run(
         outbox = config.delivery.outbox.path if config.delivery else None
         journal = Journal(journal_path(config.journal, outbox))
         resources.callback(journal.close)
-        delivery = delivery or build_delivery(config, model)
+        cameras: list[_Camera] = []
+        delivery = delivery or build_delivery(
+            config,
+            model,
+            tracks_interrupted=journal.tracks_interrupted_total,
+            cameras=lambda: [camera.sample() for camera in cameras],
+        )
         resources.callback(delivery.close)
-        cameras = [
+        cameras.extend(
             _Camera(camera, config, detector, delivery, journal, max_frames)
             for camera in config.cameras
-        ]
+        )
         delivery.start()
         interrupted = journal.recover(delivery)
         with shutdown.installed():

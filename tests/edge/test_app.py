@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,8 @@ from edge import app
 from edge.config import EdgeConfig
 from edge.delivery import CountingDelivery
 from edge.journal import Journal
-from edge.records import CameraEvent, Crop, TrackSummary
+from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
+from edge.transport.heartbeat import CameraSample
 from tests.edge.nanodet import MANIFEST, built_model
 from tests.footage.clips import clip_path
 
@@ -259,3 +261,32 @@ def test_a_changed_file_is_read_from_its_start(tmp_path: Path) -> None:
     shutil.copyfile(clip_path("vtest-3s.avi"), video)  # rewritten: another modification time
     again = app.run(settings, delivery=RecordingDelivery())
     assert (again.frames, again.frames_decoded) == (30, 30)
+
+
+def test_the_heartbeat_sees_each_camera_while_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples: list[list[CameraSample]] = []
+
+    class SamplingDelivery(RecordingDelivery):
+        """Samples the cameras provider the app hands to the delivery, as the heartbeat does."""
+
+        def __init__(self, cameras: Callable[[], Sequence[CameraSample]]) -> None:
+            super().__init__()
+            self.cameras = cameras
+
+        def crop(self, crop: Crop) -> None:
+            super().crop(crop)
+            samples.append(list(self.cameras()))
+
+    def build(
+        config: EdgeConfig, model: ModelRef, **providers: Callable[[], Any]
+    ) -> SamplingDelivery:
+        return SamplingDelivery(providers["cameras"])
+
+    monkeypatch.setattr(app, "build_delivery", build)
+    summary = app.run(config(camera("a", clip_path("vtest-3s.avi"))), max_frames=20)
+    assert summary.exit_code == 0
+    assert samples, "no crop was made"
+    (first,) = samples[0]
+    assert (first.camera_id, first.connected) == ("a", True)  # a file: connected while decoding
+    assert 0 < first.frames <= first.frames_decoded
+    assert first.detections > 0

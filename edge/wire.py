@@ -1,8 +1,8 @@
 """Edge records to the protobuf messages of the wire contract: the one place the edge builds them.
 
 - `crop_request`: a `Crop` as the `UploadCropsRequest` the gRPC uplink streams;
-- `track_message`: a `TrackSummary` for the `tracks` topic;
-- `event_message`: a `CameraEvent` for the `events` topic;
+- `track_message`: a `TrackSummary` as the `TrackSummary` record UploadRecords carries;
+- `event_message`: a `CameraEvent` as the `Event` record UploadRecords carries;
 - `status_template`: the part of the `DeviceStatus` birth and will that is fixed for a run.
 
 Boxes become normalised frame coordinates here (`normalised_box`) and nowhere else. MessageKeys
@@ -82,7 +82,7 @@ def crop_request(crop: Crop, *, device_id: str) -> ingest_pb2.UploadCropsRequest
 
 
 def track_message(summary: TrackSummary) -> track_pb2.TrackSummary:
-    """The `tracks` payload of a summary (its MessageKey unset)."""
+    """The record of a summary (its MessageKey unset)."""
     message = track_pb2.TrackSummary(
         track_id=summary.track_id,
         camera_id=summary.camera_id,
@@ -98,7 +98,7 @@ def track_message(summary: TrackSummary) -> track_pb2.TrackSummary:
 
 
 def event_message(event: CameraEvent) -> event_pb2.Event:
-    """The `events` payload of a camera event (its MessageKey unset)."""
+    """The record of a camera event (its MessageKey unset)."""
     message = event_pb2.Event(
         name=event.name,
         severity=_SEVERITY[event.severity],

@@ -450,7 +450,11 @@ class Outbox:
         )
 
     def dead_letters(self, kind: Kind) -> list[Row]:
-        """The dead letters still kept for `kind`, oldest first (ids are dead-letter ids)."""
+        """The dead letters still kept for `kind`, oldest first (ids are dead-letter ids).
+
+        A row that the migration from the first layout dead-lettered because its topic is no
+        longer spooled keeps that topic as its type.
+        """
         with self._lock:
             cursor = self._db.execute(
                 f"SELECT {_ROW_COLUMNS} FROM dead_letter WHERE kind = ? ORDER BY id", (kind,)

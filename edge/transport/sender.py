@@ -6,10 +6,11 @@ dead-letter rejected ones, keep the rest. A batch that made no progress (nothing
 makes that lane back off with jitter; a batch that delivered something resets the backoff and
 the lane goes on at once, even when some of its rows were kept, so one row the cloud keeps
 refusing cannot throttle the rows behind it. Such a row gets a strike each time it is kept while
-others of its batch went through; after `max_strikes`, or once it is older than `max_age_s` with
-a strike, it is dead-lettered with the reason and counted, never retried forever. Rows that are
-kept because the whole exchange failed (the cloud down or answering RETRY_LATER for everything)
-get no strike: an outage, however long, loses nothing.
+others of its batch went through. A row is dead-lettered with the reason and counted, never
+retried forever, after `max_strikes` strikes, or once it is older than `max_age_s` while the
+cloud refuses it (a strike, or RETRY_LATER now). Rows kept because the cloud could not be
+reached (no answer, UNAVAILABLE, a deadline) never expire: a network outage, however long,
+loses nothing.
 
 A permanent error stops that lane only (the other keeps going) and is exposed by `failures()`
 for the heartbeat and the run summary.
@@ -60,9 +61,9 @@ class SenderSettings(BaseModel):
     max_age_s: float = Field(
         default=24 * 3600.0,
         gt=0,
-        description="A row older than this (since it was spooled) that was kept at least once "
-        "while others were delivered is dead-lettered and counted. Rows kept only by outages "
-        "never expire.",
+        description="A row older than this (since it was spooled) is dead-lettered and counted "
+        "once the cloud answers RETRY_LATER for it or it has a strike. Rows kept only because "
+        "the cloud was unreachable never expire.",
     )
 
     def batch(self, kind: Kind) -> int:
@@ -213,7 +214,7 @@ class Sender:
         tally = Counter(outcomes.values())
         kept = [row for row in rows if outcomes[row.id] in _KEPT_WHY]
         progress = len(kept) < len(rows)
-        expired = self._strike(kind, kept, outcomes) if progress and kept else 0
+        expired = self._expire(kind, kept, outcomes, progress=progress) if kept else 0
         with self._lock:
             state.counters = replace(
                 state.counters,
@@ -243,14 +244,19 @@ class Sender:
         state.backoff.reset()
         return True
 
-    def _strike(self, kind: Kind, kept: list[Row], outcomes: Mapping[int, Outcome]) -> int:
-        """Give each kept row a strike; dead-letter those past a bound. How many were."""
-        self._outbox.strike(row.id for row in kept)
+    def _expire(
+        self, kind: Kind, kept: list[Row], outcomes: Mapping[int, Outcome], *, progress: bool
+    ) -> int:
+        """Strike the kept rows of a batch that made progress; dead-letter those past a bound
+        (see the module docstring). How many were."""
+        if progress:
+            self._outbox.strike(row.id for row in kept)
         now = time.time()
         expired = 0
         for row in kept:
-            strikes = row.strikes + 1
-            too_old = now - row.created > self._settings.max_age_s
+            strikes = row.strikes + (1 if progress else 0)
+            refused = strikes > 0 or outcomes[row.id] is Outcome.RETRY
+            too_old = refused and now - row.created > self._settings.max_age_s
             if strikes < self._settings.max_strikes and not too_old:
                 continue
             reason = (

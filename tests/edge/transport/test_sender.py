@@ -225,6 +225,26 @@ def test_an_outage_strikes_no_row_however_long_it_lasts(
     assert sender.counters()["record"].acked == 2
 
 
+def test_a_lone_row_the_cloud_keeps_refusing_expires_by_age_but_an_unreachable_cloud_never(
+    outbox: Outbox, running: Callable[..., Sender]
+) -> None:
+    outbox.put("event", "dev:1", b"refused")
+    outbox.put("crop", "crop-1", b"unreachable")
+    time.sleep(0.1)
+    down = TransportError("UNAVAILABLE", permanent=False)
+    refusing = ScriptedLane(script=[every(Outcome.RETRY)] * 2)
+    unreachable = ScriptedLane(script=[every(Outcome.UNACKED, down)] * 3)
+    settings = FAST.model_copy(update={"max_age_s": 0.05})
+    sender = running(outbox, {"record": refusing, "crop": unreachable}, settings)
+    wait_until(lambda: outbox.depth("record") == 0)
+    (reason,) = outbox.dead_letter_reasons("record")
+    assert reason.startswith("gave up after 1 attempts (0 while other rows were delivered)")
+    assert reason.endswith("the cloud asked to retry it")
+    wait_until(lambda: outbox.depth("crop") == 0)  # delivered once the cloud was back
+    assert outbox.dead_lettered() == {"record": 1, "crop": 0}
+    assert sender.counters()["crop"].acked == 1
+
+
 def test_a_row_kept_while_others_go_expires_by_age(
     outbox: Outbox, running: Callable[..., Sender]
 ) -> None:

@@ -64,7 +64,10 @@ def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> Non
         vectors = db.execute('SELECT count(*) FROM "vectors_Detection"').fetchone()[0]
     assert indexed == stored == vectors
     assert people >= 3
-    assert status == [("offline", 1)]
+    ((state, session_seq),) = status
+    assert state == "offline"
+    # The agent's first session: a new outbox counts from its creation time in microseconds.
+    assert session_seq > 1_700_000_000 * 10**6
     assert summarised == tracks
 
 

@@ -222,7 +222,7 @@ MQTT_BRIDGE: dict[str, Any] = {
     "username": env_str("SIGHTLINE_CLOUD_MQTT_USERNAME", default=""),
     "password": env_secret("SIGHTLINE_CLOUD_MQTT_PASSWORD", default=""),
     "topic_prefix": env_str("SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX", default="sightline"),
-    "client_id": env_str("SIGHTLINE_CLOUD_MQTT_CLIENT_ID", default="sightline-cloud-bridge"),
+    "client_id": env_str("SIGHTLINE_CLOUD_MQTT_CLIENT_ID", default=""),
     "sites": env_list("SIGHTLINE_CLOUD_MQTT_SITES", default=[]),
     "protocol": env_choice(
         "SIGHTLINE_CLOUD_MQTT_PROTOCOL", ("mqttv5", "mqttv311"), default="mqttv5"

@@ -42,9 +42,6 @@ logger = logging.getLogger(__name__)
 
 CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC: Final = f"{CONTROL_TOPIC}/response"
-# The upstream leaves a device may publish: presence and state. Records that must be stored go
-# over gRPC (docs/architecture.md, "Transport").
-DEVICE_LEAVES: Final = (Upstream.STATUS, Upstream.METRICS, Upstream.REPORTED)
 # dynsec error text for deleting what does not exist (Mosquitto 2.0 plugin).
 _NOT_FOUND: Final = ("Client not found", "Role not found")
 
@@ -83,7 +80,7 @@ def device_acls(topic_prefix: str, site: str, device_id: str) -> list[dict[str, 
     topics = DeviceTopics(prefix=topic_prefix, site=site, device=device_id)
     downstream = (f"{topics.base}/desired", f"{topics.base}/cmd/+")
     return [
-        *(_acl("publishClientSend", topics.upstream(leaf)) for leaf in DEVICE_LEAVES),
+        *(_acl("publishClientSend", topics.upstream(leaf)) for leaf in Upstream),
         _acl("publishClientSend", f"{topics.base}/cmd/+/result"),
         *(_acl("subscribePattern", topic) for topic in downstream),
         *(_acl("publishClientReceive", topic) for topic in downstream),

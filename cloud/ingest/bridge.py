@@ -1,8 +1,8 @@
 """The MQTT bridge: device presence and state (status, metrics, reported) into the database.
 
 One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's own account) subscribed at
-QoS 1 to the upstream topics it handles (`cloud.ingest.device_messages.HANDLED`) of every
-device (`sightline.device.v1.topics`); events and track summaries travel over gRPC instead.
+QoS 1 to every upstream topic of every device at its sites (`sightline.device.v1.topics`);
+events and track summaries travel over gRPC instead.
 The network loop only queues messages; the thread that calls `run()` applies them one by one
 (`cloud.ingest.device_messages`) and acknowledges each only afterwards ("manual ack"), so a
 message is never lost between the broker and the database. Failures are classified by
@@ -51,7 +51,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from cloud.errors import CloudError, NotFound
-from cloud.ingest.device_messages import HANDLED, handle_device_message
+from cloud.ingest.device_messages import handle_device_message
 from cloud.ingest.failures import Failure, classify, refused_by_database
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1.topics import (
@@ -86,9 +86,11 @@ class MqttBridgeSettings(BaseModel):
         default="sightline", description="Root level(s) of every topic, as the edges use."
     )
     client_id: str = Field(
-        default="sightline-cloud-bridge",
-        min_length=1,
-        description="MQTT client id; the broker keeps the persistent session under it.",
+        default="",
+        description="MQTT client id; the broker keeps the persistent session under it. Empty "
+        "means the user name (what a broker that binds accounts to client ids accepts, as the "
+        "cloud's own broker accounts do, cloud.fleet.broker), or 'sightline-cloud-bridge' "
+        "without one.",
     )
     sites: tuple[str, ...] = Field(
         default=(),
@@ -129,19 +131,15 @@ class MqttBridgeSettings(BaseModel):
         description="Waits between attempts to apply a message while the database is down.",
     )
 
+    @property
+    def session_client_id(self) -> str:
+        """The client id the bridge connects with (see `client_id`)."""
+        return self.client_id or self.username or "sightline-cloud-bridge"
+
     @model_validator(mode="after")
     def _valid_sites(self) -> MqttBridgeSettings:
         upstream_subscriptions(self.topic_prefix, self.sites)
         return self
-
-
-def subscriptions(settings: MqttBridgeSettings) -> list[str]:
-    """The topic filters of the leaves the bridge handles, for its sites."""
-    return [
-        topic
-        for topic in upstream_subscriptions(settings.topic_prefix, settings.sites)
-        if topic.rsplit("/", 1)[1] in HANDLED
-    ]
 
 
 class BridgeError(CloudError):
@@ -173,7 +171,7 @@ class MqttBridge:
         v5 = self._settings.protocol == "mqttv5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self._settings.client_id,
+            client_id=self._settings.session_client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             # MQTT 3.1.1 has no clean_start: its persistent session is clean_session=False.
             clean_session=None if v5 else False,
@@ -209,7 +207,7 @@ class MqttBridge:
             return
         with self._lock:
             self._connection += 1
-        topics = subscriptions(self._settings)
+        topics = upstream_subscriptions(self._settings.topic_prefix, self._settings.sites)
         if self._settings.protocol == "mqttv5":
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
         else:  # MQTT 3.1.1 has no subscription options, only the QoS.

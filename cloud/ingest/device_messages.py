@@ -9,9 +9,10 @@ timestamps are valid) and calls the service that records it, which checks the do
 
 ``reported`` is parsed and checked but not stored: nothing sends a desired state yet.
 
-MQTT carries presence and state only (`HANDLED`). Events and track summaries must be stored, so
-they travel over gRPC with an ack per record (`cloud.ingest.records`): an MQTT PUBACK only says
-the broker took a message (docs/architecture.md, "Transport").
+MQTT carries presence and state only (every leaf of `sightline.device.v1.topics.Upstream`).
+Events and track summaries must be stored, so they travel over gRPC with an ack per record
+(`cloud.ingest.records`): an MQTT PUBACK only says the broker took a message
+(docs/architecture.md, "Transport").
 
 Every handler is idempotent, because QoS 1 and the edge outbox both redeliver. A payload that
 breaks the wire contract raises `MalformedMessage`, one that breaks a domain rule
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -50,10 +51,7 @@ def handle_device_message(topic: UpstreamTopic, payload: bytes, received_at: dat
     `received_at` is when the bridge got it (aware): a last will carries its session's start
     time, so the time a device went offline can only come from the receipt.
     """
-    handler = _HANDLERS.get(topic.leaf)
-    if handler is None:
-        raise MalformedMessage(f"{topic.leaf} messages travel over gRPC, not MQTT")
-    return handler(topic, payload, received_at)
+    return _HANDLERS[topic.leaf](topic, payload, received_at)
 
 
 def _parse(message_type: type[M], payload: bytes) -> M:
@@ -129,6 +127,3 @@ _HANDLERS: dict[Upstream, Callable[[UpstreamTopic, bytes, datetime], bool]] = {
     Upstream.METRICS: _metrics,
     Upstream.REPORTED: _reported,
 }
-
-HANDLED: Final = frozenset(_HANDLERS)
-"""The upstream leaves the bridge subscribes to."""

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.errors import InvalidInput
 from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
-from cloud.ingest.bridge import Handler, MqttBridge, MqttBridgeSettings, subscriptions
+from cloud.ingest.bridge import Handler, MqttBridge, MqttBridgeSettings
 from cloud.ingest.device_messages import handle_device_message
 from sightline.backoff import BackoffSettings
 from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
@@ -189,8 +189,6 @@ def test_it_refuses_heartbeats_the_store_cannot_hold(
             status_pb2.DeviceStatus(key=key(5, "gate-02")).SerializeToString(),
             "differs from the topic",
         ),
-        (Upstream.EVENTS, b"", "travel over gRPC"),
-        (Upstream.TRACKS, b"", "travel over gRPC"),
     ],
 )
 def test_it_refuses_payloads_that_break_the_contract(
@@ -205,15 +203,6 @@ def test_it_refuses_payloads_that_break_the_contract(
 @pytest.fixture
 def bridge() -> MqttBridge:
     return MqttBridge(MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY))
-
-
-def test_the_bridge_subscribes_to_presence_and_state_only() -> None:
-    settings = MqttBridgeSettings(host="127.0.0.1", sites=("hq",))
-    assert sorted(subscriptions(settings)) == [
-        "sightline/v1/hq/+/metrics",
-        "sightline/v1/hq/+/reported",
-        "sightline/v1/hq/+/status",
-    ]
 
 
 def test_the_bridge_counts_bad_messages_and_goes_on(

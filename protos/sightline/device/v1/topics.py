@@ -4,8 +4,9 @@ Both sides use it (docs/architecture.md, "Transport"): the edge builds its own t
 what it receives, the cloud bridge subscribes to every device's upstream topics and parses them.
 Layout, with `<base>` = `<prefix>/v1/<site>/<device>`:
 
-- upstream (device -> cloud): `<base>/status` (retained), `<base>/events`, `<base>/tracks`,
-  `<base>/metrics`, `<base>/reported`.
+- upstream (device -> cloud): `<base>/status` (retained), `<base>/metrics` (the heartbeat),
+  `<base>/reported`. Presence and state only: records that must be stored (events, track
+  summaries) go over gRPC with an ack per record (docs/architecture.md, "Transport").
 
 Downstream topics (commands, the retained desired state, `sightline.device.v1` `Command` and
 `DesiredState`) join this module when something sends and handles them.
@@ -34,10 +35,6 @@ class Upstream(enum.StrEnum):
 
     STATUS = "status"
     """`DeviceStatus`, retained: birth message and last will."""
-    EVENTS = "events"
-    """`Event`."""
-    TRACKS = "tracks"
-    """`TrackSummary`."""
     METRICS = "metrics"
     """`Metrics`."""
     REPORTED = "reported"

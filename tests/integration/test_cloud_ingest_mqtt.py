@@ -80,7 +80,8 @@ class Device:
         self.base = f"{broker.topic_prefix}/v1/{site}/{self.id}"
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{site}-{self.id}",
+            # The broker binds the device account to its id as client id.
+            client_id=self.id,
             protocol=MQTTProtocolVersion.MQTTv5,
             reconnect_on_failure=False,
         )

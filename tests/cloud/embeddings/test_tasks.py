@@ -111,3 +111,28 @@ def test_a_swept_crop_is_embedded_by_the_worker_like_any_other(
         sweep_unembedded()
     assert not Detection.objects.filter(embedded_at__isnull=True).exists()
     assert configured.count() == len(detection_ids)
+
+
+@pytest.mark.parametrize(("pool", "warms"), [("solo", True), ("threads", True), ("prefork", False)])
+def test_a_worker_that_runs_tasks_itself_warms_up_when_ready(pool: str, warms: bool) -> None:
+    from celery.concurrency import get_implementation
+
+    from cloud.embeddings import tasks
+
+    consumer = mock.Mock()
+    consumer.controller.pool_cls = get_implementation(pool)
+    with mock.patch.object(tasks, "warm_up") as warm_up:
+        tasks._warm_in_process_pool(consumer)
+    assert warm_up.called is warms
+
+
+def test_warming_up_loads_the_model_and_connects_both_stores() -> None:
+    from cloud.embeddings import tasks
+
+    with (
+        mock.patch.object(tasks.services, "crop_embedder") as embedder,
+        mock.patch.object(tasks.backends, "object_store") as objects,
+        mock.patch.object(tasks.backends, "vector_store") as vectors,
+    ):
+        tasks.warm_up()
+    assert embedder.called and objects.called and vectors.called

@@ -31,10 +31,8 @@ from tests.cloud.ingest.processes import (
     Background,
     cloud_env,
     run_cloud,
-    storage_variables,
 )
 from tests.cloud.ingest.uploads import Ingest, crop_request, event_request, track_request
-from tests.services.contract import S3Server, WeaviateServer
 
 pytestmark = pytest.mark.integration
 
@@ -46,27 +44,9 @@ RETRY_LATER = ingest_pb2.ACK_STATUS_RETRY_LATER
 
 
 @pytest.fixture
-def env(
-    postgres_database: str,
-    s3_server: S3Server,
-    s3_bucket: str,
-    weaviate_server: WeaviateServer,
-    weaviate_collection: str,
-    redis_url: str,
-    redis_prefix: str,
-) -> dict[str, str]:
+def env(storage_env: dict[str, str]) -> dict[str, str]:
     """The cloud's environment on this test's database, bucket, collection and key prefix."""
-    env = cloud_env(
-        storage_variables(
-            database_url=postgres_database,
-            s3=s3_server,
-            bucket=s3_bucket,
-            weaviate=weaviate_server,
-            collection=weaviate_collection,
-            redis_url=redis_url,
-            redis_prefix=redis_prefix,
-        )
-    )
+    env = cloud_env(storage_env)
     run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
     return env

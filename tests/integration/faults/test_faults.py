@@ -1,0 +1,345 @@
+"""Fault injection on the real services while the real agent streams footage.
+
+Each test deploys the cloud as deployed (ingest server, Celery worker and beat, MQTT bridge on
+PostgreSQL, S3 (SeaweedFS), Redis, Weaviate and Mosquitto), enrols a device with its own broker
+account and token, and runs `python -m edge run` on twenty seconds of vtest.avi played in real
+time, so that the fault lands while the agent streams. Then it checks by id that every crop,
+event and track summary the agent spooled (its DEBUG log says which) is stored exactly once in
+every store, except the losses the device counted, which its own files and its heartbeat must
+both report. Each test prints the figures it saw.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.edge.transport.tcp_proxy import TcpProxy
+from tests.integration.faults.harness import (
+    ALL,
+    Deployment,
+    JournalState,
+    Losses,
+    PrivateBroker,
+    assert_every_track_ended_once,
+    assert_exactly_once,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def report(capsys: pytest.CaptureFixture[str], scenario: str, **figures: object) -> None:
+    """Print the figures a scenario saw, beside pytest's progress."""
+    line = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in figures.items())
+    with capsys.disabled():
+        print(f"\n{scenario}: {line}")
+
+
+def streaming(deployment: Deployment, crops: int = 6) -> None:
+    """Wait until the agent streams and the cloud keeps up: `crops` crops stored."""
+    wait_for(lambda: deployment.stores.crops() >= crops, f"{crops} crops stored", timeout_s=60)
+
+
+def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start(*ALL)
+    # The shared broker must keep running: the agent reaches it through a proxy, whose stop is
+    # a broker that is down (connections cut, new ones refused).
+    with TcpProxy((deployment.broker.host, deployment.broker.port)) as proxy:
+        agent = deployment.agent(mqtt_port=proxy.port)
+        agent.start()
+        streaming(deployment)
+        wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+
+        proxy.stop()
+        cloud.stop("ingest")
+        spooled_before = len(agent.produced().crops)
+        time.sleep(8)
+        spooled_during = len(agent.produced().crops) - spooled_before
+        proxy.start()
+        cloud.start("ingest")
+
+        summary = agent.wait()
+    produced = agent.produced()
+    sessions = agent.sessions()
+    stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
+
+    assert spooled_during > 0  # the outage fell mid-stream
+    assert_exactly_once(produced, stored)
+    assert_every_track_ended_once(produced)
+    assert summary["crops_sent"] == summary["crops_queued"] == len(produced.crops)
+    # The device came back under a new session; nothing was lost, nor counted as lost.
+    assert len(sessions) == 2
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    report(
+        capsys,
+        "broker + ingest down 8 s",
+        crops=len(produced.crops),
+        spooled_during_outage=spooled_during,
+        stored=len(stored.detections),
+        summaries=len(produced.summaries),
+        tracks=len(stored.tracks),
+        events=len(produced.events),
+        sessions=len(sessions),
+    )
+
+
+def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_short(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start(*ALL)
+    agent = deployment.agent()
+    agent.start()
+    streaming(deployment, crops=8)
+
+    agent.kill()
+    first_run = agent.produced()
+    journal = JournalState.read(agent.outbox)
+    agent.start()  # same config: same outbox, same journal
+
+    summary = agent.wait()
+    produced = agent.produced()
+    sessions = agent.sessions()
+    stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
+
+    cut_short = len(journal.tracks_in_progress)
+    assert cut_short > 0  # killed mid-stream, with tracks in progress
+    assert journal.position is not None
+    # The file resumes after the last frame whose records were handed on, not from the start.
+    (resumed,) = agent.messages(r"reading from frame (\d+)")[1:]
+    assert int(resumed[1]) == journal.position + 1
+    # Each track cut short got its final summary from the restart, and one event counts them.
+    restart = produced.summaries[len(first_run.summaries) :]
+    assert journal.tracks_in_progress <= {s.track_id for s in restart if s.ended}
+    assert summary["tracks_interrupted"] == cut_short
+    assert stores.event_attributes("tracks.interrupted") == [
+        {"count": str(cut_short), "camera": "lobby"}
+    ]
+    assert_exactly_once(produced, stored)
+    assert_every_track_ended_once(produced)
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    counted = Losses.counted_in(agent.outbox)
+    assert counted == heartbeat.losses == Losses(tracks_interrupted=cut_short)
+    report(
+        capsys,
+        "agent kill -9",
+        crops=len(produced.crops),
+        by_first_run=len(first_run.crops),
+        stored=len(stored.detections),
+        tracks=len(stored.tracks),
+        cut_short=cut_short,
+        resumed_at_frame=resumed[1],
+        events=len(produced.events),
+    )
+
+
+def test_worker_killed_mid_batch_every_crop_still_gets_its_vector(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start(*ALL)
+    agent = deployment.agent()
+    agent.start()
+
+    # Kill the worker while an embed run is under way (runs are counted on their rows before
+    # they start). A run may finish between the look and the kill: then look again.
+    for _ in range(3):
+        wait_for(stores.embed_runs_unfinished, "an embed run under way", 60, poll_s=0.01)
+        cloud.kill("worker")
+        stranded = stores.embed_runs_unfinished()
+        cloud.start("worker")
+        if stranded:
+            break
+    assert stranded, "no kill landed mid-batch"
+
+    summary = agent.wait()
+    produced = agent.produced()
+    stored = stores.settle(crops=len(produced.crops), session=agent.sessions()[-1])
+
+    assert_exactly_once(produced, stored)
+    # The killed run counted on its crops; a later run (queued again by the beat sweep, or the
+    # task redelivered after Redis's visibility timeout) embedded them.
+    attempts = stores.embed_attempts(stranded)
+    assert all(n >= 2 for n in attempts.values()), attempts
+    assert summary["crops_sent"] == len(produced.crops)
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    worker_log = cloud.output("worker")
+    report(
+        capsys,
+        "worker kill -9",
+        crops=len(produced.crops),
+        stored=len(stored.detections),
+        vectors=len(stored.vectors),
+        stranded_by_the_kill=len(stranded),
+        their_runs=sorted(attempts.values()),
+        sweeps_requeued=worker_log.count("queued embedding again"),
+    )
+
+
+CROP_BOUND = 12
+RECORD_BOUND = 16
+
+
+def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_reports_them(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start("worker", "beat", "bridge")  # the ingest server is down: the outbox fills
+    big = 256 * 1024**2  # bytes are not the bound here, rows are
+    agent = deployment.agent(
+        outbox={
+            "crop": {"max_rows": CROP_BOUND, "max_bytes": big},
+            "record": {"max_rows": RECORD_BOUND, "max_bytes": big},
+        }
+    )
+    agent.start()
+    agent.wait_until(lambda a: a.logged_at("end of ") is not None, "the end of the clip")
+    clip_ended = agent.logged_at("end of ")
+    assert clip_ended is not None
+    # What the device reports while the ingest server is still down: its heartbeat after the
+    # last drop (the clip has ended, nothing more is spooled).
+    during = wait_for(
+        lambda: stores.heartbeat(sampled_after=clip_ended),
+        "a heartbeat after the end of the clip",
+        timeout_s=30,
+    )
+    cloud.start("ingest")
+
+    summary = agent.wait()
+    produced = agent.produced()
+    counted = Losses.counted_in(agent.outbox)
+    dropped_crops, dropped_records = counted.dropped["crop"], counted.dropped["record"]
+    stored = stores.settle(crops=len(produced.crops) - dropped_crops, session=agent.sessions()[-1])
+
+    # Nothing reached the cloud before it came back, so the bound kept the newest rows of
+    # each lane and dropped the oldest, counting each.
+    assert dropped_crops == len(produced.crops) - CROP_BOUND > 0
+    assert dropped_records == len(produced.records) - RECORD_BOUND > 0
+    assert_exactly_once(
+        produced.without_oldest(crops=dropped_crops, records=dropped_records), stored
+    )
+    assert_every_track_ended_once(produced)
+    # The device's own counters, its heartbeat while the cloud was away and its last one
+    # agree, and so does its log.
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    assert counted == during.losses == heartbeat.losses
+    assert counted == Losses(dropped={"record": dropped_records, "crop": dropped_crops})
+    assert (during.lanes["crop"]["rows"], during.lanes["record"]["rows"]) == (
+        CROP_BOUND,
+        RECORD_BOUND,
+    )
+    assert during.outbox_dropped_total == dropped_crops + dropped_records
+    for kind, dropped in (("crop", dropped_crops), ("record", dropped_records)):
+        *_, last = agent.messages(rf"outbox full for {kind}: .*, (\d+) dropped in total")
+        assert int(last[1]) == dropped
+    assert summary["crops_sent"] == CROP_BOUND
+    report(
+        capsys,
+        "outbox past its bound",
+        crops=len(produced.crops),
+        crops_dropped=dropped_crops,
+        crops_stored=len(stored.detections),
+        records=len(produced.records),
+        records_dropped=dropped_records,
+        tracks_stored=len(stored.tracks),
+    )
+
+
+def test_bridge_absent_when_the_device_starts_loses_nothing(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start("ingest", "worker", "beat")
+    agent = deployment.agent()
+    agent.start()
+    # Records and crops go over gRPC, so they flow without the bridge; the device's status
+    # and heartbeats reach nobody yet.
+    streaming(deployment, crops=8)
+    assert stores.device_status() == ("offline", None)
+    assert stores.heartbeat() is None
+
+    cloud.start("bridge")
+    (session,) = agent.sessions()
+    # The retained birth tells the bridge the device is online; heartbeats follow.
+    wait_for(lambda: stores.device_status() == ("online", session), "the device online", 30)
+    wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+
+    summary = agent.wait()
+    produced = agent.produced()
+    stored = stores.settle(crops=len(produced.crops), session=session)
+
+    assert_exactly_once(produced, stored)
+    assert_every_track_ended_once(produced)
+    assert summary["crops_sent"] == len(produced.crops)
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    assert heartbeat.session_seq == session
+    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    report(
+        capsys,
+        "bridge absent at start",
+        crops=len(produced.crops),
+        stored=len(stored.detections),
+        summaries=len(produced.summaries),
+        tracks=len(stored.tracks),
+    )
+
+
+@pytest.mark.parametrize("broker", ["private"], indirect=True)
+def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
+    deployment: Deployment, private_broker: PrivateBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, stores = deployment.cloud, deployment.stores
+    cloud.start(*ALL)
+    agent = deployment.agent()
+    agent.start()
+    streaming(deployment)
+    wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+
+    # Without persistence the restarted broker has lost every session and retained message.
+    private_broker.kill()
+    time.sleep(3)
+    private_broker.start()
+
+    agent.wait_until(lambda a: len(a.sessions()) == 2, "the device back on the broker")
+    session = agent.sessions()[-1]
+    # The device announced itself again and the bridge subscribed again: its new birth and its
+    # heartbeats reach the cloud.
+    wait_for(lambda: stores.device_status() == ("online", session), "the new birth applied", 60)
+    wait_for(
+        lambda: (hb := stores.heartbeat()) is not None and hb.session_seq == session,
+        "a heartbeat of the new session",
+        timeout_s=30,
+    )
+
+    summary = agent.wait()
+    produced = agent.produced()
+    stored = stores.settle(crops=len(produced.crops), session=session)
+
+    assert_exactly_once(produced, stored)
+    assert_every_track_ended_once(produced)
+    assert summary["crops_sent"] == len(produced.crops)
+    assert cloud.output("bridge").count("connected to the broker") == 2
+    heartbeat = stores.heartbeat()
+    assert heartbeat is not None
+    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    report(
+        capsys,
+        "broker restart",
+        crops=len(produced.crops),
+        stored=len(stored.detections),
+        summaries=len(produced.summaries),
+        tracks=len(stored.tracks),
+        sessions=len(agent.sessions()),
+    )

@@ -314,6 +314,7 @@ class CloudProcesses:
 _CROP = re.compile(r"crop (?P<id>[0-9a-f-]{36}) spooled \((?P<label>[^,]+), track (?P<track>\S+)\)")
 _CROP_REJECTED = re.compile(r"crop (?P<id>[0-9a-f-]{36}) dead-lettered")
 _SESSION = re.compile(r"MQTT connected to \S+ \(session (\d+)\)")
+_FRAME = re.compile(r"camera \S+ frame (\d+):")
 
 
 @dataclass(frozen=True)
@@ -536,6 +537,16 @@ class Agent:
         """What every run so far has spooled."""
         return produced_from(self.lines())
 
+    def frame(self) -> int:
+        """The index in the clip of the latest frame run through the detector (-1 before the
+        first): where the stream is."""
+        frames = self.messages(_FRAME.pattern)
+        return int(frames[-1][1]) if frames else -1
+
+    def at_frame(self, index: int) -> None:
+        """Wait until the stream has reached frame `index` of the clip (10 fps)."""
+        self.wait_until(lambda agent: agent.frame() >= index, f"frame {index}")
+
     def sessions(self) -> list[int]:
         """The MQTT sessions (`session_seq` of each birth) of every run, in order."""
         return [int(m[1]) for m in self.messages(_SESSION.pattern)]
@@ -747,6 +758,13 @@ class Stores:
             "WHERE embed_attempts > 0 AND embedded_at IS NULL AND embed_error = ''"
         )
         return {row[0] for row in rows}
+
+    def embedded(self) -> int:
+        """Crops with their vector."""
+        ((count,),) = self._query(
+            "SELECT count(*) FROM detections_detection WHERE embedded_at IS NOT NULL"
+        )
+        return int(count)
 
     def embed_attempts(self, ids: set[str]) -> dict[str, int]:
         """The embed runs counted on each of these crops."""

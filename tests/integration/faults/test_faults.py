@@ -2,16 +2,18 @@
 
 Each test deploys the cloud as deployed (ingest server, Celery worker and beat, MQTT bridge on
 PostgreSQL, S3 (SeaweedFS), Redis, Weaviate and Mosquitto), enrols a device with its own broker
-account and token, and runs `python -m edge run` on twenty seconds of vtest.avi played in real
-time, so that the fault lands while the agent streams. Then it checks by id that every crop,
-event and track summary the agent spooled (its DEBUG log says which) is stored exactly once in
-every store, except the losses the device counted, which its own files and its heartbeat must
-both report. Each test prints the figures it saw.
+account and token, and runs `python -m edge run` on twenty seconds of vtest.avi (200 frames)
+played in real time, so that each fault lands at a known frame while the agent streams. Then it
+checks by id that every crop, event and track summary the agent spooled (its DEBUG log says
+which) is stored exactly once in every store, except the losses the device counted, which its
+own files and its heartbeat must both report. Each test prints the figures it saw.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 
 import pytest
 
@@ -37,11 +39,6 @@ def report(capsys: pytest.CaptureFixture[str], scenario: str, **figures: object)
         print(f"\n{scenario}: {line}")
 
 
-def streaming(deployment: Deployment, crops: int = 6) -> None:
-    """Wait until the agent streams and the cloud keeps up: `crops` crops stored."""
-    wait_for(lambda: deployment.stores.crops() >= crops, f"{crops} crops stored", timeout_s=60)
-
-
 def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -52,13 +49,14 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
     with TcpProxy((deployment.broker.host, deployment.broker.port)) as proxy:
         agent = deployment.agent(mqtt_port=proxy.port)
         agent.start()
-        streaming(deployment)
-        wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+        agent.at_frame(50)
+        assert stores.crops() > 0
+        assert stores.heartbeat() is not None
 
         proxy.stop()
         cloud.stop("ingest")
         spooled_before = len(agent.produced().crops)
-        time.sleep(8)
+        agent.at_frame(130)  # 8 s of footage with neither
         spooled_during = len(agent.produced().crops) - spooled_before
         proxy.start()
         cloud.start("ingest")
@@ -68,7 +66,7 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
     sessions = agent.sessions()
     stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
 
-    assert spooled_during > 0  # the outage fell mid-stream
+    assert spooled_during > 0
     assert_exactly_once(produced, stored)
     assert_every_track_ended_once(produced)
     assert summary["crops_sent"] == summary["crops_queued"] == len(produced.crops)
@@ -76,16 +74,16 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
     assert len(sessions) == 2
     heartbeat = stores.heartbeat()
     assert heartbeat is not None
+    assert heartbeat.session_seq == sessions[-1]
     assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
     report(
         capsys,
-        "broker + ingest down 8 s",
+        "(a) broker + ingest down from frame 50 to 130",
         crops=len(produced.crops),
         spooled_during_outage=spooled_during,
         stored=len(stored.detections),
         summaries=len(produced.summaries),
         tracks=len(stored.tracks),
-        events=len(produced.events),
         sessions=len(sessions),
     )
 
@@ -97,7 +95,7 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     cloud.start(*ALL)
     agent = deployment.agent()
     agent.start()
-    streaming(deployment, crops=8)
+    agent.at_frame(100)
 
     agent.kill()
     first_run = agent.produced()
@@ -110,12 +108,12 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
 
     cut_short = len(journal.tracks_in_progress)
-    assert cut_short > 0  # killed mid-stream, with tracks in progress
+    assert cut_short > 0
     assert journal.position is not None
     # The file resumes after the last frame whose records were handed on, not from the start.
-    (resumed,) = agent.messages(r"reading from frame (\d+)")[1:]
+    _, resumed = agent.messages(r"reading from frame (\d+)")
     assert int(resumed[1]) == journal.position + 1
-    # Each track cut short got its final summary from the restart, and one event counts them.
+    # Each track cut short got its final summary at the restart, and one event counts them.
     restart = produced.summaries[len(first_run.summaries) :]
     assert journal.tracks_in_progress <= {s.track_id for s in restart if s.ended}
     assert summary["tracks_interrupted"] == cut_short
@@ -124,15 +122,16 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     ]
     assert_exactly_once(produced, stored)
     assert_every_track_ended_once(produced)
+    assert len(sessions) == 2
     heartbeat = stores.heartbeat()
     assert heartbeat is not None
     counted = Losses.counted_in(agent.outbox)
     assert counted == heartbeat.losses == Losses(tracks_interrupted=cut_short)
     report(
         capsys,
-        "agent kill -9",
+        "(b) agent kill -9 at frame 100",
         crops=len(produced.crops),
-        by_first_run=len(first_run.crops),
+        by_the_killed_run=len(first_run.crops),
         stored=len(stored.detections),
         tracks=len(stored.tracks),
         cut_short=cut_short,
@@ -148,9 +147,10 @@ def test_worker_killed_mid_batch_every_crop_still_gets_its_vector(
     cloud.start(*ALL)
     agent = deployment.agent()
     agent.start()
-
-    # Kill the worker while an embed run is under way (runs are counted on their rows before
-    # they start). A run may finish between the look and the kill: then look again.
+    # A warm worker (model loaded, crops embedded), then kill it while an embed run is under
+    # way (runs are counted on their rows before they start). A run may end between the look
+    # and the kill: then a new worker, and look again.
+    wait_for(lambda: stores.embedded() >= 5, "five crops with their vector", timeout_s=60)
     for _ in range(3):
         wait_for(stores.embed_runs_unfinished, "an embed run under way", 60, poll_s=0.01)
         cloud.kill("worker")
@@ -159,30 +159,32 @@ def test_worker_killed_mid_batch_every_crop_still_gets_its_vector(
         if stranded:
             break
     assert stranded, "no kill landed mid-batch"
+    killed_at = agent.frame()
 
     summary = agent.wait()
     produced = agent.produced()
     stored = stores.settle(crops=len(produced.crops), session=agent.sessions()[-1])
 
     assert_exactly_once(produced, stored)
-    # The killed run counted on its crops; a later run (queued again by the beat sweep, or the
-    # task redelivered after Redis's visibility timeout) embedded them.
+    # The killed run counted on its crops; a later run embedded them: queued again by the beat
+    # sweep, or the task itself, handed out again by Redis after the visibility timeout.
     attempts = stores.embed_attempts(stranded)
     assert all(n >= 2 for n in attempts.values()), attempts
     assert summary["crops_sent"] == len(produced.crops)
     heartbeat = stores.heartbeat()
     assert heartbeat is not None
     assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
-    worker_log = cloud.output("worker")
+    killed_tasks = re.findall(r"embed_detections\[([0-9a-f-]+)\] received", cloud.output("worker"))
     report(
         capsys,
-        "worker kill -9",
+        f"(c) worker kill -9 mid-batch at frame {killed_at}",
         crops=len(produced.crops),
         stored=len(stored.detections),
         vectors=len(stored.vectors),
         stranded_by_the_kill=len(stranded),
         their_runs=sorted(attempts.values()),
-        sweeps_requeued=worker_log.count("queued embedding again"),
+        sweep_requeues=cloud.output("worker").count("queued embedding again"),
+        tasks_run_twice=sum(n > 1 for n in Counter(killed_tasks).values()),
     )
 
 
@@ -194,7 +196,9 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, stores = deployment.cloud, deployment.stores
-    cloud.start("worker", "beat", "bridge")  # the ingest server is down: the outbox fills
+    # The ingest server is down from the start until the clip has ended: nothing leaves the
+    # outbox, which fills past its bounds.
+    cloud.start("worker", "beat", "bridge")
     big = 256 * 1024**2  # bytes are not the bound here, rows are
     agent = deployment.agent(
         outbox={
@@ -206,8 +210,7 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     agent.wait_until(lambda a: a.logged_at("end of ") is not None, "the end of the clip")
     clip_ended = agent.logged_at("end of ")
     assert clip_ended is not None
-    # What the device reports while the ingest server is still down: its heartbeat after the
-    # last drop (the clip has ended, nothing more is spooled).
+    # What the device reports while the cloud is away: a heartbeat after the last drop.
     during = wait_for(
         lambda: stores.heartbeat(sampled_after=clip_ended),
         "a heartbeat after the end of the clip",
@@ -221,32 +224,31 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     dropped_crops, dropped_records = counted.dropped["crop"], counted.dropped["record"]
     stored = stores.settle(crops=len(produced.crops) - dropped_crops, session=agent.sessions()[-1])
 
-    # Nothing reached the cloud before it came back, so the bound kept the newest rows of
-    # each lane and dropped the oldest, counting each.
+    # Nothing reached the cloud before, so the bound kept the newest rows of each lane and
+    # dropped the oldest, counting each.
     assert dropped_crops == len(produced.crops) - CROP_BOUND > 0
     assert dropped_records == len(produced.records) - RECORD_BOUND > 0
-    assert_exactly_once(
-        produced.without_oldest(crops=dropped_crops, records=dropped_records), stored
-    )
+    kept = produced.without_oldest(crops=dropped_crops, records=dropped_records)
+    assert_exactly_once(kept, stored)
     assert_every_track_ended_once(produced)
-    # The device's own counters, its heartbeat while the cloud was away and its last one
-    # agree, and so does its log.
+    # The device's own counters, its heartbeat while the cloud was away and its last one agree,
+    # and so does its log.
+    assert counted == Losses(dropped={"record": dropped_records, "crop": dropped_crops})
     heartbeat = stores.heartbeat()
     assert heartbeat is not None
     assert counted == during.losses == heartbeat.losses
-    assert counted == Losses(dropped={"record": dropped_records, "crop": dropped_crops})
+    assert during.outbox_dropped_total == dropped_crops + dropped_records
     assert (during.lanes["crop"]["rows"], during.lanes["record"]["rows"]) == (
         CROP_BOUND,
         RECORD_BOUND,
     )
-    assert during.outbox_dropped_total == dropped_crops + dropped_records
     for kind, dropped in (("crop", dropped_crops), ("record", dropped_records)):
         *_, last = agent.messages(rf"outbox full for {kind}: .*, (\d+) dropped in total")
         assert int(last[1]) == dropped
     assert summary["crops_sent"] == CROP_BOUND
     report(
         capsys,
-        "outbox past its bound",
+        "(d) outbox past its bound",
         crops=len(produced.crops),
         crops_dropped=dropped_crops,
         crops_stored=len(stored.detections),
@@ -265,7 +267,8 @@ def test_bridge_absent_when_the_device_starts_loses_nothing(
     agent.start()
     # Records and crops go over gRPC, so they flow without the bridge; the device's status
     # and heartbeats reach nobody yet.
-    streaming(deployment, crops=8)
+    agent.at_frame(80)
+    assert stores.crops() > 0
     assert stores.device_status() == ("offline", None)
     assert stores.heartbeat() is None
 
@@ -274,6 +277,7 @@ def test_bridge_absent_when_the_device_starts_loses_nothing(
     # The retained birth tells the bridge the device is online; heartbeats follow.
     wait_for(lambda: stores.device_status() == ("online", session), "the device online", 30)
     wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+    bridge_at = agent.frame()
 
     summary = agent.wait()
     produced = agent.produced()
@@ -288,7 +292,7 @@ def test_bridge_absent_when_the_device_starts_loses_nothing(
     assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
     report(
         capsys,
-        "bridge absent at start",
+        f"(e) bridge absent until frame 80 (device online in the cloud at frame {bridge_at})",
         crops=len(produced.crops),
         stored=len(stored.detections),
         summaries=len(produced.summaries),
@@ -304,8 +308,8 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
     cloud.start(*ALL)
     agent = deployment.agent()
     agent.start()
-    streaming(deployment)
-    wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
+    agent.at_frame(60)
+    assert stores.heartbeat() is not None
 
     # Without persistence the restarted broker has lost every session and retained message.
     private_broker.kill()
@@ -314,7 +318,7 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
 
     agent.wait_until(lambda a: len(a.sessions()) == 2, "the device back on the broker")
     session = agent.sessions()[-1]
-    # The device announced itself again and the bridge subscribed again: its new birth and its
+    # The device announced itself again and the bridge subscribed again: the new birth and
     # heartbeats reach the cloud.
     wait_for(lambda: stores.device_status() == ("online", session), "the new birth applied", 60)
     wait_for(
@@ -322,6 +326,7 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
         "a heartbeat of the new session",
         timeout_s=30,
     )
+    back_at = agent.frame()
 
     summary = agent.wait()
     produced = agent.produced()
@@ -336,7 +341,8 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
     assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
     report(
         capsys,
-        "broker restart",
+        f"(f) broker kill -9 at frame 60, back 3 s later (both back in the cloud at frame "
+        f"{back_at})",
         crops=len(produced.crops),
         stored=len(stored.detections),
         summaries=len(produced.summaries),

@@ -249,6 +249,32 @@ def bridge_variables(broker: BrokerAccess, enrolment: Enrolment) -> dict[str, st
     }
 
 
+# The devices page as an operator sees it, rendered by the deployment's Django.
+_DEVICES_PAGE = textwrap.dedent(
+    """
+    from django.contrib.auth.models import User
+    from django.test import Client
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(User.objects.get_or_create(username="operator")[0])
+    response = client.get("/devices/")
+    assert response.status_code == 200, response.status_code
+    print(response.content.decode())
+    """
+)
+
+
+def device_row(page: str, device_id: str) -> tuple[bool, list[str]]:
+    """One device's row of the devices page: whether it is marked as having lost something,
+    and the text of its cells (device, site, status, last seen, outbox, lanes, interrupted
+    tracks, disk free, heartbeat)."""
+    row = re.search(
+        rf'<tr id="device-{re.escape(device_id)}"( class="error")?>(.*?)</tr>', page, re.S
+    )
+    assert row is not None, f"no row of {device_id} on the devices page"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row[2], re.S)
+    return row[1] is not None, [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
+
+
 def provision(env: Mapping[str, str], enrolment: Enrolment) -> str:
     """Migrate the database, provision the device and issue its token (one Django start);
     return the token."""
@@ -295,6 +321,10 @@ class CloudProcesses:
     def kill(self, name: ProcessName) -> None:
         """kill -9, as a crash or the OOM killer would end it."""
         self._running.pop(name).kill()
+
+    def devices_page(self) -> str:
+        """The HTML of the devices page (what an operator sees of each device's losses)."""
+        return run_cloud(self._env, "shell", "--no-imports", "-c", _DEVICES_PAGE)
 
     def output(self, name: ProcessName) -> str:
         """What every start of the process has logged."""
@@ -848,6 +878,20 @@ def assert_every_track_ended_once(produced: Produced) -> None:
     assert finals == Counter(tracks), {t: finals[t] for t in tracks if finals[t] != 1}
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a scenario ended (`Deployment.finish`)."""
+
+    summary: Mapping[str, Any]
+    """The last run's JSON run summary."""
+    produced: Produced
+    stored: Stored
+    heartbeat: Heartbeat
+    """The device's last heartbeat in the cloud."""
+    losses: Losses
+    """What the device counted as lost (and reported: `heartbeat.losses` is the same)."""
+
+
 # One test's deployment ------------------------------------------------------------------------
 
 
@@ -885,6 +929,41 @@ class Deployment:
         agent = Agent(config, secrets, self.directory)
         self.agents.append(agent)
         return agent
+
+    def start(
+        self,
+        *processes: ProcessName,
+        mqtt_port: int | None = None,
+        outbox: Mapping[str, Any] | None = None,
+    ) -> Agent:
+        """Start these cloud processes, then the device's agent (see `agent`); the agent."""
+        self.cloud.start(*processes)
+        agent = self.agent(mqtt_port=mqtt_port, outbox=outbox)
+        agent.start()
+        return agent
+
+    def finish(
+        self,
+        agent: Agent,
+        expected: Callable[[Produced, Losses], Produced] = lambda produced, _: produced,
+    ) -> Outcome:
+        """The end of every scenario: let the agent finish the clip and drain its outbox, let the
+        cloud settle (every crop with its vector, the device's goodbye applied), then check
+        that every crop, event and track summary the agent made is stored exactly once
+        (`expected` says which should be, given what it made and the losses it counted), that
+        every track got one final summary, and that its heartbeat reported the losses it
+        counted."""
+        summary = agent.wait()
+        produced = agent.produced()
+        losses = Losses.counted_in(agent.outbox)
+        stored_ones = expected(produced, losses)
+        stored = self.stores.settle(crops=len(stored_ones.crops), session=agent.sessions()[-1])
+        assert_exactly_once(stored_ones, stored)
+        assert_every_track_ended_once(produced)
+        heartbeat = self.stores.heartbeat()
+        assert heartbeat is not None
+        assert heartbeat.losses == losses
+        return Outcome(summary, produced, stored, heartbeat, losses)
 
     def close(self) -> None:
         """Kill agents left running, stop the cloud's processes."""

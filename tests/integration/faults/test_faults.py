@@ -24,8 +24,7 @@ from tests.integration.faults.harness import (
     JournalState,
     Losses,
     PrivateBroker,
-    assert_every_track_ended_once,
-    assert_exactly_once,
+    device_row,
     wait_for,
 )
 
@@ -43,12 +42,10 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, stores = deployment.cloud, deployment.stores
-    cloud.start(*ALL)
     # The shared broker must keep running: the agent reaches it through a proxy, whose stop is
     # a broker that is down (connections cut, new ones refused).
     with TcpProxy((deployment.broker.host, deployment.broker.port)) as proxy:
-        agent = deployment.agent(mqtt_port=proxy.port)
-        agent.start()
+        agent = deployment.start(*ALL, mqtt_port=proxy.port)
         agent.at_frame(50)
         assert stores.crops() > 0
         assert stores.heartbeat() is not None
@@ -61,29 +58,23 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
         proxy.start()
         cloud.start("ingest")
 
-        summary = agent.wait()
-    produced = agent.produced()
-    sessions = agent.sessions()
-    stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
+        end = deployment.finish(agent)
 
     assert spooled_during > 0
-    assert_exactly_once(produced, stored)
-    assert_every_track_ended_once(produced)
-    assert summary["crops_sent"] == summary["crops_queued"] == len(produced.crops)
-    # The device came back under a new session; nothing was lost, nor counted as lost.
+    assert end.losses == Losses()  # nothing lost, nor counted as lost
+    assert end.summary["crops_sent"] == end.summary["crops_queued"] == len(end.produced.crops)
+    # The device came back under a new session, which its heartbeats name.
+    sessions = agent.sessions()
     assert len(sessions) == 2
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    assert heartbeat.session_seq == sessions[-1]
-    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    assert end.heartbeat.session_seq == sessions[-1]
     report(
         capsys,
         "(a) broker + ingest down from frame 50 to 130",
-        crops=len(produced.crops),
+        crops=len(end.produced.crops),
         spooled_during_outage=spooled_during,
-        stored=len(stored.detections),
-        summaries=len(produced.summaries),
-        tracks=len(stored.tracks),
+        stored=len(end.stored.detections),
+        summaries=len(end.produced.summaries),
+        tracks=len(end.stored.tracks),
         sessions=len(sessions),
     )
 
@@ -91,10 +82,8 @@ def test_broker_and_ingest_server_down_mid_stream_lose_nothing(
 def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_short(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cloud, stores = deployment.cloud, deployment.stores
-    cloud.start(*ALL)
-    agent = deployment.agent()
-    agent.start()
+    stores = deployment.stores
+    agent = deployment.start(*ALL)
     agent.at_frame(100)
 
     agent.kill()
@@ -102,10 +91,7 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     journal = JournalState.read(agent.outbox)
     agent.start()  # same config: same outbox, same journal
 
-    summary = agent.wait()
-    produced = agent.produced()
-    sessions = agent.sessions()
-    stored = stores.settle(crops=len(produced.crops), session=sessions[-1])
+    end = deployment.finish(agent)
 
     cut_short = len(journal.tracks_in_progress)
     assert cut_short > 0
@@ -113,30 +99,29 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     # The file resumes after the last frame whose records were handed on, not from the start.
     _, resumed = agent.messages(r"reading from frame (\d+)")
     assert int(resumed[1]) == journal.position + 1
-    # Each track cut short got its final summary at the restart, and one event counts them.
-    restart = produced.summaries[len(first_run.summaries) :]
+    # Each track cut short got its final summary at the restart, and one event counts them,
+    # as do the run summary and the device's counters, reported in its heartbeat.
+    restart = end.produced.summaries[len(first_run.summaries) :]
     assert journal.tracks_in_progress <= {s.track_id for s in restart if s.ended}
-    assert summary["tracks_interrupted"] == cut_short
     assert stores.event_attributes("tracks.interrupted") == [
         {"count": str(cut_short), "camera": "lobby"}
     ]
-    assert_exactly_once(produced, stored)
-    assert_every_track_ended_once(produced)
-    assert len(sessions) == 2
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    counted = Losses.counted_in(agent.outbox)
-    assert counted == heartbeat.losses == Losses(tracks_interrupted=cut_short)
+    assert end.summary["tracks_interrupted"] == cut_short
+    assert end.losses == Losses(tracks_interrupted=cut_short)
+    lost, cells = device_row(deployment.cloud.devices_page(), deployment.enrolment.device_id)
+    assert lost
+    assert cells[6] == str(cut_short)
+    assert len(agent.sessions()) == 2
     report(
         capsys,
         "(b) agent kill -9 at frame 100",
-        crops=len(produced.crops),
+        crops=len(end.produced.crops),
         by_the_killed_run=len(first_run.crops),
-        stored=len(stored.detections),
-        tracks=len(stored.tracks),
+        stored=len(end.stored.detections),
+        tracks=len(end.stored.tracks),
         cut_short=cut_short,
         resumed_at_frame=resumed[1],
-        events=len(produced.events),
+        events=len(end.produced.events),
     )
 
 
@@ -144,9 +129,7 @@ def test_worker_killed_mid_batch_every_crop_still_gets_its_vector(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, stores = deployment.cloud, deployment.stores
-    cloud.start(*ALL)
-    agent = deployment.agent()
-    agent.start()
+    agent = deployment.start(*ALL)
     # A warm worker (model loaded, crops embedded), then kill it while an embed run is under
     # way (runs are counted on their rows before they start). A run may end between the look
     # and the kill: then a new worker, and look again.
@@ -161,30 +144,25 @@ def test_worker_killed_mid_batch_every_crop_still_gets_its_vector(
     assert stranded, "no kill landed mid-batch"
     killed_at = agent.frame()
 
-    summary = agent.wait()
-    produced = agent.produced()
-    stored = stores.settle(crops=len(produced.crops), session=agent.sessions()[-1])
+    end = deployment.finish(agent)
 
-    assert_exactly_once(produced, stored)
     # The killed run counted on its crops; a later run embedded them: queued again by the beat
     # sweep, or the task itself, handed out again by Redis after the visibility timeout.
     attempts = stores.embed_attempts(stranded)
     assert all(n >= 2 for n in attempts.values()), attempts
-    assert summary["crops_sent"] == len(produced.crops)
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
-    killed_tasks = re.findall(r"embed_detections\[([0-9a-f-]+)\] received", cloud.output("worker"))
+    assert end.losses == Losses()
+    worker_log = cloud.output("worker")
+    received_tasks = re.findall(r"embed_detections\[([0-9a-f-]+)\] received", worker_log)
     report(
         capsys,
         f"(c) worker kill -9 mid-batch at frame {killed_at}",
-        crops=len(produced.crops),
-        stored=len(stored.detections),
-        vectors=len(stored.vectors),
+        crops=len(end.produced.crops),
+        stored=len(end.stored.detections),
+        vectors=len(end.stored.vectors),
         stranded_by_the_kill=len(stranded),
         their_runs=sorted(attempts.values()),
-        sweep_requeues=cloud.output("worker").count("queued embedding again"),
-        tasks_run_twice=sum(n > 1 for n in Counter(killed_tasks).values()),
+        sweep_requeues=worker_log.count("queued embedding again"),
+        tasks_run_twice=sum(n > 1 for n in Counter(received_tasks).values()),
     )
 
 
@@ -198,15 +176,16 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     cloud, stores = deployment.cloud, deployment.stores
     # The ingest server is down from the start until the clip has ended: nothing leaves the
     # outbox, which fills past its bounds.
-    cloud.start("worker", "beat", "bridge")
     big = 256 * 1024**2  # bytes are not the bound here, rows are
-    agent = deployment.agent(
+    agent = deployment.start(
+        "worker",
+        "beat",
+        "bridge",
         outbox={
             "crop": {"max_rows": CROP_BOUND, "max_bytes": big},
             "record": {"max_rows": RECORD_BOUND, "max_bytes": big},
-        }
+        },
     )
-    agent.start()
     agent.wait_until(lambda a: a.logged_at("end of ") is not None, "the end of the clip")
     clip_ended = agent.logged_at("end of ")
     assert clip_ended is not None
@@ -218,25 +197,23 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     )
     cloud.start("ingest")
 
-    summary = agent.wait()
-    produced = agent.produced()
-    counted = Losses.counted_in(agent.outbox)
-    dropped_crops, dropped_records = counted.dropped["crop"], counted.dropped["record"]
-    stored = stores.settle(crops=len(produced.crops) - dropped_crops, session=agent.sessions()[-1])
-
     # Nothing reached the cloud before, so the bound kept the newest rows of each lane and
-    # dropped the oldest, counting each.
-    assert dropped_crops == len(produced.crops) - CROP_BOUND > 0
-    assert dropped_records == len(produced.records) - RECORD_BOUND > 0
-    kept = produced.without_oldest(crops=dropped_crops, records=dropped_records)
-    assert_exactly_once(kept, stored)
-    assert_every_track_ended_once(produced)
-    # The device's own counters, its heartbeat while the cloud was away and its last one agree,
-    # and so does its log.
-    assert counted == Losses(dropped={"record": dropped_records, "crop": dropped_crops})
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    assert counted == during.losses == heartbeat.losses
+    # dropped the oldest: the cloud has exactly the rest.
+    end = deployment.finish(
+        agent,
+        expected=lambda produced, losses: produced.without_oldest(
+            crops=losses.dropped["crop"], records=losses.dropped["record"]
+        ),
+    )
+
+    made_crops, made_records = len(end.produced.crops), len(end.produced.records)
+    dropped_crops, dropped_records = made_crops - CROP_BOUND, made_records - RECORD_BOUND
+    assert dropped_crops > 0
+    assert dropped_records > 0
+    # The device counted each drop, and said so in its heartbeat while the cloud was away, in
+    # its last one (`finish` checked that) and in its log.
+    assert end.losses == Losses(dropped={"record": dropped_records, "crop": dropped_crops})
+    assert during.losses == end.losses
     assert during.outbox_dropped_total == dropped_crops + dropped_records
     assert (during.lanes["crop"]["rows"], during.lanes["record"]["rows"]) == (
         CROP_BOUND,
@@ -245,16 +222,22 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     for kind, dropped in (("crop", dropped_crops), ("record", dropped_records)):
         *_, last = agent.messages(rf"outbox full for {kind}: .*, (\d+) dropped in total")
         assert int(last[1]) == dropped
-    assert summary["crops_sent"] == CROP_BOUND
+    # The devices page shows the device's losses (lanes: dropped / dead letters / delivered).
+    lost, cells = device_row(cloud.devices_page(), deployment.enrolment.device_id)
+    assert lost
+    assert f"(dropped {dropped_crops + dropped_records})" in cells[4]
+    assert cells[5].startswith(f"record: {dropped_records} / 0 / ")
+    assert f"crop: {dropped_crops} / 0 / " in cells[5]
+    assert end.summary["crops_sent"] == CROP_BOUND
     report(
         capsys,
         "(d) outbox past its bound",
-        crops=len(produced.crops),
+        crops=made_crops,
         crops_dropped=dropped_crops,
-        crops_stored=len(stored.detections),
-        records=len(produced.records),
+        crops_stored=len(end.stored.detections),
+        records=made_records,
         records_dropped=dropped_records,
-        tracks_stored=len(stored.tracks),
+        tracks_stored=len(end.stored.tracks),
     )
 
 
@@ -262,9 +245,7 @@ def test_bridge_absent_when_the_device_starts_loses_nothing(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, stores = deployment.cloud, deployment.stores
-    cloud.start("ingest", "worker", "beat")
-    agent = deployment.agent()
-    agent.start()
+    agent = deployment.start("ingest", "worker", "beat")
     # Records and crops go over gRPC, so they flow without the bridge; the device's status
     # and heartbeats reach nobody yet.
     agent.at_frame(80)
@@ -279,24 +260,18 @@ def test_bridge_absent_when_the_device_starts_loses_nothing(
     wait_for(stores.heartbeat, "a heartbeat in the cloud", timeout_s=30)
     bridge_at = agent.frame()
 
-    summary = agent.wait()
-    produced = agent.produced()
-    stored = stores.settle(crops=len(produced.crops), session=session)
+    end = deployment.finish(agent)
 
-    assert_exactly_once(produced, stored)
-    assert_every_track_ended_once(produced)
-    assert summary["crops_sent"] == len(produced.crops)
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    assert heartbeat.session_seq == session
-    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
+    assert end.losses == Losses()
+    assert end.summary["crops_sent"] == len(end.produced.crops)
+    assert end.heartbeat.session_seq == session
     report(
         capsys,
         f"(e) bridge absent until frame 80 (device online in the cloud at frame {bridge_at})",
-        crops=len(produced.crops),
-        stored=len(stored.detections),
-        summaries=len(produced.summaries),
-        tracks=len(stored.tracks),
+        crops=len(end.produced.crops),
+        stored=len(end.stored.detections),
+        summaries=len(end.produced.summaries),
+        tracks=len(end.stored.tracks),
     )
 
 
@@ -305,9 +280,7 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
     deployment: Deployment, private_broker: PrivateBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, stores = deployment.cloud, deployment.stores
-    cloud.start(*ALL)
-    agent = deployment.agent()
-    agent.start()
+    agent = deployment.start(*ALL)
     agent.at_frame(60)
     assert stores.heartbeat() is not None
 
@@ -328,24 +301,19 @@ def test_broker_restart_device_and_bridge_come_back_and_nothing_is_lost(
     )
     back_at = agent.frame()
 
-    summary = agent.wait()
-    produced = agent.produced()
-    stored = stores.settle(crops=len(produced.crops), session=session)
+    end = deployment.finish(agent)
 
-    assert_exactly_once(produced, stored)
-    assert_every_track_ended_once(produced)
-    assert summary["crops_sent"] == len(produced.crops)
+    assert end.losses == Losses()
+    assert end.summary["crops_sent"] == len(end.produced.crops)
+    assert end.heartbeat.session_seq == session
     assert cloud.output("bridge").count("connected to the broker") == 2
-    heartbeat = stores.heartbeat()
-    assert heartbeat is not None
-    assert Losses.counted_in(agent.outbox) == heartbeat.losses == Losses()
     report(
         capsys,
         f"(f) broker kill -9 at frame 60, back 3 s later (both back in the cloud at frame "
         f"{back_at})",
-        crops=len(produced.crops),
-        stored=len(stored.detections),
-        summaries=len(produced.summaries),
-        tracks=len(stored.tracks),
+        crops=len(end.produced.crops),
+        stored=len(end.stored.detections),
+        summaries=len(end.produced.summaries),
+        tracks=len(end.stored.tracks),
         sessions=len(agent.sessions()),
     )

@@ -342,7 +342,6 @@ class CloudProcesses:
 # The agent --------------------------------------------------------------------------------
 
 _CROP = re.compile(r"crop (?P<id>[0-9a-f-]{36}) spooled \((?P<label>[^,]+), track (?P<track>\S+)\)")
-_CROP_REJECTED = re.compile(r"crop (?P<id>[0-9a-f-]{36}) dead-lettered")
 _SESSION = re.compile(r"MQTT connected to \S+ \(session (\d+)\)")
 _FRAME = re.compile(r"camera \S+ frame (\d+):")
 
@@ -380,9 +379,9 @@ class Produced:
     """What the agent spooled, each kind in spool order (one camera: one producing thread)."""
 
     crops: tuple[CropMade, ...] = ()
+    """Every crop logged as spooled (also one dead-lettered because no encoding fitted the
+    message limit: the device counts that among its dead letters)."""
     records: tuple[SummaryMade | EventMade, ...] = ()
-    rejected_crops: tuple[str, ...] = ()
-    """Crops dead-lettered when spooled (no encoding fitted the message limit)."""
 
     @property
     def summaries(self) -> list[SummaryMade]:
@@ -403,15 +402,12 @@ def produced_from(lines: list[dict[str, Any]]) -> Produced:
     """What the agent's `edge.delivery` DEBUG lines say it spooled."""
     crops: list[CropMade] = []
     records: list[SummaryMade | EventMade] = []
-    rejected: list[str] = []
     for line in lines:
         if line.get("logger") != "edge.delivery":
             continue
         message = str(line.get("message", ""))
         if crop := _CROP.fullmatch(message):
             crops.append(CropMade(crop["id"], crop["label"], crop["track"]))
-        elif rejected_crop := _CROP_REJECTED.match(message):
-            rejected.append(rejected_crop["id"])
         elif message.startswith("track summary "):
             records.append(
                 SummaryMade(
@@ -424,11 +420,7 @@ def produced_from(lines: list[dict[str, Any]]) -> Produced:
             )
         elif message.startswith("event "):
             records.append(EventMade(seq=int(line["seq"]), name=str(line["event"])))
-    return Produced(
-        crops=tuple(c for c in crops if c.id not in rejected),
-        records=tuple(records),
-        rejected_crops=tuple(rejected),
-    )
+    return Produced(crops=tuple(crops), records=tuple(records))
 
 
 def agent_config(

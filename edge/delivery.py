@@ -234,13 +234,29 @@ class OutboxDelivery:
 
     def track(self, summary: TrackSummary) -> None:
         """Spool a TrackSummary record."""
-        enqueue_record(self._outbox, self._device_id, wire.track_message(summary))
+        message = wire.track_message(summary)
+        enqueue_record(self._outbox, self._device_id, message)
         self._queued_one(tracks_queued=1)
+        logger.debug(
+            "track summary %s spooled (seq %d, %s to %s, ended %s)", summary.track_id,
+            message.key.seq, summary.first_seen.isoformat(), summary.last_seen.isoformat(),
+            summary.ended,
+            extra={
+                "camera_id": summary.camera_id, "track_id": summary.track_id,
+                "seq": message.key.seq, "first_seen": summary.first_seen.isoformat(),
+                "last_seen": summary.last_seen.isoformat(), "ended": summary.ended,
+            },
+        )  # fmt: skip
 
     def event(self, event: CameraEvent) -> None:
         """Spool an Event record."""
-        enqueue_record(self._outbox, self._device_id, wire.event_message(event))
+        message = wire.event_message(event)
+        enqueue_record(self._outbox, self._device_id, message)
         self._queued_one(events_queued=1)
+        logger.debug(
+            "event %s spooled (seq %d)", event.name, message.key.seq,
+            extra={"camera_id": event.camera_id, "event": event.name, "seq": message.key.seq},
+        )  # fmt: skip
 
     def _queued_one(self, **increment: int) -> None:
         with self._lock:

@@ -3,6 +3,7 @@ idempotency; CountingDelivery only counts."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -120,6 +121,34 @@ def test_summaries_and_events_are_spooled_as_records_with_message_keys(
     assert event.key.seq == track.key.seq + 1
     assert event.severity == event_pb2.EVENT_SEVERITY_WARNING
     assert dict(event.attributes) == {"a": "b"}
+
+
+def test_each_spooled_record_is_logged_with_its_seq(
+    settings: DeliverySettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The fault-injection tests (tests/integration/faults) read what the agent produced from
+    # these lines, as they read crops from "crop ... spooled".
+    delivery = spooling(settings)
+    delivery.start()
+    with caplog.at_level(logging.DEBUG, logger="edge.delivery"):
+        delivery.track(SUMMARY)
+        delivery.event(EVENT)
+    delivery.close()
+    with Outbox(settings.outbox) as outbox:
+        track_row, event_row = outbox.peek("record", 10)
+    track_log, event_log = (r for r in caplog.records if hasattr(r, "seq"))
+    assert track_log.levelno == event_log.levelno == logging.DEBUG
+    track, event = vars(track_log), vars(event_log)
+    assert track_row.key == f"dev-1:{track['seq']}"
+    assert event_row.key == f"dev-1:{event['seq']}"
+    assert f"seq {track['seq']}" in track_log.getMessage()
+    assert (track["track_id"], track["first_seen"], track["last_seen"], track["ended"]) == (
+        SUMMARY.track_id,
+        SUMMARY.first_seen.isoformat(),
+        SUMMARY.last_seen.isoformat(),
+        True,
+    )
+    assert event["event"] == EVENT.name
 
 
 def test_records_and_crops_reach_the_ingest_server_over_grpc(

@@ -43,6 +43,9 @@ CLIPS = (
     Clip("vtest-3s.avi", VTEST, start=0, frames=30),
     # Ten seconds, for tracking tests that need tracks to start and end.
     Clip("vtest-10s.avi", VTEST, start=100, frames=100),
+    # Twenty seconds, played in real time by the fault-injection tests, so that a fault lands
+    # while the agent is streaming (tests/integration/faults).
+    Clip("vtest-20s.avi", VTEST, start=100, frames=200),
     Clip("city-negative-3s.avi", CITY_NEGATIVE, start=0, frames=75),
 )
 

@@ -5,12 +5,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from edge.errors import TransportError
 from edge.transport.lane import BatchResult, Lane, Outcome
-from edge.transport.outbox import Outbox, Row
+from edge.transport.outbox import Outbox, OutboxSettings, Row, SpoolBounds
 from edge.transport.sender import Sender, SenderCounters, SenderSettings
 from edge.transport.spool import enqueue_crop, enqueue_record
 from edge.transport.uplink import Uplink
@@ -377,3 +378,40 @@ def test_a_poison_record_is_dead_lettered_while_the_others_flow_at_full_rate(
     assert outbox.dead_lettered()["record"] == 1
     counters = sender.counters()["record"]
     assert (counters.acked, counters.expired, counters.rejected) == (39, 1, 0)
+
+
+@pytest.fixture
+def two_records_outbox(tmp_path: Path) -> Iterator[Outbox]:
+    """An outbox that holds two records at most."""
+    bounds = SpoolBounds(max_rows=2, max_bytes=1024)
+    with Outbox(OutboxSettings(path=tmp_path / "o.sqlite3", record=bounds)) as opened:
+        yield opened
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: a row the bound drops while its upload is in flight, and that the cloud then "
+    "stores, is counted as dropped; found by the fault-injection suite (tests/integration/faults), "
+    "fix pending (the lead's decision: keep in-flight rows from eviction, or uncount them)",
+)
+def test_a_row_dropped_while_in_flight_and_then_stored_is_not_counted_as_lost(
+    two_records_outbox: Outbox, running: Callable[..., Sender]
+) -> None:
+    # A backlog at the outbox's bound drains while the camera goes on: each new row drops the
+    # oldest, which may be the one being uploaded. The cloud stores it all the same.
+    outbox = two_records_outbox
+    put_events(outbox, 2)
+    stored: list[str] = []
+
+    def new_rows_arrive_during_the_upload(rows: Sequence[Row]) -> BatchResult:
+        outbox.put("event", "dev:3", b"event")
+        outbox.put("event", "dev:4", b"event")  # drops dev:1 and dev:2, both in flight
+        stored.extend(row.key for row in rows)
+        return BatchResult({row.id: Outcome.DELIVERED for row in rows})
+
+    lane = ScriptedLane(script=[new_rows_arrive_during_the_upload])
+    running(outbox, {"record": lane}, FAST)
+    wait_until(lambda: outbox.depth() == 0)
+    stored.extend(key for batch in lane.batches[1:] for key in batch)
+    assert sorted(stored) == ["dev:1", "dev:2", "dev:3", "dev:4"]  # nothing was lost...
+    assert outbox.dropped()["record"] == 0  # ...so nothing may be counted as lost

@@ -384,11 +384,22 @@ class Outbox:
             )
             return [Row(*values) for values in cursor]
 
-    def delete(self, row_ids: Iterable[int]) -> int:
-        """Delete delivered rows by id and return how many existed (dropped ones do not)."""
+    def delete(self, kind: Kind, row_ids: Iterable[int]) -> int:
+        """Delete delivered rows of `kind` by id and return how many were still spooled.
+
+        A delivered row that is gone was dropped by the bound while its upload was in flight
+        (only the bound removes rows behind the sender's back): the cloud has it after all, so it
+        comes off the drop count again, in the same transaction, and the count stays what was
+        really lost.
+        """
         ids = list(row_ids)
         with self._write() as db:
-            return db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids)).rowcount
+            deleted = db.executemany(
+                "DELETE FROM outbox WHERE id = ? AND kind = ?", ((i, kind) for i in ids)
+            ).rowcount
+            if deleted < len(ids):
+                self._add(db, _dropped_counter(kind), deleted - len(ids))
+        return deleted
 
     def mark_attempt(self, row_ids: Iterable[int]) -> None:
         """Count one more send attempt for each row."""

@@ -205,7 +205,7 @@ class Sender:
     def _apply(self, state: _LaneState, rows: list[Row], result: BatchResult) -> bool:
         kind = state.kind
         outcomes = {row.id: result.outcomes.get(row.id, Outcome.UNACKED) for row in rows}
-        self._outbox.delete(row_id for row_id, outcome in outcomes.items() if outcome.done)
+        self._outbox.delete(kind, (row_id for row_id, outcome in outcomes.items() if outcome.done))
         for row in rows:
             if outcomes[row.id] is Outcome.REJECTED:
                 reason = result.details.get(row.id, "rejected")

@@ -26,6 +26,7 @@ from pydantic import Field, SecretStr
 from edge.transport.outbox import Row
 from edge.transport.stream import Ack, StreamLane, Unsendable
 from edge.transport.tls import TlsSettings
+from sightline.backoff import BackoffSettings
 from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -45,6 +46,10 @@ class UplinkSettings(TlsSettings):
         "before it is spooled; a row still bigger is dead-lettered locally instead of failing "
         "the whole stream with RESOURCE_EXHAUSTED.",
     )
+    reconnect: BackoffSettings = Field(
+        default=BackoffSettings(initial_s=1.0, max_s=30.0),
+        description="Bounds of the channel's waits between connection attempts.",
+    )
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -53,9 +58,17 @@ def _read(path: Path | None) -> bytes | None:
 
 def open_channel(settings: UplinkSettings) -> grpc.Channel:
     """The channel the settings describe (TLS, optional client certificate, message limits)."""
+    # gRPC reconnects a channel by itself, with its own jittered backoff that grows to 120 s by
+    # default: after a long outage the first upload would wait up to two minutes after the
+    # server is back. Its bounds come from our settings instead (docs/architecture.md,
+    # "Transport"); gRPC keeps its own multiplier and jitter.
+    initial_ms = round(settings.reconnect.initial_s * 1000)
     options = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.initial_reconnect_backoff_ms", initial_ms),
+        ("grpc.min_reconnect_backoff_ms", initial_ms),
+        ("grpc.max_reconnect_backoff_ms", round(settings.reconnect.max_s * 1000)),
     ]
     if not settings.tls:
         return grpc.insecure_channel(settings.target, options=options)

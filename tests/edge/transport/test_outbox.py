@@ -43,7 +43,7 @@ def test_rows_come_back_oldest_first_and_leave_only_when_deleted(outbox: Outbox)
         (second, "record", "track", "dev:2", b"two", 0),
     ]
     assert outbox.peek("record", 10) == rows  # peeking does not consume
-    assert outbox.delete([first]) == 1
+    assert outbox.delete("record", [first]) == 1
     assert [r.key for r in outbox.peek("record", 10)] == ["dev:2"]
     assert [r.key for r in outbox.peek("crop", 10)] == ["0190-crop"]
 
@@ -53,7 +53,7 @@ def test_depth_and_bytes_follow_puts_and_deletes(outbox: Outbox) -> None:
     outbox.put("crop", "c1", b"1234567890")
     assert (outbox.depth(), outbox.bytes()) == (2, 15)
     assert (outbox.depth("crop"), outbox.bytes("crop")) == (1, 10)
-    outbox.delete([a])
+    outbox.delete("record", [a])
     assert (outbox.depth("record"), outbox.bytes("record")) == (0, 0)
 
 
@@ -288,3 +288,16 @@ def test_a_spool_from_a_newer_agent_is_refused_and_left_alone(path: Path) -> Non
         db.execute("PRAGMA user_version = 1")
     with Outbox(OutboxSettings(path=path)) as outbox:
         assert [r.payload for r in outbox.peek("record", 10)] == [b"kept"]
+
+
+def test_a_delivered_row_the_bound_dropped_meanwhile_comes_off_the_drop_count(
+    tmp_path: Path,
+) -> None:
+    bounds = SpoolBounds(max_rows=2, max_bytes=1024)
+    with Outbox(OutboxSettings(path=tmp_path / "o.sqlite3", record=bounds)) as outbox:
+        in_flight = [outbox.put("event", f"dev:{n}", b"e") for n in (1, 2)]
+        outbox.put("event", "dev:3", b"e")  # drops dev:1, which is being uploaded
+        assert outbox.dropped()["record"] == 1
+        assert outbox.delete("record", in_flight) == 1  # the cloud stored both
+        assert outbox.dropped()["record"] == 0
+        assert [row.key for row in outbox.peek("record", 10)] == ["dev:3"]

@@ -388,12 +388,6 @@ def two_records_outbox(tmp_path: Path) -> Iterator[Outbox]:
         yield opened
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a row the bound drops while its upload is in flight, and that the cloud then "
-    "stores, is counted as dropped; found by the fault-injection suite (tests/integration/faults), "
-    "fix pending (the lead's decision: keep in-flight rows from eviction, or uncount them)",
-)
 def test_a_row_dropped_while_in_flight_and_then_stored_is_not_counted_as_lost(
     two_records_outbox: Outbox, running: Callable[..., Sender]
 ) -> None:

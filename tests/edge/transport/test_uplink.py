@@ -305,3 +305,25 @@ def test_tls_refuses_a_server_the_ca_file_does_not_vouch_for(
     server, port = tls_server
     assert send_one_over(port, outbox, tls) is Outcome.UNACKED
     assert server.records == {}
+
+
+def test_the_channel_reconnects_within_the_configured_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # gRPC's own default grows to 120 s: after a long outage the first upload would wait up to
+    # two minutes after the server is back.
+    real = grpc.insecure_channel
+    opened: dict[str, object] = {}
+
+    def capture(target: str, options: list[tuple[str, object]]) -> grpc.Channel:
+        opened.update(options)
+        return real(target)
+
+    monkeypatch.setattr(grpc, "insecure_channel", capture)
+    settings = UplinkSettings.model_validate(
+        {"target": "127.0.0.1:1", "token": "t", "reconnect": {"initial_s": 0.5, "max_s": 4.0}}
+    )
+    Uplink(settings).close()
+    assert opened["grpc.initial_reconnect_backoff_ms"] == 500
+    assert opened["grpc.min_reconnect_backoff_ms"] == 500
+    assert opened["grpc.max_reconnect_backoff_ms"] == 4000

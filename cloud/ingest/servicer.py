@@ -18,12 +18,13 @@ from cloud.ingest.crops import parse_upload
 from cloud.ingest.embedding_batch import EmbeddingBatch
 from cloud.ingest.items import ItemKind, acked_items
 from cloud.ingest.records import record_key, store_record
+from cloud.ingest.wire import quoted
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 CROPS: ItemKind[ingest_pb2.UploadCropsRequest, ingest_pb2.UploadCropsResponse] = ItemKind(
     name="crop",
-    item_id=lambda request: request.detection_id,
+    item_id=lambda request: quoted(request.detection_id),
     device_id=lambda request: request.device_id,
     ack=lambda request, status, message: ingest_pb2.UploadCropsResponse(
         detection_id=request.detection_id, status=status, message=message
@@ -44,7 +45,7 @@ def _record_seq(request: ingest_pb2.UploadRecordsRequest) -> int:
 
 RECORDS: ItemKind[ingest_pb2.UploadRecordsRequest, ingest_pb2.UploadRecordsResponse] = ItemKind(
     name="record",
-    item_id=_record_seq,
+    item_id=lambda request: str(_record_seq(request)),
     device_id=_record_device,
     ack=lambda request, status, message: ingest_pb2.UploadRecordsResponse(
         seq=_record_seq(request), status=status, message=message

@@ -219,6 +219,26 @@ def test_a_device_cannot_upload_for_another_device(
     assert len(stored_keys(objects)) == 1
 
 
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_huge_foreign_device_id_is_denied_with_a_short_detail(
+    ingest: Ingest, token: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by fuzzing: the detail and the log line quoted the claimed id whole, so a 300 kB id
+    # made the trailers exceed the client's 8 KiB metadata limit (the device saw
+    # RESOURCE_EXHAUSTED, not why it was refused) and wrote 300 kB lines to the log.
+    claimed = "x" * 300_000
+    with pytest.raises(grpc.RpcError) as raised:
+        if kind == "crops":
+            ingest.upload([crop_request(device_id=claimed)], token)
+        else:
+            ingest.upload_records([event_request(1, device_id=claimed)], token)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "xxxx" in (raised.value.details() or "")
+    assert len(raised.value.details() or "") < 200
+    assert max(len(record.getMessage()) for record in caplog.records) < 400
+    assert Detection.objects.count() == 0
+
+
 def test_a_crop_on_another_devices_track_is_rejected(
     ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
 ) -> None:

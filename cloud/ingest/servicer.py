@@ -57,9 +57,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Serves `UploadCrops` and `UploadRecords` for devices authenticated by
     `DeviceAuthInterceptor`."""
 
-    def __init__(self, objects: ObjectStore, *, embed_batch_size: int) -> None:
+    def __init__(
+        self, objects: ObjectStore, *, embed_batch_size: int, max_crop_pixels: int
+    ) -> None:
+        """`max_crop_pixels`: the most pixels a crop's JPEG may declare (`parse_upload`)."""
         self._objects = objects
         self._embed_batch_size = embed_batch_size
+        self._max_crop_pixels = max_crop_pixels
 
     def UploadCrops(
         self,
@@ -70,7 +74,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         embeddings = EmbeddingBatch(self._embed_batch_size)
 
         def store(request: ingest_pb2.UploadCropsRequest) -> bool:
-            stored = record_detection(parse_upload(request), self._objects)
+            detection = parse_upload(request, max_crop_pixels=self._max_crop_pixels)
+            stored = record_detection(detection, self._objects)
             if stored.needs_embedding:
                 embeddings.add(request.detection_id)
             return stored.created

@@ -22,8 +22,9 @@ from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
 from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.faults import failing_first
-from tests.cloud.ingest.footage import OBJECTS
+from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request, event_request
+from tests.cloud.lib.jpeg_samples import declaring, encode
 
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
@@ -141,6 +142,13 @@ INVALID: Mapping[str, Callable[[], ingest_pb2.UploadCropsRequest]] = {
     ),
     "PNG instead of JPEG": lambda: crop_request(jpeg=b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
     "empty JPEG": lambda: crop_request(jpeg=b""),
+    # Before, only the first three bytes were checked: these were stored, and the embed worker
+    # then refused them (a giant one unread) or embedded a half-grey image (a cut one).
+    "JPEG declaring a giant image": lambda: crop_request(jpeg=declaring(60_000, 60_000)),
+    "JPEG just over the pixel bound": lambda: crop_request(jpeg=declaring(4097, 4096)),
+    "JPEG cut short": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0])[:-100]),
+    "JPEG cut after its header": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0])[:700]),
+    "JPEG with bytes after its end": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0]) + b"\0"),
     "id not a UUID": lambda: crop_request(detection_id="crop-17"),
     "id in upper case": lambda: crop_request(detection_id="01935F1E-7C4A-7D2E-9B1A-3C5D7E9F1A2B"),
     "no frame size": lambda: crop_request(frame_size=ingest_pb2.FrameSize()),
@@ -264,6 +272,15 @@ def test_an_oversized_message_fails_the_stream(
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert Detection.objects.count() == 0
     assert stored_keys(objects) == []
+
+
+def test_the_pixel_bound_of_a_crop_is_the_servers_setting(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    ingest = start_ingest(objects, max_crop_pixels=64 * 48)
+    small, large = crop_request(jpeg=encode(64, 48)), crop_request(jpeg=encode(65, 48))
+    assert [a.status for a in ingest.upload([small, large], token)] == [STORED, REJECTED]
+    assert list(Detection.objects.values_list("id", flat=True)) == [small.detection_id]
 
 
 class UnavailableStore:

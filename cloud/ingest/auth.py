@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from django.db import close_old_connections
+from google.protobuf.message import DecodeError
 
 from cloud.errors import NotFound
 from cloud.ingest.errors import TooManyStreams, Unauthenticated
 from cloud.ingest.status import call_status
 from cloud.ingest.tls import require_certificate_names
+from cloud.ingest.wire import MalformedMessage
 
 logger = logging.getLogger(__name__)
 
@@ -98,14 +100,19 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         if handler.stream_stream is None:
             # Every ingest method streams both ways; a new kind of method needs its own wrapper.
             raise TypeError(f"{handler_call_details.method} is not a bidirectional stream")
+        # The guard parses the requests, not grpcio: grpcio answers a request that does not
+        # parse itself and then, racing the method's own end, sends a second status that never
+        # completes, so the call stays in the server for good and the server cannot stop.
         return grpc.stream_stream_rpc_method_handler(
-            self._guard(handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
+            self._guard(handler.stream_stream, handler.request_deserializer),
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
 
-    def _guard(self, behavior: StreamBehavior) -> StreamBehavior:
-        def guarded(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    def _guard(
+        self, behavior: StreamBehavior, parse: Callable[[bytes], Any] | None
+    ) -> StreamBehavior:
+        def guarded(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
             # Refused before any work, authentication included: a full server must answer fast.
             slot = self._slots.acquire(blocking=False)
             # Like Django's request_started/finished: drop connections that broke or aged out.
@@ -115,7 +122,8 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                     raise TooManyStreams("the server is serving its maximum of upload streams")
                 call = contextvars.copy_context()
                 call.run(_device.set, self._device_of(context))
-                yield from _steps(call, call.run(behavior, requests, context))
+                parsed = _parsed(requests, parse)
+                yield from _steps(call, call.run(behavior, parsed, context))
             except Exception as err:
                 # The call boundary: whatever escaped the method ends the call here.
                 if not context.is_active():
@@ -149,6 +157,19 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         if self._device_certificates:
             require_certificate_names(context, device_id)
         return device_id
+
+
+def _parsed(requests: Iterator[bytes], parse: Callable[[bytes], Any] | None) -> Iterator[Any]:
+    """The requests as `parse` reads them; one that does not parse ends the call
+    (`MalformedMessage`, INVALID_ARGUMENT): no ack can name an item that has no id."""
+    for number, request in enumerate(requests, start=1):
+        if parse is None:
+            yield request
+            continue
+        try:
+            yield parse(request)
+        except DecodeError as err:
+            raise MalformedMessage(f"request {number} does not decode: {err}") from err
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

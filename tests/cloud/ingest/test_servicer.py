@@ -17,10 +17,10 @@ from cloud.detections.models import Detection
 from cloud.fleet.models import Device, HardwareProfile
 from cloud.ingest import servicer
 from cloud.ingest.credentials import issue_token, revoke_tokens
-from cloud.ingest.server import SERVICE_NAME
+from cloud.ingest.server import SERVICE_NAME, IngestDeps, create_server
 from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
 from sightline.common.v1 import model_pb2
-from sightline.ingest.v1 import ingest_pb2
+from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.cloud.ingest.faults import failing_first
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request, event_request
@@ -281,6 +281,34 @@ def test_the_pixel_bound_of_a_crop_is_the_servers_setting(
     small, large = crop_request(jpeg=encode(64, 48)), crop_request(jpeg=encode(65, 48))
     assert [a.status for a in ingest.upload([small, large], token)] == [STORED, REJECTED]
     assert list(Detection.objects.values_list("id", flat=True)) == [small.detection_id]
+
+
+def test_undecodable_requests_end_their_streams_and_leave_nothing_running(
+    transactional_db: None, enqueued: mock.MagicMock, objects: ObjectStore, token: str
+) -> None:
+    # Found by fuzzing: grpcio itself answered bytes that do not parse (INTERNAL, "Exception
+    # deserializing request!") and then, in a race with the method's own end, sent a second
+    # status that never completed: the call stayed in the server for good, and the server
+    # could no longer stop (`serve` waits for its calls on SIGTERM).
+    server, port = create_server("127.0.0.1:0", IngestDeps(objects=objects))
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        for method in ("UploadCrops", "UploadRecords") * 10:
+            raw = channel.stream_stream(f"/{SERVICE_NAME}/{method}", request_serializer=None)
+            with pytest.raises(grpc.RpcError) as raised:
+                list(
+                    raw(iter([b":"]), timeout=10, metadata=(("authorization", f"Bearer {token}"),))
+                )
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "does not decode" in (raised.value.details() or "")
+        # The server still serves, and then stops at once: no call was left behind.
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        assert [a.status for a in Ingest(stub, channel).upload([crop_request()], token)] == [STORED]
+    finally:
+        channel.close()
+        stopped = server.stop(grace=0).wait(10)
+    assert stopped
 
 
 class UnavailableStore:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -41,6 +42,7 @@ else:
 StreamBehavior = Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]
 
 _BEARER: Final = "bearer "
+REAUTHENTICATE_S: Final = 1.0
 _device: contextvars.ContextVar[str] = contextvars.ContextVar("ingest_device")
 
 
@@ -69,7 +71,10 @@ class DeviceAuthInterceptor(_ServerInterceptor):
     At most `max_streams` calls of the service run at once; a call beyond that fails at once
     with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for a thread.
     With `device_certificates` (mTLS), the call's client certificate must also name the device
-    the token belongs to (`cloud.ingest.tls`).
+    the token belongs to (`cloud.ingest.tls`). A stream's token is checked again when a request
+    arrives more than `reauthenticate_s` after the last check, so a token revoked while its
+    stream is open ends that stream (UNAUTHENTICATED) within that time, at a cost of one lookup
+    per stream and interval rather than per item.
 
     `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
     UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
@@ -82,11 +87,13 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         authenticate: Callable[[str], str],
         *,
         max_streams: int,
+        reauthenticate_s: float = REAUTHENTICATE_S,
         device_certificates: bool = False,
     ) -> None:
         self._prefix = f"/{service}/"
         self._authenticate = authenticate
         self._slots = threading.BoundedSemaphore(max_streams)
+        self._reauthenticate_s = reauthenticate_s
         self._device_certificates = device_certificates
 
     def intercept_service(
@@ -97,8 +104,9 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self._prefix):
             return handler
-        if handler.stream_stream is None:
-            # Every ingest method streams both ways; a new kind of method needs its own wrapper.
+        if handler.stream_stream is None or handler.request_deserializer is None:
+            # Every ingest method streams protobuf messages both ways; a new kind of method
+            # needs its own wrapper.
             raise TypeError(f"{handler_call_details.method} is not a bidirectional stream")
         # The guard parses the requests, not grpcio: grpcio answers a request that does not
         # parse itself and then, racing the method's own end, sends a second status that never
@@ -109,9 +117,7 @@ class DeviceAuthInterceptor(_ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def _guard(
-        self, behavior: StreamBehavior, parse: Callable[[bytes], Any] | None
-    ) -> StreamBehavior:
+    def _guard(self, behavior: StreamBehavior, parse: Callable[[bytes], Any]) -> StreamBehavior:
         def guarded(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
             # Refused before any work, authentication included: a full server must answer fast.
             slot = self._slots.acquire(blocking=False)
@@ -120,10 +126,12 @@ class DeviceAuthInterceptor(_ServerInterceptor):
             try:
                 if not slot:
                     raise TooManyStreams("the server is serving its maximum of upload streams")
+                token = bearer_token(context.invocation_metadata())
+                device_id = self._device_of(token, context)
                 call = contextvars.copy_context()
-                call.run(_device.set, self._device_of(context))
-                parsed = _parsed(requests, parse)
-                yield from _steps(call, call.run(behavior, parsed, context))
+                call.run(_device.set, device_id)
+                checked = self._checked(requests, parse, token)
+                yield from _steps(call, call.run(behavior, checked, context))
             except Exception as err:
                 # The call boundary: whatever escaped the method ends the call here.
                 if not context.is_active():
@@ -143,13 +151,12 @@ class DeviceAuthInterceptor(_ServerInterceptor):
 
         return guarded
 
-    def _device_of(self, context: grpc.ServicerContext) -> str:
-        """The id of the device whose token the call carries; raise `Unauthenticated`.
+    def _device_of(self, token: str, context: grpc.ServicerContext) -> str:
+        """The id of the device whose active token the call carries; raise `Unauthenticated`.
 
         With device certificates, the call's certificate must name that device too
         (`PermissionDenied` otherwise).
         """
-        token = bearer_token(context.invocation_metadata())
         try:
             device_id = self._authenticate(token)
         except NotFound as err:
@@ -158,18 +165,27 @@ class DeviceAuthInterceptor(_ServerInterceptor):
             require_certificate_names(context, device_id)
         return device_id
 
+    def _checked(
+        self, requests: Iterator[bytes], parse: Callable[[bytes], Any], token: str
+    ) -> Iterator[Any]:
+        """The requests as `parse` reads them, while `token` stays active.
 
-def _parsed(requests: Iterator[bytes], parse: Callable[[bytes], Any] | None) -> Iterator[Any]:
-    """The requests as `parse` reads them; one that does not parse ends the call
-    (`MalformedMessage`, INVALID_ARGUMENT): no ack can name an item that has no id."""
-    for number, request in enumerate(requests, start=1):
-        if parse is None:
-            yield request
-            continue
-        try:
-            yield parse(request)
-        except DecodeError as err:
-            raise MalformedMessage(f"request {number} does not decode: {err}") from err
+        A request that does not parse ends the call (`MalformedMessage`, INVALID_ARGUMENT): no
+        ack can name an item that has no id. A token found revoked ends it too
+        (`Unauthenticated`), before the request that found it is read.
+        """
+        checked_at = time.monotonic()
+        for number, request in enumerate(requests, start=1):
+            if time.monotonic() - checked_at >= self._reauthenticate_s:
+                try:
+                    self._authenticate(token)
+                except NotFound as err:
+                    raise Unauthenticated("the device token was revoked") from err
+                checked_at = time.monotonic()
+            try:
+                yield parse(request)
+            except DecodeError as err:
+                raise MalformedMessage(f"request {number} does not decode: {err}") from err
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from unittest import mock
 
 import grpc
@@ -14,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.detections.models import Detection
-from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.models import Device, DeviceEvent, HardwareProfile
 from cloud.ingest import servicer
 from cloud.ingest.credentials import issue_token, revoke_tokens
 from cloud.ingest.server import SERVICE_NAME, IngestDeps, create_server
@@ -207,6 +209,36 @@ def test_a_revoked_token_no_longer_works(ingest: Ingest, token: str, device: Dev
     with pytest.raises(grpc.RpcError) as raised:
         ingest.upload([crop_request()], token)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_token_revoked_mid_stream_ends_the_stream(
+    start_ingest: Callable[..., Ingest],
+    objects: ObjectStore,
+    token: str,
+    device: Device,
+    kind: str,
+) -> None:
+    # Before, the token was checked when the stream opened only: a device whose token was
+    # revoked could keep one stream open and go on uploading for as long as it liked.
+    ingest = start_ingest(objects, reauthenticate_s=0)
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    if kind == "crops":
+        first, second = crop_request(), crop_request(OBJECTS[1])
+        call = ingest.stub.UploadCrops(iter(requests.get, None), timeout=10, metadata=metadata)
+    else:
+        first, second = event_request(1), event_request(2)
+        call = ingest.stub.UploadRecords(iter(requests.get, None), timeout=10, metadata=metadata)
+    acks = iter(call)
+    requests.put(first)
+    assert next(acks).status == STORED
+    revoke_tokens(device.id)
+    requests.put(second)
+    with pytest.raises(grpc.RpcError) as raised:
+        next(acks)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert Detection.objects.count() + DeviceEvent.objects.count() == 1
 
 
 def test_a_device_cannot_upload_for_another_device(

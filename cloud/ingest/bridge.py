@@ -357,7 +357,9 @@ class MqttBridge:
             return True
 
     def _drop(self, topic: str, outcome: str, err: Exception) -> None:
-        logger.warning("dropped the message on %s: %s", topic, err)
+        # The outcome tells a malformed message from one the checks let through to the
+        # database (refused_by_database: a check is missing).
+        logger.warning("dropped the message on %s (%s): %s", topic, outcome, err)
         self.counts[outcome] += 1
 
 

@@ -54,5 +54,5 @@ def test_any_bytes_on_a_stream_are_answered_and_the_next_stream_is_served(
     ingest: Ingest, token: str, objects: ObjectStore, method: str, data: st.DataObject
 ) -> None:
     messages = crop_requests(DEVICE) if method == "UploadCrops" else record_requests(DEVICE)
-    payload = data.draw(payloads(messages))  # type: ignore[arg-type]
+    payload = data.draw(payloads(messages))
     bytes_example(ingest, token, DEVICE, OrmStores(objects), method, payload)

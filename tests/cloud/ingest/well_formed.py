@@ -12,7 +12,7 @@ within the embedder's pixel bound.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -215,7 +215,7 @@ def ill_formed(table: str, rows: Iterable[Row]) -> list[str]:
 class StoreView(Protocol):
     """Read access to what the ingest stored: the database's rows and the object store."""
 
-    def rows(self, table: str) -> list[Row]:
+    def rows(self, table: str) -> Sequence[Row]:
         """Every row of `table` as a mapping of column names to values."""
 
     def object_keys(self) -> set[str]:
@@ -233,7 +233,7 @@ class OrmStores:
     def __init__(self, objects: ObjectStore) -> None:
         self._objects = objects
 
-    def rows(self, table: str) -> list[Row]:
+    def rows(self, table: str) -> Sequence[Row]:
         """Every row of `table`."""
         (model,) = (m for m in self._MODELS if m._meta.db_table == table)
         return list(model.objects.values())
@@ -260,13 +260,18 @@ def whole_jpeg_problem(data: bytes) -> str | None:
     return None
 
 
+def ill_formed_rows(rows: Callable[[str], Sequence[Row]]) -> set[str]:
+    """`ill_formed` over every table of `CHECKS`, read with `rows(table)`."""
+    return {line for table in CHECKS for line in ill_formed(table, rows(table))}
+
+
 def problems(stores: StoreView, checked: set[str]) -> set[str]:
     """What is wrong with the stores: ill-formed rows, objects without rows and rows without
     objects, and the crops among the objects not in `checked` that are no whole JPEG."""
     keys = {row["object_key"] for row in stores.rows("detections_detection")}
     stored = stores.object_keys()
     return {
-        *(line for table in CHECKS for line in ill_formed(table, stores.rows(table))),
+        *ill_formed_rows(stores.rows),
         *(f"object without a row: {key}" for key in stored - keys),
         *(f"row without an object: {key}" for key in keys - stored),
         *(

@@ -236,6 +236,9 @@ MQTT_BRIDGE: dict[str, Any] = {
     ),
     "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
+    # A client certificate, for a broker listener that requires one (mutual TLS).
+    "cert_file": env_str("SIGHTLINE_CLOUD_MQTT_CERT_FILE", default="") or None,
+    "key_file": env_str("SIGHTLINE_CLOUD_MQTT_KEY_FILE", default="") or None,
 }
 
 # Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the
@@ -249,6 +252,8 @@ MQTT_ACCOUNTS: dict[str, Any] = {
     "topic_prefix": MQTT_BRIDGE["topic_prefix"],
     "tls": MQTT_BRIDGE["tls"],
     "ca_file": MQTT_BRIDGE["ca_file"],
+    "cert_file": MQTT_BRIDGE["cert_file"],
+    "key_file": MQTT_BRIDGE["key_file"],
 }
 
 # Crop embedder of the `embed` workers (cloud.embeddings.embedder.EmbedderSettings). Without a

@@ -79,14 +79,9 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_CROP_PIXELS) -> Im
     unread too (OpenCV would decode PNG, TIFF, WebP, ... whose headers are not checked).
     """
     try:
-        size = read_jpeg_size(data)
+        read_jpeg_size(data, max_pixels=max_pixels)
     except JpegHeaderError as err:
-        raise UnreadableCrop(f"crop is not a readable JPEG: {err}") from err
-    if size.pixels > max_pixels:
-        raise UnreadableCrop(
-            f"crop declares {size.width} x {size.height} pixels, more than the "
-            f"{max_pixels} the embedder decodes"
-        )
+        raise UnreadableCrop(f"crop refused unread: {err}") from err
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise UnreadableCrop("crop does not decode as an image")

@@ -33,7 +33,7 @@ from tests.cloud.ingest.processes import (
     bridge_variables,
     cloud_command,
     cloud_env,
-    run_cloud,
+    prepare_database,
 )
 from tests.cloud.ingest.well_formed import ill_formed_rows
 from tests.integration.mqtt_session import BrokerSession
@@ -56,9 +56,7 @@ def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict
             **bridge_variables(mqtt_broker, mqtt_site),
         }
     )
-    run_cloud(env, "migrate", "--noinput")
-    for device in (mqtt_broker.device, mqtt_broker.device2):
-        run_cloud(env, "provision_device", device.username, "--hardware", "x86-cpu")
+    prepare_database(env, mqtt_broker.device.username, mqtt_broker.device2.username)
     return env
 
 

@@ -25,7 +25,7 @@ from weaviate import WeaviateClient
 
 from cloud.lib.vectorstore import object_uuid
 from sightline.common.v1 import model_pb2
-from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.cloud.ingest.processes import (
     Background,
@@ -77,15 +77,6 @@ def env(
 def token(env: dict[str, str]) -> str:
     """A device token, issued with the operator's command."""
     return run_cloud(env, "device_token", DEVICE).strip()
-
-
-@pytest.fixture
-def edge(ingest_server: tuple[Background, int]) -> Iterator[Ingest]:
-    """A client channel to the ingest server, as the edge opens it."""
-    _, port = ingest_server
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
-    channel.close()
 
 
 def wait_until_embedded(database_url: str, ids: list[str], timeout_s: float = 120.0) -> None:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minio import Minio
 
-from sightline.ingest.v1 import ingest_pb2_grpc
 from tests.cloud.ingest.fuzz_cases import bytes_example, crop_example, record_example
 from tests.cloud.ingest.hostile import crop_requests, payloads, record_requests
-from tests.cloud.ingest.processes import Background, cloud_env, run_cloud
+from tests.cloud.ingest.processes import cloud_env, prepare_database, run_cloud
 from tests.cloud.ingest.uploads import Ingest
 from tests.integration.stores import PostgresStores
 
@@ -38,8 +36,7 @@ DEVICE = "gate-01"
 def env(storage_env: dict[str, str]) -> dict[str, str]:
     """The cloud's environment on this test's stores, migrated, with the device provisioned."""
     env = cloud_env(storage_env)
-    run_cloud(env, "migrate", "--noinput")
-    run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
+    prepare_database(env, DEVICE)
     return env
 
 
@@ -54,14 +51,6 @@ def stores(env: dict[str, str], s3_client: Minio, s3_bucket: str) -> Iterator[Po
     opened = PostgresStores(env["SIGHTLINE_CLOUD_DATABASE_URL"], s3_client, s3_bucket)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def edge(ingest_server: tuple[Background, int]) -> Iterator[Ingest]:
-    _, port = ingest_server
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
-    channel.close()
 
 
 KINDS = ("crop", "record", "crop", "record", "bytes")

@@ -33,6 +33,7 @@ from tests.cloud.ingest.processes import (
     bridge_variables,
     cloud_command,
     cloud_env,
+    prepare_database,
     run_cloud,
 )
 from tests.cloud.ingest.uploads import crop_request
@@ -165,8 +166,7 @@ def bridge_env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) 
             "SIGHTLINE_CLOUD_MQTT_CA_FILE": str(mqtt_broker.ca_file),
         }
     )
-    run_cloud(env, "migrate", "--noinput")
-    run_cloud(env, "provision_device", mqtt_broker.device.username, "--hardware", "x86-cpu")
+    prepare_database(env, mqtt_broker.device.username)
     return env
 
 
@@ -253,8 +253,7 @@ def test_the_uplink_stores_a_crop_through_the_ingest_server_over_tls(
         env["SIGHTLINE_CLOUD_INGEST_TLS_CLIENT_CA_FILE"] = str(ca_file)
         cert, key = authority.issue(DEVICE, server=False).write(tmp_path, DEVICE)
         device_tls |= {"cert_file": cert, "key_file": key}
-    run_cloud(env, "migrate", "--noinput")
-    run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
+    prepare_database(env, DEVICE)
     token = run_cloud(env, "device_token", DEVICE).strip()
     server = Background(cloud_command("ingest_grpc"), env, tmp_path / "ingest.log")
     try:

@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from hypothesis import event
 
 from sightline.ingest.v1 import ingest_pb2
@@ -74,6 +75,21 @@ class Example:
             "objects": state["objects"] - keys,
         }
 
+    def denied_then_stored(
+        self,
+        call: Callable[..., Any],
+        hostile: Message,
+        valid: Message,
+        token: str,
+        upload: Callable[[list[Any], str], list[Any]],
+    ) -> None:
+        """`hostile` names another device: its stream ends with PERMISSION_DENIED before any
+        ack and changes nothing, and `valid` is stored on a new stream (with `upload`)."""
+        event("PERMISSION_DENIED")
+        assert _denied(call, [hostile, valid], token) == grpc.StatusCode.PERMISSION_DENIED
+        assert snapshot(self.stores) == self.before
+        assert [a.status for a in upload([valid], token)] == [STORED]
+
     def nothing_new_is_wrong(self) -> None:
         """Assert that the example made nothing ill-formed."""
         assert problems(self.stores, self.before["objects"]) - self._problems == set()
@@ -93,6 +109,12 @@ def _denied(call: Callable[..., Any], requests: list[Any], token: str) -> grpc.S
     return code
 
 
+def _answered(answer: Any) -> None:
+    """A hostile item's ack: one that can end its story, and no missing check behind it."""
+    assert answer.status in ANSWERS, answer
+    assert answer.message != "refused by the database"
+
+
 def _valid_crop(device_id: str) -> ingest_pb2.UploadCropsRequest:
     return crop_request(device_id=device_id, detection_id=fresh_id(), track_id=fresh_id())
 
@@ -108,17 +130,12 @@ def crop_example(
     example = Example(stores)
     valid = _valid_crop(device_id)
     if request.device_id != device_id:
-        event("PERMISSION_DENIED")
-        call = ingest.stub.UploadCrops
-        assert _denied(call, [request, valid], token) == grpc.StatusCode.PERMISSION_DENIED
-        assert snapshot(stores) == example.before
-        assert [a.status for a in ingest.upload([valid], token)] == [STORED]
+        example.denied_then_stored(ingest.stub.UploadCrops, request, valid, token, ingest.upload)
     else:
         answer, next_answer = ingest.upload([request, valid], token)
         event(ingest_pb2.AckStatus.Name(answer.status))
         assert answer.detection_id == request.detection_id
-        assert answer.status in ANSWERS, answer
-        assert answer.message != "refused by the database"
+        _answered(answer)
         assert (next_answer.detection_id, next_answer.status) == (valid.detection_id, STORED)
         after = example.after(valid)
         if answer.status == STORED:
@@ -141,17 +158,13 @@ def record_example(
     kind = request.WhichOneof("record")
     record = getattr(request, kind) if kind else None
     if record is not None and record.HasField("key") and record.key.device_id != device_id:
-        event("PERMISSION_DENIED")
-        call = ingest.stub.UploadRecords
-        assert _denied(call, [request, valid], token) == grpc.StatusCode.PERMISSION_DENIED
-        assert snapshot(stores) == example.before
-        assert [a.status for a in ingest.upload_records([valid], token)] == [STORED]
+        call, upload = ingest.stub.UploadRecords, ingest.upload_records
+        example.denied_then_stored(call, request, valid, token, upload)
     else:
         answer, next_answer = ingest.upload_records([request, valid], token)
         event(f"{kind}: {ingest_pb2.AckStatus.Name(answer.status)}")
         assert answer.seq == (record.key.seq if record is not None else 0)
-        assert answer.status in ANSWERS, answer
-        assert answer.message != "refused by the database"
+        _answered(answer)
         assert next_answer.status == STORED
         if answer.status != STORED:
             assert example.after(track_id=valid.track.track_id) == example.before
@@ -181,8 +194,7 @@ def bytes_example(
     else:
         (answer,) = answers
         event(f"{method}: {ingest_pb2.AckStatus.Name(answer.status)}")
-        assert answer.status in ANSWERS, answer
-        assert answer.message != "refused by the database"
+        _answered(answer)
         if answer.status != STORED:
             assert snapshot(stores) == example.before
     valid = _valid_crop(device_id)

@@ -158,6 +158,16 @@ def _key(device_id: str) -> Mutation[Message]:
     return mutate
 
 
+def _key_and_time(device_id: str) -> dict[str, Mutation[Message]]:
+    """The mutations of what every device message carries: its key and its time."""
+    return {
+        "key": _key(device_id),
+        "no key": _clear("key"),
+        "time": _set("time", timestamps),
+        "no time": _clear("time"),
+    }
+
+
 def _mutated(
     base: Callable[[st.DrawFn], M], mutations: dict[str, Mutation[M]]
 ) -> st.SearchStrategy[M]:
@@ -237,10 +247,7 @@ def record_requests(device_id: str) -> st.SearchStrategy[ingest_pb2.UploadRecord
     events = _mutated(
         event_base,
         {
-            "key": _key(device_id),
-            "no key": _clear("key"),
-            "time": _set("time", timestamps),
-            "no time": _clear("time"),
+            **_key_and_time(device_id),
             "name": _set("name", texts),
             "severity": _set("severity", st.integers(-(2**31), 2**31 - 1)),
             "camera_id": _set("camera_id", texts),
@@ -302,12 +309,9 @@ def status_messages(device_id: str) -> st.SearchStrategy[status_pb2.DeviceStatus
     return _mutated(
         base,
         {
-            "key": _key(device_id),
-            "no key": _clear("key"),
+            **_key_and_time(device_id),
             "state": _set("state", st.integers(-(2**31), 2**31 - 1)),
             "session_seq": _set("session_seq", uint64s),
-            "time": _set("time", timestamps),
-            "no time": _clear("time"),
             "agent_version": _set("agent_version", texts),
             "hardware_profile": _set("hardware_profile", texts),
             "models": models,
@@ -368,10 +372,7 @@ def metrics_messages(device_id: str) -> st.SearchStrategy[metrics_pb2.Metrics]:
     return _mutated(
         base,
         {
-            "key": _key(device_id),
-            "no key": _clear("key"),
-            "time": _set("time", timestamps),
-            "no time": _clear("time"),
+            **_key_and_time(device_id),
             "cpu_percent": _set("cpu_percent", float32s),
             "lanes": lane_list,
             "cameras": cameras,
@@ -393,10 +394,7 @@ def reported_messages(device_id: str) -> st.SearchStrategy[state_pb2.ReportedSta
     return _mutated(
         base,
         {
-            "key": _key(device_id),
-            "no key": _clear("key"),
-            "time": _set("time", timestamps),
-            "no time": _clear("time"),
+            **_key_and_time(device_id),
             "config_version": _set("config_version", texts),
             "error": _set("error", texts),
         },

@@ -1,7 +1,8 @@
 """Device authentication of every ingest call, and the error-to-status translation of calls.
 
 `DeviceAuthInterceptor` guards the methods of one service (the health service stays open for
-probes). It bounds how many of their calls run at once (RESOURCE_EXHAUSTED beyond), reads
+probes). It bounds how many of their calls run at once, in all and per device
+(RESOURCE_EXHAUSTED beyond), reads
 ``authorization: Bearer <token>``, resolves the token to a device id and runs the method with
 that id available from `authenticated_device()`; any error that escapes the method ends the
 call with the status code `cloud.ingest.status.call_status` picks.
@@ -14,10 +15,12 @@ thread that serves the call.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,6 +46,9 @@ StreamBehavior = Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]
 
 _BEARER: Final = "bearer "
 REAUTHENTICATE_S: Final = 1.0
+MAX_STREAMS_PER_DEVICE: Final = 4
+"""An edge holds one stream per lane (crops, records); the rest is room for a stream the server
+has not yet seen end when the edge retries."""
 _device: contextvars.ContextVar[str] = contextvars.ContextVar("ingest_device")
 
 
@@ -68,8 +74,10 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
 class DeviceAuthInterceptor(_ServerInterceptor):
     """Authenticates every call of `service` with `authenticate(token) -> device id`.
 
-    At most `max_streams` calls of the service run at once; a call beyond that fails at once
-    with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for a thread.
+    At most `max_streams` calls of the service run at once, and at most
+    `max_streams_per_device` of one device (an edge uses one per lane): a call beyond either
+    fails at once with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for
+    a thread, so one device holding streams open cannot take every slot of the fleet.
     With `device_certificates` (mTLS), the call's client certificate must also name the device
     the token belongs to (`cloud.ingest.tls`). A stream's token is checked again when a request
     arrives more than `reauthenticate_s` after the last check, so a token revoked while its
@@ -87,12 +95,16 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         authenticate: Callable[[str], str],
         *,
         max_streams: int,
+        max_streams_per_device: int = MAX_STREAMS_PER_DEVICE,
         reauthenticate_s: float = REAUTHENTICATE_S,
         device_certificates: bool = False,
     ) -> None:
         self._prefix = f"/{service}/"
         self._authenticate = authenticate
         self._slots = threading.BoundedSemaphore(max_streams)
+        self._max_per_device = max_streams_per_device
+        self._device_streams: Counter[str] = Counter()
+        self._device_streams_lock = threading.Lock()
         self._reauthenticate_s = reauthenticate_s
         self._device_certificates = device_certificates
 
@@ -131,7 +143,8 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                 call = contextvars.copy_context()
                 call.run(_device.set, device_id)
                 checked = self._checked(requests, parse, token)
-                yield from _steps(call, call.run(behavior, checked, context))
+                with self._device_slot(device_id):
+                    yield from _steps(call, call.run(behavior, checked, context))
             except Exception as err:
                 # The call boundary: whatever escaped the method ends the call here.
                 if not context.is_active():
@@ -150,6 +163,23 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                 close_old_connections()
 
         return guarded
+
+    @contextlib.contextmanager
+    def _device_slot(self, device_id: str) -> Iterator[None]:
+        """One of the device's stream slots while the block runs; `TooManyStreams` if none."""
+        with self._device_streams_lock:
+            if self._device_streams[device_id] >= self._max_per_device:
+                raise TooManyStreams(
+                    f"device {device_id!r} already has {self._max_per_device} upload streams open"
+                )
+            self._device_streams[device_id] += 1
+        try:
+            yield
+        finally:
+            with self._device_streams_lock:
+                self._device_streams[device_id] -= 1
+                if not self._device_streams[device_id]:
+                    del self._device_streams[device_id]
 
     def _device_of(self, token: str, context: grpc.ServicerContext) -> str:
         """The id of the device whose active token the call carries; raise `Unauthenticated`.

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
-from cloud.ingest.auth import REAUTHENTICATE_S, DeviceAuthInterceptor
+from cloud.ingest.auth import MAX_STREAMS_PER_DEVICE, REAUTHENTICATE_S, DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
 from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
 from cloud.ingest.servicer import IngestServicer
@@ -126,6 +126,7 @@ class IngestDeps:
     """Token -> device id; raises `cloud.errors.NotFound` for an unknown token."""
     max_message_bytes: int = 4 * 1024**2
     max_streams: int = 16
+    max_streams_per_device: int = MAX_STREAMS_PER_DEVICE
     reauthenticate_s: float = REAUTHENTICATE_S
     """How often the token of an open stream is checked again (`DeviceAuthInterceptor`)."""
     embed_batch_size: int = EMBED_BATCH_SIZE
@@ -156,6 +157,7 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
                 SERVICE_NAME,
                 deps.authenticate,
                 max_streams=deps.max_streams,
+                max_streams_per_device=deps.max_streams_per_device,
                 reauthenticate_s=deps.reauthenticate_s,
                 device_certificates=deps.tls is not None and deps.tls.client_ca is not None,
             )

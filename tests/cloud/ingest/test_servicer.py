@@ -439,6 +439,43 @@ def test_database_errors_are_classified_per_crop(
     assert str(error) not in answered[0].message
 
 
+def test_one_device_cannot_take_every_upload_slot(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    # Before, slots were counted for the server only: a device with a valid token could open
+    # max_streams streams and hold them (nothing ends an idle stream on the server), and every
+    # other device of the fleet was refused with RESOURCE_EXHAUSTED.
+    ingest = start_ingest(objects, max_streams=4, max_streams_per_device=2)
+    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    release = threading.Event()
+    held = []
+    for item in OBJECTS[:2]:
+
+        def hold(item: object = item) -> Iterator[ingest_pb2.UploadCropsRequest]:
+            yield crop_request(item)  # type: ignore[arg-type]
+            release.wait(20)
+
+        call = ingest.stub.UploadCrops(
+            hold(), timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        responses = iter(call)
+        assert next(responses).status == STORED
+        held.append(responses)
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            ingest.upload_records([event_request(1)], token)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "gate-01" in (refused.value.details() or "")
+        other = crop_request(OBJECTS[2], device_id="gate-02")
+        assert [a.status for a in ingest.upload([other], issue_token("gate-02"))] == [STORED]
+    finally:
+        release.set()
+    for responses in held:
+        assert list(responses) == []
+    # Its streams ended, the device gets its slots back.
+    assert [a.status for a in ingest.upload_records([event_request(1)], token)] == [STORED]
+
+
 def test_probes_answer_while_every_upload_slot_is_taken(
     start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
 ) -> None:

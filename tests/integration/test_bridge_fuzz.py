@@ -11,6 +11,7 @@ on SQLite.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Iterator
@@ -97,6 +98,7 @@ def wait_for_heartbeat(database: PostgresRows, device_id: str, seq: int) -> None
     raise AssertionError(f"heartbeat {seq} of {device_id} not stored: the bridge stalled")
 
 
+@functools.cache  # built once, not for every example
 def _leaf_payloads(device_id: str) -> st.SearchStrategy[tuple[Upstream, bytes]]:
     return st.one_of(
         st.tuples(st.just(Upstream.STATUS), payloads(status_messages(device_id))),

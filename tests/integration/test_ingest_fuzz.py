@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from minio import Minio
 
 from tests.cloud.ingest.fuzz_cases import bytes_example, crop_example, record_example
-from tests.cloud.ingest.hostile import crop_requests, payloads, record_requests
+from tests.cloud.ingest.hostile import crop_requests, raw_requests, record_requests
 from tests.cloud.ingest.processes import cloud_env, prepare_database, run_cloud
 from tests.cloud.ingest.uploads import Ingest
 from tests.integration.stores import PostgresStores
@@ -53,6 +53,8 @@ def stores(env: dict[str, str], s3_client: Minio, s3_bucket: str) -> Iterator[Po
     opened.close()
 
 
+# Built once: a strategy made per example would be built again for every one.
+CROPS, RECORDS, RAW = crop_requests(DEVICE), record_requests(DEVICE), raw_requests(DEVICE)
 KINDS = ("crop", "record", "crop", "record", "bytes")
 """What an example sends: structured items twice as often as bytes, which mostly fail to decode
 (the unit fuzzers cover those many times over)."""
@@ -70,11 +72,9 @@ def test_hostile_uploads_are_refused_and_stall_nothing_on_postgres(
     # One test for every kind of example, so that they share one server and one migrated
     # database: a migration takes seconds, an example a fraction of one.
     if kind == "crop":
-        crop_example(edge, token, DEVICE, stores, data.draw(crop_requests(DEVICE)))
+        crop_example(edge, token, DEVICE, stores, data.draw(CROPS))
     elif kind == "record":
-        record_example(edge, token, DEVICE, stores, data.draw(record_requests(DEVICE)))
+        record_example(edge, token, DEVICE, stores, data.draw(RECORDS))
     else:
-        method = data.draw(st.sampled_from(["UploadCrops", "UploadRecords"]))
-        messages = crop_requests(DEVICE) if method == "UploadCrops" else record_requests(DEVICE)
-        payload = data.draw(payloads(messages))
+        method, payload = data.draw(RAW)
         bytes_example(edge, token, DEVICE, stores, method, payload)

@@ -415,6 +415,14 @@ def payloads(messages: st.SearchStrategy[M]) -> st.SearchStrategy[bytes]:
     )
 
 
+def raw_requests(device_id: str) -> st.SearchStrategy[tuple[str, bytes]]:
+    """(method, request bytes) for either upload method: its requests as `payloads` makes them."""
+    return st.one_of(
+        st.tuples(st.just("UploadCrops"), payloads(crop_requests(device_id))),
+        st.tuples(st.just("UploadRecords"), payloads(record_requests(device_id))),
+    )
+
+
 def fresh_id() -> str:
     """A new canonical UUID, for the valid items that follow a hostile one."""
     return str(uuid.uuid4())

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.fuzz_cases import bytes_example, crop_example, record_example
-from tests.cloud.ingest.hostile import crop_requests, payloads, record_requests
+from tests.cloud.ingest.hostile import crop_requests, raw_requests, record_requests
 from tests.cloud.ingest.uploads import Ingest
 from tests.cloud.ingest.well_formed import OrmStores
 
@@ -49,10 +48,9 @@ def test_any_record_is_stored_or_refused_and_the_next_one_is_stored(
 
 
 @FUZZ
-@given(method=st.sampled_from(["UploadCrops", "UploadRecords"]), data=st.data())
+@given(sent=raw_requests(DEVICE))
 def test_any_bytes_on_a_stream_are_answered_and_the_next_stream_is_served(
-    ingest: Ingest, token: str, objects: ObjectStore, method: str, data: st.DataObject
+    ingest: Ingest, token: str, objects: ObjectStore, sent: tuple[str, bytes]
 ) -> None:
-    messages = crop_requests(DEVICE) if method == "UploadCrops" else record_requests(DEVICE)
-    payload = data.draw(payloads(messages))
+    method, payload = sent
     bytes_example(ingest, token, DEVICE, OrmStores(objects), method, payload)

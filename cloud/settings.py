@@ -197,6 +197,12 @@ if _collection := env_str("SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION", default="")
     VECTOR_STORE["collection"] = _collection
 
 # gRPC crop ingest (`python -m cloud ingest_grpc`; cloud.ingest.server.IngestServerSettings).
+# The largest crop (width x height, as its JPEG header declares) the embed workers decode; the
+# ingest refuses larger ones at upload, so every stored crop is one the workers decode.
+_MAX_CROP_PIXELS = env_int(
+    "SIGHTLINE_CLOUD_EMBEDDER_MAX_CROP_PIXELS", default=4096 * 4096, minimum=1
+)
+
 # The default message limit matches the edge uplink's, so the edge drops an oversized crop
 # itself instead of failing a whole stream with RESOURCE_EXHAUSTED.
 INGEST_GRPC: dict[str, Any] = {
@@ -205,6 +211,7 @@ INGEST_GRPC: dict[str, Any] = {
         "SIGHTLINE_CLOUD_INGEST_MAX_MESSAGE_BYTES", default=4 * 1024**2, minimum=1024
     ),
     "max_streams": env_int("SIGHTLINE_CLOUD_INGEST_MAX_STREAMS", default=16, minimum=1),
+    "max_crop_pixels": _MAX_CROP_PIXELS,
     "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
     # TLS unless the address is loopback or SIGHTLINE_CLOUD_INGEST_PLAINTEXT says a proxy in
     # front terminates it; a client CA adds device certificates (mTLS).
@@ -229,6 +236,9 @@ MQTT_BRIDGE: dict[str, Any] = {
     ),
     "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
+    # A client certificate, for a broker listener that requires one (mutual TLS).
+    "cert_file": env_str("SIGHTLINE_CLOUD_MQTT_CERT_FILE", default="") or None,
+    "key_file": env_str("SIGHTLINE_CLOUD_MQTT_KEY_FILE", default="") or None,
 }
 
 # Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the
@@ -242,6 +252,8 @@ MQTT_ACCOUNTS: dict[str, Any] = {
     "topic_prefix": MQTT_BRIDGE["topic_prefix"],
     "tls": MQTT_BRIDGE["tls"],
     "ca_file": MQTT_BRIDGE["ca_file"],
+    "cert_file": MQTT_BRIDGE["cert_file"],
+    "key_file": MQTT_BRIDGE["key_file"],
 }
 
 # Crop embedder of the `embed` workers (cloud.embeddings.embedder.EmbedderSettings). Without a
@@ -251,9 +263,7 @@ EMBEDDER: dict[str, Any] = {
     "threads": env_int("SIGHTLINE_CLOUD_EMBEDDER_THREADS", default=1, minimum=1),
     "batch_size": env_int("SIGHTLINE_CLOUD_EMBEDDER_BATCH_SIZE", default=32, minimum=1),
     # A crop's JPEG header may declare any size; the decoder would allocate all of it.
-    "max_crop_pixels": env_int(
-        "SIGHTLINE_CLOUD_EMBEDDER_MAX_CROP_PIXELS", default=4096 * 4096, minimum=1
-    ),
+    "max_crop_pixels": _MAX_CROP_PIXELS,
 }
 
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
 
 import cv2
 import numpy as np
@@ -19,7 +18,11 @@ import numpy.typing as npt
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
+from cloud.embeddings.spec import (
+    CROP_EMBEDDING_DIMENSION,
+    CROP_MODEL_NAME,
+    DEFAULT_MAX_CROP_PIXELS,
+)
 from cloud.errors import InvalidInput
 from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
 from models.cache import BUILD_COMMAND, built_model, sha256_file
@@ -31,9 +34,6 @@ logger = logging.getLogger(__name__)
 Image = npt.NDArray[np.uint8]
 """A decoded crop: height x width x 3, BGR, as OpenCV returns it."""
 Vectors = npt.NDArray[np.float32]
-
-DEFAULT_MAX_CROP_PIXELS: Final = 4096 * 4096
-"""Largest crop decoded by default: a 4096 x 4096 crop takes 48 MiB decoded (BGR)."""
 
 
 class EmbedderSettings(BaseModel):
@@ -79,14 +79,9 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_CROP_PIXELS) -> Im
     unread too (OpenCV would decode PNG, TIFF, WebP, ... whose headers are not checked).
     """
     try:
-        size = read_jpeg_size(data)
+        read_jpeg_size(data, max_pixels=max_pixels)
     except JpegHeaderError as err:
-        raise UnreadableCrop(f"crop is not a readable JPEG: {err}") from err
-    if size.pixels > max_pixels:
-        raise UnreadableCrop(
-            f"crop declares {size.width} x {size.height} pixels, more than the "
-            f"{max_pixels} the embedder decodes"
-        )
+        raise UnreadableCrop(f"crop refused unread: {err}") from err
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise UnreadableCrop("crop does not decode as an image")

@@ -27,14 +27,14 @@ import logging
 import secrets
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from cloud.errors import CloudError
+from cloud.lib.mqtt_tls import MqttTlsSettings
 from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream, upstream_subscriptions
 from sightline.names import NAME_RULE, is_name
 
@@ -48,10 +48,9 @@ _NOT_FOUND: Final = ("Client not found", "Role not found")
 AclType = Literal["publishClientSend", "publishClientReceive", "subscribePattern"]
 
 
-class BrokerAdminSettings(BaseModel):
-    """How the cloud reaches the broker's account API (`settings.MQTT_ACCOUNTS`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class BrokerAdminSettings(MqttTlsSettings):
+    """How the cloud reaches the broker's account API (`settings.MQTT_ACCOUNTS`); TLS as
+    `MqttTlsSettings`."""
 
     host: str = Field(min_length=1, description="Broker host name or address.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
@@ -59,10 +58,6 @@ class BrokerAdminSettings(BaseModel):
     password: SecretStr = Field(description="Its password.")
     topic_prefix: TopicPrefix = Field(
         default="sightline", description="Root level(s) of every topic, as the edges use."
-    )
-    tls: bool = Field(default=False, description="Connect with TLS.")
-    ca_file: Path | None = Field(
-        default=None, description="PEM roots to trust instead of the system's (tls only)."
     )
     timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for any answer.")
 
@@ -170,9 +165,7 @@ class _Session:
             reconnect_on_failure=False,
         )
         self._client.username_pw_set(settings.username, settings.password.get_secret_value())
-        if settings.tls:
-            ca = settings.ca_file
-            self._client.tls_set(ca_certs=str(ca) if ca else None)
+        settings.apply_tls(self._client)
         self._client.on_message = self._on_message
         try:
             self._client.connect(settings.host, settings.port, keepalive=30)

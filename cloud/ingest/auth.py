@@ -1,7 +1,8 @@
 """Device authentication of every ingest call, and the error-to-status translation of calls.
 
 `DeviceAuthInterceptor` guards the methods of one service (the health service stays open for
-probes). It bounds how many of their calls run at once (RESOURCE_EXHAUSTED beyond), reads
+probes). It bounds how many of their calls run at once, in all and per device
+(RESOURCE_EXHAUSTED beyond), reads
 ``authorization: Bearer <token>``, resolves the token to a device id and runs the method with
 that id available from `authenticated_device()`; any error that escapes the method ends the
 call with the status code `cloud.ingest.status.call_status` picks.
@@ -14,19 +15,24 @@ thread that serves the call.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from django.db import close_old_connections
+from google.protobuf.message import DecodeError
 
 from cloud.errors import NotFound
 from cloud.ingest.errors import TooManyStreams, Unauthenticated
 from cloud.ingest.status import call_status
 from cloud.ingest.tls import require_certificate_names
+from cloud.ingest.wire import MalformedMessage
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,10 @@ else:
 StreamBehavior = Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]
 
 _BEARER: Final = "bearer "
+REAUTHENTICATE_S: Final = 1.0
+MAX_STREAMS_PER_DEVICE: Final = 4
+"""An edge holds one stream per lane (crops, records); the rest is room for a stream the server
+has not yet seen end when the edge retries."""
 _device: contextvars.ContextVar[str] = contextvars.ContextVar("ingest_device")
 
 
@@ -64,10 +74,15 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
 class DeviceAuthInterceptor(_ServerInterceptor):
     """Authenticates every call of `service` with `authenticate(token) -> device id`.
 
-    At most `max_streams` calls of the service run at once; a call beyond that fails at once
-    with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for a thread.
+    At most `max_streams` calls of the service run at once, and at most
+    `max_streams_per_device` of one device (an edge uses one per lane): a call beyond either
+    fails at once with RESOURCE_EXHAUSTED (the edge retries with backoff) instead of waiting for
+    a thread, so one device holding streams open cannot take every slot of the fleet.
     With `device_certificates` (mTLS), the call's client certificate must also name the device
-    the token belongs to (`cloud.ingest.tls`).
+    the token belongs to (`cloud.ingest.tls`). A stream's token is checked again when a request
+    arrives more than `reauthenticate_s` after the last check, so a token revoked while its
+    stream is open ends that stream (UNAUTHENTICATED) within that time, at a cost of one lookup
+    per stream and interval rather than per item.
 
     `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
     UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
@@ -80,11 +95,17 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         authenticate: Callable[[str], str],
         *,
         max_streams: int,
+        max_streams_per_device: int = MAX_STREAMS_PER_DEVICE,
+        reauthenticate_s: float = REAUTHENTICATE_S,
         device_certificates: bool = False,
     ) -> None:
         self._prefix = f"/{service}/"
         self._authenticate = authenticate
         self._slots = threading.BoundedSemaphore(max_streams)
+        self._max_per_device = max_streams_per_device
+        self._device_streams: Counter[str] = Counter()
+        self._device_streams_lock = threading.Lock()
+        self._reauthenticate_s = reauthenticate_s
         self._device_certificates = device_certificates
 
     def intercept_service(
@@ -95,17 +116,21 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self._prefix):
             return handler
-        if handler.stream_stream is None:
-            # Every ingest method streams both ways; a new kind of method needs its own wrapper.
+        if handler.stream_stream is None or handler.request_deserializer is None:
+            # Every ingest method streams protobuf messages both ways; a new kind of method
+            # needs its own wrapper.
             raise TypeError(f"{handler_call_details.method} is not a bidirectional stream")
+        # The guard parses the requests, not grpcio: grpcio answers a request that does not
+        # parse itself and then, racing the method's own end, sends a second status that never
+        # completes, so the call stays in the server for good and the server cannot stop.
         return grpc.stream_stream_rpc_method_handler(
-            self._guard(handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
+            self._guard(handler.stream_stream, handler.request_deserializer),
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
 
-    def _guard(self, behavior: StreamBehavior) -> StreamBehavior:
-        def guarded(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    def _guard(self, behavior: StreamBehavior, parse: Callable[[bytes], Any]) -> StreamBehavior:
+        def guarded(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
             # Refused before any work, authentication included: a full server must answer fast.
             slot = self._slots.acquire(blocking=False)
             # Like Django's request_started/finished: drop connections that broke or aged out.
@@ -113,9 +138,13 @@ class DeviceAuthInterceptor(_ServerInterceptor):
             try:
                 if not slot:
                     raise TooManyStreams("the server is serving its maximum of upload streams")
+                token = bearer_token(context.invocation_metadata())
+                device_id = self._device_of(token, context)
                 call = contextvars.copy_context()
-                call.run(_device.set, self._device_of(context))
-                yield from _steps(call, call.run(behavior, requests, context))
+                call.run(_device.set, device_id)
+                checked = self._checked(requests, parse, token)
+                with self._device_slot(device_id):
+                    yield from _steps(call, call.run(behavior, checked, context))
             except Exception as err:
                 # The call boundary: whatever escaped the method ends the call here.
                 if not context.is_active():
@@ -135,13 +164,29 @@ class DeviceAuthInterceptor(_ServerInterceptor):
 
         return guarded
 
-    def _device_of(self, context: grpc.ServicerContext) -> str:
-        """The id of the device whose token the call carries; raise `Unauthenticated`.
+    @contextlib.contextmanager
+    def _device_slot(self, device_id: str) -> Iterator[None]:
+        """One of the device's stream slots while the block runs; `TooManyStreams` if none."""
+        with self._device_streams_lock:
+            if self._device_streams[device_id] >= self._max_per_device:
+                raise TooManyStreams(
+                    f"device {device_id!r} already has {self._max_per_device} upload streams open"
+                )
+            self._device_streams[device_id] += 1
+        try:
+            yield
+        finally:
+            with self._device_streams_lock:
+                self._device_streams[device_id] -= 1
+                if not self._device_streams[device_id]:
+                    del self._device_streams[device_id]
+
+    def _device_of(self, token: str, context: grpc.ServicerContext) -> str:
+        """The id of the device whose active token the call carries; raise `Unauthenticated`.
 
         With device certificates, the call's certificate must name that device too
         (`PermissionDenied` otherwise).
         """
-        token = bearer_token(context.invocation_metadata())
         try:
             device_id = self._authenticate(token)
         except NotFound as err:
@@ -149,6 +194,28 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         if self._device_certificates:
             require_certificate_names(context, device_id)
         return device_id
+
+    def _checked(
+        self, requests: Iterator[bytes], parse: Callable[[bytes], Any], token: str
+    ) -> Iterator[Any]:
+        """The requests as `parse` reads them, while `token` stays active.
+
+        A request that does not parse ends the call (`MalformedMessage`, INVALID_ARGUMENT): no
+        ack can name an item that has no id. A token found revoked ends it too
+        (`Unauthenticated`), before the request that found it is read.
+        """
+        checked_at = time.monotonic()
+        for number, request in enumerate(requests, start=1):
+            if time.monotonic() - checked_at >= self._reauthenticate_s:
+                try:
+                    self._authenticate(token)
+                except NotFound as err:
+                    raise Unauthenticated("the device token was revoked") from err
+                checked_at = time.monotonic()
+            try:
+                yield parse(request)
+            except DecodeError as err:
+                raise MalformedMessage(f"request {number} does not decode: {err}") from err
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

@@ -38,7 +38,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
@@ -48,11 +47,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from cloud.errors import CloudError, NotFound
 from cloud.ingest.device_messages import handle_device_message
 from cloud.ingest.failures import Failure, classify, refused_by_database
+from cloud.lib.mqtt_tls import MqttTlsSettings
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1.topics import (
     TopicPrefix,
@@ -73,10 +73,8 @@ _POLL_S: Final = 0.5
 _STOP_TIMEOUT_S: Final = 5.0
 
 
-class MqttBridgeSettings(BaseModel):
-    """How the bridge reaches the broker (`settings.MQTT_BRIDGE`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class MqttBridgeSettings(MqttTlsSettings):
+    """How the bridge reaches the broker (`settings.MQTT_BRIDGE`); TLS as `MqttTlsSettings`."""
 
     host: str = Field(min_length=1, description="Broker host name or address.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
@@ -101,10 +99,6 @@ class MqttBridgeSettings(BaseModel):
         default="mqttv5",
         description="MQTT version. 3.1.1 is for brokers without MQTT 5 (the demo's in-process "
         "broker); the session then persists with clean_session=False and the broker's own expiry.",
-    )
-    tls: bool = Field(default=False, description="Connect with TLS.")
-    ca_file: Path | None = Field(
-        default=None, description="PEM roots to trust instead of the system's (tls only)."
     )
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keep-alive interval.")
     session_expiry_s: int = Field(
@@ -183,9 +177,7 @@ class MqttBridge:
             client.username_pw_set(
                 self._settings.username, self._settings.password.get_secret_value()
             )
-        if self._settings.tls:
-            ca = self._settings.ca_file
-            client.tls_set(ca_certs=str(ca) if ca else None)
+        self._settings.apply_tls(client)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -357,7 +349,9 @@ class MqttBridge:
             return True
 
     def _drop(self, topic: str, outcome: str, err: Exception) -> None:
-        logger.warning("dropped the message on %s: %s", topic, err)
+        # The outcome tells a malformed message from one the checks let through to the
+        # database (refused_by_database: a check is missing).
+        logger.warning("dropped the message on %s (%s): %s", topic, outcome, err)
         self.counts[outcome] += 1
 
 

@@ -2,10 +2,16 @@
 
 These checks cover what ingest.proto defines (canonical UUID ids, safe device and camera ids,
 the fields that must be set, a valid frame time, a plausible frame size, normalised boxes, a
-score in [0, 1], JPEG data), each once; `record_detection` then applies the domain's own
+score in [0, 1], a whole JPEG), each once; `record_detection` then applies the domain's own
 rules. Everything here runs before any I/O, so a bad item costs nothing but its REJECTED_INVALID
 ack. The box stays normalised, as on the wire: the cloud stores it that way
 (`cloud.detections.models`).
+
+The JPEG is checked without decoding it: its header must declare no more pixels than the embed
+worker decodes (`max_crop_pixels`, the embedder's own bound), and it must end with the EOI
+marker. So a crop the worker would refuse unread (a few crafted bytes can declare gigapixels)
+or decode half grey (one cut short) is refused at upload, where the device learns of it,
+instead of being stored and never embedded.
 """
 
 from __future__ import annotations
@@ -13,19 +19,26 @@ from __future__ import annotations
 import math
 
 from cloud.detections.services import NewDetection
+from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
 from cloud.errors import InvalidInput
 from cloud.ingest.wire import require_set, timestamp
+from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
 from cloud.validators import require, validate_edge_name, validate_uuid
 from sightline.ingest.v1 import ingest_pb2
 
-# Every baseline or progressive JPEG starts with SOI (FF D8) followed by another marker (FF).
-JPEG_MAGIC = b"\xff\xd8\xff"
+# Every complete JPEG ends with the EOI marker (ITU-T T.81, B.2.1).
+JPEG_EOI = b"\xff\xd9"
 # Larger than any camera stream; rejects garbage frame sizes.
 MAX_FRAME_SIDE = 16384
 
 
-def parse_upload(request: ingest_pb2.UploadCropsRequest) -> NewDetection:
-    """Validate one request; raise `InvalidInput` saying which field breaks the contract."""
+def parse_upload(
+    request: ingest_pb2.UploadCropsRequest, *, max_crop_pixels: int = DEFAULT_MAX_CROP_PIXELS
+) -> NewDetection:
+    """Validate one request; raise `InvalidInput` saying which field breaks the contract.
+
+    `max_crop_pixels` is the most pixels (width x height) the crop's JPEG may declare.
+    """
     # One spelling per id (canonical lowercase): the ids are idempotency keys, and an
     # upper-case retry of the same UUID must not become a second row or track.
     require(validate_uuid, request.detection_id, "detection_id")
@@ -44,8 +57,7 @@ def parse_upload(request: ingest_pb2.UploadCropsRequest) -> NewDetection:
     # Written as "not (a <= b)" so that NaN fails too.
     if not (0 <= request.score <= 1):
         raise InvalidInput("score: must lie in [0, 1]")
-    if not request.jpeg.startswith(JPEG_MAGIC):
-        raise InvalidInput("jpeg: not JPEG data (no SOI marker)")
+    _require_whole_jpeg(request.jpeg, max_crop_pixels)
     box = request.box
     return NewDetection(
         id=request.detection_id,
@@ -65,6 +77,15 @@ def parse_upload(request: ingest_pb2.UploadCropsRequest) -> NewDetection:
         model_version=request.model.version,
         jpeg=request.jpeg,
     )
+
+
+def _require_whole_jpeg(data: bytes, max_pixels: int) -> None:
+    try:
+        read_jpeg_size(data, max_pixels=max_pixels)
+    except JpegHeaderError as err:
+        raise InvalidInput(f"jpeg: {err}") from err
+    if not data.endswith(JPEG_EOI):
+        raise InvalidInput("jpeg: does not end with the EOI marker (cut short, or bytes after it)")
 
 
 def _require_normalised(box: ingest_pb2.BoundingBox, name: str) -> None:

@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError, Message
 
 from cloud.fleet.models import DeviceStatus
 from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
-from cloud.ingest.wire import MalformedMessage, sequence_number, timestamp
+from cloud.ingest.wire import MalformedMessage, quoted, sequence_number, timestamp
 from cloud.validators import require, validate_edge_name
 from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
@@ -64,7 +64,8 @@ def _parse(message_type: type[M], payload: bytes) -> M:
 def _check_key(key: key_pb2.MessageKey, topic: UpstreamTopic) -> None:
     if key.device_id != topic.device_id:
         raise MalformedMessage(
-            f"key.device_id {key.device_id!r} differs from the topic's device {topic.device_id!r}"
+            f"key.device_id {quoted(key.device_id)} differs from the topic's device "
+            f"{topic.device_id!r}"
         )
     sequence_number(key)
 

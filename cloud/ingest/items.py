@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from cloud.ingest.errors import PermissionDenied
 from cloud.ingest.status import item_failure
+from cloud.ingest.wire import quoted
 from sightline.ingest.v1 import ingest_pb2
 
 Request = TypeVar("Request", bound=Message)
@@ -29,8 +30,9 @@ class ItemKind(Generic[Request, Response]):
 
     name: str
     """What an item is called in logs ("crop", "record")."""
-    item_id: Callable[[Request], object]
-    """The item's idempotency key, which its ack carries (detection id, seq)."""
+    item_id: Callable[[Request], str]
+    """How logs name the item: its idempotency key, which its ack carries (the detection id,
+    `quoted` as it comes from the device; the seq)."""
     device_id: Callable[[Request], str | None]
     """The device the item says it comes from; None when it names none (then the wire check
     rejects it as malformed)."""
@@ -55,7 +57,7 @@ def acked_items(
     for request in requests:
         claimed = kind.device_id(request)
         if claimed is not None and claimed != device_id:
-            raise PermissionDenied(f"device {device_id!r} may not upload for {claimed!r}")
+            raise PermissionDenied(f"device {device_id!r} may not upload for {quoted(claimed)}")
         yield _answer(request, kind, store)
 
 

@@ -24,7 +24,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cloud.ingest.auth import DeviceAuthInterceptor
+from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
+from cloud.ingest.auth import MAX_STREAMS_PER_DEVICE, REAUTHENTICATE_S, DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
 from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
 from cloud.ingest.servicer import IngestServicer
@@ -57,6 +58,13 @@ class IngestServerSettings(BaseModel):
         description="Upload streams served at once (each holds a thread); further streams are "
         "refused with RESOURCE_EXHAUSTED, which edges retry with backoff. Health checks do not "
         "count against it.",
+    )
+    max_crop_pixels: int = Field(
+        default=DEFAULT_MAX_CROP_PIXELS,
+        ge=1,
+        description="Most pixels (width x height) a crop's JPEG header may declare; a larger "
+        "crop is REJECTED_INVALID. Keep it the embed workers' max_crop_pixels, so that every "
+        "stored crop is one they decode.",
     )
     grace_s: float = Field(
         default=10.0, ge=0, description="How long calls in flight may finish on shutdown."
@@ -118,7 +126,11 @@ class IngestDeps:
     """Token -> device id; raises `cloud.errors.NotFound` for an unknown token."""
     max_message_bytes: int = 4 * 1024**2
     max_streams: int = 16
+    max_streams_per_device: int = MAX_STREAMS_PER_DEVICE
+    reauthenticate_s: float = REAUTHENTICATE_S
+    """How often the token of an open stream is checked again (`DeviceAuthInterceptor`)."""
     embed_batch_size: int = EMBED_BATCH_SIZE
+    max_crop_pixels: int = DEFAULT_MAX_CROP_PIXELS
     health: health.HealthServicer = field(default_factory=health.HealthServicer)
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
     tls: ServerTls | None = None
@@ -145,13 +157,20 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
                 SERVICE_NAME,
                 deps.authenticate,
                 max_streams=deps.max_streams,
+                max_streams_per_device=deps.max_streams_per_device,
+                reauthenticate_s=deps.reauthenticate_s,
                 device_certificates=deps.tls is not None and deps.tls.client_ca is not None,
             )
         ],
         options=options,
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestServicer(deps.objects, embed_batch_size=deps.embed_batch_size), server
+        IngestServicer(
+            deps.objects,
+            embed_batch_size=deps.embed_batch_size,
+            max_crop_pixels=deps.max_crop_pixels,
+        ),
+        server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     for name in ("", SERVICE_NAME):
@@ -175,6 +194,7 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
         objects=objects,
         max_message_bytes=settings.max_message_bytes,
         max_streams=settings.max_streams,
+        max_crop_pixels=settings.max_crop_pixels,
         tls=settings.tls(),
     )
     server, port = create_server(settings.address, deps)

@@ -18,12 +18,13 @@ from cloud.ingest.crops import parse_upload
 from cloud.ingest.embedding_batch import EmbeddingBatch
 from cloud.ingest.items import ItemKind, acked_items
 from cloud.ingest.records import record_key, store_record
+from cloud.ingest.wire import quoted
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 CROPS: ItemKind[ingest_pb2.UploadCropsRequest, ingest_pb2.UploadCropsResponse] = ItemKind(
     name="crop",
-    item_id=lambda request: request.detection_id,
+    item_id=lambda request: quoted(request.detection_id),
     device_id=lambda request: request.device_id,
     ack=lambda request, status, message: ingest_pb2.UploadCropsResponse(
         detection_id=request.detection_id, status=status, message=message
@@ -44,7 +45,7 @@ def _record_seq(request: ingest_pb2.UploadRecordsRequest) -> int:
 
 RECORDS: ItemKind[ingest_pb2.UploadRecordsRequest, ingest_pb2.UploadRecordsResponse] = ItemKind(
     name="record",
-    item_id=_record_seq,
+    item_id=lambda request: str(_record_seq(request)),
     device_id=_record_device,
     ack=lambda request, status, message: ingest_pb2.UploadRecordsResponse(
         seq=_record_seq(request), status=status, message=message
@@ -56,9 +57,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Serves `UploadCrops` and `UploadRecords` for devices authenticated by
     `DeviceAuthInterceptor`."""
 
-    def __init__(self, objects: ObjectStore, *, embed_batch_size: int) -> None:
+    def __init__(
+        self, objects: ObjectStore, *, embed_batch_size: int, max_crop_pixels: int
+    ) -> None:
+        """`max_crop_pixels`: the most pixels a crop's JPEG may declare (`parse_upload`)."""
         self._objects = objects
         self._embed_batch_size = embed_batch_size
+        self._max_crop_pixels = max_crop_pixels
 
     def UploadCrops(
         self,
@@ -69,7 +74,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         embeddings = EmbeddingBatch(self._embed_batch_size)
 
         def store(request: ingest_pb2.UploadCropsRequest) -> bool:
-            stored = record_detection(parse_upload(request), self._objects)
+            detection = parse_upload(request, max_crop_pixels=self._max_crop_pixels)
+            stored = record_detection(detection, self._objects)
             if stored.needs_embedding:
                 embeddings.add(request.detection_id)
             return stored.created

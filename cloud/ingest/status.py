@@ -47,7 +47,7 @@ def call_status(error: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-def item_failure(kind: str, item: object, error: Exception) -> tuple[ingest_pb2.AckStatus, str]:
+def item_failure(kind: str, item: str, error: Exception) -> tuple[ingest_pb2.AckStatus, str]:
     """The ack status and message for an item (a `kind` named `item`) that raised `error`.
 
     Classified by `cloud.ingest.failures` and logged here, once: the item's fault is

@@ -4,17 +4,34 @@ The per-message modules (`cloud.ingest.crops`, `cloud.ingest.records`,
 `cloud.ingest.device_messages`) check what ingest.proto and the `sightline.device.v1` messages
 define with these: required fields are set, timestamps are valid protobuf timestamps, a
 message key names a sequence number. Each check raises `MalformedMessage`, an `InvalidInput`,
-naming the field, so a malformed message is rejected before any I/O.
+naming the field, so a malformed message is rejected before any I/O. Error messages and logs
+quote what a device sent with `quoted`, which bounds its length.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from google.protobuf.message import Message
 
 from cloud.errors import InvalidInput
 from sightline.device.v1 import key_pb2
+
+_QUOTED_CHARACTERS: Final = 64
+"""The longest id the contract allows (device, camera) is quoted whole."""
+
+
+def quoted(value: str) -> str:
+    """`value`, from a device, as error messages and logs show it: its repr, cut short.
+
+    A device chooses the length of what it sends, up to the message size: quoted whole, a
+    huge id would overflow the gRPC trailers that carry a call's status (the client's limit is
+    8 KiB) and flood the logs.
+    """
+    if len(value) <= _QUOTED_CHARACTERS:
+        return repr(value)
+    return f"{value[:_QUOTED_CHARACTERS]!r}... ({len(value)} characters)"
 
 
 class MalformedMessage(InvalidInput):

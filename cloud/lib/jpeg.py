@@ -43,14 +43,24 @@ class JpegSize:
         return self.width * self.height
 
 
-def read_jpeg_size(data: bytes) -> JpegSize:
+def read_jpeg_size(data: bytes, *, max_pixels: int | None = None) -> JpegSize:
     """Return the size the first frame header of `data` declares, without decoding anything.
 
     Raises `JpegHeaderError` when `data` does not start with a JPEG's SOI marker, when a
     segment is malformed or truncated, when the scan starts or the image ends before a frame
-    header, and when the header declares a zero width or height (a height to be set later by a
-    DNL marker, which OpenCV's libjpeg does not support either).
+    header, when the header declares a zero width or height (a height to be set later by a
+    DNL marker, which OpenCV's libjpeg does not support either), and when it declares more
+    than `max_pixels` (width x height) where that is given.
     """
+    size = _declared_size(data)
+    if max_pixels is not None and size.pixels > max_pixels:
+        raise JpegHeaderError(
+            f"declares {size.width} x {size.height} pixels, more than the {max_pixels} allowed"
+        )
+    return size
+
+
+def _declared_size(data: bytes) -> JpegSize:
     if not data.startswith(_SOI):
         raise JpegHeaderError("not a JPEG: it does not start with the SOI marker")
     position = len(_SOI)

@@ -94,6 +94,27 @@ def test_it_reads_production_services_from_the_environment(
     }
 
 
+def test_the_mqtt_connections_take_a_client_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(
+        monkeypatch,
+        **PRODUCTION,
+        MQTT_HOST="broker",
+        MQTT_TLS="true",
+        MQTT_CA_FILE="/etc/sightline/ca.pem",
+        MQTT_CERT_FILE="/etc/sightline/bridge.crt",
+        MQTT_KEY_FILE="/etc/sightline/bridge.key",
+    )
+    tls = {
+        "tls": True,
+        "ca_file": "/etc/sightline/ca.pem",
+        "cert_file": "/etc/sightline/bridge.crt",
+        "key_file": "/etc/sightline/bridge.key",
+    }
+    # The bridge and the account API reach the same broker the same way.
+    for name in ("MQTT_BRIDGE", "MQTT_ACCOUNTS"):
+        assert {key: settings[name][key] for key in tls} == tls
+
+
 def test_it_requires_the_parameters_of_the_chosen_object_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,15 +10,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from demo import stack
+from sightline.ingest.v1 import ingest_pb2_grpc
 from tests.cloud.ingest.processes import (
     Background,
     celery_worker,
     cloud_command,
     storage_variables,
 )
+from tests.cloud.ingest.uploads import Ingest
 from tests.services.contract import S3Server, WeaviateServer
 
 
@@ -72,3 +75,12 @@ def ingest_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Backgro
     port = int(process.wait_for(r"ingest server listening on port (\d+)").group(1))
     yield process, port
     process.stop()
+
+
+@pytest.fixture
+def edge(ingest_server: tuple[Background, int]) -> Iterator[Ingest]:
+    """A client channel to `ingest_server`, as the edge opens it."""
+    _, port = ingest_server
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
+    channel.close()

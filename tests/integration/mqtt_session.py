@@ -13,6 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -25,10 +26,16 @@ class BrokerSession:
     """One MQTT v5 connection with synchronous connect, subscribe and QoS 1 publish."""
 
     def __init__(
-        self, broker: MqttBroker, account: MqttAccount | None, client_id: str | None = None
+        self,
+        broker: MqttBroker,
+        account: MqttAccount | None,
+        client_id: str | None = None,
+        *,
+        will: tuple[str, bytes] | None = None,
     ) -> None:
         """`client_id` defaults to the account's user name: the broker binds device and bridge
-        accounts to it (only the test admin may pick any)."""
+        accounts to it (only the test admin may pick any). `will` is a (topic, payload) last
+        will, at QoS 1 and not retained."""
         self._broker = broker
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -39,6 +46,8 @@ class BrokerSession:
         )
         if account is not None:
             self._client.username_pw_set(account.username, account.password)
+        if will is not None:
+            self._client.will_set(*will, qos=1)
         self._answers: dict[tuple[str, int], Any] = {}
         self._answered = threading.Condition()
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -103,6 +112,13 @@ class BrokerSession:
     def next_message(self) -> mqtt.MQTTMessage:
         """The next message delivered to this session's subscriptions (waits up to TIMEOUT)."""
         return self.messages.get(timeout=TIMEOUT)
+
+    def vanish(self) -> None:
+        """End the connection so that the broker publishes the last will."""
+        # MQTT 5.0 section 3.14.2.1: reason 0x04 asks the broker to send the will, as after a
+        # lost connection, without waiting for the keep-alive to expire.
+        self._client.disconnect(ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+        self._client.loop_stop()
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""

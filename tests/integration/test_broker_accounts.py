@@ -78,6 +78,9 @@ def test_a_device_cannot_take_another_devices_session(
         "its own desired state",
         "its own command",
         "a record topic (records go over gRPC)",
+        "another device's status",
+        "another device's metrics",
+        "the account API",
     ],
 )
 def test_a_device_publishes_only_its_own_upstream_state_under_its_site(
@@ -89,11 +92,61 @@ def test_a_device_publishes_only_its_own_upstream_state_under_its_site(
         "its own desired state": leaf(mqtt_broker, mqtt_site, device, "desired"),
         "its own command": leaf(mqtt_broker, mqtt_site, device, "cmd/reboot"),
         "a record topic (records go over gRPC)": leaf(mqtt_broker, mqtt_site, device, "events"),
+        "another device's status": leaf(mqtt_broker, mqtt_site, mqtt_broker.device2, "status"),
+        "another device's metrics": leaf(mqtt_broker, mqtt_site, mqtt_broker.device2, "metrics"),
+        "the account API": "$CONTROL/dynamic-security/v1",
     }[where]
     with BrokerSession(mqtt_broker, device) as session:
         assert session.publish(forbidden, b"forged").value == NOT_AUTHORIZED
         for name in ("status", "metrics", "reported", "cmd/reboot/result"):
             assert not session.publish(leaf(mqtt_broker, mqtt_site, device, name), b"").is_failure
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        "another device's status",
+        "another device's commands",
+        "every device of its site",
+        "everything",
+        "the account API's answers",
+    ],
+)
+def test_a_device_reads_only_its_own_downstream_topics(
+    mqtt_broker: MqttBroker, mqtt_site: str, what: str
+) -> None:
+    other, prefix = mqtt_broker.device2, mqtt_broker.topic_prefix
+    topic_filter = {
+        "another device's status": leaf(mqtt_broker, mqtt_site, other, "status"),
+        "another device's commands": leaf(mqtt_broker, mqtt_site, other, "cmd/+"),
+        "every device of its site": f"{prefix}/v1/{mqtt_site}/#",
+        "everything": "#",
+        "the account API's answers": "$CONTROL/dynamic-security/#",
+    }[what]
+    with BrokerSession(mqtt_broker, mqtt_broker.device) as session:
+        assert session.subscribe(topic_filter, retained=False).value == NOT_AUTHORIZED
+        own = leaf(mqtt_broker, mqtt_site, mqtt_broker.device, "cmd/+")
+        assert not session.subscribe(own, retained=False).is_failure
+
+
+def test_a_device_cannot_forge_another_devices_status_with_its_last_will(
+    mqtt_broker: MqttBroker, mqtt_site: str
+) -> None:
+    victim = leaf(mqtt_broker, mqtt_site, mqtt_broker.device2, "status")
+    with (
+        BrokerSession(mqtt_broker, mqtt_broker.admin, f"{mqtt_site}-observer") as observer,
+        BrokerSession(mqtt_broker, mqtt_broker.device2) as owner,
+    ):
+        assert not observer.subscribe(victim, retained=False).is_failure
+        # Mosquitto takes the connection and drops the forbidden will when it would send it.
+        impostor = BrokerSession(mqtt_broker, mqtt_broker.device, will=(victim, b"offline"))
+        try:
+            impostor.connect()
+        finally:
+            impostor.vanish()
+        # Were the will published, it would come before what the owner publishes next.
+        assert not owner.publish(victim, b"online").is_failure
+        assert observer.next_message().payload == b"online"
 
 
 def test_the_bridge_reads_its_sites_and_cannot_forge_a_device(

@@ -25,14 +25,15 @@ from weaviate import WeaviateClient
 
 from cloud.lib.vectorstore import object_uuid
 from sightline.common.v1 import model_pb2
-from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from tests.cloud.ingest.footage import OBJECTS
+from sightline.ingest.v1 import ingest_pb2
+from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.cloud.ingest.processes import (
     Background,
     cloud_env,
     run_cloud,
 )
 from tests.cloud.ingest.uploads import Ingest, crop_request, event_request, track_request
+from tests.cloud.lib.jpeg_samples import declaring
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +57,6 @@ def env(storage_env: dict[str, str]) -> dict[str, str]:
 def token(env: dict[str, str]) -> str:
     """A device token, issued with the operator's command."""
     return run_cloud(env, "device_token", DEVICE).strip()
-
-
-@pytest.fixture
-def edge(ingest_server: tuple[Background, int]) -> Iterator[Ingest]:
-    """A client channel to the ingest server, as the edge opens it."""
-    _, port = ingest_server
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
-    channel.close()
 
 
 def wait_until_embedded(database_url: str, ids: list[str], timeout_s: float = 120.0) -> None:
@@ -174,6 +166,51 @@ def test_items_the_database_would_refuse_stall_nothing(
         assert conn.execute("SELECT id FROM detections_track").fetchall() == [(good_crop.track_id,)]
     keys = [o.object_name for o in s3_client.list_objects(s3_bucket, recursive=True)]
     assert keys == [f"crops/{DEVICE}/lobby/2026/11/21/{good_crop.detection_id}.jpg"]
+
+
+def test_oversized_and_malformed_crops_are_refused_and_the_server_serves_on(
+    env: dict[str, str], token: str, edge: Ingest, s3_client: Minio, s3_bucket: str
+) -> None:
+    metadata = (("authorization", f"Bearer {token}"),)
+    # A stream that stays open meanwhile, as another upload in progress.
+    requests: queue.Queue[Any] = queue.Queue()
+    ongoing = iter(edge.stub.UploadCrops(iter(requests.get, None), timeout=60, metadata=metadata))
+    first, last = (crop_request(item, device_id=DEVICE) for item in OBJECTS[:2])
+    requests.put(first)
+    assert next(ongoing).status == STORED
+
+    # Over the server's 4 MiB limit: that stream fails, before the servicer sees the crop.
+    real = crop_jpeg(OBJECTS[2])
+    oversized = crop_request(device_id=DEVICE, jpeg=real[:-2] + bytes(5 * 1024**2) + real[-2:])
+    with pytest.raises(grpc.RpcError) as raised:
+        edge.upload([oversized], token)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    # Crops that are no whole JPEG within the embedder's bound, checked without decoding.
+    malformed = [
+        crop_request(device_id=DEVICE, jpeg=declaring(60_000, 60_000)),
+        crop_request(device_id=DEVICE, jpeg=real[: len(real) // 2]),
+        crop_request(device_id=DEVICE, jpeg=b"\x89PNG\r\n\x1a\n" + bytes(64)),
+    ]
+    good = crop_request(OBJECTS[3], device_id=DEVICE)
+    answers = edge.upload([*malformed, good], token)
+    assert [a.status for a in answers] == [REJECTED] * 3 + [STORED]
+    assert [a.message.split(":")[0] for a in answers[:3]] == ["jpeg"] * 3
+
+    # The stream open all along goes on.
+    requests.put(last)
+    assert next(ongoing).status == STORED
+    requests.put(None)
+    assert list(ongoing) == []
+
+    stored = [first, good, last]
+    with psycopg.connect(env["SIGHTLINE_CLOUD_DATABASE_URL"]) as conn:
+        rows = conn.execute("SELECT id FROM detections_detection").fetchall()
+    assert sorted(row[0] for row in rows) == sorted(r.detection_id for r in stored)
+    names = [o.object_name or "" for o in s3_client.list_objects(s3_bucket, recursive=True)]
+    assert sorted(name.rsplit("/", 1)[1] for name in names) == sorted(
+        f"{r.detection_id}.jpg" for r in stored
+    )
 
 
 def kill_connections(database_url: str, postgres_url: str) -> None:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificateIssuerPublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -29,10 +33,11 @@ class Issued:
 
 
 class Authority:
-    """A self-signed CA that issues server and client certificates valid for a day."""
+    """A CA that issues server and client certificates valid for a day: a new self-signed one,
+    or an existing one read from its files (`from_files`)."""
 
     def __init__(self, name: str) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._key: CertificateIssuerPrivateKeyTypes = ec.generate_private_key(ec.SECP256R1())
         self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         self.cert = (
             self._builder(self._name, self._key.public_key())
@@ -41,8 +46,21 @@ class Authority:
             .public_bytes(serialization.Encoding.PEM)
         )
 
+    @classmethod
+    def from_files(cls, cert_file: Path, key_file: Path) -> Authority:
+        """The CA whose PEM certificate and unencrypted PEM key are in these files (the test
+        broker's, which signs the client certificates its mTLS listener requires)."""
+        authority = cls.__new__(cls)
+        authority.cert = cert_file.read_bytes()
+        ca = x509.load_pem_x509_certificate(authority.cert)
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise TypeError(f"{key_file} holds a {type(key).__name__}, not an EC or RSA key")
+        authority._key, authority._name = key, ca.subject
+        return authority
+
     def _builder(
-        self, subject: x509.Name, public_key: ec.EllipticCurvePublicKey
+        self, subject: x509.Name, public_key: CertificateIssuerPublicKeyTypes
     ) -> x509.CertificateBuilder:
         now = datetime.now(UTC)
         return (

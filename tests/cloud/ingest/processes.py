@@ -89,6 +89,13 @@ def run_cloud(env: Mapping[str, str], *args: str) -> str:
     return result.stdout
 
 
+def prepare_database(env: Mapping[str, str], *devices: str) -> None:
+    """Migrate the database of `env` and provision `devices`, as an operator does."""
+    run_cloud(env, "migrate", "--noinput")
+    for device in devices:
+        run_cloud(env, "provision_device", device, "--hardware", "x86-cpu")
+
+
 class Background:
     """A long-running command whose output goes to a log file; stopped with SIGTERM."""
 

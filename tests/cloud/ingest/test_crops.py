@@ -11,8 +11,9 @@ from cloud.errors import InvalidInput
 from cloud.ingest.crops import parse_upload
 from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2
-from tests.cloud.ingest.footage import FRAME_HEIGHT, FRAME_WIDTH, OBJECTS
+from tests.cloud.ingest.footage import FRAME_HEIGHT, FRAME_WIDTH, OBJECTS, crop_jpeg
 from tests.cloud.ingest.uploads import FRAME_TIME, crop_request
+from tests.cloud.lib.jpeg_samples import declaring, encode
 
 
 def test_it_keeps_ids_box_and_crop_as_the_edge_sent_them() -> None:
@@ -65,6 +66,8 @@ def box(x_min: float, y_min: float, x_max: float, y_max: float) -> ingest_pb2.Bo
         ({"score": 1.5}, "score"),
         ({"score": float("nan")}, "score"),
         ({"jpeg": b"\x89PNG\r\n\x1a\n"}, "jpeg"),
+        ({"jpeg": declaring(60_000, 60_000)}, "jpeg"),
+        ({"jpeg": crop_jpeg(OBJECTS[0])[:-2]}, "jpeg"),
     ],
 )
 def test_it_rejects_a_request_that_breaks_the_contract(
@@ -87,3 +90,10 @@ def test_texts_are_left_to_the_domain_rules() -> None:
     request = crop_request(label="", model=model_pb2.ModelRef(name="nanodet-g"))
     detection = parse_upload(request)
     assert (detection.label, detection.model_version) == ("", "")
+
+
+def test_a_crop_within_the_pixel_bound_passes() -> None:
+    request = crop_request(jpeg=encode(64, 48))
+    assert parse_upload(request, max_crop_pixels=64 * 48).jpeg == request.jpeg
+    with pytest.raises(InvalidInput, match=r"^jpeg: declares 65 x 48 pixels, more than the 3072"):
+        parse_upload(crop_request(jpeg=encode(65, 48)), max_crop_pixels=64 * 48)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from unittest import mock
 
 import grpc
@@ -14,16 +16,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.detections.models import Detection
-from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.models import Device, DeviceEvent, HardwareProfile
 from cloud.ingest import servicer
 from cloud.ingest.credentials import issue_token, revoke_tokens
-from cloud.ingest.server import SERVICE_NAME
+from cloud.ingest.server import SERVICE_NAME, IngestDeps, create_server
 from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
 from sightline.common.v1 import model_pb2
-from sightline.ingest.v1 import ingest_pb2
+from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.cloud.ingest.faults import failing_first
-from tests.cloud.ingest.footage import OBJECTS
+from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, crop_request, event_request
+from tests.cloud.lib.jpeg_samples import declaring, encode
 
 STORED = ingest_pb2.ACK_STATUS_STORED
 DUPLICATE = ingest_pb2.ACK_STATUS_DUPLICATE
@@ -141,6 +144,13 @@ INVALID: Mapping[str, Callable[[], ingest_pb2.UploadCropsRequest]] = {
     ),
     "PNG instead of JPEG": lambda: crop_request(jpeg=b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
     "empty JPEG": lambda: crop_request(jpeg=b""),
+    # Before, only the first three bytes were checked: these were stored, and the embed worker
+    # then refused them (a giant one unread) or embedded a half-grey image (a cut one).
+    "JPEG declaring a giant image": lambda: crop_request(jpeg=declaring(60_000, 60_000)),
+    "JPEG just over the pixel bound": lambda: crop_request(jpeg=declaring(4097, 4096)),
+    "JPEG cut short": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0])[:-100]),
+    "JPEG cut after its header": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0])[:700]),
+    "JPEG with bytes after its end": lambda: crop_request(jpeg=crop_jpeg(OBJECTS[0]) + b"\0"),
     "id not a UUID": lambda: crop_request(detection_id="crop-17"),
     "id in upper case": lambda: crop_request(detection_id="01935F1E-7C4A-7D2E-9B1A-3C5D7E9F1A2B"),
     "no frame size": lambda: crop_request(frame_size=ingest_pb2.FrameSize()),
@@ -201,6 +211,36 @@ def test_a_revoked_token_no_longer_works(ingest: Ingest, token: str, device: Dev
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_token_revoked_mid_stream_ends_the_stream(
+    start_ingest: Callable[..., Ingest],
+    objects: ObjectStore,
+    token: str,
+    device: Device,
+    kind: str,
+) -> None:
+    # Before, the token was checked when the stream opened only: a device whose token was
+    # revoked could keep one stream open and go on uploading for as long as it liked.
+    ingest = start_ingest(objects, reauthenticate_s=0)
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    if kind == "crops":
+        first, second = crop_request(), crop_request(OBJECTS[1])
+        call = ingest.stub.UploadCrops(iter(requests.get, None), timeout=10, metadata=metadata)
+    else:
+        first, second = event_request(1), event_request(2)
+        call = ingest.stub.UploadRecords(iter(requests.get, None), timeout=10, metadata=metadata)
+    acks = iter(call)
+    requests.put(first)
+    assert next(acks).status == STORED
+    revoke_tokens(device.id)
+    requests.put(second)
+    with pytest.raises(grpc.RpcError) as raised:
+        next(acks)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert Detection.objects.count() + DeviceEvent.objects.count() == 1
+
+
 def test_a_device_cannot_upload_for_another_device(
     ingest: Ingest, token: str, objects: ObjectStore
 ) -> None:
@@ -217,6 +257,26 @@ def test_a_device_cannot_upload_for_another_device(
     assert [a.status for a in acks] == [STORED]
     assert list(Detection.objects.values_list("device_id", flat=True)) == ["gate-01"]
     assert len(stored_keys(objects)) == 1
+
+
+@pytest.mark.parametrize("kind", ["crops", "records"])
+def test_a_huge_foreign_device_id_is_denied_with_a_short_detail(
+    ingest: Ingest, token: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by fuzzing: the detail and the log line quoted the claimed id whole, so a 300 kB id
+    # made the trailers exceed the client's 8 KiB metadata limit (the device saw
+    # RESOURCE_EXHAUSTED, not why it was refused) and wrote 300 kB lines to the log.
+    claimed = "x" * 300_000
+    with pytest.raises(grpc.RpcError) as raised:
+        if kind == "crops":
+            ingest.upload([crop_request(device_id=claimed)], token)
+        else:
+            ingest.upload_records([event_request(1, device_id=claimed)], token)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "xxxx" in (raised.value.details() or "")
+    assert len(raised.value.details() or "") < 200
+    assert max(len(record.getMessage()) for record in caplog.records) < 400
+    assert Detection.objects.count() == 0
 
 
 def test_a_crop_on_another_devices_track_is_rejected(
@@ -244,6 +304,43 @@ def test_an_oversized_message_fails_the_stream(
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert Detection.objects.count() == 0
     assert stored_keys(objects) == []
+
+
+def test_the_pixel_bound_of_a_crop_is_the_servers_setting(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    ingest = start_ingest(objects, max_crop_pixels=64 * 48)
+    small, large = crop_request(jpeg=encode(64, 48)), crop_request(jpeg=encode(65, 48))
+    assert [a.status for a in ingest.upload([small, large], token)] == [STORED, REJECTED]
+    assert list(Detection.objects.values_list("id", flat=True)) == [small.detection_id]
+
+
+def test_undecodable_requests_end_their_streams_and_leave_nothing_running(
+    transactional_db: None, enqueued: mock.MagicMock, objects: ObjectStore, token: str
+) -> None:
+    # Found by fuzzing: grpcio itself answered bytes that do not parse (INTERNAL, "Exception
+    # deserializing request!") and then, in a race with the method's own end, sent a second
+    # status that never completed: the call stayed in the server for good, and the server
+    # could no longer stop (`serve` waits for its calls on SIGTERM).
+    server, port = create_server("127.0.0.1:0", IngestDeps(objects=objects))
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        for method in ("UploadCrops", "UploadRecords") * 10:
+            raw = channel.stream_stream(f"/{SERVICE_NAME}/{method}", request_serializer=None)
+            with pytest.raises(grpc.RpcError) as raised:
+                list(
+                    raw(iter([b":"]), timeout=10, metadata=(("authorization", f"Bearer {token}"),))
+                )
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "does not decode" in (raised.value.details() or "")
+        # The server still serves, and then stops at once: no call was left behind.
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        assert [a.status for a in Ingest(stub, channel).upload([crop_request()], token)] == [STORED]
+    finally:
+        channel.close()
+        stopped = server.stop(grace=0).wait(10)
+    assert stopped
 
 
 class UnavailableStore:
@@ -340,6 +437,43 @@ def test_database_errors_are_classified_per_crop(
         (second.detection_id, STORED),
     ]
     assert str(error) not in answered[0].message
+
+
+def test_one_device_cannot_take_every_upload_slot(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str
+) -> None:
+    # Before, slots were counted for the server only: a device with a valid token could open
+    # max_streams streams and hold them (nothing ends an idle stream on the server), and every
+    # other device of the fleet was refused with RESOURCE_EXHAUSTED.
+    ingest = start_ingest(objects, max_streams=4, max_streams_per_device=2)
+    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    release = threading.Event()
+    held = []
+    for item in OBJECTS[:2]:
+
+        def hold(item: object = item) -> Iterator[ingest_pb2.UploadCropsRequest]:
+            yield crop_request(item)  # type: ignore[arg-type]
+            release.wait(20)
+
+        call = ingest.stub.UploadCrops(
+            hold(), timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        responses = iter(call)
+        assert next(responses).status == STORED
+        held.append(responses)
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            ingest.upload_records([event_request(1)], token)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "gate-01" in (refused.value.details() or "")
+        other = crop_request(OBJECTS[2], device_id="gate-02")
+        assert [a.status for a in ingest.upload([other], issue_token("gate-02"))] == [STORED]
+    finally:
+        release.set()
+    for responses in held:
+        assert list(responses) == []
+    # Its streams ended, the device gets its slots back.
+    assert [a.status for a in ingest.upload_records([event_request(1)], token)] == [STORED]
 
 
 def test_probes_answer_while_every_upload_slot_is_taken(

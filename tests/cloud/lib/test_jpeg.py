@@ -24,6 +24,12 @@ def test_it_reads_a_huge_declared_size_without_allocating_it() -> None:
     assert read_jpeg_size(declaring(60000, 60000)) == JpegSize(60000, 60000)
 
 
+def test_it_refuses_more_pixels_than_asked_for_without_decoding() -> None:
+    assert read_jpeg_size(declaring(64, 48), max_pixels=64 * 48) == JpegSize(64, 48)
+    with pytest.raises(JpegHeaderError, match="declares 60000 x 60000 pixels, more than the 3072"):
+        read_jpeg_size(declaring(60000, 60000), max_pixels=64 * 48)
+
+
 def test_it_skips_fill_bytes_and_application_segments() -> None:
     data = encode(20, 10)
     # A fill byte before a marker is legal, and an APP15 segment may come before the frame.

@@ -14,6 +14,8 @@ safe to call again with the same report (docs/architecture.md, "Identity and ide
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +25,7 @@ from cloud.detections.models import Detection, Track
 from cloud.errors import InvalidInput
 from cloud.fleet.models import Camera
 from cloud.fleet.services import ensure_device_exists
+from cloud.lib.inserts import insert_new
 from cloud.lib.objectstore import ObjectStore, crop_key
 from cloud.validators import require_text, require_time
 
@@ -70,9 +73,9 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     """Store a detection's JPEG in `objects` and its row, once per detection id.
 
     The domain's rules (module docstring) are checked first; the camera and the track are
-    created on first sight. The one existence check is the row's get-or-create on the edge-made
-    id, in a transaction under the track's row lock, and the JPEG is put after it and before
-    the commit, so
+    created on first sight. The one existence check is the row's insert on the edge-made id
+    (``ON CONFLICT DO NOTHING``), in a transaction under the track's row lock, and the JPEG is
+    put after it and before the commit, so
 
     - a committed row always names a stored object;
     - a refused detection (`InvalidInput`, `NotFound`) or a repeat of a stored one writes no
@@ -88,73 +91,165 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     lock, so concurrent uploads for one track cannot lose an update. The price is that an
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
     """
+    _check(detection)
+    with transaction.atomic():
+        if _store([detection], objects, None):
+            logger.debug(
+                "recorded detection %s on track %s",
+                detection.id,
+                detection.track_id,
+                extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
+            )
+            return StoredCrop(created=True, needs_embedding=True)
+        # The insert found the id taken: by this device (a repeat) or by another one.
+        owner, embedded_at = Detection.objects.values_list("device_id", "embedded_at").get(
+            pk=detection.id
+        )
+        if owner != detection.device_id:
+            # Ids are global, so another device's repeat is no duplicate of its own: it must
+            # learn nothing of the stored crop (not even that it is stored), and the exception
+            # undoes what it added on first sight.
+            raise InvalidInput(f"detection_id: {detection.id} cannot be used")
+        # Undo what the repeat may have added on first sight (a camera or a track of a payload
+        # that differs from the stored one), so that it changes nothing.
+        transaction.set_rollback(True)
+        logger.debug("detection %s already recorded", detection.id)
+        return StoredCrop(created=False, needs_embedding=embedded_at is None)
+
+
+class NotAllNew(Exception):
+    """`record_detections` stored nothing: one of the detections is a repeat or refused."""
+
+
+def record_detections(
+    detections: Sequence[NewDetection], objects: ObjectStore, puts: Executor | None = None
+) -> None:
+    """Store new detections together: one transaction, their JPEGs put side by side.
+
+    All or nothing, with the guarantees of `record_detection` for each: every detection is
+    stored as new and committed together, or this raises, having committed nothing. It raises
+    `NotAllNew` before any object is put when a detection is a repeat (of a stored id, or twice
+    in `detections`), breaks a domain rule or names another camera's track, and whatever a
+    store raised otherwise. The caller then stores them one by one with `record_detection`,
+    which gives each its own outcome. The tracks are locked in id order, so two groups sharing
+    tracks wait for each other instead of deadlocking. `puts` runs the object puts at once
+    (one after the other without it); every put has ended before this returns or raises.
+    """
+    ids = {detection.id for detection in detections}
+    if len(ids) < len(detections):
+        raise NotAllNew("a detection id occurs twice")
+    try:
+        for detection in detections:
+            _check(detection)
+    except InvalidInput as err:
+        raise NotAllNew(str(err)) from err
+    with transaction.atomic():
+        if not _store(detections, objects, puts):
+            raise NotAllNew("a detection id is stored already")
+    logger.debug("recorded %d detections", len(detections))
+
+
+def _check(detection: NewDetection) -> None:
     require_time(detection.ts, "ts")
     for name in ("label", "model_name", "model_version"):
         require_text(getattr(detection, name), Detection, name)
-    key = crop_key(detection.device_id, detection.camera_id, detection.ts, detection.id)
-    with transaction.atomic():
-        camera, track, _ = _locked_track(
-            detection.device_id,
-            detection.camera_id,
-            detection.track_id,
-            detection.label,
-            (detection.ts, detection.ts),
+
+
+@dataclass
+class _TrackState:
+    """A locked track as the group finds it, and as its detections leave it."""
+
+    first_seen: datetime
+    last_seen: datetime
+    best_score: float | None
+    best_detection_id: str | None = None
+    """Set when a detection of the group became the best."""
+    label: str = ""
+    """The best detection's label, once `best_detection_id` is set."""
+    changed: bool = False
+
+    def extend(self, detection: NewDetection) -> None:
+        if detection.ts < self.first_seen or detection.ts > self.last_seen:
+            self.first_seen = min(self.first_seen, detection.ts)
+            self.last_seen = max(self.last_seen, detection.ts)
+            self.changed = True
+        # Ties keep the earlier crop, so the shown crop does not flicker between equal scores.
+        if self.best_score is None or detection.score > self.best_score:
+            self.best_score = detection.score
+            self.best_detection_id = detection.id
+            self.label = detection.label
+            self.changed = True
+
+
+def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Executor | None) -> bool:
+    """Inside a transaction: insert the detections' rows, put their JPEGs, extend their tracks.
+
+    Returns False, having put nothing, when a detection's id is taken (the caller rolls back);
+    raises `InvalidInput` for a track of another camera, `NotFound` for an unknown device.
+    Statements: one per camera to find it, one to lock the tracks, one to insert the new
+    tracks, one to insert the detections, one per existing track that changed.
+    """
+    cameras = {pair: _camera_pk(*pair) for pair in {(d.device_id, d.camera_id) for d in detections}}
+    states, new_tracks = _lock_tracks(detections, cameras)
+    for detection in detections:
+        states[detection.track_id].extend(detection)
+    rows = [
+        Detection(
+            id=d.id,
+            track_id=d.track_id,
+            camera_id=cameras[d.device_id, d.camera_id],
+            device_id=d.device_id,
+            ts=d.ts,
+            x_min=d.x_min,
+            y_min=d.y_min,
+            x_max=d.x_max,
+            y_max=d.y_max,
+            frame_width=d.frame_width,
+            frame_height=d.frame_height,
+            label=d.label,
+            score=d.score,
+            object_key=crop_key(d.device_id, d.camera_id, d.ts, d.id),
+            model_name=d.model_name,
+            model_version=d.model_version,
         )
-        row, created = Detection.objects.get_or_create(
-            id=detection.id,
-            defaults={
-                "track": track,
-                "camera": camera,
-                "device_id": detection.device_id,
-                "ts": detection.ts,
-                "x_min": detection.x_min,
-                "y_min": detection.y_min,
-                "x_max": detection.x_max,
-                "y_max": detection.y_max,
-                "frame_width": detection.frame_width,
-                "frame_height": detection.frame_height,
-                "label": detection.label,
-                "score": detection.score,
-                "object_key": key,
-                "model_name": detection.model_name,
-                "model_version": detection.model_version,
-            },
-        )
-        if not created:
-            if row.device_id != detection.device_id:
-                # Ids are global, so another device's repeat is no duplicate of its own: it
-                # must learn nothing of the stored crop (not even that it is stored), and the
-                # exception undoes what it added on first sight.
-                raise InvalidInput(f"detection_id: {detection.id} cannot be used")
-            # Undo what the repeat may have added on first sight (a camera or a track of a
-            # payload that differs from the stored one), so that it changes nothing.
-            transaction.set_rollback(True)
-            logger.debug("detection %s already recorded", detection.id)
-            return StoredCrop(created=False, needs_embedding=row.embedded_at is None)
-        objects.put(key, detection.jpeg, content_type="image/jpeg")
-        _extend_track(track, row)
-    logger.debug(
-        "recorded detection %s on track %s",
-        detection.id,
-        detection.track_id,
-        extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
+        for d in detections
+    ]
+    if new_tracks:
+        tracks = [
+            Track(
+                id=track_id,
+                camera_id=camera_pk,
+                label=states[track_id].label,
+                first_seen=states[track_id].first_seen,
+                last_seen=states[track_id].last_seen,
+                # The detection is inserted below, in this transaction: the foreign key is
+                # checked at the commit (Django makes every foreign key deferrable).
+                best_detection_id=states[track_id].best_detection_id,
+            )
+            for track_id, camera_pk in new_tracks.items()
+        ]
+        if insert_new(tracks) < len(tracks):
+            # Another upload created one of them after the lock. Lock them all again (those
+            # inserted here are found too) and extend them as tracks that existed.
+            relocked, _ = _lock_tracks(detections, cameras, only=new_tracks)
+            for detection in detections:
+                if detection.track_id in relocked:
+                    relocked[detection.track_id].extend(detection)
+            states |= relocked
+            new_tracks = {}
+    if insert_new(rows) < len(rows):
+        return False
+    _put_all(
+        objects, [(row.object_key, d.jpeg) for row, d in zip(rows, detections, strict=True)], puts
     )
-    return StoredCrop(created=True, needs_embedding=True)
-
-
-def _extend_track(track: Track, detection: Detection) -> None:
-    track.first_seen = min(track.first_seen, detection.ts)
-    track.last_seen = max(track.last_seen, detection.ts)
-    best_score = None
-    if track.best_detection_id is not None:
-        best_score = Detection.objects.values_list("score", flat=True).get(
-            pk=track.best_detection_id
-        )
-    # Ties keep the earlier crop, so the shown crop does not flicker between equal scores.
-    if best_score is None or detection.score > best_score:
-        track.best_detection = detection
-        track.label = detection.label
-    track.save(update_fields=["first_seen", "last_seen", "best_detection", "label"])
+    for track_id, state in states.items():
+        if track_id in new_tracks or not state.changed:
+            continue
+        changes: dict[str, object] = {"first_seen": state.first_seen, "last_seen": state.last_seen}
+        if state.best_detection_id is not None:
+            changes |= {"best_detection_id": state.best_detection_id, "label": state.label}
+        Track.objects.filter(pk=track_id).update(**changes)
+    return True
 
 
 def record_track_summary(
@@ -181,7 +276,7 @@ def record_track_summary(
     if first_seen > last_seen:
         raise InvalidInput("first_seen: must not be after last_seen")
     with transaction.atomic():
-        _, track, created = _locked_track(
+        track, created = _locked_track(
             device_id, camera_id, track_id, label, (first_seen, last_seen)
         )
         if created:
@@ -196,22 +291,107 @@ def record_track_summary(
 
 def _locked_track(
     device_id: str, camera_id: str, track_id: str, label: str, seen: tuple[datetime, datetime]
-) -> tuple[Camera, Track, bool]:
-    """Inside a transaction: the camera and the row-locked track, created on first sight.
+) -> tuple[Track, bool]:
+    """Inside a transaction: the row-locked track, created on first sight with its camera.
 
     A track created here gets `label` and the time span `seen` (first, last). The lock
     serialises concurrent writers of one track (uploads and summaries of the same track arrive
-    on different connections). Track ids are global, so a track found under another camera (of
-    this device or another one) is refused: a device adds only to its own cameras' tracks.
-    Returns (camera, track, track was created).
+    on different connections). A track found under another camera is refused, as in
+    `_lock_tracks`. Returns (track, track was created).
     """
-    ensure_device_exists(device_id)
-    camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
+    camera_pk = _camera_pk(device_id, camera_id)
     track, created = Track.objects.select_for_update().get_or_create(
         pk=track_id,
-        defaults={"camera": camera, "label": label, "first_seen": seen[0], "last_seen": seen[1]},
+        defaults={
+            "camera_id": camera_pk,
+            "label": label,
+            "first_seen": seen[0],
+            "last_seen": seen[1],
+        },
     )
-    if track.camera_id != camera.pk:
-        # The message says nothing about whose track it is.
-        raise InvalidInput(f"track_id: {track_id} belongs to another camera")
-    return camera, track, created
+    if track.camera_id != camera_pk:
+        raise _another_camera(track_id)
+    return track, created
+
+
+def _another_camera(track_id: str) -> InvalidInput:
+    # The message says nothing about whose track it is.
+    return InvalidInput(f"track_id: {track_id} belongs to another camera")
+
+
+def _camera_pk(device_id: str, camera_id: str) -> int:
+    """The key of the device's camera, created on first sight; `NotFound` for an unknown device.
+
+    A known camera proves its device provisioned (cameras are deleted with their device), so
+    the device is looked up only when the camera is new.
+    """
+    found = (
+        Camera.objects.filter(device_id=device_id, edge_id=camera_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is not None:
+        return found
+    ensure_device_exists(device_id)
+    camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
+    return camera.pk
+
+
+def _lock_tracks(
+    detections: Sequence[NewDetection],
+    cameras: Mapping[tuple[str, str], int],
+    only: Collection[str] | None = None,
+) -> tuple[dict[str, _TrackState], dict[str, int]]:
+    """Inside a transaction: lock the detections' tracks (or those in `only`) in id order.
+
+    Returns the state of every one of them (a track not found starts at its first detection)
+    and the camera keys of those not found, which the caller creates. Track ids are global, so
+    a track found under another camera (of this device or another one), or claimed by two
+    cameras here, is refused with `InvalidInput`: a device adds only to its own cameras' tracks.
+    """
+    camera_of: dict[str, int] = {}
+    for detection in detections:
+        if only is not None and detection.track_id not in only:
+            continue
+        camera = cameras[detection.device_id, detection.camera_id]
+        if camera_of.setdefault(detection.track_id, camera) != camera:
+            raise _another_camera(detection.track_id)
+    found = list(
+        Track.objects.select_for_update()
+        .filter(pk__in=camera_of)
+        .order_by("pk")
+        .values_list("pk", "camera_id", "first_seen", "last_seen", "best_detection_id")
+    )
+    # The best scores in a statement of their own, after the locks: a join in the locking
+    # statement would read the best detection as of that statement's start, missing the one
+    # that the transaction it waited for has just committed.
+    best = {pk for *_, pk in found if pk is not None}
+    scores = dict(Detection.objects.filter(pk__in=best).values_list("pk", "score")) if best else {}
+    states: dict[str, _TrackState] = {}
+    for track_id, camera_pk, first_seen, last_seen, best_id in found:
+        if camera_pk != camera_of[track_id]:
+            raise _another_camera(track_id)
+        states[track_id] = _TrackState(first_seen, last_seen, scores.get(best_id))
+    new: dict[str, int] = {}
+    for detection in detections:
+        if detection.track_id in camera_of and detection.track_id not in states:
+            states[detection.track_id] = _TrackState(detection.ts, detection.ts, None)
+            new[detection.track_id] = camera_of[detection.track_id]
+    return states, new
+
+
+def _put_all(
+    objects: ObjectStore, items: Sequence[tuple[str, bytes]], puts: Executor | None
+) -> None:
+    """Put every (key, JPEG); with `puts`, side by side. Raises the first failure once every
+    put has ended, so that none is still running when the caller rolls back."""
+    if puts is None or len(items) == 1:
+        for key, jpeg in items:
+            objects.put(key, jpeg, content_type="image/jpeg")
+        return
+    running = [
+        puts.submit(objects.put, key, jpeg, content_type="image/jpeg") for key, jpeg in items
+    ]
+    wait(running)
+    for done in running:
+        done.result()

@@ -22,7 +22,7 @@ from datetime import datetime
 from django.db import transaction
 
 from cloud.detections.models import Detection, Track
-from cloud.errors import InvalidInput
+from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Camera
 from cloud.fleet.services import ensure_device_exists
 from cloud.lib.inserts import insert_new
@@ -129,11 +129,12 @@ def record_detections(
     All or nothing, with the guarantees of `record_detection` for each: every detection is
     stored as new and committed together, or this raises, having committed nothing. It raises
     `NotAllNew` before any object is put when a detection is a repeat (of a stored id, or twice
-    in `detections`), breaks a domain rule or names another camera's track, and whatever a
-    store raised otherwise. The caller then stores them one by one with `record_detection`,
-    which gives each its own outcome. The tracks are locked in id order, so two groups sharing
-    tracks wait for each other instead of deadlocking. `puts` runs the object puts at once
-    (one after the other without it); every put has ended before this returns or raises.
+    in `detections`) or refused (a domain rule, another camera's track, an unknown device), and
+    whatever a store raised otherwise. The caller then stores them one by one with
+    `record_detection`, which gives each its own outcome. The tracks are locked in id order,
+    so two groups sharing tracks wait for each other instead of deadlocking. `puts` runs the
+    object puts at once (one after the other without it); every put has ended before this
+    returns or raises.
     """
     ids = {detection.id for detection in detections}
     if len(ids) < len(detections):
@@ -141,11 +142,11 @@ def record_detections(
     try:
         for detection in detections:
             _check(detection)
-    except InvalidInput as err:
+        with transaction.atomic():
+            if not _store(detections, objects, puts):
+                raise NotAllNew("a detection id is stored already")
+    except (InvalidInput, NotFound) as err:
         raise NotAllNew(str(err)) from err
-    with transaction.atomic():
-        if not _store(detections, objects, puts):
-            raise NotAllNew("a detection id is stored already")
     logger.debug("recorded %d detections", len(detections))
 
 

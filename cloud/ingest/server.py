@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Callable
-from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cloud.ingest.auth import DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
 from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
-from cloud.ingest.servicer import IngestServicer
+from cloud.ingest.servicer import PUT_THREADS, IngestServicer
 from cloud.ingest.tls import ServerTls
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -123,6 +123,10 @@ class IngestDeps:
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
     tls: ServerTls | None = None
     """Certificates of a secure port; None listens in plain text."""
+    puts: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="ingest-put")
+    )
+    """Runs the object puts of crops stored together; shut it down after the server."""
 
 
 def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
@@ -137,7 +141,7 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
     # uploads would fail its probes. Upload streams are bounded by the interceptor instead, and
     # the spare threads serve probes and the quick refusals of streams beyond the bound.
     server = grpc.server(
-        futures.ThreadPoolExecutor(
+        ThreadPoolExecutor(
             max_workers=deps.max_streams + _SPARE_THREADS, thread_name_prefix="ingest"
         ),
         interceptors=[
@@ -151,7 +155,7 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
         options=options,
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestServicer(deps.objects, embed_batch_size=deps.embed_batch_size), server
+        IngestServicer(deps.objects, deps.puts, embed_batch_size=deps.embed_batch_size), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     for name in ("", SERVICE_NAME):
@@ -192,4 +196,5 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
     # Probes see NOT_SERVING first, so the load balancer stops sending new streams.
     deps.health.enter_graceful_shutdown()
     server.stop(settings.grace_s).wait()
+    deps.puts.shutdown()
     logger.info("ingest server stopped")

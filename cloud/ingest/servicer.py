@@ -1,18 +1,25 @@
 """The `IngestService` servicer: check each item against the wire contract, store it, ack it.
 
 `parse_upload` and `store_record` check the wire contract, the services (`record_detection`,
-`record_event`, `record_track_summary`) the domain's rules, each once; `cloud.ingest.items`
-holds the stream to the authenticated device and turns each outcome into the item's ack. Crops
-stored by a stream become embed tasks through `EmbeddingBatch`.
+`record_detections`, `record_event`, `record_track_summary`) the domain's rules, each once;
+`cloud.ingest.items` holds the stream to the authenticated device and turns each outcome into
+the item's ack. Crops stored by a stream become embed tasks through `EmbeddingBatch`.
+
+Crops that arrive together are stored together (up to `CROP_GROUP` in one transaction, their
+objects put side by side on the servicer's put threads), which is what makes ingest fast:
+an edge sends a batch of crops per stream, and per crop a transaction of its own cost more than
+the crop's insert (docs/architecture.md, "Transport").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 import grpc
 
-from cloud.detections.services import record_detection
+from cloud.detections.services import record_detection, record_detections
 from cloud.ingest.auth import authenticated_device
 from cloud.ingest.crops import parse_upload
 from cloud.ingest.embedding_batch import EmbeddingBatch
@@ -20,6 +27,17 @@ from cloud.ingest.items import ItemKind, acked_items
 from cloud.ingest.records import record_key, store_record
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
+# Crops stored in one transaction: the edge's default batch (`crop_batch`), so that one stream
+# of it is usually one commit; larger groups would hold their tracks' locks longer.
+CROP_GROUP: Final = 16
+# How long a group waits for the rest of a batch after its first crop. A batch's crops reach
+# the servicer a fraction of a millisecond apart; a transaction of one crop costs several times
+# the CPU of a crop in a group of 16, so waiting a little is far cheaper than not waiting.
+CROP_LINGER_S: Final = 0.002
+# Object puts in flight at once, over all streams: each waits on the object store, not on the
+# CPU. The S3 store's connection pool must hold these plus the upload streams' own.
+PUT_THREADS: Final = 16
 
 CROPS: ItemKind[ingest_pb2.UploadCropsRequest, ingest_pb2.UploadCropsResponse] = ItemKind(
     name="crop",
@@ -56,8 +74,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Serves `UploadCrops` and `UploadRecords` for devices authenticated by
     `DeviceAuthInterceptor`."""
 
-    def __init__(self, objects: ObjectStore, *, embed_batch_size: int) -> None:
+    def __init__(
+        self, objects: ObjectStore, puts: ThreadPoolExecutor, *, embed_batch_size: int
+    ) -> None:
+        """`puts` runs the object puts of a group of crops side by side."""
         self._objects = objects
+        self._puts = puts
         self._embed_batch_size = embed_batch_size
 
     def UploadCrops(
@@ -74,8 +96,22 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 embeddings.add(request.detection_id)
             return stored.created
 
+        def store_all(requests: Sequence[ingest_pb2.UploadCropsRequest]) -> None:
+            detections = [parse_upload(request) for request in requests]
+            record_detections(detections, self._objects, self._puts)
+            for detection in detections:
+                embeddings.add(detection.id)
+
         try:
-            yield from acked_items(request_iterator, authenticated_device(), CROPS, store)
+            yield from acked_items(
+                request_iterator,
+                authenticated_device(),
+                CROPS,
+                store,
+                store_all=store_all,
+                group_size=CROP_GROUP,
+                linger_s=CROP_LINGER_S,
+            )
         finally:
             # Also when the stream breaks: the rows stored so far are committed.
             embeddings.flush()

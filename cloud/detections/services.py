@@ -14,17 +14,22 @@ safe to call again with the same report (docs/architecture.md, "Identity and ide
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import transaction
 
 from cloud.detections.models import Detection, Track
+from cloud.detections.track_rows import (
+    camera_pk,
+    claimed_tracks,
+    in_transaction,
+    insert_tracks,
+    lock_tracks,
+)
 from cloud.errors import InvalidInput, NotFound
-from cloud.fleet.models import Camera
-from cloud.fleet.services import ensure_device_exists
 from cloud.lib.inserts import insert_new
 from cloud.lib.objectstore import ObjectStore, crop_key
 from cloud.validators import require_text, require_time
@@ -92,14 +97,9 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
     """
     _check(detection)
-    with transaction.atomic():
+
+    def store() -> StoredCrop:
         if _store([detection], objects, None):
-            logger.debug(
-                "recorded detection %s on track %s",
-                detection.id,
-                detection.track_id,
-                extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
-            )
             return StoredCrop(created=True, needs_embedding=True)
         # The insert found the id taken: by this device (a repeat) or by another one.
         owner, embedded_at = Detection.objects.values_list("device_id", "embedded_at").get(
@@ -113,8 +113,17 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
         # Undo what the repeat may have added on first sight (a camera or a track of a payload
         # that differs from the stored one), so that it changes nothing.
         transaction.set_rollback(True)
-        logger.debug("detection %s already recorded", detection.id)
         return StoredCrop(created=False, needs_embedding=embedded_at is None)
+
+    stored = in_transaction(store)
+    logger.debug(
+        "%s detection %s on track %s",
+        "recorded" if stored.created else "already had",
+        detection.id,
+        detection.track_id,
+        extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
+    )
+    return stored
 
 
 class NotAllNew(Exception):
@@ -136,15 +145,17 @@ def record_detections(
     object puts at once (one after the other without it); every put has ended before this
     returns or raises.
     """
-    ids = {detection.id for detection in detections}
-    if len(ids) < len(detections):
+    if len({detection.id for detection in detections}) < len(detections):
         raise NotAllNew("a detection id occurs twice")
+
+    def store() -> None:
+        if not _store(detections, objects, puts):
+            raise NotAllNew("a detection id is stored already")
+
     try:
         for detection in detections:
             _check(detection)
-        with transaction.atomic():
-            if not _store(detections, objects, puts):
-                raise NotAllNew("a detection id is stored already")
+        in_transaction(store)
     except (InvalidInput, NotFound) as err:
         raise NotAllNew(str(err)) from err
     logger.debug("recorded %d detections", len(detections))
@@ -187,13 +198,44 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
 
     Returns False, having put nothing, when a detection's id is taken (the caller rolls back);
     raises `InvalidInput` for a track of another camera, `NotFound` for an unknown device.
-    Statements: one per camera to find it, one to lock the tracks, one to insert the new
-    tracks, one to insert the detections, one per existing track that changed.
+    Statements: one per camera to find it, one to lock the tracks, one for their best scores,
+    one to insert the new tracks, one to insert the detections, one per existing track that
+    changed.
     """
-    cameras = {pair: _camera_pk(*pair) for pair in {(d.device_id, d.camera_id) for d in detections}}
-    states, new_tracks = _lock_tracks(detections, cameras)
+    pairs = {(d.device_id, d.camera_id) for d in detections}
+    cameras = {pair: camera_pk(*pair) for pair in pairs}
+    claims = claimed_tracks((d.track_id, cameras[d.device_id, d.camera_id]) for d in detections)
+    found = lock_tracks(claims)
+    # The best scores in a statement of their own, after the locks: a join in the locking
+    # statement would read the best detection as of that statement's start, missing the one
+    # that the transaction it waited for has just committed.
+    best = {best_id for *_, best_id in found.values() if best_id is not None}
+    scores = dict(Detection.objects.filter(pk__in=best).values_list("pk", "score")) if best else {}
+    states = {
+        track_id: _TrackState(
+            first_seen, last_seen, None if best_id is None else scores.get(best_id)
+        )
+        for track_id, (first_seen, last_seen, best_id) in found.items()
+    }
     for detection in detections:
+        states.setdefault(detection.track_id, _TrackState(detection.ts, detection.ts, None))
         states[detection.track_id].extend(detection)
+    insert_tracks(
+        [
+            Track(
+                id=track_id,
+                camera_id=camera,
+                label=states[track_id].label,
+                first_seen=states[track_id].first_seen,
+                last_seen=states[track_id].last_seen,
+                # The detection is inserted below, in this transaction: the foreign key is
+                # checked at the commit (Django makes every foreign key deferrable).
+                best_detection_id=states[track_id].best_detection_id,
+            )
+            for track_id, camera in claims.items()
+            if track_id not in found
+        ]
+    )
     rows = [
         Detection(
             id=d.id,
@@ -215,42 +257,47 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
         )
         for d in detections
     ]
-    if new_tracks:
-        tracks = [
-            Track(
-                id=track_id,
-                camera_id=camera_pk,
-                label=states[track_id].label,
-                first_seen=states[track_id].first_seen,
-                last_seen=states[track_id].last_seen,
-                # The detection is inserted below, in this transaction: the foreign key is
-                # checked at the commit (Django makes every foreign key deferrable).
-                best_detection_id=states[track_id].best_detection_id,
-            )
-            for track_id, camera_pk in new_tracks.items()
-        ]
-        if insert_new(tracks) < len(tracks):
-            # Another upload created one of them after the lock. Lock them all again (those
-            # inserted here are found too) and extend them as tracks that existed.
-            relocked, _ = _lock_tracks(detections, cameras, only=new_tracks)
-            for detection in detections:
-                if detection.track_id in relocked:
-                    relocked[detection.track_id].extend(detection)
-            states |= relocked
-            new_tracks = {}
     if insert_new(rows) < len(rows):
         return False
     _put_all(
         objects, [(row.object_key, d.jpeg) for row, d in zip(rows, detections, strict=True)], puts
     )
     for track_id, state in states.items():
-        if track_id in new_tracks or not state.changed:
+        if track_id not in found or not state.changed:
             continue
         changes: dict[str, object] = {"first_seen": state.first_seen, "last_seen": state.last_seen}
         if state.best_detection_id is not None:
             changes |= {"best_detection_id": state.best_detection_id, "label": state.label}
         Track.objects.filter(pk=track_id).update(**changes)
     return True
+
+
+def _put_all(
+    objects: ObjectStore, items: Sequence[tuple[str, bytes]], puts: Executor | None
+) -> None:
+    """Put every (key, JPEG); with `puts`, side by side. Raises the first failure once every
+    put has ended, so that none is still running when the caller rolls back."""
+    if puts is None or len(items) == 1:
+        for key, jpeg in items:
+            objects.put(key, jpeg, content_type="image/jpeg")
+        return
+    running = [
+        puts.submit(objects.put, key, jpeg, content_type="image/jpeg") for key, jpeg in items
+    ]
+    wait(running)
+    for done in running:
+        done.result()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTrackSummary:
+    """What a `sightline.device.v1.TrackSummary` says about a track, wire-checked."""
+
+    camera_id: str
+    track_id: str
+    label: str
+    first_seen: datetime
+    last_seen: datetime
 
 
 def record_track_summary(
@@ -271,128 +318,73 @@ def record_track_summary(
     creates the track: after that, the best uploaded crop sets it (`record_detection`), and two
     writers taking turns would make it flicker.
     """
-    require_text(label, Track, "label")
-    require_time(first_seen, "first_seen")
-    require_time(last_seen, "last_seen")
-    if first_seen > last_seen:
-        raise InvalidInput("first_seen: must not be after last_seen")
-    with transaction.atomic():
-        track, created = _locked_track(
-            device_id, camera_id, track_id, label, (first_seen, last_seen)
+    summary = NewTrackSummary(
+        camera_id=camera_id,
+        track_id=track_id,
+        label=label,
+        first_seen=first_seen,
+        last_seen=last_seen,
+    )
+    (widened,) = record_track_summaries(device_id, [summary])
+    return widened
+
+
+def record_track_summaries(device_id: str, summaries: Sequence[NewTrackSummary]) -> list[bool]:
+    """`record_track_summary` for each of `summaries` in turn, in one transaction.
+
+    Returns each one's outcome as if stored alone, in order. All or nothing: a summary that
+    breaks a rule or names another camera's track raises (`InvalidInput`, `NotFound` for an
+    unknown device) and nothing is stored. Statements: one per camera, one to lock the tracks,
+    one to create the new ones, one per existing track that widened.
+    """
+    for summary in summaries:
+        require_text(summary.label, Track, "label")
+        require_time(summary.first_seen, "first_seen")
+        require_time(summary.last_seen, "last_seen")
+        if summary.first_seen > summary.last_seen:
+            raise InvalidInput("first_seen: must not be after last_seen")
+
+    def store() -> list[bool]:
+        cameras = {
+            camera: camera_pk(device_id, camera) for camera in {s.camera_id for s in summaries}
+        }
+        claims = claimed_tracks((s.track_id, cameras[s.camera_id]) for s in summaries)
+        spans = {track: (first, last) for track, (first, last, _) in lock_tracks(claims).items()}
+        labels: dict[str, str] = {}
+        changed: set[str] = set()
+        widened = []
+        for summary in summaries:
+            span = spans.get(summary.track_id)
+            if span is None:
+                # The label is taken only when a summary creates the track.
+                labels[summary.track_id] = summary.label
+            elif summary.first_seen >= span[0] and summary.last_seen <= span[1]:
+                widened.append(False)
+                continue
+            else:
+                changed.add(summary.track_id)
+                summary = replace(
+                    summary,
+                    first_seen=min(span[0], summary.first_seen),
+                    last_seen=max(span[1], summary.last_seen),
+                )
+            spans[summary.track_id] = (summary.first_seen, summary.last_seen)
+            widened.append(True)
+        insert_tracks(
+            [
+                Track(
+                    id=track,
+                    camera_id=claims[track],
+                    label=label,
+                    first_seen=spans[track][0],
+                    last_seen=spans[track][1],
+                )
+                for track, label in labels.items()
+            ]
         )
-        if created:
-            return True
-        if first_seen >= track.first_seen and last_seen <= track.last_seen:
-            return False
-        track.first_seen = min(track.first_seen, first_seen)
-        track.last_seen = max(track.last_seen, last_seen)
-        track.save(update_fields=["first_seen", "last_seen"])
-    return True
+        for track in changed - labels.keys():
+            first_seen, last_seen = spans[track]
+            Track.objects.filter(pk=track).update(first_seen=first_seen, last_seen=last_seen)
+        return widened
 
-
-def _locked_track(
-    device_id: str, camera_id: str, track_id: str, label: str, seen: tuple[datetime, datetime]
-) -> tuple[Track, bool]:
-    """Inside a transaction: the row-locked track, created on first sight with its camera.
-
-    A track created here gets `label` and the time span `seen` (first, last). The lock
-    serialises concurrent writers of one track (uploads and summaries of the same track arrive
-    on different connections). A track found under another camera is refused, as in
-    `_lock_tracks`. Returns (track, track was created).
-    """
-    camera_pk = _camera_pk(device_id, camera_id)
-    track, created = Track.objects.select_for_update().get_or_create(
-        pk=track_id,
-        defaults={
-            "camera_id": camera_pk,
-            "label": label,
-            "first_seen": seen[0],
-            "last_seen": seen[1],
-        },
-    )
-    if track.camera_id != camera_pk:
-        raise _another_camera(track_id)
-    return track, created
-
-
-def _another_camera(track_id: str) -> InvalidInput:
-    # The message says nothing about whose track it is.
-    return InvalidInput(f"track_id: {track_id} belongs to another camera")
-
-
-def _camera_pk(device_id: str, camera_id: str) -> int:
-    """The key of the device's camera, created on first sight; `NotFound` for an unknown device.
-
-    A known camera proves its device provisioned (cameras are deleted with their device), so
-    the device is looked up only when the camera is new.
-    """
-    found = (
-        Camera.objects.filter(device_id=device_id, edge_id=camera_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if found is not None:
-        return found
-    ensure_device_exists(device_id)
-    camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
-    return camera.pk
-
-
-def _lock_tracks(
-    detections: Sequence[NewDetection],
-    cameras: Mapping[tuple[str, str], int],
-    only: Collection[str] | None = None,
-) -> tuple[dict[str, _TrackState], dict[str, int]]:
-    """Inside a transaction: lock the detections' tracks (or those in `only`) in id order.
-
-    Returns the state of every one of them (a track not found starts at its first detection)
-    and the camera keys of those not found, which the caller creates. Track ids are global, so
-    a track found under another camera (of this device or another one), or claimed by two
-    cameras here, is refused with `InvalidInput`: a device adds only to its own cameras' tracks.
-    """
-    camera_of: dict[str, int] = {}
-    for detection in detections:
-        if only is not None and detection.track_id not in only:
-            continue
-        camera = cameras[detection.device_id, detection.camera_id]
-        if camera_of.setdefault(detection.track_id, camera) != camera:
-            raise _another_camera(detection.track_id)
-    found = list(
-        Track.objects.select_for_update()
-        .filter(pk__in=camera_of)
-        .order_by("pk")
-        .values_list("pk", "camera_id", "first_seen", "last_seen", "best_detection_id")
-    )
-    # The best scores in a statement of their own, after the locks: a join in the locking
-    # statement would read the best detection as of that statement's start, missing the one
-    # that the transaction it waited for has just committed.
-    best = {pk for *_, pk in found if pk is not None}
-    scores = dict(Detection.objects.filter(pk__in=best).values_list("pk", "score")) if best else {}
-    states: dict[str, _TrackState] = {}
-    for track_id, camera_pk, first_seen, last_seen, best_id in found:
-        if camera_pk != camera_of[track_id]:
-            raise _another_camera(track_id)
-        states[track_id] = _TrackState(first_seen, last_seen, scores.get(best_id))
-    new: dict[str, int] = {}
-    for detection in detections:
-        if detection.track_id in camera_of and detection.track_id not in states:
-            states[detection.track_id] = _TrackState(detection.ts, detection.ts, None)
-            new[detection.track_id] = camera_of[detection.track_id]
-    return states, new
-
-
-def _put_all(
-    objects: ObjectStore, items: Sequence[tuple[str, bytes]], puts: Executor | None
-) -> None:
-    """Put every (key, JPEG); with `puts`, side by side. Raises the first failure once every
-    put has ended, so that none is still running when the caller rolls back."""
-    if puts is None or len(items) == 1:
-        for key, jpeg in items:
-            objects.put(key, jpeg, content_type="image/jpeg")
-        return
-    running = [
-        puts.submit(objects.put, key, jpeg, content_type="image/jpeg") for key, jpeg in items
-    ]
-    wait(running)
-    for done in running:
-        done.result()
+    return in_transaction(store)

@@ -27,6 +27,10 @@ Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
 
 
+class StoreAlone(Exception):
+    """Raised by a `store_all` for items it does not store together; each is stored alone."""
+
+
 @dataclass(frozen=True)
 class ItemKind(Generic[Request, Response]):
     """How to read one kind of upload request and answer it."""
@@ -48,7 +52,7 @@ def acked_items(
     kind: ItemKind[Request, Response],
     store: Callable[[Request], bool],
     *,
-    store_all: Callable[[Sequence[Request]], None] | None = None,
+    store_all: Callable[[Sequence[Request]], Sequence[bool]] | None = None,
     group_size: int = 1,
     linger_s: float = 0.0,
 ) -> Iterator[Response]:
@@ -84,19 +88,19 @@ def _answers(
     group: Sequence[Request],
     kind: ItemKind[Request, Response],
     store: Callable[[Request], bool],
-    store_all: Callable[[Sequence[Request]], None] | None,
+    store_all: Callable[[Sequence[Request]], Sequence[bool]] | None,
 ) -> Iterator[Response]:
     if store_all is not None and len(group) > 1:
         try:
-            store_all(group)
+            outcomes = store_all(group)
         except Exception as err:
             # The group boundary: storing the items one by one below classifies and logs
             # whatever is wrong with each of them (most often, one is a repeat).
             _reconnect_after(err)
             logger.debug("storing %d %ss one by one: %s", len(group), kind.name, err)
         else:
-            for request in group:
-                yield kind.ack(request, ingest_pb2.ACK_STATUS_STORED, "")
+            for request, stored in zip(group, outcomes, strict=True):
+                yield _stored_ack(request, kind, stored)
             return
     for request in group:
         yield _answer(request, kind, store)
@@ -112,6 +116,10 @@ def _answer(
         _reconnect_after(err)
         status, message = item_failure(kind.name, kind.item_id(request), err)
         return kind.ack(request, status, message)
+    return _stored_ack(request, kind, stored)
+
+
+def _stored_ack(request: Request, kind: ItemKind[Request, Response], stored: bool) -> Response:
     status = ingest_pb2.ACK_STATUS_STORED if stored else ingest_pb2.ACK_STATUS_DUPLICATE
     return kind.ack(request, status, "")
 

@@ -6,9 +6,9 @@
 the item's ack. Crops stored by a stream become embed tasks through `EmbeddingBatch`.
 
 Crops that arrive together are stored together (up to `CROP_GROUP` in one transaction, their
-objects put side by side on the servicer's put threads), which is what makes ingest fast:
-an edge sends a batch of crops per stream, and per crop a transaction of its own cost more than
-the crop's insert (docs/architecture.md, "Transport").
+objects put side by side on the servicer's put threads), and so are track summaries (up to
+`RECORD_GROUP`), which is what makes ingest fast: an edge sends a batch per stream, and per
+item a transaction of its own cost several times the item's own statements.
 """
 
 from __future__ import annotations
@@ -24,17 +24,20 @@ from cloud.ingest.auth import authenticated_device
 from cloud.ingest.crops import parse_upload
 from cloud.ingest.embedding_batch import EmbeddingBatch
 from cloud.ingest.items import ItemKind, acked_items
-from cloud.ingest.records import record_key, store_record
+from cloud.ingest.records import record_key, store_record, store_track_summaries
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 # Crops stored in one transaction: the edge's default batch (`crop_batch`), so that one stream
 # of it is usually one commit; larger groups would hold their tracks' locks longer.
 CROP_GROUP: Final = 16
-# How long a group waits for the rest of a batch after its first crop. A batch's crops reach
+# How long a group waits for the rest of a batch after its first item. A batch's items reach
 # the servicer a fraction of a millisecond apart; a transaction of one crop costs several times
 # the CPU of a crop in a group of 16, so waiting a little is far cheaper than not waiting.
-CROP_LINGER_S: Final = 0.002
+LINGER_S: Final = 0.002
+# Records stored in one transaction: the edge's default batch (`record_batch`). Mostly track
+# summaries, several per track, which one transaction stores with a statement per track.
+RECORD_GROUP: Final = 50
 # Object puts in flight at once, over all streams: each waits on the object store, not on the
 # CPU. The S3 store's connection pool must hold these plus the upload streams' own.
 PUT_THREADS: Final = 16
@@ -96,11 +99,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 embeddings.add(request.detection_id)
             return stored.created
 
-        def store_all(requests: Sequence[ingest_pb2.UploadCropsRequest]) -> None:
+        def store_all(requests: Sequence[ingest_pb2.UploadCropsRequest]) -> list[bool]:
             detections = [parse_upload(request) for request in requests]
             record_detections(detections, self._objects, self._puts)
             for detection in detections:
                 embeddings.add(detection.id)
+            return [True] * len(detections)
 
         try:
             yield from acked_items(
@@ -110,7 +114,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 store,
                 store_all=store_all,
                 group_size=CROP_GROUP,
-                linger_s=CROP_LINGER_S,
+                linger_s=LINGER_S,
             )
         finally:
             # Also when the stream breaks: the rows stored so far are committed.
@@ -124,5 +128,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         """Ack each event or track summary as soon as it is stored."""
         device_id = authenticated_device()
         yield from acked_items(
-            request_iterator, device_id, RECORDS, lambda request: store_record(device_id, request)
+            request_iterator,
+            device_id,
+            RECORDS,
+            lambda request: store_record(device_id, request),
+            store_all=lambda requests: store_track_summaries(device_id, requests),
+            group_size=RECORD_GROUP,
+            linger_s=LINGER_S,
         )

@@ -1,4 +1,5 @@
-"""`record_detections` (a group of crops in one transaction) and the statements a crop costs."""
+"""Groups in one transaction (`record_detections`, `record_track_summaries`) and the
+statements an item costs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -15,10 +17,13 @@ from django.test.utils import CaptureQueriesContext
 from cloud.detections.models import Detection, Track
 from cloud.detections.services import (
     NewDetection,
+    NewTrackSummary,
     NotAllNew,
     record_detection,
     record_detections,
+    record_track_summaries,
 )
+from cloud.errors import InvalidInput
 from cloud.fleet.models import Camera, Device
 from cloud.lib.objectstore import ObjectStore, ObjectStoreUnavailable
 
@@ -145,3 +150,61 @@ def test_a_crop_costs_few_statements(
     with CaptureQueriesContext(connection) as grouped:
         record_detections(group, objects)
     assert len(grouped.captured_queries) <= 5 + 2
+
+
+def summary(
+    detection: NewDetection, start_s: float, end_s: float, **changes: object
+) -> NewTrackSummary:
+    fields: dict[str, Any] = {
+        "camera_id": detection.camera_id,
+        "track_id": detection.track_id,
+        "label": "person",
+        "first_seen": detection.ts + timedelta(seconds=start_s),
+        "last_seen": detection.ts + timedelta(seconds=end_s),
+    }
+    return NewTrackSummary(**(fields | changes))
+
+
+def test_summaries_stored_together_answer_as_if_stored_one_by_one(
+    provisioned_device: Device, make_detection: MakeDetection, objects: ObjectStore
+) -> None:
+    known = make_detection()
+    record_detection(known, objects)  # its track spans [0, 0]
+    new = make_detection(track_id=str(uuid.uuid4()))
+    summaries = [
+        summary(known, 0, 0),  # says nothing new
+        summary(known, 0, 5),  # widens
+        summary(new, 1, 2, label="dog"),  # creates, with its label
+        summary(new, 1, 2),  # a repeat
+        summary(new, 0, 3, label="cat"),  # widens; the label stays
+        summary(known, 1, 4),  # inside the widened span
+    ]
+    with CaptureQueriesContext(connection) as statements:
+        outcomes = record_track_summaries(known.device_id, summaries)
+    assert outcomes == [False, True, True, False, True, False]
+    tracks = {t.id: t for t in Track.objects.all()}
+    assert (tracks[known.track_id].first_seen, tracks[known.track_id].last_seen) == (
+        known.ts,
+        known.ts + timedelta(seconds=5),
+    )
+    created = tracks[new.track_id]
+    assert (created.label, created.first_seen, created.last_seen) == (
+        "dog",
+        new.ts,
+        new.ts + timedelta(seconds=3),
+    )
+    # Camera, lock, insert of the new track, update of the widened one, begin and commit.
+    assert len(statements.captured_queries) <= 6
+
+
+def test_a_summary_of_another_cameras_track_stores_none_of_its_group(
+    provisioned_device: Device, make_detection: MakeDetection, objects: ObjectStore
+) -> None:
+    known = make_detection()
+    record_detection(known, objects)
+    new = make_detection(track_id=str(uuid.uuid4()))
+    with pytest.raises(InvalidInput, match="belongs to another camera"):
+        record_track_summaries(
+            known.device_id, [summary(new, 0, 1), summary(known, 0, 9, camera_id="yard")]
+        )
+    assert list(Track.objects.values_list("id", flat=True)) == [known.track_id]

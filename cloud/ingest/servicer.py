@@ -32,9 +32,11 @@ from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 # of it is usually one commit; larger groups would hold their tracks' locks longer.
 CROP_GROUP: Final = 16
 # How long a group waits for the rest of a batch after its first item. A batch's items reach
-# the servicer a fraction of a millisecond apart; a transaction of one crop costs several times
-# the CPU of a crop in a group of 16, so waiting a little is far cheaper than not waiting.
-LINGER_S: Final = 0.002
+# the servicer one by one, a fraction of a millisecond apart on an idle server and several
+# milliseconds apart on a busy one; a transaction of one crop costs several times the CPU of a
+# crop in a group of 16, so waiting a little is far cheaper than not waiting. Only a client
+# that waits for each ack before sending the next item waits this much longer per item.
+LINGER_S: Final = 0.005
 # Records stored in one transaction: the edge's default batch (`record_batch`). Mostly track
 # summaries, several per track, which one transaction stores with a statement per track.
 RECORD_GROUP: Final = 50

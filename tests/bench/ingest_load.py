@@ -44,30 +44,39 @@ class Tally:
 
     acks: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    details: dict[str, str] = field(default_factory=dict)
+    """The first detail of each error code."""
     latencies: list[float] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
 
 
 def crop_request(
-    device_id: str, jpeg: bytes, shape: tuple[int, int]
+    device_id: str,
+    jpeg: bytes,
+    shape: tuple[int, int],
+    *,
+    track_id: str | None = None,
+    frame_time: datetime | None = None,
+    score: float = 0.8,
 ) -> ingest_pb2.UploadCropsRequest:
-    """One crop as an edge sends it: a person box inside a 768x576 frame."""
+    """One crop as an edge sends it: a person box inside a frame of `shape` (width, height),
+    on a track of its own unless `track_id` says otherwise, captured now or at `frame_time`."""
     width, height = shape
     box = ingest_pb2.BoundingBox(x_min=0.30, y_min=0.35, x_max=0.36, y_max=0.55)
     request = ingest_pb2.UploadCropsRequest(
         detection_id=str(uuid7()),
         device_id=device_id,
         camera_id="bench-cam",
-        track_id=str(uuid7()),
+        track_id=track_id or str(uuid7()),
         box=box,
         crop_box=box,
         label="person",
-        score=0.8,
+        score=score,
         frame_size=ingest_pb2.FrameSize(width=width, height=height),
         jpeg=jpeg,
         model=model_pb2.ModelRef(name="nanodet-g", version="1"),
     )
-    request.frame_time.FromDatetime(datetime.now(UTC))
+    request.frame_time.FromDatetime(frame_time or datetime.now(UTC))
     return request
 
 
@@ -104,6 +113,7 @@ async def device(
                     tally.stored.append(ack.detection_id)
         except grpc.aio.AioRpcError as err:
             tally.errors[err.code().name] += 1
+            tally.details.setdefault(err.code().name, err.details() or "")
             await asyncio.sleep(_REFUSED_PAUSE_S)
 
 
@@ -147,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": time.monotonic() - started,
             "acks": dict(tally.acks),
             "errors": dict(tally.errors),
+            "error_details": tally.details,
             "latencies": tally.latencies,
             "stored": tally.stored,
         },

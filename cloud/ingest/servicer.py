@@ -13,6 +13,7 @@ item a transaction of its own cost several times the item's own statements.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
@@ -43,6 +44,11 @@ RECORD_GROUP: Final = 50
 # Object puts in flight at once, over all streams: each waits on the object store, not on the
 # CPU. The S3 store's connection pool must hold these plus the upload streams' own.
 PUT_THREADS: Final = 16
+# A group's puts run side by side only while at most this many crop streams are open: then
+# they cut the stream's wait for its acks (a lone device catching up waits for nothing else).
+# With more streams, the streams keep the store busy on their own, and handing each put to
+# another thread and back cost more CPU than it saved (bench_ingest, 8 devices).
+PARALLEL_PUTS_UP_TO: Final = 2
 
 CROPS: ItemKind[ingest_pb2.UploadCropsRequest, ingest_pb2.UploadCropsResponse] = ItemKind(
     name="crop",
@@ -86,6 +92,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._objects = objects
         self._puts = puts
         self._embed_batch_size = embed_batch_size
+        self._crop_streams = 0
+        self._lock = threading.Lock()
 
     def UploadCrops(
         self,
@@ -103,11 +111,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
         def store_all(requests: Sequence[ingest_pb2.UploadCropsRequest]) -> list[bool]:
             detections = [parse_upload(request) for request in requests]
-            record_detections(detections, self._objects, self._puts)
+            few = self._crop_streams <= PARALLEL_PUTS_UP_TO
+            record_detections(detections, self._objects, self._puts if few else None)
             for detection in detections:
                 embeddings.add(detection.id)
             return [True] * len(detections)
 
+        with self._lock:
+            self._crop_streams += 1
         try:
             yield from acked_items(
                 request_iterator,
@@ -119,6 +130,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 linger_s=LINGER_S,
             )
         finally:
+            with self._lock:
+                self._crop_streams -= 1
             # Also when the stream breaks: the rows stored so far are committed.
             embeddings.flush()
 

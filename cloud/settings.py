@@ -210,6 +210,7 @@ INGEST_GRPC: dict[str, Any] = {
     ),
     "max_streams": env_int("SIGHTLINE_CLOUD_INGEST_MAX_STREAMS", default=16, minimum=1),
     "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
+    "share_port": env_bool("SIGHTLINE_CLOUD_INGEST_SHARE_PORT", default=False),
     # TLS unless the address is loopback or SIGHTLINE_CLOUD_INGEST_PLAINTEXT says a proxy in
     # front terminates it; a client CA adds device certificates (mTLS).
     "tls_cert_file": env_str("SIGHTLINE_CLOUD_INGEST_TLS_CERT_FILE", default="") or None,

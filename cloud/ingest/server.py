@@ -71,6 +71,13 @@ class IngestServerSettings(BaseModel):
         "certificate they signed, and every ingest call one that names its device, besides "
         "the device's token. Needs TLS.",
     )
+    share_port: bool = Field(
+        default=False,
+        description="Let several ingest processes on this host listen on the same address "
+        "(SO_REUSEPORT): the kernel spreads device connections over them. One Python process "
+        "serves about one core (its interpreter lock); more processes use more cores. Off, a "
+        "second server on a port in use fails to start instead of sharing it unnoticed.",
+    )
     plaintext: bool = Field(
         default=False,
         description="Listen without TLS on an address other than loopback, because a proxy in "
@@ -123,6 +130,8 @@ class IngestDeps:
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
     tls: ServerTls | None = None
     """Certificates of a secure port; None listens in plain text."""
+    share_port: bool = False
+    """Listen with SO_REUSEPORT, beside other processes on the same address."""
     puts: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="ingest-put")
     )
@@ -134,8 +143,8 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
     options = [
         ("grpc.max_receive_message_length", deps.max_message_bytes),
         ("grpc.max_send_message_length", deps.max_message_bytes),
-        # Two servers must never share a port silently (SO_REUSEPORT is on by default).
-        ("grpc.so_reuseport", 0),
+        # Two servers share a port only when told to (grpc turns SO_REUSEPORT on by default).
+        ("grpc.so_reuseport", 1 if deps.share_port else 0),
     ]
     # No maximum_concurrent_rpcs: it would count health checks too, so a server busy with
     # uploads would fail its probes. Upload streams are bounded by the interceptor instead, and
@@ -180,6 +189,7 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
         max_message_bytes=settings.max_message_bytes,
         max_streams=settings.max_streams,
         tls=settings.tls(),
+        share_port=settings.share_port,
     )
     server, port = create_server(settings.address, deps)
     server.start()

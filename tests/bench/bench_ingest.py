@@ -127,14 +127,14 @@ class Storage:
             "SIGHTLINE_CLOUD_VECTOR_STORE": "embedded",
         }
 
-    def cpu_split(self, server_pid: int) -> CpuSplit:
+    def cpu_split(self, server_pids: list[int]) -> CpuSplit:
         """Where the CPU goes: the ingest server, this database's PostgreSQL backends, the S3
         server (shared with other clients of the test services)."""
         postmaster = listening_pid(urlsplit(self.database_url).port or 5432)
         s3 = listening_pid(int(self.s3.endpoint.rsplit(":", 1)[1]))
         return CpuSplit(
             {
-                "server": lambda: [server_pid],
+                "server": lambda: server_pids,
                 "postgres": lambda: (
                     postgres_backends(postmaster, self.name) if postmaster is not None else []
                 ),
@@ -325,10 +325,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         provisioned = run_cloud(env, "shell", "--no-imports", "-c", PROVISION.format(ids=ids))
         devices = json.loads(provisioned)
         edges = devices[max(counts) :]
-        server = Background(cloud_command("ingest_grpc"), env, work / "ingest.log")
-        stack.callback(server.stop)
-        wait_for_ingest(port)
-        cpu = storage.cpu_split(server.pid)
+        if args.servers > 1:
+            # A deployment choice: one Python process serves about one core.
+            env["SIGHTLINE_CLOUD_INGEST_SHARE_PORT"] = "true"
+        servers = []
+        for number in range(args.servers):
+            servers.append(
+                Background(cloud_command("ingest_grpc"), env, work / f"ingest{number}.log")
+            )
+            stack.callback(servers[-1].stop)
+            wait_for_ingest(port)
+        cpu = storage.cpu_split([server.pid for server in servers])
         target = f"127.0.0.1:{port}"
         legs = [
             one_leg(target, devices[:count], crops, args.seconds, args.batch, work, cpu)
@@ -353,6 +360,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {**machine_facts(), "load_after": load_average()},
         "crop_bytes_mean": crop_bytes,
         "batch": args.batch,
+        "servers": args.servers,
         "legs": legs,
         "catch_up": catch_ups,
         "verified": {
@@ -373,7 +381,8 @@ def render(result: Mapping[str, Any]) -> str:
     lines = [
         f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, "
         f"load after {machine['load_after']}",
-        f"crops: {result['crop_bytes_mean']} bytes on average, {result['batch']} per stream",
+        f"crops: {result['crop_bytes_mean']} bytes on average, {result['batch']} per stream; "
+        f"{result['servers']} ingest server process(es)",
         "",
         f"{'devices':>8} {'crops/s':>9} {'x 1 dev':>8} {'ack p50':>9} {'ack p99':>9}"
         + "".join(f" {name:>8.8}" for name in CPU_COLUMNS)
@@ -415,9 +424,10 @@ def render(result: Mapping[str, Any]) -> str:
         "    the same 2 cores as PostgreSQL, SeaweedFS, Redis and the load generator).",
         "  ack latency: from handing a crop to gRPC to reading its ack, per crop.",
         "  server .. machine: cores kept busy on average during the leg (CPU seconds / wall",
-        "    seconds) by the ingest server, the load generator, the PostgreSQL backends of the",
-        "    benchmark's database, the S3 server (SeaweedFS; shared, so other clients count too),",
-        "    the rest of the machine (other sessions, Redis, the kernel) and all of it.",
+        "    seconds) by the ingest server process(es), the load generator, the PostgreSQL",
+        "    backends of the benchmark's database, the S3 server (SeaweedFS; shared, so other",
+        "    clients count too), the rest of the machine (other sessions, Redis, the kernel) and",
+        "    all of it.",
         "  catch-up: every device's outbox holds the backlog (its crops, a summary after each",
         "    and a final one per track, an event a minute); all drain at once through the edge's",
         "    Sender and Uplink. crops s / rec. s: until the crop / record lane was empty;",
@@ -435,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", default="1,8,64", help="comma-separated device counts")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each leg")
     parser.add_argument("--batch", type=int, default=16, help="crops per upload stream")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="ingest server processes sharing the port (SO_REUSEPORT; a deployment choice)",
+    )
     parser.add_argument(
         "--catch-up", default="1,8", help="comma-separated backlogged device counts ('' for none)"
     )

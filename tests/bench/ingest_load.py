@@ -6,10 +6,11 @@
 `--devices` is a JSON list of {"device_id", "token"}; `--crops` a folder of JPEG files. Every
 device runs as the edge's uplink does: one `UploadCrops` stream per batch of `--batch` crops,
 each with a fresh UUIDv7, waiting for every ack before the next batch, backing off after a
-refused call. All devices share one asyncio loop (grpc.aio), so the generator costs one process
-however many devices it simulates. It prints one JSON object: acks by status, call errors by
-code, per-crop ack latency (from handing the request to gRPC to reading its ack) and the ids
-acknowledged as stored, which the benchmark then looks for in the database and the object store.
+refused call. All devices share one asyncio loop (grpc.aio), each with a connection of its
+own, so the generator costs one process however many devices it simulates. It prints one JSON
+object: acks by status, call errors by code, per-crop ack latency (from handing the request to
+gRPC to reading its ack) and the ids acknowledged as stored, which the benchmark then looks for
+in the database and the object store.
 """
 
 from __future__ import annotations
@@ -130,15 +131,28 @@ async def run(args: argparse.Namespace) -> Tally:
     devices = json.loads(Path(args.devices).read_text(encoding="utf-8"))
     crops = [path.read_bytes() for path in sorted(Path(args.crops).glob("*.jpg"))]
     tally = Tally()
-    async with grpc.aio.insecure_channel(args.target) as channel:
-        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+    # A connection per device, as every device has: several server processes sharing the port
+    # (SO_REUSEPORT) are handed connections, not calls.
+    channels = [grpc.aio.insecure_channel(args.target) for _ in devices]
+    try:
         deadline = time.monotonic() + args.seconds
         await asyncio.gather(
             *(
-                device(stub, d["device_id"], d["token"], crops, args.batch, deadline, tally)
-                for d in devices
+                device(
+                    ingest_pb2_grpc.IngestServiceStub(channel),
+                    d["device_id"],
+                    d["token"],
+                    crops,
+                    args.batch,
+                    deadline,
+                    tally,
+                )
+                for d, channel in zip(devices, channels, strict=True)
             )
         )
+    finally:
+        for channel in channels:
+            await channel.close(None)
     return tally
 
 

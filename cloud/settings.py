@@ -118,7 +118,10 @@ DATABASES = {
                 default=_dev_default(f"sqlite:///{DATA_DIR / 'cloud.sqlite3'}"),
             )
         ),
-        "CONN_MAX_AGE": env_int("SIGHTLINE_CLOUD_DATABASE_CONN_MAX_AGE", default=0, minimum=0),
+        # Seconds a connection is reused. Not 0 (a connection per request): the ingest server
+        # serves a stream per batch of crops, and connecting cost more than storing the batch;
+        # its threads and the workers are long-lived, so their connections stay few.
+        "CONN_MAX_AGE": env_int("SIGHTLINE_CLOUD_DATABASE_CONN_MAX_AGE", default=60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
     }
 }
@@ -150,6 +153,7 @@ if env_choice("SIGHTLINE_CLOUD_OBJECT_STORE", ("local", "s3"), default="local") 
         "secret_key": env_secret("SIGHTLINE_CLOUD_S3_SECRET_KEY"),
         "secure": env_bool("SIGHTLINE_CLOUD_S3_SECURE", default=True),
         "region": env_str("SIGHTLINE_CLOUD_S3_REGION", default="us-east-1"),
+        "max_connections": env_int("SIGHTLINE_CLOUD_S3_MAX_CONNECTIONS", default=32, minimum=1),
     }
 else:
     # Signs the local store's presigned crop URLs, which browsers hold. Its own key, so that a
@@ -213,6 +217,7 @@ INGEST_GRPC: dict[str, Any] = {
     "max_streams": env_int("SIGHTLINE_CLOUD_INGEST_MAX_STREAMS", default=16, minimum=1),
     "max_crop_pixels": _MAX_CROP_PIXELS,
     "grace_s": env_int("SIGHTLINE_CLOUD_INGEST_GRACE_S", default=10, minimum=0),
+    "share_port": env_bool("SIGHTLINE_CLOUD_INGEST_SHARE_PORT", default=False),
     # TLS unless the address is loopback or SIGHTLINE_CLOUD_INGEST_PLAINTEXT says a proxy in
     # front terminates it; a client CA adds device certificates (mTLS).
     "tls_cert_file": env_str("SIGHTLINE_CLOUD_INGEST_TLS_CERT_FILE", default="") or None,

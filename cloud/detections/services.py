@@ -14,15 +14,23 @@ safe to call again with the same report (docs/architecture.md, "Identity and ide
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import transaction
 
 from cloud.detections.models import Detection, Track
-from cloud.errors import InvalidInput
-from cloud.fleet.models import Camera
-from cloud.fleet.services import ensure_device_exists
+from cloud.detections.track_rows import (
+    camera_pk,
+    claimed_tracks,
+    in_transaction,
+    insert_tracks,
+    lock_tracks,
+)
+from cloud.errors import InvalidInput, NotFound
+from cloud.lib.inserts import insert_new
 from cloud.lib.objectstore import ObjectStore, crop_key
 from cloud.validators import require_text, require_time
 
@@ -70,9 +78,9 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     """Store a detection's JPEG in `objects` and its row, once per detection id.
 
     The domain's rules (module docstring) are checked first; the camera and the track are
-    created on first sight. The one existence check is the row's get-or-create on the edge-made
-    id, in a transaction under the track's row lock, and the JPEG is put after it and before
-    the commit, so
+    created on first sight. The one existence check is the row's insert on the edge-made id
+    (``ON CONFLICT DO NOTHING``), in a transaction under the track's row lock, and the JPEG is
+    put after it and before the commit, so
 
     - a committed row always names a stored object;
     - a refused detection (`InvalidInput`, `NotFound`) or a repeat of a stored one writes no
@@ -88,73 +96,208 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     lock, so concurrent uploads for one track cannot lose an update. The price is that an
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
     """
-    require_time(detection.ts, "ts")
-    for name in ("label", "model_name", "model_version"):
-        require_text(getattr(detection, name), Detection, name)
-    key = crop_key(detection.device_id, detection.camera_id, detection.ts, detection.id)
-    with transaction.atomic():
-        camera, track, _ = _locked_track(
-            detection.device_id,
-            detection.camera_id,
-            detection.track_id,
-            detection.label,
-            (detection.ts, detection.ts),
+    _check(detection)
+
+    def store() -> StoredCrop:
+        if _store([detection], objects, None):
+            return StoredCrop(created=True, needs_embedding=True)
+        # The insert found the id taken: by this device (a repeat) or by another one.
+        owner, embedded_at = Detection.objects.values_list("device_id", "embedded_at").get(
+            pk=detection.id
         )
-        row, created = Detection.objects.get_or_create(
-            id=detection.id,
-            defaults={
-                "track": track,
-                "camera": camera,
-                "device_id": detection.device_id,
-                "ts": detection.ts,
-                "x_min": detection.x_min,
-                "y_min": detection.y_min,
-                "x_max": detection.x_max,
-                "y_max": detection.y_max,
-                "frame_width": detection.frame_width,
-                "frame_height": detection.frame_height,
-                "label": detection.label,
-                "score": detection.score,
-                "object_key": key,
-                "model_name": detection.model_name,
-                "model_version": detection.model_version,
-            },
-        )
-        if not created:
-            if row.device_id != detection.device_id:
-                # Ids are global, so another device's repeat is no duplicate of its own: it
-                # must learn nothing of the stored crop (not even that it is stored), and the
-                # exception undoes what it added on first sight.
-                raise InvalidInput(f"detection_id: {detection.id} cannot be used")
-            # Undo what the repeat may have added on first sight (a camera or a track of a
-            # payload that differs from the stored one), so that it changes nothing.
-            transaction.set_rollback(True)
-            logger.debug("detection %s already recorded", detection.id)
-            return StoredCrop(created=False, needs_embedding=row.embedded_at is None)
-        objects.put(key, detection.jpeg, content_type="image/jpeg")
-        _extend_track(track, row)
+        if owner != detection.device_id:
+            # Ids are global, so another device's repeat is no duplicate of its own: it must
+            # learn nothing of the stored crop (not even that it is stored), and the exception
+            # undoes what it added on first sight.
+            raise InvalidInput(f"detection_id: {detection.id} cannot be used")
+        # Undo what the repeat may have added on first sight (a camera or a track of a payload
+        # that differs from the stored one), so that it changes nothing.
+        transaction.set_rollback(True)
+        return StoredCrop(created=False, needs_embedding=embedded_at is None)
+
+    stored = in_transaction(store)
     logger.debug(
-        "recorded detection %s on track %s",
+        "%s detection %s on track %s",
+        "recorded" if stored.created else "already had",
         detection.id,
         detection.track_id,
         extra={"device_id": detection.device_id, "camera_id": detection.camera_id},
     )
-    return StoredCrop(created=True, needs_embedding=True)
+    return stored
 
 
-def _extend_track(track: Track, detection: Detection) -> None:
-    track.first_seen = min(track.first_seen, detection.ts)
-    track.last_seen = max(track.last_seen, detection.ts)
-    best_score = None
-    if track.best_detection_id is not None:
-        best_score = Detection.objects.values_list("score", flat=True).get(
-            pk=track.best_detection_id
+class NotAllNew(Exception):
+    """`record_detections` stored nothing: one of the detections is a repeat or refused."""
+
+
+def record_detections(
+    detections: Sequence[NewDetection], objects: ObjectStore, puts: Executor | None = None
+) -> None:
+    """Store new detections together: one transaction, their JPEGs put side by side.
+
+    All or nothing, with the guarantees of `record_detection` for each: every detection is
+    stored as new and committed together, or this raises, having committed nothing. It raises
+    `NotAllNew` before any object is put when a detection is a repeat (of a stored id, or twice
+    in `detections`) or refused (a domain rule, another camera's track, an unknown device), and
+    whatever a store raised otherwise. The caller then stores them one by one with
+    `record_detection`, which gives each its own outcome. The tracks are locked in id order,
+    so two groups sharing tracks wait for each other instead of deadlocking. `puts` runs the
+    object puts at once (one after the other without it); every put has ended before this
+    returns or raises.
+    """
+    if len({detection.id for detection in detections}) < len(detections):
+        raise NotAllNew("a detection id occurs twice")
+
+    def store() -> None:
+        if not _store(detections, objects, puts):
+            raise NotAllNew("a detection id is stored already")
+
+    try:
+        for detection in detections:
+            _check(detection)
+        in_transaction(store)
+    except (InvalidInput, NotFound) as err:
+        raise NotAllNew(str(err)) from err
+    logger.debug("recorded %d detections", len(detections))
+
+
+def _check(detection: NewDetection) -> None:
+    require_time(detection.ts, "ts")
+    for name in ("label", "model_name", "model_version"):
+        require_text(getattr(detection, name), Detection, name)
+
+
+@dataclass
+class _TrackState:
+    """A locked track as the group finds it, and as its detections leave it."""
+
+    first_seen: datetime
+    last_seen: datetime
+    best_score: float | None
+    best_detection_id: str | None = None
+    """Set when a detection of the group became the best."""
+    label: str = ""
+    """The best detection's label, once `best_detection_id` is set."""
+    changed: bool = False
+
+    def extend(self, detection: NewDetection) -> None:
+        if detection.ts < self.first_seen or detection.ts > self.last_seen:
+            self.first_seen = min(self.first_seen, detection.ts)
+            self.last_seen = max(self.last_seen, detection.ts)
+            self.changed = True
+        # Ties keep the earlier crop, so the shown crop does not flicker between equal scores.
+        if self.best_score is None or detection.score > self.best_score:
+            self.best_score = detection.score
+            self.best_detection_id = detection.id
+            self.label = detection.label
+            self.changed = True
+
+
+def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Executor | None) -> bool:
+    """Inside a transaction: insert the detections' rows, put their JPEGs, extend their tracks.
+
+    Returns False, having put nothing, when a detection's id is taken (the caller rolls back);
+    raises `InvalidInput` for a track of another camera, `NotFound` for an unknown device.
+    Statements: one per camera to find it, one to lock the tracks, one for their best scores,
+    one to insert the new tracks, one to insert the detections, one per existing track that
+    changed.
+    """
+    pairs = {(d.device_id, d.camera_id) for d in detections}
+    cameras = {pair: camera_pk(*pair) for pair in pairs}
+    claims = claimed_tracks((d.track_id, cameras[d.device_id, d.camera_id]) for d in detections)
+    found = lock_tracks(claims)
+    # The best scores in a statement of their own, after the locks: a join in the locking
+    # statement would read the best detection as of that statement's start, missing the one
+    # that the transaction it waited for has just committed.
+    best = {best_id for *_, best_id in found.values() if best_id is not None}
+    scores = dict(Detection.objects.filter(pk__in=best).values_list("pk", "score")) if best else {}
+    states = {
+        track_id: _TrackState(
+            first_seen, last_seen, None if best_id is None else scores.get(best_id)
         )
-    # Ties keep the earlier crop, so the shown crop does not flicker between equal scores.
-    if best_score is None or detection.score > best_score:
-        track.best_detection = detection
-        track.label = detection.label
-    track.save(update_fields=["first_seen", "last_seen", "best_detection", "label"])
+        for track_id, (first_seen, last_seen, best_id) in found.items()
+    }
+    for detection in detections:
+        states.setdefault(detection.track_id, _TrackState(detection.ts, detection.ts, None))
+        states[detection.track_id].extend(detection)
+    insert_tracks(
+        [
+            Track(
+                id=track_id,
+                camera_id=camera,
+                label=states[track_id].label,
+                first_seen=states[track_id].first_seen,
+                last_seen=states[track_id].last_seen,
+                # The detection is inserted below, in this transaction: the foreign key is
+                # checked at the commit (Django makes every foreign key deferrable).
+                best_detection_id=states[track_id].best_detection_id,
+            )
+            for track_id, camera in claims.items()
+            if track_id not in found
+        ]
+    )
+    rows = [
+        Detection(
+            id=d.id,
+            track_id=d.track_id,
+            camera_id=cameras[d.device_id, d.camera_id],
+            device_id=d.device_id,
+            ts=d.ts,
+            x_min=d.x_min,
+            y_min=d.y_min,
+            x_max=d.x_max,
+            y_max=d.y_max,
+            frame_width=d.frame_width,
+            frame_height=d.frame_height,
+            label=d.label,
+            score=d.score,
+            object_key=crop_key(d.device_id, d.camera_id, d.ts, d.id),
+            model_name=d.model_name,
+            model_version=d.model_version,
+        )
+        for d in detections
+    ]
+    if insert_new(rows) < len(rows):
+        return False
+    _put_all(
+        objects, [(row.object_key, d.jpeg) for row, d in zip(rows, detections, strict=True)], puts
+    )
+    for track_id, state in states.items():
+        if track_id not in found or not state.changed:
+            continue
+        changes: dict[str, object] = {"first_seen": state.first_seen, "last_seen": state.last_seen}
+        if state.best_detection_id is not None:
+            changes |= {"best_detection_id": state.best_detection_id, "label": state.label}
+        Track.objects.filter(pk=track_id).update(**changes)
+    return True
+
+
+def _put_all(
+    objects: ObjectStore, items: Sequence[tuple[str, bytes]], puts: Executor | None
+) -> None:
+    """Put every (key, JPEG); with `puts`, side by side. Raises the first failure once every
+    put has ended, so that none is still running when the caller rolls back."""
+    if puts is None or len(items) == 1:
+        for key, jpeg in items:
+            objects.put(key, jpeg, content_type="image/jpeg")
+        return
+    running = [
+        puts.submit(objects.put, key, jpeg, content_type="image/jpeg") for key, jpeg in items
+    ]
+    wait(running)
+    for done in running:
+        done.result()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTrackSummary:
+    """What a `sightline.device.v1.TrackSummary` says about a track, wire-checked."""
+
+    camera_id: str
+    track_id: str
+    label: str
+    first_seen: datetime
+    last_seen: datetime
 
 
 def record_track_summary(
@@ -175,43 +318,73 @@ def record_track_summary(
     creates the track: after that, the best uploaded crop sets it (`record_detection`), and two
     writers taking turns would make it flicker.
     """
-    require_text(label, Track, "label")
-    require_time(first_seen, "first_seen")
-    require_time(last_seen, "last_seen")
-    if first_seen > last_seen:
-        raise InvalidInput("first_seen: must not be after last_seen")
-    with transaction.atomic():
-        _, track, created = _locked_track(
-            device_id, camera_id, track_id, label, (first_seen, last_seen)
-        )
-        if created:
-            return True
-        if first_seen >= track.first_seen and last_seen <= track.last_seen:
-            return False
-        track.first_seen = min(track.first_seen, first_seen)
-        track.last_seen = max(track.last_seen, last_seen)
-        track.save(update_fields=["first_seen", "last_seen"])
-    return True
-
-
-def _locked_track(
-    device_id: str, camera_id: str, track_id: str, label: str, seen: tuple[datetime, datetime]
-) -> tuple[Camera, Track, bool]:
-    """Inside a transaction: the camera and the row-locked track, created on first sight.
-
-    A track created here gets `label` and the time span `seen` (first, last). The lock
-    serialises concurrent writers of one track (uploads and summaries of the same track arrive
-    on different connections). Track ids are global, so a track found under another camera (of
-    this device or another one) is refused: a device adds only to its own cameras' tracks.
-    Returns (camera, track, track was created).
-    """
-    ensure_device_exists(device_id)
-    camera, _ = Camera.objects.get_or_create(device_id=device_id, edge_id=camera_id)
-    track, created = Track.objects.select_for_update().get_or_create(
-        pk=track_id,
-        defaults={"camera": camera, "label": label, "first_seen": seen[0], "last_seen": seen[1]},
+    summary = NewTrackSummary(
+        camera_id=camera_id,
+        track_id=track_id,
+        label=label,
+        first_seen=first_seen,
+        last_seen=last_seen,
     )
-    if track.camera_id != camera.pk:
-        # The message says nothing about whose track it is.
-        raise InvalidInput(f"track_id: {track_id} belongs to another camera")
-    return camera, track, created
+    (widened,) = record_track_summaries(device_id, [summary])
+    return widened
+
+
+def record_track_summaries(device_id: str, summaries: Sequence[NewTrackSummary]) -> list[bool]:
+    """`record_track_summary` for each of `summaries` in turn, in one transaction.
+
+    Returns each one's outcome as if stored alone, in order. All or nothing: a summary that
+    breaks a rule or names another camera's track raises (`InvalidInput`, `NotFound` for an
+    unknown device) and nothing is stored. Statements: one per camera, one to lock the tracks,
+    one to create the new ones, one per existing track that widened.
+    """
+    for summary in summaries:
+        require_text(summary.label, Track, "label")
+        require_time(summary.first_seen, "first_seen")
+        require_time(summary.last_seen, "last_seen")
+        if summary.first_seen > summary.last_seen:
+            raise InvalidInput("first_seen: must not be after last_seen")
+
+    def store() -> list[bool]:
+        cameras = {
+            camera: camera_pk(device_id, camera) for camera in {s.camera_id for s in summaries}
+        }
+        claims = claimed_tracks((s.track_id, cameras[s.camera_id]) for s in summaries)
+        spans = {track: (first, last) for track, (first, last, _) in lock_tracks(claims).items()}
+        labels: dict[str, str] = {}
+        changed: set[str] = set()
+        widened = []
+        for summary in summaries:
+            span = spans.get(summary.track_id)
+            if span is None:
+                # The label is taken only when a summary creates the track.
+                labels[summary.track_id] = summary.label
+            elif summary.first_seen >= span[0] and summary.last_seen <= span[1]:
+                widened.append(False)
+                continue
+            else:
+                changed.add(summary.track_id)
+                summary = replace(
+                    summary,
+                    first_seen=min(span[0], summary.first_seen),
+                    last_seen=max(span[1], summary.last_seen),
+                )
+            spans[summary.track_id] = (summary.first_seen, summary.last_seen)
+            widened.append(True)
+        insert_tracks(
+            [
+                Track(
+                    id=track,
+                    camera_id=claims[track],
+                    label=label,
+                    first_seen=spans[track][0],
+                    last_seen=spans[track][1],
+                )
+                for track, label in labels.items()
+            ]
+        )
+        for track in changed - labels.keys():
+            first_seen, last_seen = spans[track]
+            Track.objects.filter(pk=track).update(first_seen=first_seen, last_seen=last_seen)
+        return widened
+
+    return in_transaction(store)

@@ -17,6 +17,7 @@ from cloud.embeddings.recovery import detections_to_sweep, recovery_settings
 
 logger = logging.getLogger(__name__)
 
+
 def warm_up() -> None:
     """Load the crop model and connect the stores now, in the process that runs the tasks.
 

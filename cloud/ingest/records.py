@@ -5,7 +5,10 @@ that must be set, valid timestamps, id and name grammar, known enum values) and 
 service that stores the record, which checks the domain's rules once:
 
 - ``event``: `record_event` (stored once per device and seq),
-- ``track``: `record_track_summary` (track created or its time span widened).
+- ``track``: `record_track_summaries` (track created or its time span widened).
+
+`store_track_summaries` stores a stream's summaries that arrive together in one transaction
+(`record_track_summaries`); the stream stores a group holding an event one record at a time.
 
 The device that sends the record is the authenticated one; the stream has already checked that
 the record's key names it (`cloud.ingest.items`).
@@ -13,10 +16,12 @@ the record's key names it (`cloud.ingest.items`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
-from cloud.detections.services import record_track_summary
+from cloud.detections.services import NewTrackSummary, record_track_summaries
 from cloud.fleet.services import NewEvent, record_event
+from cloud.ingest.items import StoreAlone
 from cloud.ingest.wire import MalformedMessage, require_set, sequence_number, timestamp
 from cloud.validators import (
     require,
@@ -52,8 +57,22 @@ def store_record(device_id: str, request: ingest_pb2.UploadRecordsRequest) -> bo
     if kind == "event":
         return record_event(device_id, _event(request.event))
     if kind == "track":
-        return _track(device_id, request.track)
+        (widened,) = record_track_summaries(device_id, [_track(request.track)])
+        return widened
     raise MalformedMessage("record: must hold an event or a track")
+
+
+def store_track_summaries(
+    device_id: str, requests: Sequence[ingest_pb2.UploadRecordsRequest]
+) -> list[bool]:
+    """Store track summaries together for `device_id`; whether each widened its track.
+
+    Raises `StoreAlone` when a request holds no summary, and whatever a summary's checks
+    raise, having stored none of them.
+    """
+    if any(request.WhichOneof("record") != "track" for request in requests):
+        raise StoreAlone("events are stored one by one")
+    return record_track_summaries(device_id, [_track(request.track) for request in requests])
 
 
 def _event(event: event_pb2.Event) -> NewEvent:
@@ -77,7 +96,7 @@ def _event(event: event_pb2.Event) -> NewEvent:
     )
 
 
-def _track(device_id: str, summary: track_pb2.TrackSummary) -> bool:
+def _track(summary: track_pb2.TrackSummary) -> NewTrackSummary:
     require_set(summary, "key")
     sequence_number(summary.key)
     require(validate_edge_name, summary.camera_id, "camera_id", MalformedMessage)
@@ -87,8 +106,7 @@ def _track(device_id: str, summary: track_pb2.TrackSummary) -> bool:
     # Written as "not (a <= b)" so that NaN fails too.
     if not (0 <= summary.best_score <= 1):
         raise MalformedMessage("best_score: must lie in [0, 1]")
-    return record_track_summary(
-        device_id,
+    return NewTrackSummary(
         camera_id=summary.camera_id,
         track_id=summary.track_id,
         label=summary.label,

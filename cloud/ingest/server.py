@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import threading
 from collections.abc import Callable
-from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -28,7 +28,7 @@ from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
 from cloud.ingest.auth import MAX_STREAMS_PER_DEVICE, REAUTHENTICATE_S, DeviceAuthInterceptor
 from cloud.ingest.credentials import authenticate_token
 from cloud.ingest.embedding_batch import EMBED_BATCH_SIZE
-from cloud.ingest.servicer import IngestServicer
+from cloud.ingest.servicer import PUT_THREADS, IngestServicer
 from cloud.ingest.tls import ServerTls
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -78,6 +78,13 @@ class IngestServerSettings(BaseModel):
         description="PEM roots of device certificates (mTLS): every connection must present a "
         "certificate they signed, and every ingest call one that names its device, besides "
         "the device's token. Needs TLS.",
+    )
+    share_port: bool = Field(
+        default=False,
+        description="Let several ingest processes on this host listen on the same address "
+        "(SO_REUSEPORT): the kernel spreads device connections over them. One Python process "
+        "serves about one core (its interpreter lock); more processes use more cores. Off, a "
+        "second server on a port in use fails to start instead of sharing it unnoticed.",
     )
     plaintext: bool = Field(
         default=False,
@@ -135,6 +142,12 @@ class IngestDeps:
     """Answers health checks; `serve` marks it NOT_SERVING while draining."""
     tls: ServerTls | None = None
     """Certificates of a secure port; None listens in plain text."""
+    share_port: bool = False
+    """Listen with SO_REUSEPORT, beside other processes on the same address."""
+    puts: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="ingest-put")
+    )
+    """Runs the object puts of crops stored together; shut it down after the server."""
 
 
 def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
@@ -142,14 +155,14 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
     options = [
         ("grpc.max_receive_message_length", deps.max_message_bytes),
         ("grpc.max_send_message_length", deps.max_message_bytes),
-        # Two servers must never share a port silently (SO_REUSEPORT is on by default).
-        ("grpc.so_reuseport", 0),
+        # Two servers share a port only when told to (grpc turns SO_REUSEPORT on by default).
+        ("grpc.so_reuseport", 1 if deps.share_port else 0),
     ]
     # No maximum_concurrent_rpcs: it would count health checks too, so a server busy with
     # uploads would fail its probes. Upload streams are bounded by the interceptor instead, and
     # the spare threads serve probes and the quick refusals of streams beyond the bound.
     server = grpc.server(
-        futures.ThreadPoolExecutor(
+        ThreadPoolExecutor(
             max_workers=deps.max_streams + _SPARE_THREADS, thread_name_prefix="ingest"
         ),
         interceptors=[
@@ -167,6 +180,7 @@ def create_server(address: str, deps: IngestDeps) -> tuple[grpc.Server, int]:
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(
             deps.objects,
+            deps.puts,
             embed_batch_size=deps.embed_batch_size,
             max_crop_pixels=deps.max_crop_pixels,
         ),
@@ -196,6 +210,7 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
         max_streams=settings.max_streams,
         max_crop_pixels=settings.max_crop_pixels,
         tls=settings.tls(),
+        share_port=settings.share_port,
     )
     server, port = create_server(settings.address, deps)
     server.start()
@@ -212,4 +227,5 @@ def serve(settings: IngestServerSettings, objects: ObjectStore, stop: threading.
     # Probes see NOT_SERVING first, so the load balancer stops sending new streams.
     deps.health.enter_graceful_shutdown()
     server.stop(settings.grace_s).wait()
+    deps.puts.shutdown()
     logger.info("ingest server stopped")

@@ -6,10 +6,11 @@
 `--devices` is a JSON list of {"device_id", "token"}; `--crops` a folder of JPEG files. Every
 device runs as the edge's uplink does: one `UploadCrops` stream per batch of `--batch` crops,
 each with a fresh UUIDv7, waiting for every ack before the next batch, backing off after a
-refused call. All devices share one asyncio loop (grpc.aio), so the generator costs one process
-however many devices it simulates. It prints one JSON object: acks by status, call errors by
-code, per-crop ack latency (from handing the request to gRPC to reading its ack) and the ids
-acknowledged as stored, which the benchmark then looks for in the database and the object store.
+refused call. All devices share one asyncio loop (grpc.aio), each with a connection of its
+own, so the generator costs one process however many devices it simulates. It prints one JSON
+object: acks by status, call errors by code, per-crop ack latency (from handing the request to
+gRPC to reading its ack) and the ids acknowledged as stored, which the benchmark then looks for
+in the database and the object store.
 """
 
 from __future__ import annotations
@@ -44,30 +45,39 @@ class Tally:
 
     acks: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    details: dict[str, str] = field(default_factory=dict)
+    """The first detail of each error code."""
     latencies: list[float] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
 
 
 def crop_request(
-    device_id: str, jpeg: bytes, shape: tuple[int, int]
+    device_id: str,
+    jpeg: bytes,
+    shape: tuple[int, int],
+    *,
+    track_id: str | None = None,
+    frame_time: datetime | None = None,
+    score: float = 0.8,
 ) -> ingest_pb2.UploadCropsRequest:
-    """One crop as an edge sends it: a person box inside a 768x576 frame."""
+    """One crop as an edge sends it: a person box inside a frame of `shape` (width, height),
+    on a track of its own unless `track_id` says otherwise, captured now or at `frame_time`."""
     width, height = shape
     box = ingest_pb2.BoundingBox(x_min=0.30, y_min=0.35, x_max=0.36, y_max=0.55)
     request = ingest_pb2.UploadCropsRequest(
         detection_id=str(uuid7()),
         device_id=device_id,
         camera_id="bench-cam",
-        track_id=str(uuid7()),
+        track_id=track_id or str(uuid7()),
         box=box,
         crop_box=box,
         label="person",
-        score=0.8,
+        score=score,
         frame_size=ingest_pb2.FrameSize(width=width, height=height),
         jpeg=jpeg,
         model=model_pb2.ModelRef(name="nanodet-g", version="1"),
     )
-    request.frame_time.FromDatetime(datetime.now(UTC))
+    request.frame_time.FromDatetime(frame_time or datetime.now(UTC))
     return request
 
 
@@ -104,6 +114,7 @@ async def device(
                     tally.stored.append(ack.detection_id)
         except grpc.aio.AioRpcError as err:
             tally.errors[err.code().name] += 1
+            tally.details.setdefault(err.code().name, err.details() or "")
             await asyncio.sleep(_REFUSED_PAUSE_S)
 
 
@@ -120,15 +131,28 @@ async def run(args: argparse.Namespace) -> Tally:
     devices = json.loads(Path(args.devices).read_text(encoding="utf-8"))
     crops = [path.read_bytes() for path in sorted(Path(args.crops).glob("*.jpg"))]
     tally = Tally()
-    async with grpc.aio.insecure_channel(args.target) as channel:
-        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+    # A connection per device, as every device has: several server processes sharing the port
+    # (SO_REUSEPORT) are handed connections, not calls.
+    channels = [grpc.aio.insecure_channel(args.target) for _ in devices]
+    try:
         deadline = time.monotonic() + args.seconds
         await asyncio.gather(
             *(
-                device(stub, d["device_id"], d["token"], crops, args.batch, deadline, tally)
-                for d in devices
+                device(
+                    ingest_pb2_grpc.IngestServiceStub(channel),
+                    d["device_id"],
+                    d["token"],
+                    crops,
+                    args.batch,
+                    deadline,
+                    tally,
+                )
+                for d, channel in zip(devices, channels, strict=True)
             )
         )
+    finally:
+        for channel in channels:
+            await channel.close(None)
     return tally
 
 
@@ -147,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": time.monotonic() - started,
             "acks": dict(tally.acks),
             "errors": dict(tally.errors),
+            "error_details": tally.details,
             "latencies": tally.latencies,
             "stored": tally.stored,
         },

@@ -85,6 +85,7 @@ def test_it_reads_production_services_from_the_environment(
         "secret_key": "minio-secret",
         "secure": False,
         "region": "us-east-1",
+        "max_connections": 32,
     }
     assert settings["VECTOR_STORE"] == {
         "type": "weaviate",

@@ -79,6 +79,77 @@ RACE = textwrap.dedent(
 )
 
 
+# Eight threads store groups of crops at once, every group spread over the same four tracks
+# (new at first) in its own order, as streams of one camera's crops would, and four threads
+# store groups of summaries of the same tracks: no group may deadlock or lose another's update
+# of a track's span or best crop.
+RACE_GROUPS = textwrap.dedent(
+    """
+    import json, random
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from cloud import backends
+    from cloud.detections.models import Detection, Track
+    from cloud.detections.services import (
+        NewDetection, NewTrackSummary, record_detections, record_track_summaries,
+    )
+    from cloud.fleet.models import Device
+
+    Device.objects.create(id="gate-01", hardware_profile="x86-cpu")
+    objects = backends.object_store()
+    objects.ensure_bucket()
+    tracks = [f"01935f1e-6b00-7c3d-8e4f-00000000000{t}" for t in range(4)]
+    start = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+
+    def group(g: int) -> list[NewDetection]:
+        order = random.Random(g).sample(range(8), 8)
+        return [
+            NewDetection(
+                id=f"01935f1e-7c4a-7d2e-9b1a-0000000000{g}{i}", device_id="gate-01",
+                camera_id="lobby", track_id=tracks[i % 4],
+                ts=start + timedelta(seconds=g * 8 + i),
+                x_min=0.53, y_min=0.31, x_max=0.61, y_max=0.57, frame_width=768,
+                frame_height=576, label="person", score=(g * 8 + i) / 100,
+                model_name="nanodet-g", model_version="1.0.0", jpeg=b"\\xff\\xd8\\xff",
+            )
+            for i in order
+        ]
+
+    def store(g: int) -> None:
+        try:
+            record_detections(group(g), objects, ThreadPoolExecutor(4))
+        finally:
+            connection.close()
+
+    def summarise(g: int) -> None:
+        try:
+            record_track_summaries("gate-01", [
+                NewTrackSummary(
+                    camera_id="lobby", track_id=track, label="person",
+                    first_seen=start - timedelta(seconds=g + 1), last_seen=start,
+                )
+                for track in random.Random(g).sample(tracks, 4)
+            ])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(lambda g: store(g) if g < 8 else summarise(g - 8), range(12)))
+    print(json.dumps({
+        "detections": Detection.objects.count(),
+        "objects": len(list(objects.list("crops/"))),
+        "tracks": {
+            t.id: [t.best_detection_id, t.first_seen.isoformat(), t.last_seen.isoformat()]
+            for t in Track.objects.all()
+        },
+    }))
+    """
+)
+
+
 @pytest.fixture
 def migrated_database(postgres_database: str) -> str:
     """This test's database (see tests/conftest.py), migrated by `python -m cloud migrate`."""
@@ -122,3 +193,22 @@ def test_it_creates_the_indexes_the_search_filters_use(migrated_database: str) -
             "SELECT indexname FROM pg_indexes WHERE tablename = 'detections_detection'"
         ).fetchall()
     assert {"detections_camera_ts", "detections_label_ts", "detections_ts"} <= {r[0] for r in rows}
+
+
+def test_racing_groups_of_crops_and_summaries_neither_deadlock_nor_lose_an_update(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    env = on(migrated_database, tmp_path / "objects")
+    outcome = json.loads(run_cloud(env, "shell", "--no-imports", "-c", RACE_GROUPS))
+    assert outcome["detections"] == outcome["objects"] == 64
+    # Track t holds crops i = t and t + 4 of every group g (score and second g * 8 + i): the
+    # best and the end of the span are group 7's crop t + 4. The summaries start them all up to
+    # 4 s before the first crop.
+    assert outcome["tracks"] == {
+        f"01935f1e-6b00-7c3d-8e4f-00000000000{t}": [
+            f"01935f1e-7c4a-7d2e-9b1a-00000000007{t + 4}",
+            "2026-11-21T09:29:56+00:00",
+            f"2026-11-21T09:31:{t:02d}+00:00",
+        ]
+        for t in range(4)
+    }

@@ -104,7 +104,16 @@ class S3ObjectStoreSettings(ObjectStoreSettingsBase):
             "kept low because callers (outbox, Celery) own the long retries."
         ),
     )
-    max_connections: int = Field(default=10, gt=0, description="Connection pool size.")
+    max_connections: int = Field(
+        default=32,
+        gt=0,
+        description=(
+            "Connections kept open to the server: at least the threads that use the store at "
+            "once (the ingest server: its max_streams plus 16 put threads). A request beyond "
+            "them opens a connection of its own and closes it after, which costs a TCP "
+            "handshake and leaves a socket in TIME_WAIT per request."
+        ),
+    )
 
     @field_validator("endpoint")
     @classmethod

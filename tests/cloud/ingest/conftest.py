@@ -43,19 +43,21 @@ def start_ingest(
     transactional_db: None, enqueued: mock.MagicMock
 ) -> Iterator[Callable[..., Ingest]]:
     """Start a server with `IngestDeps(objects=..., **overrides)`; stopped after the test."""
-    running: list[tuple[grpc.Server, grpc.Channel]] = []
+    running: list[tuple[grpc.Server, grpc.Channel, IngestDeps]] = []
 
     def start(objects: ObjectStore, **overrides: Any) -> Ingest:
-        server, port = create_server("127.0.0.1:0", IngestDeps(objects=objects, **overrides))
+        deps = IngestDeps(objects=objects, **overrides)
+        server, port = create_server("127.0.0.1:0", deps)
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        running.append((server, channel))
+        running.append((server, channel, deps))
         return Ingest(ingest_pb2_grpc.IngestServiceStub(channel), channel)
 
     yield start
-    for server, channel in running:
+    for server, channel, deps in running:
         channel.close()
         server.stop(grace=None).wait()
+        deps.puts.shutdown()
 
 
 @pytest.fixture

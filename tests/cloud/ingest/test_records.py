@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import grpc
@@ -228,3 +229,21 @@ def test_a_new_track_id_per_request_stores_each(ingest: Ingest, token: str) -> N
     requests = [track_request(seq, str(uuid.uuid4())) for seq in (1, 2, 3)]
     assert [a.status for a in ingest.upload_records(requests, token)] == [STORED] * 3
     assert Track.objects.count() == 3
+
+
+def test_a_summary_the_database_refuses_is_refused_alone(ingest: Ingest, token: str) -> None:
+    # Summaries that arrive together are stored in one transaction; one the database refuses
+    # fails it, and then each is stored alone with its own answer.
+    bad = str(uuid.uuid4())
+    real = records.record_track_summaries
+
+    def refusing(device_id: str, summaries: list[Any]) -> list[bool]:
+        if any(summary.track_id == bad for summary in summaries):
+            raise DataError("value too long for type character varying(64)")
+        return real(device_id, summaries)
+
+    requests = [track_request(1, TRACK_ID), track_request(2, bad), track_request(3, TRACK_ID)]
+    with mock.patch("cloud.ingest.records.record_track_summaries", refusing):
+        answered = ingest.upload_records(requests, token)
+    assert acks(answered) == [(1, STORED), (2, REJECTED), (3, DUPLICATE)]
+    assert list(Track.objects.values_list("id", flat=True)) == [TRACK_ID]

@@ -108,6 +108,56 @@ def test_it_acks_every_crop_of_a_stream_and_enqueues_them_in_batches(
     assert len(stored_keys(objects)) == Detection.objects.count() == len(OBJECTS)
 
 
+def test_crops_sent_together_are_stored_together(
+    ingest: Ingest, token: str, objects: ObjectStore
+) -> None:
+    requests = [crop_request(item) for item in OBJECTS]
+    with mock.patch(
+        "cloud.ingest.servicer.record_detections", wraps=servicer.record_detections
+    ) as together:
+        acks = ingest.upload(requests, token)
+    assert [a.status for a in acks] == [STORED] * len(requests)
+    assert max(len(call.args[0]) for call in together.call_args_list) > 1
+    assert Detection.objects.count() == len(stored_keys(objects)) == len(requests)
+
+
+def test_a_repeat_among_new_crops_gets_its_own_ack_in_order(
+    ingest: Ingest, token: str, objects: ObjectStore
+) -> None:
+    # Crops that arrive together are stored in one transaction; a repeat among them makes
+    # each be stored alone, so every crop still gets its own outcome.
+    stored = crop_request(OBJECTS[0])
+    ingest.upload([stored], token)
+    stream = [crop_request(OBJECTS[1]), stored, crop_request(OBJECTS[2]), crop_request(label="")]
+    acks = ingest.upload(stream, token)
+    assert [(a.detection_id, a.status) for a in acks] == [
+        (stream[0].detection_id, STORED),
+        (stored.detection_id, DUPLICATE),
+        (stream[2].detection_id, STORED),
+        (stream[3].detection_id, REJECTED),
+    ]
+    assert Detection.objects.count() == len(stored_keys(objects)) == 3
+
+
+def test_a_client_that_waits_for_each_ack_gets_every_one(ingest: Ingest, token: str) -> None:
+    requests = [crop_request(item) for item in OBJECTS[:3]]
+    acked = [threading.Event() for _ in requests]
+
+    def one_by_one() -> Iterator[ingest_pb2.UploadCropsRequest]:
+        for request, ack in zip(requests, acked, strict=True):
+            yield request
+            assert ack.wait(10), "the server waited for a crop the client had not sent"
+
+    call = ingest.stub.UploadCrops(
+        one_by_one(), timeout=30, metadata=(("authorization", f"Bearer {token}"),)
+    )
+    statuses = []
+    for response, ack in zip(call, acked, strict=True):
+        statuses.append(response.status)
+        ack.set()
+    assert statuses == [STORED] * 3
+
+
 def test_a_broken_stream_still_enqueues_what_it_stored(
     ingest: Ingest, token: str, enqueued: mock.MagicMock
 ) -> None:
@@ -427,10 +477,14 @@ def test_database_errors_are_classified_per_crop(
     ingest: Ingest, token: str, error: Exception, status: int
 ) -> None:
     # Before, every database error asked for a retry, so a crop the database refused for its
-    # content came back forever and held up the device's crop lane.
+    # content came back forever and held up the device's crop lane. The error fails the whole
+    # transaction of crops stored together; each crop then gets its own outcome.
     first, second = crop_request(), crop_request(OBJECTS[1])
     fails_once = failing_first(error, servicer.record_detection)
-    with mock.patch("cloud.ingest.servicer.record_detection", fails_once):
+    with (
+        mock.patch("cloud.ingest.servicer.record_detection", fails_once),
+        mock.patch("cloud.ingest.servicer.record_detections", side_effect=error),
+    ):
         answered = ingest.upload([first, second], token)
     assert [(a.detection_id, a.status) for a in answered] == [
         (first.detection_id, status),

@@ -48,7 +48,15 @@ import yaml
 from demo import stack
 from edge.detectors.ort import OrtDetector, OrtSettings
 from edge.detectors.preprocess import Preprocessor
-from tests.bench.measure import cpu_sample, load_average, machine_facts, other_cores, percentiles
+from tests.bench.measure import (
+    BenchError,
+    cpu_sample,
+    load_average,
+    machine_facts,
+    other_cores,
+    percentiles,
+    report,
+)
 
 logger = logging.getLogger("tests.bench.bench_e2e")
 
@@ -63,10 +71,6 @@ _SOURCE_LOGGER = "edge.sources.capture"
 # `ts` minus index / fps must land on the source's open time; farther off than this means the
 # crop-to-frame mapping (or the meaning of ts) is not what this benchmark assumes.
 _TS_TOLERANCE_S = 0.02
-
-
-class BenchError(Exception):
-    """The benchmark cannot produce a trustworthy figure; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -416,16 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.frames is not None and args.frames < 1:
         parser.error("--frames must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stack.quiet_broker_logs()
-    try:
-        result = benchmark(args)
-    except (BenchError, stack.DemoError) as err:
-        logger.error("%s", err)
-        return 1
-    sys.stdout.write(render(result))
-    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
-    return 0
+    return report(benchmark, render, args, (stack.DemoError,))
 
 
 if __name__ == "__main__":

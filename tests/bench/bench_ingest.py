@@ -24,12 +24,11 @@ import json
 import logging
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,14 @@ from urllib.parse import urlsplit
 
 import cv2
 import psycopg
-from minio import Minio
-from psycopg import sql
 
 from demo.stack import DEFAULT_VIDEO, free_port, wait_for_ingest
 from tests.bench import catch_up
 from tests.bench.cpu_split import CpuSplit, listening_pid, postgres_backends
-from tests.bench.measure import load_average, machine_facts, percentiles
+from tests.bench.measure import BenchError, load_average, machine_facts, percentiles, report
+from tests.bench.storage import BenchStorage
 from tests.cloud.ingest.processes import Background, cloud_command, cloud_env, run_cloud
 from tests.services import contract
-from tests.services.contract import S3Server
 
 logger = logging.getLogger("tests.bench.bench_ingest")
 
@@ -71,10 +68,6 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class BenchError(Exception):
-    """The benchmark cannot run or its result is wrong; the message says why."""
-
-
 def cut_crops(video: Path, folder: Path, frames: int = 16) -> int:
     """JPEG crops from the first `frames` frames of `video` into `folder`; their total bytes."""
     capture = cv2.VideoCapture(str(video))
@@ -96,36 +89,15 @@ def cut_crops(video: Path, folder: Path, frames: int = 16) -> int:
     return total // (frames * len(CROP_BOXES))
 
 
-class Storage:
-    """A database, a bucket and a Redis prefix of this run's own; removed on close."""
+class Storage(BenchStorage):
+    """The run's own database, bucket and Redis prefix, with what the ingest legs count."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self.name = f"bench_ingest_{secrets.token_hex(4)}"
-        self._admin_url = contract.require(environ, contract.DATABASE_URL)
-        with psycopg.connect(self._admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.database_url = self._admin_url.rsplit("/", 1)[0] + f"/{self.name}"
-        self.s3 = S3Server.from_env(environ)
-        self.bucket = self.name.replace("_", "-")
-        self.client = Minio(self.s3.endpoint, self.s3.access_key, self.s3.secret_key, secure=False)
-        self.client.make_bucket(self.bucket)
-        self.redis_url = contract.require(environ, contract.REDIS_URL)
+        super().__init__(environ, "ingest")
 
     def variables(self) -> dict[str, str]:
-        """The cloud settings that point at this storage."""
-        return {
-            "SIGHTLINE_CLOUD_DATABASE_URL": self.database_url,
-            "SIGHTLINE_CLOUD_OBJECT_STORE": "s3",
-            "SIGHTLINE_CLOUD_S3_ENDPOINT": self.s3.endpoint,
-            "SIGHTLINE_CLOUD_S3_BUCKET": self.bucket,
-            "SIGHTLINE_CLOUD_S3_ACCESS_KEY": self.s3.access_key,
-            "SIGHTLINE_CLOUD_S3_SECRET_KEY": self.s3.secret_key,
-            "SIGHTLINE_CLOUD_S3_SECURE": "false",
-            "SIGHTLINE_CLOUD_CELERY_BROKER_URL": self.redis_url,
-            "SIGHTLINE_CLOUD_CELERY_KEY_PREFIX": f"{self.name}:",
-            # The server only queues embed tasks; no vector store is touched.
-            "SIGHTLINE_CLOUD_VECTOR_STORE": "embedded",
-        }
+        # The server only queues embed tasks; no vector store is touched.
+        return {**super().variables(), "SIGHTLINE_CLOUD_VECTOR_STORE": "embedded"}
 
     def cpu_split(self, server_pids: list[int]) -> CpuSplit:
         """Where the CPU goes: the ingest server, this database's PostgreSQL backends, the S3
@@ -142,14 +114,6 @@ class Storage:
             }
         )
 
-    def count_rows(self, ids: Sequence[str]) -> int:
-        """How many of `ids` have a Detection row (each id at most once: it is the key)."""
-        with psycopg.connect(self.database_url) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM detections_detection WHERE id = ANY(%s)", (list(ids),)
-            ).fetchone()
-        return int(row[0]) if row else 0
-
     def count_spooled(self, device_id: str, spooled: Mapping[str, list[Any]]) -> dict[str, int]:
         """How many of a device's spooled crops, tracks and events are stored (each id once:
         it is the key, or (device, seq) is unique)."""
@@ -162,19 +126,6 @@ class Storage:
             ).fetchone()
         assert counts is not None
         return dict(zip(("crops", "tracks", "events"), map(int, counts), strict=True))
-
-    def count_objects(self) -> int:
-        """Objects under crops/ in the bucket."""
-        return sum(1 for _ in self.client.list_objects(self.bucket, "crops/", recursive=True))
-
-    def close(self) -> None:
-        for item in self.client.list_objects(self.bucket, recursive=True):
-            self.client.remove_object(self.bucket, str(item.object_name))
-        self.client.remove_bucket(self.bucket)
-        with psycopg.connect(self._admin_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
 
 
 def one_leg(
@@ -458,15 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         "--backlog-minutes", type=float, default=10.0, help="length of the outage to catch up"
     )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="source of the crops")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        result = benchmark(args)
-    except (BenchError, contract.MissingVariable) as err:
-        logger.error("%s", err)
-        return 1
-    sys.stdout.write(render(result) + "\n" + json.dumps(result) + "\n")
-    return 0
+    return report(benchmark, render, parser.parse_args(argv), (contract.MissingVariable,))
 
 
 if __name__ == "__main__":

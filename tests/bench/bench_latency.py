@@ -43,7 +43,7 @@ import psycopg
 import yaml
 
 from demo.stack import DEFAULT_VIDEO, free_port, wait_for_ingest
-from tests.bench.measure import load_average, machine_facts, percentiles
+from tests.bench.measure import BenchError, load_average, machine_facts, percentiles, report
 from tests.bench.storage import BenchStorage
 from tests.cloud.ingest.processes import (
     Background,
@@ -66,10 +66,6 @@ SELECT d.track_id, d.ts, d.received_at, d.embedded_at, t.first_seen
 FROM detections_detection d JOIN detections_track t ON t.id = d.track_id
 ORDER BY d.track_id, d.ts
 """
-
-
-class BenchError(Exception):
-    """The benchmark cannot run or its result is wrong; the message says why."""
 
 
 def edge_config(work: Path, video: Path, port: int) -> Path:
@@ -206,15 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_latency")
     parser.add_argument("--seconds", type=float, default=60.0, help="video seconds to play")
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        result = benchmark(args)
-    except (BenchError, contract.MissingVariable) as err:
-        logger.error("%s", err)
-        return 1
-    sys.stdout.write(render(result) + "\n" + json.dumps(result) + "\n")
-    return 0
+    return report(benchmark, render, parser.parse_args(argv), (contract.MissingVariable,))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 import os
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,3 +79,28 @@ def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95)) -> di
     """The given percentiles of `values`, rounded to the millisecond, keyed "p50", "p95", ..."""
     found = np.percentile(np.asarray(values, dtype=np.float64), list(points))
     return {f"p{point}": round(float(value), 3) for point, value in zip(points, found, strict=True)}
+
+
+class BenchError(Exception):
+    """The benchmark cannot run or cannot produce a trustworthy figure; the message says why."""
+
+
+def report(
+    benchmark: Callable[[argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    args: argparse.Namespace,
+    failures: tuple[type[Exception], ...] = (),
+) -> int:
+    """Run `benchmark`, print its table and, as the last line, its result as one JSON object.
+
+    A `BenchError` or one of `failures` is logged as the reason there is no figure (exit 1)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    caught: tuple[type[Exception], ...] = (BenchError, *failures)
+    try:
+        result = benchmark(args)
+    except caught as err:
+        logging.getLogger(benchmark.__module__).error("%s", err)
+        return 1
+    table = render(result).rstrip("\n")
+    sys.stdout.write(table + "\n" + json.dumps(result, sort_keys=True) + "\n")
+    return 0

@@ -58,6 +58,11 @@ def env_bool(name: str, default: bool | None = None) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def env_optional_bool(name: str) -> bool | None:
+    """As `env_bool`, but None when the variable is unset: the setting then decides itself."""
+    return None if _raw(name) is None else env_bool(name)
+
+
 def env_int(name: str, default: int | None = None, *, minimum: int | None = None) -> int:
     """Parse a base-10 integer, optionally no smaller than `minimum`."""
     value = _raw(name)

@@ -20,6 +20,7 @@ from cloud.env import (
     env_choice,
     env_int,
     env_list,
+    env_optional_bool,
     env_path,
     env_secret,
     env_str,
@@ -230,7 +231,8 @@ INGEST_GRPC: dict[str, Any] = {
 # bridge needs a broker, so a missing host fails when the bridge starts, not in every process.
 MQTT_BRIDGE: dict[str, Any] = {
     "host": env_str("SIGHTLINE_CLOUD_MQTT_HOST", default=""),
-    "port": env_int("SIGHTLINE_CLOUD_MQTT_PORT", default=1883, minimum=1),
+    # Unset: 8883 with TLS, else 1883 (sightline.tls.MqttEndpoint).
+    "port": env_int("SIGHTLINE_CLOUD_MQTT_PORT", default=0, minimum=0) or None,
     "username": env_str("SIGHTLINE_CLOUD_MQTT_USERNAME", default=""),
     "password": env_secret("SIGHTLINE_CLOUD_MQTT_PASSWORD", default=""),
     "topic_prefix": env_str("SIGHTLINE_CLOUD_MQTT_TOPIC_PREFIX", default="sightline"),
@@ -239,7 +241,8 @@ MQTT_BRIDGE: dict[str, Any] = {
     "protocol": env_choice(
         "SIGHTLINE_CLOUD_MQTT_PROTOCOL", ("mqttv5", "mqttv311"), default="mqttv5"
     ),
-    "tls": env_bool("SIGHTLINE_CLOUD_MQTT_TLS", default=False),
+    # Unset: TLS unless the broker is on loopback (sightline.tls).
+    "tls": env_optional_bool("SIGHTLINE_CLOUD_MQTT_TLS"),
     "ca_file": env_str("SIGHTLINE_CLOUD_MQTT_CA_FILE", default="") or None,
     # A client certificate, for a broker listener that requires one (mutual TLS).
     "cert_file": env_str("SIGHTLINE_CLOUD_MQTT_CERT_FILE", default="") or None,

@@ -34,9 +34,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import Field, SecretStr
 
 from cloud.errors import CloudError
-from cloud.lib.mqtt_tls import MqttTlsSettings
+from cloud.lib.mqtt_tls import apply_tls
 from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream, upstream_subscriptions
 from sightline.names import NAME_RULE, is_name
+from sightline.tls import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,10 @@ _NOT_FOUND: Final = ("Client not found", "Role not found")
 AclType = Literal["publishClientSend", "publishClientReceive", "subscribePattern"]
 
 
-class BrokerAdminSettings(MqttTlsSettings):
-    """How the cloud reaches the broker's account API (`settings.MQTT_ACCOUNTS`); TLS as
-    `MqttTlsSettings`."""
+class BrokerAdminSettings(MqttEndpoint):
+    """How the cloud reaches the broker's account API (`settings.MQTT_ACCOUNTS`); host, port and
+    TLS as `sightline.tls.MqttEndpoint`."""
 
-    host: str = Field(min_length=1, description="Broker host name or address.")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
     username: str = Field(min_length=1, description="A login with the dynamic-security admin role.")
     password: SecretStr = Field(description="Its password.")
     topic_prefix: TopicPrefix = Field(
@@ -165,13 +164,13 @@ class _Session:
             reconnect_on_failure=False,
         )
         self._client.username_pw_set(settings.username, settings.password.get_secret_value())
-        settings.apply_tls(self._client)
+        apply_tls(self._client, settings)
         self._client.on_message = self._on_message
         try:
-            self._client.connect(settings.host, settings.port, keepalive=30)
+            self._client.connect(settings.host, settings.broker_port, keepalive=30)
         except OSError as err:
             raise BrokerAccountError(
-                f"cannot reach the broker at {settings.host}:{settings.port}: {err}"
+                f"cannot reach the broker at {settings.host}:{settings.broker_port}: {err}"
             ) from err
         self._client.loop_start()
         info = self._client.subscribe(RESPONSE_TOPIC, qos=1)

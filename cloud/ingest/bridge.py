@@ -52,7 +52,7 @@ from pydantic import Field, SecretStr, model_validator
 from cloud.errors import CloudError, NotFound
 from cloud.ingest.device_messages import handle_device_message
 from cloud.ingest.failures import Failure, classify, refused_by_database
-from cloud.lib.mqtt_tls import MqttTlsSettings
+from cloud.lib.mqtt_tls import apply_tls
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1.topics import (
     TopicPrefix,
@@ -60,6 +60,7 @@ from sightline.device.v1.topics import (
     parse_upstream,
     upstream_subscriptions,
 )
+from sightline.tls import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,10 @@ _POLL_S: Final = 0.5
 _STOP_TIMEOUT_S: Final = 5.0
 
 
-class MqttBridgeSettings(MqttTlsSettings):
-    """How the bridge reaches the broker (`settings.MQTT_BRIDGE`); TLS as `MqttTlsSettings`."""
+class MqttBridgeSettings(MqttEndpoint):
+    """How the bridge reaches the broker (`settings.MQTT_BRIDGE`); host, port and TLS as
+    `sightline.tls.MqttEndpoint`."""
 
-    host: str = Field(min_length=1, description="Broker host name or address.")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
     username: str = Field(default="", description="The cloud's broker account; '' for none.")
     password: SecretStr = Field(default=SecretStr(""), description="Its password.")
     topic_prefix: TopicPrefix = Field(
@@ -177,7 +177,7 @@ class MqttBridge:
             client.username_pw_set(
                 self._settings.username, self._settings.password.get_secret_value()
             )
-        self._settings.apply_tls(client)
+        apply_tls(client, self._settings)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -241,7 +241,7 @@ class MqttBridge:
                 logger.warning(
                     "cannot reach the broker at %s:%d: %s",
                     self._settings.host,
-                    self._settings.port,
+                    self._settings.broker_port,
                     err,
                 )
             else:
@@ -266,13 +266,15 @@ class MqttBridge:
             properties.ReceiveMaximum = settings.receive_maximum
             self._client.connect(
                 settings.host,
-                settings.port,
+                settings.broker_port,
                 keepalive=settings.keepalive_s,
                 clean_start=False,
                 properties=properties,
             )
         else:
-            self._client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+            self._client.connect(
+                settings.host, settings.broker_port, keepalive=settings.keepalive_s
+            )
 
     def _serve(self) -> None:
         """Run the network loop until the connection ends or the bridge halts."""

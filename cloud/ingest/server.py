@@ -11,7 +11,6 @@ option (`cloud.ingest.tls`); plain text needs a loopback address or an explicit 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from cloud.ingest.servicer import PUT_THREADS, IngestServicer
 from cloud.ingest.tls import ServerTls
 from cloud.lib.objectstore import ObjectStore
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from sightline.tls import address_host, is_loopback_host
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class IngestServerSettings(BaseModel):
         if self.tls_cert_file is None:
             if self.tls_client_ca_file is not None:
                 raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
-            if not (self.plaintext or _is_loopback(self.address)):
+            if not (self.plaintext or is_loopback_host(address_host(self.address))):
                 raise ValueError(
                     f"{self.address} is not a loopback address: set tls_cert_file and "
                     "tls_key_file, or plaintext when a proxy in front terminates TLS (device "
@@ -112,16 +112,6 @@ class IngestServerSettings(BaseModel):
         if self.tls_cert_file is None or self.tls_key_file is None:
             return None
         return ServerTls.from_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
-
-
-def _is_loopback(address: str) -> bool:
-    host = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,6 @@ Public surface:
 - `mqtt.MqttLink` / `MqttSettings`: broker connection (birth, will, backoff, terminal auth
   failures) and the heartbeat; `heartbeat.HeartbeatSampler` samples its Metrics. Upstream only:
   nothing handles commands or desired state yet, so the link subscribes to nothing.
-- `tls.TlsSettings`: TLS and mutual TLS, the same for both connections.
 
 The lanes only talk to the network; building messages and spooling them happen before, on the
 caller's thread.

@@ -28,8 +28,9 @@ every `heartbeat_s` (`sightline.device.v1.Metrics` on the `metrics` leaf, QoS 1,
 sampled by the `heartbeat` callable). The retained OFFLINE last will carries the birth's
 `session_seq`; a clean stop publishes it itself.
 
-TLS (`TlsSettings`): the system's roots or `ca_file`, and with `cert_file` / `key_file` a client
-certificate (mutual TLS) on top of the password.
+TLS (`sightline.tls.MqttEndpoint`; on unless the broker is on loopback): the system's roots or
+`ca_file`, and with `cert_file` / `key_file` a client certificate (mutual TLS) on top of the
+password.
 
 Upstream only for now: the link subscribes to nothing. Commands and desired state
 (`sightline.device.v1` `Command`, `DesiredState`) will be subscribed and handled together, when
@@ -56,10 +57,10 @@ from pydantic import Field, SecretStr
 from edge.errors import TransportError
 from edge.transport.outbox import Outbox
 from edge.transport.puback import Publish, PublishTracker
-from edge.transport.tls import TlsSettings
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1 import metrics_pb2, status_pb2
 from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream
+from sightline.tls import MqttEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,9 @@ _paho_logger = logging.getLogger(f"{__name__}.paho")
 _paho_logger.addFilter(_PahoNoise())
 
 
-class MqttSettings(TlsSettings):
-    """How the device reaches its MQTT broker."""
+class MqttSettings(MqttEndpoint):
+    """How the device reaches its MQTT broker (host, port and TLS as `MqttEndpoint`)."""
 
-    host: str = Field(description="Broker host name or address.")
-    port: int | None = Field(
-        default=None, gt=0, lt=65536, description="Broker port; default 8883 with tls, else 1883."
-    )
     username: str | None = Field(
         default=None, description="Login; default the device id (the broker ACL expects it)."
     )
@@ -130,13 +127,6 @@ class MqttSettings(TlsSettings):
         default=BackoffSettings(initial_s=1.0, max_s=60.0),
         description="Waits between connection attempts (jittered, capped).",
     )
-
-    @property
-    def broker_port(self) -> int:
-        """The port to connect to."""
-        if self.port is not None:
-            return self.port
-        return 8883 if self.tls else 1883
 
 
 class LinkHealth(enum.Enum):
@@ -320,7 +310,7 @@ class MqttLink:
             settings.username or self._topics.device,
             settings.password.get_secret_value() if settings.password else None,
         )
-        if settings.tls:
+        if settings.uses_tls:
             client.tls_set(
                 ca_certs=str(settings.ca_file) if settings.ca_file else None,
                 certfile=str(settings.cert_file) if settings.cert_file else None,

@@ -10,8 +10,8 @@ Both are `stream.StreamLane`s (the one implementation of the ack rules); this mo
 how each lane's rows become requests. The lanes only talk to the network: the requests are built
 by `edge.wire` and spooled by `edge.transport.spool` before.
 
-Security (docs/architecture.md, "Transport"): `TlsSettings` (TLS, optionally mutual) plus the
-device's bearer token on every call.
+Security (docs/architecture.md, "Security"): `sightline.tls.ClientTls` (TLS unless the server is
+on loopback, optionally mutual) plus the device's bearer token on every call.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from pydantic import Field, SecretStr
 
 from edge.transport.outbox import Row
 from edge.transport.stream import Ack, StreamLane, Unsendable
-from edge.transport.tls import TlsSettings
 from sightline.backoff import BackoffSettings
 from sightline.device.v1 import event_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from sightline.tls import ClientTls, address_host
 
 
-class UplinkSettings(TlsSettings):
+class UplinkSettings(ClientTls):
     """How to reach the ingest server."""
 
     target: str = Field(description="gRPC target, `host:port` (or any grpc target URI).")
@@ -70,7 +70,7 @@ def open_channel(settings: UplinkSettings) -> grpc.Channel:
         ("grpc.min_reconnect_backoff_ms", initial_ms),
         ("grpc.max_reconnect_backoff_ms", round(settings.reconnect.max_s * 1000)),
     ]
-    if not settings.tls:
+    if not settings.tls_to(address_host(settings.target)):
         return grpc.insecure_channel(settings.target, options=options)
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read(settings.ca_file),

@@ -72,8 +72,10 @@ def stop() -> Iterator[threading.Event]:
 
 
 def test_settings_default_the_port_from_tls() -> None:
-    assert MqttSettings(host="b").broker_port == 1883
-    assert MqttSettings(host="b", tls=True).broker_port == 8883
+    # The rule itself is sightline.tls's (tests/protos/test_tls.py).
+    assert MqttSettings(host="broker.example.com").broker_port == 8883
+    assert MqttSettings(host="127.0.0.1").broker_port == 1883
+    assert MqttSettings(host="b", tls=False).broker_port == 1883
     assert MqttSettings(host="b", tls=True, port=9000).broker_port == 9000
     assert MqttSettings(host="b").heartbeat_s == 10.0
 
@@ -84,7 +86,7 @@ def test_settings_default_the_port_from_tls() -> None:
         ({"keep_alive": 3}, "Extra inputs are not permitted"),
         ({"ack_timeout_s": 3}, "Extra inputs are not permitted"),
         ({"topic_prefix": "a/+"}, r"topic prefix level '\+' must not contain"),
-        ({"ca_file": __file__}, "ca_file set but tls is false"),
+        ({"ca_file": __file__, "tls": False}, "ca_file set but tls is false"),
         ({"ca_file": "/nonexistent/ca.pem", "tls": True}, "Path does not point to a file"),
         ({"cert_file": __file__, "tls": True}, "cert_file and key_file go together"),
         ({"protocol": "mqttv31"}, "mqttv5"),

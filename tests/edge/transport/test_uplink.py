@@ -49,11 +49,17 @@ def test_settings_are_strict() -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         UplinkSettings(target="x:1", token=SecretStr("t"), retries=3)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="ca_file set but tls is false"):
-        UplinkSettings(target="x:1", token=SecretStr("t"), ca_file=__file__)  # type: ignore[arg-type]
+        UplinkSettings(target="x:1", token=SecretStr("t"), tls=False, ca_file=__file__)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="cert_file and key_file go together"):
         UplinkSettings(target="x:1", token=SecretStr("t"), tls=True, cert_file=__file__)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="cert_file, key_file set but tls is false"):
-        UplinkSettings(target="x:1", token=SecretStr("t"), cert_file=__file__, key_file=__file__)  # type: ignore[arg-type]
+        UplinkSettings(
+            target="x:1",
+            token=SecretStr("t"),
+            tls=False,
+            cert_file=__file__,  # type: ignore[arg-type]
+            key_file=__file__,  # type: ignore[arg-type]
+        )
     assert "s3cret" not in repr(UplinkSettings(target="x:1", token=SecretStr("s3cret")))
 
 

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "cloud.search",
     "cloud.ingest",
     "cloud.embeddings",
+    "cloud.deploy",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -247,6 +248,17 @@ MQTT_BRIDGE: dict[str, Any] = {
     # A client certificate, for a broker listener that requires one (mutual TLS).
     "cert_file": env_str("SIGHTLINE_CLOUD_MQTT_CERT_FILE", default="") or None,
     "key_file": env_str("SIGHTLINE_CLOUD_MQTT_KEY_FILE", default="") or None,
+}
+
+# Model deployment (cloud.deploy): how long a device's download URL of a model stays valid
+# (S3 allows at most 7 days; the bridge publishes fresh URLs when a device comes back online
+# after they expired), and the address devices reach the web app at, for the local object
+# store, whose signed URLs the web app serves.
+DEPLOY: dict[str, Any] = {
+    "url_lifetime_s": env_int(
+        "SIGHTLINE_CLOUD_MODEL_URL_LIFETIME_S", default=24 * 3600, minimum=60
+    ),
+    "public_url": env_str("SIGHTLINE_CLOUD_PUBLIC_URL", default=""),
 }
 
 # Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the

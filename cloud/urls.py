@@ -11,5 +11,6 @@ urlpatterns = [
     # Must match the local object store's `url_prefix` (default "/objects").
     path("objects/", include("cloud.objects.urls")),
     path("devices/", include("cloud.fleet.urls")),
+    path("models/", include("cloud.deploy.urls")),
     path("", include("cloud.search.urls")),
 ]

@@ -35,6 +35,8 @@ from typing import Protocol
 
 from edge.config import EdgeConfig
 from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
+from edge.deploy.agent import Deployer
+from edge.deploy.swap import LoadedModel, ModelSlot
 from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
@@ -136,10 +138,12 @@ def build_delivery(
     *,
     tracks_interrupted: Callable[[], int] = lambda: 0,
     cameras: Callable[[], Sequence[CameraSample]] = tuple,
-) -> Delivery:
+    downstream: Deployer | None = None,
+) -> OutboxDelivery | CountingDelivery:
     """The delivery layer the config asks for: outbox + links, or counting only.
 
-    `tracks_interrupted` and `cameras` feed the heartbeat (`edge.transport.heartbeat`).
+    `tracks_interrupted` and `cameras` feed the heartbeat (`edge.transport.heartbeat`);
+    `downstream` gets the desired state and commands.
     """
     if config.delivery is None:
         logger.warning("no delivery configured: crops, tracks and events are counted, not kept")
@@ -152,6 +156,7 @@ def build_delivery(
         camera_models=[(camera.id, model) for camera in config.cameras],
         tracks_interrupted=tracks_interrupted,
         cameras=cameras,
+        downstream=downstream,
     )
 
 
@@ -166,7 +171,7 @@ class _Camera:
         self,
         camera: CameraSettings,
         config: EdgeConfig,
-        detector: Detector,
+        detector: Detector | ModelSlot,
         delivery: Delivery,
         journal: Journal,
         max_frames: int | None,
@@ -256,25 +261,37 @@ def run(
     """
     shutdown = _Shutdown(stop or threading.Event())
     started = time.perf_counter()
-    with ExitStack() as resources:  # closed in reverse: delivery, journal, detector
+    # Closed in reverse: deployer, delivery, journal, detectors.
+    with ExitStack() as resources:
         detector = create_detector(config.detector)
-        resources.callback(detector.close)
         model = ModelRef(detector.spec.name, detector.spec.version)
+        initial = LoadedModel(detector, model, detector.spec.sha256)
+        slots = {camera.id: ModelSlot(initial) for camera in config.cameras}
+        resources.callback(_close_models, slots)
         outbox = config.delivery.outbox.path if config.delivery else None
         journal = Journal(journal_path(config.journal, outbox))
         resources.callback(journal.close)
         cameras: list[_Camera] = []
-        delivery = delivery or build_delivery(
-            config,
-            model,
-            tracks_interrupted=journal.tracks_interrupted_total,
-            cameras=lambda: [camera.sample() for camera in cameras],
-        )
+        deployer = _deployer(config, slots) if delivery is None else None
+        if delivery is None:
+            built = build_delivery(
+                config,
+                model,
+                tracks_interrupted=journal.tracks_interrupted_total,
+                cameras=lambda: [camera.sample() for camera in cameras],
+                downstream=deployer,
+            )
+            if deployer is not None:
+                deployer.attach(built)
+            delivery = built
         resources.callback(delivery.close)
         cameras.extend(
-            _Camera(camera, config, detector, delivery, journal, max_frames)
+            _Camera(camera, config, slots[camera.id], delivery, journal, max_frames)
             for camera in config.cameras
         )
+        if deployer is not None:
+            deployer.start()
+            resources.callback(deployer.close)
         delivery.start()
         interrupted = journal.recover(delivery)
         with shutdown.installed():
@@ -296,6 +313,21 @@ def run(
         summary.crops_queued, summary.crops_sent, summary.seconds,
     )  # fmt: skip
     return summary
+
+
+def _deployer(config: EdgeConfig, slots: dict[str, ModelSlot]) -> Deployer | None:
+    """The deployer, when the device hears from the cloud (MQTT configured)."""
+    if config.delivery is None or config.delivery.mqtt is None:
+        return None
+    labels = {camera.id: camera.labels for camera in config.cameras}
+    return Deployer(config.deploy, config.detector, slots, labels)
+
+
+def _close_models(slots: dict[str, ModelSlot]) -> None:
+    """Close every detector the cameras ran or were offered, each once."""
+    models = {id(model): model for slot in slots.values() for model in (slot.current, slot.wanted)}
+    for model in models.values():
+        model.detector.close()
 
 
 def _run_cameras(cameras: list[_Camera], stop: threading.Event) -> None:

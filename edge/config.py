@@ -4,7 +4,8 @@ One YAML file plus `SIGHTLINE_EDGE_*` environment overrides (`__` between levels
 secrets; see `config_loader`). Sub-settings live beside the feature that uses them: `SourceSettings`
 in `sources/base.py`, `CameraSettings` in `pipelines/base.py`, detector settings in `detectors/`,
 `ByteTrackSettings` in `tracking/`, `CropSettings` in `crops/`, `JournalSettings` in `journal.py`,
-`DeliverySettings` in `delivery.py` (which composes the `transport/` settings). Checks here only
+`DeliverySettings` in `delivery.py` (which composes the `transport/` settings),
+`DeploySettings` in `deploy/agent.py`. Checks here only
 span features; none touch files or the network (the app does that when it builds the components).
 `edge/example.yaml` documents every section.
 """
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.config_loader import load_yaml_model
 from edge.crops.selector import CropSettings
 from edge.delivery import DeliverySettings
+from edge.deploy.agent import DeploySettings
 from edge.detectors.registry import DetectorConfig
 from edge.journal import JournalSettings
 from edge.logs import LogFormat, LogLevel
@@ -70,6 +72,11 @@ class EdgeConfig(BaseModel):
         default=None,
         description="Outbox, MQTT and gRPC towards the cloud. null counts crops, tracks and "
         "events without keeping them (local runs).",
+    )
+    deploy: DeploySettings = Field(
+        default=DeploySettings(),
+        description="How models deployed from the cloud are verified, kept and swapped in "
+        "(needs delivery.mqtt, which brings the desired state).",
     )
     log_level: LogLevel = Field(default="INFO", description="Least severity logged.")
     log_format: LogFormat = Field(

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,8 +37,8 @@ from edge.transport.outbox import Kind, Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
 from edge.transport.spool import enqueue_crop, enqueue_record
 from edge.transport.uplink import Uplink, UplinkSettings
-from sightline.device.v1 import status_pb2
-from sightline.device.v1.topics import DeviceTopics
+from sightline.device.v1 import command_pb2, state_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, DownstreamTopic
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ logger = logging.getLogger(__name__)
 # at its call deadline at the latest, and the process exit ends a daemon thread anyway.
 _JOIN_TIMEOUT_S = 5.0
 _DRAIN_POLL_S = 0.1
+
+
+class Downstream(Protocol):
+    """What receives the desired state and commands from the MQTT link (network thread)."""
+
+    def on_message(self, topic: DownstreamTopic, payload: bytes) -> None:
+        """Take one downstream message; must return at once (queue it)."""
+
+    def on_connected(self) -> None:
+        """The link connected (after its birth message); must return at once."""
 
 
 class DeliverySettings(BaseModel):
@@ -129,6 +140,14 @@ class CountingDelivery:
     def close(self) -> None:
         """Nothing to close."""
 
+    def publish_reported(self, state: state_pb2.ReportedState) -> bool:
+        """No cloud to report to."""
+        return False
+
+    def publish_command_result(self, result: command_pb2.CommandResult) -> bool:
+        """No cloud to answer."""
+        return False
+
     def stats(self) -> DeliveryStats:
         """The counts so far."""
         with self._lock:
@@ -152,9 +171,11 @@ class OutboxDelivery:
         camera_models: Sequence[tuple[str, ModelRef]],
         tracks_interrupted: Callable[[], int] = lambda: 0,
         cameras: Callable[[], Sequence[CameraSample]] = tuple,
+        downstream: Downstream | None = None,
     ) -> None:
         """`camera_models`: (camera id, model) pairs announced in the birth message.
-        `tracks_interrupted` and `cameras` feed the heartbeat (see `HeartbeatSampler`)."""
+        `tracks_interrupted` and `cameras` feed the heartbeat (see `HeartbeatSampler`).
+        `downstream` receives the desired state and commands (`edge.deploy.agent.Deployer`)."""
         self._settings = settings
         self._device_id = device_id
         self._stop = threading.Event()
@@ -188,7 +209,14 @@ class OutboxDelivery:
             )
             topics = DeviceTopics(prefix=settings.mqtt.topic_prefix, site=site, device=device_id)
             self._link = MqttLink(
-                settings.mqtt, topics, self._outbox, describe, self._stop, heartbeat
+                settings.mqtt,
+                topics,
+                self._outbox,
+                describe,
+                self._stop,
+                heartbeat,
+                downstream=downstream.on_message if downstream else None,
+                on_connected=downstream.on_connected if downstream else None,
             )
         self._lock = threading.Lock()
         self._queued = DeliveryStats()
@@ -204,6 +232,14 @@ class OutboxDelivery:
             "on" if self._link else "off",
             self._outbox.depth(),
         )
+
+    def publish_reported(self, state: state_pb2.ReportedState) -> bool:
+        """Send the device's reported state over MQTT; False without a connection."""
+        return self._link is not None and self._link.publish_reported(state)
+
+    def publish_command_result(self, result: command_pb2.CommandResult) -> bool:
+        """Send a command's answer over MQTT; False without a connection."""
+        return self._link is not None and self._link.publish_command_result(result)
 
     def crop(self, crop: Crop) -> None:
         """Spool an UploadCropsRequest keyed by the crop's detection id, re-encoded smaller if

@@ -30,6 +30,12 @@ class DatasetError(EdgeError):
     """A ground-truth data set for `python -m edge accuracy` is missing or cannot be read."""
 
 
+class DeployRefused(EdgeError):
+    """A desired model was not applied: not downloaded, not authentic, or not runnable. The
+    message is the reason the device reports (`ReportedState.error`); the old model keeps
+    running."""
+
+
 class TransportError(EdgeError):
     """Delivering to the cloud failed.
 

@@ -211,7 +211,7 @@ class RecipeManifest(RuntimeManifest):
 _View = TypeVar("_View", bound=RuntimeManifest)
 
 
-def _validated(path: Path, raw: dict[str, Any], view: type[_View]) -> _View:
+def _validated(path: Path | str, raw: dict[str, Any], view: type[_View]) -> _View:
     try:
         return view.model_validate(raw)
     except ValidationError as err:
@@ -235,6 +235,18 @@ def _parse(path: Path, view: type[_View]) -> _View:
 def read_runtime_manifest(path: Path) -> RuntimeManifest:
     """The runtime view of the manifest at `path` (any file name). Raises `ManifestError`."""
     return _parse(path, RuntimeManifest)
+
+
+def parse_runtime_manifest(data: bytes, source: str) -> RuntimeManifest:
+    """The runtime view of a manifest received as bytes (an upload, a deployment); `source`
+    names it in errors. Raises `ManifestError`."""
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"model manifest {source}: not UTF-8: {err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ManifestError(f"model manifest {source}: not valid TOML: {err}") from err
+    return _validated(source, raw, RuntimeManifest)
 
 
 def manifest_path(name: str, directory: Path = MANIFEST_DIR) -> Path:

@@ -46,8 +46,9 @@ ROOT_DOCSTRING = (
     '"""Sightline wire contract, the one package both the edge and the cloud import.\n\n'
     "Generated protobuf and gRPC code: edit the .proto files next to it, then run\n"
     "`uv run python protos/generate.py`. Beside it, the few hand-written rules both sides must\n"
-    "apply identically: `names` (id grammar), `backoff` (retry policy) and\n"
-    "`device.v1.topics` (MQTT topic layout).\n"
+    "apply identically: `names` (id grammar), `backoff` (retry policy),\n"
+    "`device.v1.topics` (MQTT topic layout) and `model_signature` (what a model signature\n"
+    "covers).\n"
     '"""\n'
 )
 

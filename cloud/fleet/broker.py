@@ -13,7 +13,8 @@ has no `%u` patterns:
 - a device writes only its own upstream leaves under its own site (`status`, `metrics`,
   `reported`) and reads only its own downstream topics (`desired`, `cmd/<name>`); it can
   neither publish under another site nor write its own desired state or commands;
-- a bridge reads the upstream leaves of every device at its sites.
+- a bridge reads the upstream leaves of every device at its sites, and writes their desired
+  state and commands (it is the cloud's one publisher: `cloud.deploy.publisher`).
 
 Deleting an account disconnects its live session at once, so revocation takes effect
 immediately. Publishes are acknowledged (QoS 1) and each command's answer is awaited, so a
@@ -35,7 +36,13 @@ from pydantic import Field, SecretStr
 
 from cloud.errors import CloudError
 from cloud.lib.mqtt_tls import apply_tls
-from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream, upstream_subscriptions
+from sightline.device.v1.topics import (
+    DeviceTopics,
+    TopicPrefix,
+    Upstream,
+    downstream_publications,
+    upstream_subscriptions,
+)
 from sightline.names import NAME_RULE, is_name
 from sightline.tls import MqttEndpoint
 
@@ -72,7 +79,7 @@ def _acl(acltype: AclType, topic: str) -> dict[str, Any]:
 def device_acls(topic_prefix: str, site: str, device_id: str) -> list[dict[str, Any]]:
     """The role of one device: its own upstream leaves under its site, its own downstream."""
     topics = DeviceTopics(prefix=topic_prefix, site=site, device=device_id)
-    downstream = (f"{topics.base}/desired", f"{topics.base}/cmd/+")
+    downstream = topics.downstream_subscriptions
     return [
         *(_acl("publishClientSend", topics.upstream(leaf)) for leaf in Upstream),
         _acl("publishClientSend", f"{topics.base}/cmd/+/result"),
@@ -82,11 +89,16 @@ def device_acls(topic_prefix: str, site: str, device_id: str) -> list[dict[str, 
 
 
 def bridge_acls(topic_prefix: str, sites: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """The role of a bridge: every upstream leaf of every device at `sites` (all when empty)."""
+    """The role of a bridge: read every upstream leaf of every device at `sites` (all when
+    empty), write their desired state and commands."""
     filters = upstream_subscriptions(topic_prefix, sites)
     return [
         *(_acl("subscribePattern", topic) for topic in filters),
         *(_acl("publishClientReceive", topic) for topic in filters),
+        *(
+            _acl("publishClientSend", topic)
+            for topic in downstream_publications(topic_prefix, sites)
+        ),
     ]
 
 

@@ -28,6 +28,11 @@ message; the broker redelivers it instead.
 
 Run one bridge per client id, for all sites or for a share of them (`sites`); the effects are
 idempotent, so two bridges overlapping during a rolling update only do work twice.
+
+Downstream: the bridge's account is the cloud's one writer of devices' desired state, so the
+bridge also runs a `downstream` pass (`cloud.deploy.publisher`) every `_DOWNSTREAM_EVERY_S`
+while connected, between two messages on its processing thread: it publishes through `publish`,
+which returns only once the broker acknowledged (or refused) the publish.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -65,11 +71,14 @@ from sightline.tls import MqttEndpoint
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[UpstreamTopic, bytes, datetime], bool]
+Downstream = Callable[[Callable[[str, bytes, bool], bool]], int]
+"""A pass over pending downstream messages: publishes each with the callable it is given."""
 
 # CONNACK reason codes (MQTT 5.0 section 3.2.2.2) that retrying cannot fix: bad user name or
 # password, not authorized, banned, bad authentication method.
 _REFUSED_LOGIN: Final = frozenset({0x86, 0x87, 0x8A, 0x8C})
 _POLL_S: Final = 0.5
+_DOWNSTREAM_EVERY_S: Final = 1.0
 # How long `run` waits for the supervisor to say goodbye to the broker when it stops.
 _STOP_TIMEOUT_S: Final = 5.0
 
@@ -148,10 +157,17 @@ class MqttBridge:
     """
 
     def __init__(
-        self, settings: MqttBridgeSettings, handle: Handler = handle_device_message
+        self,
+        settings: MqttBridgeSettings,
+        handle: Handler = handle_device_message,
+        downstream: Downstream | None = None,
     ) -> None:
         self._settings = settings
         self._handle = handle
+        self._downstream = downstream
+        self._connected = False
+        self._refused: dict[int, ReasonCode] = {}
+        """PUBACK failures by packet id, for `publish`."""
         self._messages: queue.Queue[tuple[mqtt.MQTTMessage, datetime, int]] = queue.Queue()
         self._fatal: str | None = None
         self._halt = threading.Event()
@@ -182,6 +198,7 @@ class MqttBridge:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     # paho callbacks: they run on the supervisor thread and must not block.
@@ -199,6 +216,7 @@ class MqttBridge:
             return
         with self._lock:
             self._connection += 1
+            self._connected = True
         topics = upstream_subscriptions(self._settings.topic_prefix, self._settings.sites)
         if self._settings.protocol == "mqttv5":
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in topics])
@@ -216,8 +234,19 @@ class MqttBridge:
     def _on_disconnect(
         self, _client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        with self._lock:
+            self._connected = False
         if not self._halt.is_set():
             logger.warning("disconnected from the broker: %s", reason)
+
+    def _on_publish(
+        self, _client: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
+    ) -> None:
+        # paho calls this before it marks the message published, so `publish` sees
+        # the refusal when its wait ends.
+        if reason.is_failure:
+            with self._lock:
+                self._refused[mid] = reason
 
     def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -291,19 +320,59 @@ class MqttBridge:
         """Connect and apply messages until `stop` is set; raise `BridgeError` if refused."""
         supervisor = threading.Thread(target=self._supervise, name="mqtt-bridge", daemon=True)
         supervisor.start()
+        next_downstream = 0.0
         try:
             while not (stop.is_set() or self._halt.is_set()):
                 try:
                     message, received_at, connection = self._messages.get(timeout=_POLL_S)
                 except queue.Empty:
-                    continue
-                if self.process(message.topic, bytes(message.payload), received_at, stop):
-                    self._ack(message, connection)
+                    pass
+                else:
+                    if self.process(message.topic, bytes(message.payload), received_at, stop):
+                        self._ack(message, connection)
+                if time.monotonic() >= next_downstream:
+                    next_downstream = time.monotonic() + _DOWNSTREAM_EVERY_S
+                    self._run_downstream()
         finally:
             self._halt.set()
             supervisor.join(_STOP_TIMEOUT_S)
         if self._fatal is not None:
             raise BridgeError(self._fatal)
+
+    def _run_downstream(self) -> None:
+        if self._downstream is None:
+            return
+        with self._lock:
+            if not self._connected:
+                return
+        close_old_connections()
+        try:
+            self._downstream(self.publish)
+        except Exception as err:
+            # The loop boundary: a failed pass leaves its messages pending for the next one.
+            if classify(err) is Failure.TRANSIENT:
+                logger.warning("database unavailable for publishing desired states: %s", err)
+            else:
+                logger.exception("publishing desired states failed")
+
+    def publish(self, topic: str, payload: bytes, retain: bool) -> bool:
+        """Publish at QoS 1; True once the broker acknowledged it, False when not connected,
+        refused or unanswered within `connect_timeout_s`."""
+        with self._lock:
+            if not self._connected:
+                return False
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        try:
+            info.wait_for_publish(self._settings.connect_timeout_s)
+        except (RuntimeError, ValueError):
+            return False
+        with self._lock:
+            refused = self._refused.pop(info.mid, None)
+        if refused is not None:
+            logger.warning("broker refused the publish on %s: %s", topic, refused)
+        return info.is_published() and refused is None
 
     def _ack(self, message: mqtt.MQTTMessage, connection: int) -> None:
         with self._lock:

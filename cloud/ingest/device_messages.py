@@ -5,9 +5,12 @@ leaf, checks its wire contract (it decodes, its key matches the topic, required 
 timestamps are valid) and calls the service that records it, which checks the domain's rules:
 
 - ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
-- ``metrics``: `record_heartbeat` (the device's latest outbox and loss counters).
+- ``metrics``: `record_heartbeat` (the device's latest outbox and loss counters),
+- ``reported``: `cloud.deploy.services.record_reported_state` (the models a device really runs,
+  the desired generation it processed last and why it did not apply it, if it did not).
 
-``reported`` is parsed and checked but not stored: nothing sends a desired state yet.
+A device coming online also gets its desired state republished with fresh download URLs when
+the retained one's have expired (`refresh_expired_urls`).
 
 MQTT carries presence and state only (every leaf of `sightline.device.v1.topics.Upstream`).
 Events and track summaries must be stored, so they travel over gRPC with an ack per record
@@ -28,6 +31,7 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from cloud.deploy.services import ReportedCamera, record_reported_state, refresh_expired_urls
 from cloud.fleet.models import DeviceStatus
 from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
 from cloud.ingest.wire import MalformedMessage, quoted, sequence_number, timestamp
@@ -76,13 +80,16 @@ def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool
     state = _STATES.get(status.state)
     if state is None:
         raise MalformedMessage("state: must be ONLINE or OFFLINE")
-    return record_device_status(
+    applied = record_device_status(
         topic.device_id,
         status=state,
         seq=status.session_seq,
         ts=timestamp(status, "time") if state == DeviceStatus.ONLINE else received_at,
         agent_version=status.agent_version,
     )
+    if applied and state == DeviceStatus.ONLINE:
+        refresh_expired_urls(topic.device_id)
+    return applied
 
 
 def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
@@ -118,9 +125,22 @@ def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> boo
 def _reported(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
     reported = _parse(state_pb2.ReportedState, payload)
     _check_key(reported.key, topic)
-    timestamp(reported, "time")
-    logger.debug("checked the reported state from %s; not stored", topic)
-    return False
+    cameras = []
+    for camera in reported.cameras:
+        require(validate_edge_name, camera.camera_id, "cameras.camera_id", MalformedMessage)
+        cameras.append(
+            ReportedCamera(camera.camera_id, camera.model.name[:100], camera.model.version[:64])
+        )
+    return record_reported_state(
+        topic.device_id,
+        seq=reported.key.seq,
+        generation=reported.generation,
+        config_version=reported.config_version[:64],
+        cameras=cameras,
+        error=reported.error[:2000],
+        reported_at=timestamp(reported, "time"),
+        received_at=received_at,
+    )
 
 
 _HANDLERS: dict[Upstream, Callable[[UpstreamTopic, bytes, datetime], bool]] = {

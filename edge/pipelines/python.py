@@ -1,11 +1,15 @@
 """The Python pipeline for one camera: decode -> sample -> detect -> track -> track ledger -> sink.
 
 Everything runs on the camera's own thread, in frame order; only the detector is shared between
-cameras (its `detect` is thread-safe). Per frame: the source decodes into a reused buffer, the
-`Preprocessor` writes the tensor into a reused buffer, the detector returns model-input boxes that
-are mapped back to the frame, the tracker updates, and the `TrackLedger` (`tracks.py`, shared with
-every pipeline backend) keeps each track's state and best views and hands crops and summaries to
-the sink. Per-frame detail is logged at DEBUG only.
+cameras (its `detect` is thread-safe). The detector comes through a `ModelSlot`
+(`edge.deploy.swap`), asked before each frame, so a deployed model takes over between two frames
+without a frame skipped; the tracker and its tracks carry on across the swap.
+
+Per frame: the source decodes into a reused buffer, the `Preprocessor` writes the tensor into a
+reused buffer, the detector returns model-input boxes that are mapped back to the frame, the
+tracker updates, and the `TrackLedger` (`tracks.py`, shared with every pipeline backend) keeps
+each track's state and best views and hands crops and summaries to the sink. Per-frame detail
+is logged at DEBUG only.
 
 With a `TrackJournal` (`edge.journal`), the ledger records the tracks in progress and the
 position of each frame whose records it handed on, so that a crash is bounded and counted and a
@@ -29,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.crops.selector import CropSettings
+from edge.deploy.swap import LoadedModel, ModelSlot
 from edge.detectors.base import Detector
 from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
@@ -50,7 +55,7 @@ class PythonPipeline:
         camera: CameraSettings,
         *,
         source: VideoSource,
-        detector: Detector,
+        detector: Detector | ModelSlot,
         tracker: Tracker,
         crops: CropSettings,
         sink: PipelineSink,
@@ -58,22 +63,25 @@ class PythonPipeline:
         journal: TrackJournal | None = None,
     ) -> None:
         """Raises ConfigError when `camera.labels` names a class the model does not have.
-        `source` must start after `journal.resume_after` when a journal is given."""
+        `source` must start after `journal.resume_after` when a journal is given. A bare
+        `detector` runs for good; a `ModelSlot` may hand over another one between frames."""
         self._camera = camera
         self._source = source
-        self._detector = detector
+        if isinstance(detector, ModelSlot):
+            self._slot = detector
+        else:
+            spec = detector.spec
+            ref = ModelRef(spec.name, spec.version)
+            self._slot = ModelSlot(LoadedModel(detector, ref, spec.sha256))
+        self._model = self._slot.current
         self._tracker = tracker
         self._max_frames = max_frames
-        spec = detector.spec
+        spec = self._model.detector.spec
         self._labels = spec.labels
         self._wanted = self._class_ids(camera, spec.labels)
         self._preprocess = Preprocessor(spec)
         self._ledger = TrackLedger(
-            crops,
-            camera_id=camera.id,
-            model=ModelRef(spec.name, spec.version),
-            sink=sink,
-            journal=journal,
+            crops, camera_id=camera.id, model=self._model.ref, sink=sink, journal=journal
         )
         resume_after = journal.resume_after if journal is not None else None
         self._first_index = 0 if resume_after is None else resume_after + 1
@@ -128,9 +136,25 @@ class PythonPipeline:
                 if self._max_frames is not None and self._processed >= self._max_frames:
                     return
 
+    def _use(self, model: LoadedModel, frame: Frame) -> None:
+        """Run `model` from this frame on (the deployer checked its labels: `swap_check`)."""
+        spec = model.detector.spec
+        self._model, self._labels = model, spec.labels
+        self._wanted = self._class_ids(self._camera, spec.labels)
+        self._preprocess = Preprocessor(spec)
+        self._ledger.use_model(model.ref)
+        logger.info(
+            "camera %s: model %s %s takes over at frame %d",
+            self._camera.id, model.ref.name, model.ref.version, frame.index,
+            extra=self._log_extra,
+        )  # fmt: skip
+
     def _process(self, frame: Frame, index: int) -> None:
+        model = self._slot.take(frame.index)
+        if model is not self._model:
+            self._use(model, frame)
         tensor, transform = self._preprocess(frame.image)
-        raw = self._keep_wanted(self._detector.detect(tensor))
+        raw = self._keep_wanted(model.detector.detect(tensor))
         detections = to_detections(raw, transform, self._labels)
         updates = self._tracker.update(detections, index, frame.timestamp)
         emitted = self._ledger.observe(
@@ -148,8 +172,9 @@ class PythonPipeline:
                 crops=stats.crops + emitted.crops,
             )
         logger.debug(
-            "camera %s frame %d: %d detections, %d track updates",
-            self._camera.id, frame.index, len(detections), len(updates), extra=self._log_extra,
+            "camera %s frame %d: %d detections, %d track updates (model %s %s)",
+            self._camera.id, frame.index, len(detections), len(updates), model.ref.name,
+            model.ref.version, extra=self._log_extra,
         )  # fmt: skip
 
     def _keep_wanted(self, raw: RawDetections) -> RawDetections:

@@ -88,6 +88,10 @@ class TrackLedger:
         self._recent: deque[datetime] = deque(maxlen=_RECENT_FRAMES)
         self._position: int | None = None
 
+    def use_model(self, model: ModelRef) -> None:
+        """Name `model` in the crops cut from now on (the camera's detector was swapped)."""
+        self._model = model
+
     def observe(
         self,
         frame: Image,

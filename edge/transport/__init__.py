@@ -14,8 +14,8 @@ Public surface:
   (UploadRecords) and `crops` (UploadCrops), both `stream.StreamLane`s.
 - `sender.Sender`: one thread per lane (`lane.Lane`) draining the outbox, with the retry rules.
 - `mqtt.MqttLink` / `MqttSettings`: broker connection (birth, will, backoff, terminal auth
-  failures) and the heartbeat; `heartbeat.HeartbeatSampler` samples its Metrics. Upstream only:
-  nothing handles commands or desired state yet, so the link subscribes to nothing.
+  failures) and the heartbeat; `heartbeat.HeartbeatSampler` samples its Metrics. Downstream, it
+  subscribes to the device's desired state and commands and hands them to `edge.deploy`.
 
 The lanes only talk to the network; building messages and spooling them happen before, on the
 caller's thread.

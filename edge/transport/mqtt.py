@@ -32,9 +32,13 @@ TLS (`sightline.tls.MqttEndpoint`; on unless the broker is on loopback): the sys
 `ca_file`, and with `cert_file` / `key_file` a client certificate (mutual TLS) on top of the
 password.
 
-Upstream only for now: the link subscribes to nothing. Commands and desired state
-(`sightline.device.v1` `Command`, `DesiredState`) will be subscribed and handled together, when
-the device has something to handle them with; resubscribing then goes before the birth.
+Downstream: with a `downstream` callback the link subscribes (QoS 1) to the device's retained
+desired state and its commands on every connect, before the birth, and hands each message to
+the callback on the network thread (which must only queue it: `edge.deploy.agent`). After the
+birth it calls `on_connected`, so that the device reports its state on every connect.
+`publish_reported` and `publish_command_result` send the device's answers on the current
+connection, QoS 1, not spooled: the latest state is what matters, and it is sent again on
+every connect.
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ from edge.errors import TransportError
 from edge.transport.outbox import Outbox
 from edge.transport.puback import Publish, PublishTracker
 from sightline.backoff import Backoff, BackoffSettings
-from sightline.device.v1 import metrics_pb2, status_pb2
-from sightline.device.v1.topics import DeviceTopics, TopicPrefix, Upstream
+from sightline.device.v1 import command_pb2, metrics_pb2, state_pb2, status_pb2
+from sightline.device.v1.topics import DeviceTopics, DownstreamTopic, TopicPrefix, Upstream
 from sightline.tls import MqttEndpoint
 
 logger = logging.getLogger(__name__)
@@ -175,12 +179,15 @@ class MqttLink:
         describe: Callable[[], status_pb2.DeviceStatus],
         stop: threading.Event,
         heartbeat: Callable[[], metrics_pb2.Metrics] | None = None,
+        downstream: Callable[[DownstreamTopic, bytes], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         """`describe` returns a DeviceStatus with agent_version, hardware_profile and models
         set; the link fills in key, state, session_seq and time for the birth and the will.
         `heartbeat` samples the device's Metrics (called on the link's thread every
         `heartbeat_s` while connected); the link fills in key, session_seq and time. None
-        sends no heartbeat."""
+        sends no heartbeat. `downstream` receives each desired state and command (None
+        subscribes to nothing); `on_connected` is called after each birth."""
         if topics.prefix != settings.topic_prefix:
             raise ValueError("topics and settings disagree on the topic prefix")
         self._settings = settings
@@ -188,6 +195,9 @@ class MqttLink:
         self._outbox = outbox
         self._describe = describe
         self._heartbeat = heartbeat
+        self._downstream = downstream
+        self._on_connected = on_connected
+        self._session: _Session | None = None
         self._stop = stop
         self._lock = threading.Condition()
         self._health = LinkHealth.STARTING
@@ -328,6 +338,10 @@ class MqttLink:
         client.on_connect = lambda _c, _u, _f, reason, _p: self._on_connect(session, reason)
         client.on_disconnect = lambda _c, _u, _f, reason, _p: self._on_disconnect(session, reason)
         client.on_publish = lambda _c, _u, mid, reason, _p: self._on_publish(session, mid, reason)
+        client.on_message = lambda _c, _u, message: self._on_message(message)
+        client.on_subscribe = lambda _c, _u, _m, reasons, _p: self._on_subscribe(reasons)
+        with self._lock:
+            self._session = session
         client.loop_start()
         next_heartbeat = 0.0
         while not session.ended.wait(_POLL_S):
@@ -348,10 +362,13 @@ class MqttLink:
                 session.ended.wait(_STOP_ACK_TIMEOUT_S)
                 break
         client.loop_stop()
+        with self._lock:
+            self._session = None
         # The callbacks close a reference cycle (client -> callback -> session -> client).
         # Breaking it lets the client go at once, and with it the socket pair paho opened for
         # its network thread, which it closes only when the client is deleted.
         client.on_connect = client.on_disconnect = client.on_publish = None
+        client.on_message = client.on_subscribe = None
 
     def _close(self, session: _Session) -> None:
         """Clean stop: publish the OFFLINE status ourselves, then disconnect (no will)."""
@@ -387,7 +404,51 @@ class MqttLink:
         topic = self._topics.upstream(Upstream.METRICS)
         session.publish(topic, metrics.SerializeToString(), retain=False, what="metrics")
 
+    def publish_reported(self, state: state_pb2.ReportedState) -> bool:
+        """Send the device's reported state (key and nothing else filled in here); False when
+        not connected."""
+        state.key.device_id = self._topics.device
+        state.key.seq = self._outbox.next_seq(self._topics.device)
+        topic = self._topics.upstream(Upstream.REPORTED)
+        return self._publish_now(topic, state.SerializeToString(), "reported state")
+
+    def publish_command_result(self, result: command_pb2.CommandResult) -> bool:
+        """Send the answer to a command; False when not connected."""
+        result.key.device_id = self._topics.device
+        result.key.seq = self._outbox.next_seq(self._topics.device)
+        topic = self._topics.command_result(result.name)
+        return self._publish_now(topic, result.SerializeToString(), "command result")
+
+    def _publish_now(self, topic: str, payload: bytes, what: str) -> bool:
+        with self._lock:
+            session = self._session if self._health is LinkHealth.CONNECTED else None
+        if session is None:
+            return False
+        return session.publish(topic, payload, retain=False, what=what) is not None
+
     # paho callbacks (network thread) ---------------------------------------------------------
+
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
+        if self._downstream is None:
+            return
+        parsed = self._topics.parse_downstream(message.topic)
+        if parsed is None:
+            logger.warning("ignored a message on %s", message.topic, extra=self._log_extra)
+            return
+        try:
+            self._downstream(parsed, bytes(message.payload))
+        except Exception:
+            # Callback boundary: paho's loop must keep running whatever a handler does.
+            logger.exception("downstream handler failed", extra=self._log_extra)
+
+    def _on_subscribe(self, reasons: list[ReasonCode]) -> None:
+        refused = [reason.getName() for reason in reasons if reason.is_failure]
+        if refused:
+            logger.error(
+                "broker refused the downstream subscriptions (%s): desired state and commands "
+                "will not arrive; check the device's ACL", ", ".join(refused),
+                extra=self._log_extra,
+            )  # fmt: skip
 
     def _on_connect(self, session: _Session, reason: ReasonCode) -> None:
         if reason.is_failure:
@@ -400,12 +461,19 @@ class MqttLink:
             else:
                 logger.info("%s", error, extra=self._log_extra)
             return
+        if self._downstream is not None:
+            # Before the birth: the cloud may answer a birth with commands.
+            session.client.subscribe(
+                [(topic, 1) for topic in self._topics.downstream_subscriptions]
+            )
         session.publish(
             self._topics.status, session.birth.SerializeToString(), retain=True, what="status"
         )
         session.was_connected = True
         with self._lock:
             self._set_health(LinkHealth.CONNECTED)
+        if self._on_connected is not None:
+            self._on_connected()
         logger.info(
             "MQTT connected to %s:%d (session %d)",
             self._settings.host,

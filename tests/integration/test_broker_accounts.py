@@ -196,3 +196,42 @@ def test_the_command_makes_a_device_account_for_its_site_and_revokes_it(
         assert session.disconnected.wait(5)
     with pytest.raises(CommandError, match="not provisioned"):
         call_command("mqtt_account", "ghost-device", stdout=StringIO())
+
+
+@pytest.mark.parametrize("name", ["desired", "cmd/report_state"])
+def test_the_bridge_writes_a_devices_downstream_topics_which_the_device_reads(
+    mqtt_broker: MqttBroker, mqtt_site: str, bridge: MqttAccount, name: str
+) -> None:
+    topic = leaf(mqtt_broker, mqtt_site, mqtt_broker.device, name)
+    with (
+        BrokerSession(mqtt_broker, bridge) as cloud_side,
+        BrokerSession(mqtt_broker, mqtt_broker.device) as device,
+    ):
+        assert not device.subscribe(topic, retained=False).is_failure
+        assert not cloud_side.publish(topic, b"wanted").is_failure
+        assert device.next_message().payload == b"wanted"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["another site's desired state", "another site's command", "a device's status"],
+)
+def test_the_bridge_writes_nothing_else(
+    mqtt_broker: MqttBroker, mqtt_site: str, bridge: MqttAccount, where: str
+) -> None:
+    device = mqtt_broker.device
+    forbidden = {
+        "another site's desired state": leaf(mqtt_broker, f"{mqtt_site}-x", device, "desired"),
+        "another site's command": leaf(mqtt_broker, f"{mqtt_site}-x", device, "cmd/reboot"),
+        "a device's status": leaf(mqtt_broker, mqtt_site, device, "status"),
+    }[where]
+    with BrokerSession(mqtt_broker, bridge) as session:
+        assert session.publish(forbidden, b"forged").value == NOT_AUTHORIZED
+
+
+def test_a_device_cannot_answer_another_devices_command(
+    mqtt_broker: MqttBroker, mqtt_site: str
+) -> None:
+    other = leaf(mqtt_broker, mqtt_site, mqtt_broker.device2, "cmd/report_state/result")
+    with BrokerSession(mqtt_broker, mqtt_broker.device) as session:
+        assert session.publish(other, b"forged").value == NOT_AUTHORIZED

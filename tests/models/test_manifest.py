@@ -17,6 +17,7 @@ from models.manifest import (
     load_all,
     load_manifest,
     load_manifest_file,
+    parse_runtime_manifest,
     read_runtime_manifest,
     record_accuracy,
 )
@@ -221,3 +222,17 @@ def test_record_refuses_when_a_table_follows_accuracy(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="must be the last table"):
         record_accuracy(tmp_path / "nanodet-g.toml", measured(1.0))
+
+
+def test_a_manifest_received_as_bytes_reads_as_the_file_does() -> None:
+    path = MANIFEST_DIR / "nanodet-g.toml"
+    assert parse_runtime_manifest(path.read_bytes(), "upload") == read_runtime_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [(b"\xff\xfe", "not UTF-8"), (b"name = ", "not valid TOML"), (b"name = 3", "upload: ")],
+)
+def test_a_bad_manifest_received_as_bytes_names_its_source(data: bytes, problem: str) -> None:
+    with pytest.raises(ManifestError, match=problem):
+        parse_runtime_manifest(data, "upload")

@@ -6,8 +6,11 @@ import pytest
 
 from sightline.device.v1.topics import (
     DeviceTopics,
+    Downstream,
+    DownstreamTopic,
     Upstream,
     UpstreamTopic,
+    downstream_publications,
     parse_upstream,
     upstream_subscriptions,
     validate_prefix,
@@ -93,3 +96,48 @@ def test_the_cloud_parses_upstream_topics_only(topic: str, parsed: UpstreamTopic
 def test_it_refuses_prefixes_that_are_not_plain_levels(prefix: str) -> None:
     with pytest.raises(ValueError, match="topic prefix"):
         validate_prefix(prefix)
+
+
+def test_downstream_topics_sit_under_the_devices_base() -> None:
+    topics = DeviceTopics(prefix="acme/sightline", site="s", device="d")
+    assert topics.desired == "acme/sightline/v1/s/d/desired"
+    assert topics.command("report_state") == "acme/sightline/v1/s/d/cmd/report_state"
+    assert topics.command_result("report_state") == "acme/sightline/v1/s/d/cmd/report_state/result"
+    assert topics.downstream_subscriptions == (
+        "acme/sightline/v1/s/d/desired",
+        "acme/sightline/v1/s/d/cmd/+",
+    )
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "+", "#"])
+def test_a_command_name_must_be_one_level(name: str) -> None:
+    with pytest.raises(ValueError, match="command name"):
+        DeviceTopics(prefix="p", site="s", device="d").command(name)
+
+
+@pytest.mark.parametrize(
+    ("topic", "parsed"),
+    [
+        ("p/v1/s/d/desired", DownstreamTopic(Downstream.DESIRED)),
+        ("p/v1/s/d/cmd/report_state", DownstreamTopic(Downstream.COMMAND, "report_state")),
+        ("p/v1/s/d/cmd/report_state/result", None),
+        ("p/v1/s/d/cmd/", None),
+        ("p/v1/s/other/desired", None),
+        ("p/v1/s/d/status", None),
+        ("p/v1/s/d/desired/x", None),
+    ],
+)
+def test_a_device_parses_only_its_own_downstream_topics(
+    topic: str, parsed: DownstreamTopic | None
+) -> None:
+    assert DeviceTopics(prefix="p", site="s", device="d").parse_downstream(topic) == parsed
+
+
+def test_the_cloud_writes_desired_state_and_commands_at_its_sites() -> None:
+    assert downstream_publications("p", ["a", "b"]) == (
+        "p/v1/a/+/desired",
+        "p/v1/a/+/cmd/+",
+        "p/v1/b/+/desired",
+        "p/v1/b/+/cmd/+",
+    )
+    assert downstream_publications("p") == ("p/v1/+/+/desired", "p/v1/+/+/cmd/+")

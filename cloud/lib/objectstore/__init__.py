@@ -16,7 +16,7 @@ from cloud.lib.objectstore.errors import (
     ObjectTooLarge,
     PresignedUrlInvalid,
 )
-from cloud.lib.objectstore.keys import crop_key
+from cloud.lib.objectstore.keys import crop_key, model_key
 from cloud.lib.objectstore.registry import BACKENDS, ObjectStoreSettings, create_object_store
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "PresignedUrlInvalid",
     "create_object_store",
     "crop_key",
+    "model_key",
 ]

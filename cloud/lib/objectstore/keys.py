@@ -46,3 +46,21 @@ def detection_id_of_crop_key(key: str) -> str | None:
     if not key.startswith("crops/") or not key.endswith(_CROP_SUFFIX):
         return None
     return key.rpartition("/")[2].removesuffix(_CROP_SUFFIX)
+
+
+def model_key(name: str, version: str, sha256: str) -> str:
+    """Return ``models/<name>/<version>/<sha256>.onnx``: a model version's artifact.
+
+    The sha256 in the key means a key names one content: a retried upload writes the same
+    object, and no upload can change the bytes behind a key a device was sent.
+    """
+    return validate_key(
+        "/".join(
+            (
+                "models",
+                validate_segment(name, "model name"),
+                validate_segment(version, "model version"),
+                validate_segment(sha256, "sha256") + ".onnx",
+            )
+        )
+    )

@@ -23,9 +23,12 @@ def test_a_device_writes_only_its_own_state_under_its_site_and_reads_its_downstr
     assert allowed(acls, "publishClientReceive") == {f"{base}/desired", f"{base}/cmd/+"}
 
 
-def test_a_bridge_reads_every_upstream_leaf_of_its_sites_and_writes_nothing() -> None:
+def test_a_bridge_reads_every_upstream_leaf_of_its_sites_and_writes_their_downstream() -> None:
     acls = bridge_acls("sightline", ["hq"])
-    assert allowed(acls, "publishClientSend") == set()
+    assert allowed(acls, "publishClientSend") == {
+        "sightline/v1/hq/+/desired",
+        "sightline/v1/hq/+/cmd/+",
+    }
     assert "sightline/v1/hq/+/status" in allowed(acls, "subscribePattern")
     assert allowed(acls, "subscribePattern") == allowed(acls, "publishClientReceive")
     assert "sightline/v1/+/+/status" in allowed(bridge_acls("sightline"), "subscribePattern")

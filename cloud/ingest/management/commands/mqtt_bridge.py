@@ -1,4 +1,5 @@
-"""``python -m cloud mqtt_bridge``: apply device MQTT messages to the database until SIGTERM."""
+"""``python -m cloud mqtt_bridge``: apply device MQTT messages to the database and publish
+desired states (`cloud.deploy.publisher`) until SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cloud.deploy.publisher import DesiredPublisher
 from cloud.ingest.bridge import BridgeError, MqttBridge, MqttBridgeSettings
 from cloud.ingest.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):
-    help = "Subscribe to device status, metrics (heartbeats) and reported state over MQTT."
+    help = (
+        "Subscribe to device status, metrics (heartbeats) and reported state over MQTT; "
+        "publish devices' desired state."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bridge = MqttBridge(MqttBridgeSettings.model_validate(settings.MQTT_BRIDGE))
+        bridge_settings = MqttBridgeSettings.model_validate(settings.MQTT_BRIDGE)
+        bridge = MqttBridge(
+            bridge_settings,
+            downstream=lambda publish: DesiredPublisher(
+                publish, bridge_settings.topic_prefix, bridge_settings.sites
+            ).publish_pending(),
+        )
         try:
             bridge.run(stop_event_on_signals())
         except BridgeError as err:

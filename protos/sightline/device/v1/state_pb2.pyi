@@ -13,14 +13,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DesiredCameraModel(_message.Message):
-    __slots__ = ("camera_id", "model", "sha256")
+    __slots__ = ("camera_id", "model", "sha256", "url", "url_expire_time", "size", "manifest", "signature", "key_id")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    URL_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     model: _model_pb2.ModelRef
     sha256: str
-    def __init__(self, camera_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., sha256: _Optional[str] = ...) -> None: ...
+    url: str
+    url_expire_time: _timestamp_pb2.Timestamp
+    size: int
+    manifest: bytes
+    signature: bytes
+    key_id: str
+    def __init__(self, camera_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., sha256: _Optional[str] = ..., url: _Optional[str] = ..., url_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size: _Optional[int] = ..., manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class DesiredState(_message.Message):
     __slots__ = ("generation", "time", "config_version", "cameras")

@@ -5,11 +5,12 @@ what it receives, the cloud bridge subscribes to every device's upstream topics 
 Layout, with `<base>` = `<prefix>/v1/<site>/<device>`:
 
 - upstream (device -> cloud): `<base>/status` (retained), `<base>/metrics` (the heartbeat),
-  `<base>/reported`. Presence and state only: records that must be stored (events, track
-  summaries) go over gRPC with an ack per record (docs/architecture.md, "Transport").
-
-Downstream topics (commands, the retained desired state, `sightline.device.v1` `Command` and
-`DesiredState`) join this module when something sends and handles them.
+  `<base>/reported`, and `<base>/cmd/<name>/result` (`CommandResult`, the answer to a command).
+  Presence and state only: records that must be stored (events, track summaries) go over gRPC
+  with an ack per record (docs/architecture.md, "Transport").
+- downstream (cloud -> device): `<base>/desired` (`DesiredState`, retained, so a device that
+  was offline gets the latest one when it reconnects) and `<base>/cmd/<name>` (`Command`, not
+  retained: a command has an expiry instead). Only the cloud's bridge account may write them.
 
 "v1" names the protobuf package of the payloads (`sightline.device.v1`). The prefix may span
 levels (`acme/sightline`). The broker ACL confines a device account to
@@ -39,6 +40,19 @@ class Upstream(enum.StrEnum):
     """`Metrics`."""
     REPORTED = "reported"
     """`ReportedState`."""
+
+
+class Downstream(enum.StrEnum):
+    """What a downstream topic carries (`DeviceTopics.parse_downstream`)."""
+
+    DESIRED = "desired"
+    """`DesiredState`, retained."""
+    COMMAND = "cmd"
+    """`Command`, at `cmd/<name>`."""
+
+
+COMMAND_RESULT_LEAF: Final = "result"
+"""Last level of `cmd/<name>/result`, where a device answers a command."""
 
 
 def validate_level(value: str, what: str) -> str:
@@ -96,6 +110,45 @@ class DeviceTopics:
         """Retained birth / last-will topic (DeviceStatus)."""
         return self.upstream(Upstream.STATUS)
 
+    @property
+    def desired(self) -> str:
+        """Retained desired state of this device (DesiredState), written by the cloud only."""
+        return f"{self.base}/{Downstream.DESIRED}"
+
+    def command(self, name: str) -> str:
+        """Topic of the command `name` (Command); ValueError for a name that is no level."""
+        return f"{self.base}/{Downstream.COMMAND}/{validate_level(name, 'command name')}"
+
+    def command_result(self, name: str) -> str:
+        """Where the device answers the command `name` (CommandResult)."""
+        return f"{self.command(name)}/{COMMAND_RESULT_LEAF}"
+
+    @property
+    def downstream_subscriptions(self) -> tuple[str, str]:
+        """The filters a device subscribes to: its desired state and all its commands."""
+        return self.desired, f"{self.base}/{Downstream.COMMAND}/+"
+
+    def parse_downstream(self, topic: str) -> DownstreamTopic | None:
+        """What a message this device received is, or None when not one of its downstream
+        topics (a command result, another device's topic, a malformed command name)."""
+        rest = topic.removeprefix(f"{self.base}/")
+        if rest == topic:
+            return None
+        if rest == Downstream.DESIRED:
+            return DownstreamTopic(Downstream.DESIRED)
+        kind, _, name = rest.partition("/")
+        if kind != Downstream.COMMAND or not name or "/" in name:
+            return None
+        return DownstreamTopic(Downstream.COMMAND, name)
+
+
+@dataclass(frozen=True)
+class DownstreamTopic:
+    """A downstream message as its device sees it: desired state, or the command `command`."""
+
+    kind: Downstream
+    command: str = ""
+
 
 @dataclass(frozen=True)
 class UpstreamTopic:
@@ -116,6 +169,19 @@ def upstream_subscriptions(prefix: str, sites: Sequence[str] = ()) -> tuple[str,
         validate_level(site, "site")
     return tuple(
         f"{prefix}/{WIRE_VERSION}/{site}/+/{leaf}" for site in sites or ("+",) for leaf in Upstream
+    )
+
+
+def downstream_publications(prefix: str, sites: Sequence[str] = ()) -> tuple[str, ...]:
+    """Topic filters of what the cloud writes to every device at `sites` (all if empty): each
+    device's desired state and commands."""
+    validate_prefix(prefix)
+    for site in sites:
+        validate_level(site, "site")
+    return tuple(
+        f"{prefix}/{WIRE_VERSION}/{site}/+/{leaf}"
+        for site in sites or ("+",)
+        for leaf in (Downstream.DESIRED, f"{Downstream.COMMAND}/+")
     )
 
 

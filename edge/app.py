@@ -39,6 +39,7 @@ from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
 from edge.journal import Journal, journal_path
+from edge.logs import ErrorTally
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.records import CameraEvent, EventSeverity, ModelRef
@@ -136,10 +137,11 @@ def build_delivery(
     *,
     tracks_interrupted: Callable[[], int] = lambda: 0,
     cameras: Callable[[], Sequence[CameraSample]] = tuple,
+    errors: Callable[[], tuple[int, str]] = lambda: (0, ""),
 ) -> Delivery:
     """The delivery layer the config asks for: outbox + links, or counting only.
 
-    `tracks_interrupted` and `cameras` feed the heartbeat (`edge.transport.heartbeat`).
+    `tracks_interrupted`, `cameras` and `errors` feed the heartbeat (`edge.transport.heartbeat`).
     """
     if config.delivery is None:
         logger.warning("no delivery configured: crops, tracks and events are counted, not kept")
@@ -152,6 +154,7 @@ def build_delivery(
         camera_models=[(camera.id, model) for camera in config.cameras],
         tracks_interrupted=tracks_interrupted,
         cameras=cameras,
+        errors=errors,
     )
 
 
@@ -172,7 +175,9 @@ class _Camera:
         max_frames: int | None,
     ) -> None:
         self.id = camera.id
+        self._target_fps = camera.source.fps or 0.0
         self._delivery = delivery
+        self._detector = detector
         camera_journal = journal.camera(camera.id, camera.source.file_identity())
         source = CaptureSource(
             camera.source,
@@ -196,8 +201,10 @@ class _Camera:
 
     def sample(self) -> CameraSample:
         """The camera for the heartbeat. Connected: running, and its source's last report was
-        CONNECTED, or (a file, which reports nothing) it has decoded frames."""
+        CONNECTED, or (a file, which reports nothing) it has decoded frames. Takes the detector
+        call times collected since the previous sample (only the heartbeat calls this)."""
         stats = self.pipeline.stats()
+        model = self._detector.spec  # read each time: the model may change while running
         running = self.thread is not None and self.thread.is_alive()
         reported = self._status
         return CameraSample(
@@ -210,6 +217,11 @@ class _Camera:
             frames_decoded=stats.frames_decoded,
             frames=stats.frames,
             detections=stats.detections,
+            model_name=model.name,
+            model_version=model.version,
+            model_sha256=model.sha256,
+            detector_latencies_ms=self.pipeline.detector_latency.take(),
+            target_fps=self._target_fps,
         )
 
     def _on_status(self, status: SourceStatus, detail: str) -> None:
@@ -256,7 +268,11 @@ def run(
     """
     shutdown = _Shutdown(stop or threading.Event())
     started = time.perf_counter()
-    with ExitStack() as resources:  # closed in reverse: delivery, journal, detector
+    errors = ErrorTally()
+    with ExitStack() as resources:  # closed in reverse: delivery, journal, detector, tally
+        # Counts this run's errors for the heartbeat, whoever logs them.
+        logging.getLogger().addHandler(errors)
+        resources.callback(logging.getLogger().removeHandler, errors)
         detector = create_detector(config.detector)
         resources.callback(detector.close)
         model = ModelRef(detector.spec.name, detector.spec.version)
@@ -269,6 +285,7 @@ def run(
             model,
             tracks_interrupted=journal.tracks_interrupted_total,
             cameras=lambda: [camera.sample() for camera in cameras],
+            errors=errors.snapshot,
         )
         resources.callback(delivery.close)
         cameras.extend(

@@ -11,7 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
-from cloud.fleet.services import Heartbeat, record_device_status, record_heartbeat
+from cloud.fleet.services import Heartbeat, record_device_status
+from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.heartbeats import heartbeat, lane
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -70,8 +70,8 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
         response = operator.get("/devices/")
     assert response.status_code == 200
     page = response.content.decode()
-    # The session and user, then one query for every device and its heartbeat.
-    assert len(queries) == 3
+    # The session and user, one query for every device and its heartbeat, one for the alerts.
+    assert len(queries) == 4
     gate = page[page.index('id="device-gate-01"') : page.index('id="device-yard-02"')]
     assert 'class="error"' in gate  # it lost data: the row stands out
     for text in (

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "cloud.ingest",
     "cloud.embeddings",
     "cloud.deploy",
+    "cloud.monitoring",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -306,6 +307,24 @@ ORPHAN_SWEEP: dict[str, Any] = {
     "days": env_int("SIGHTLINE_CLOUD_ORPHAN_SWEEP_DAYS", default=3, minimum=1),
 }
 
+# Device health over time (cloud.monitoring.config.MonitoringSettings): heartbeat history and
+# its roll-ups, and the alert pass, both run under `celery -A cloud beat`.
+MONITORING: dict[str, Any] = {
+    "heartbeat_s": env_int("SIGHTLINE_CLOUD_MONITORING_HEARTBEAT_S", default=10, minimum=1),
+    "alert_window_s": env_int("SIGHTLINE_CLOUD_MONITORING_ALERT_WINDOW_S", default=120, minimum=10),
+    "alert_interval_s": env_int(
+        "SIGHTLINE_CLOUD_MONITORING_ALERT_INTERVAL_S", default=15, minimum=1
+    ),
+    "raw_retention_h": env_int("SIGHTLINE_CLOUD_MONITORING_RAW_RETENTION_H", default=24, minimum=1),
+    "rollup_s": env_int("SIGHTLINE_CLOUD_MONITORING_ROLLUP_S", default=300, minimum=60),
+    "rollup_retention_days": env_int(
+        "SIGHTLINE_CLOUD_MONITORING_ROLLUP_RETENTION_DAYS", default=30, minimum=1
+    ),
+    "rollup_interval_s": env_int(
+        "SIGHTLINE_CLOUD_MONITORING_ROLLUP_INTERVAL_S", default=300, minimum=10
+    ),
+}
+
 # Celery (cloud.celery reads every CELERY_* name below). Tasks take ids and primitives and are
 # idempotent, which is what makes late acks (redelivery after a worker crash) safe.
 CELERY_BROKER_URL = env_secret(
@@ -322,10 +341,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Embedding is CPU-heavy and batched, so it gets its own queue and its own worker pool. The
-# sweeps (a few queries each) run on the same workers: they are the ones every deployment runs.
+# sweeps and the monitoring passes (a few queries each) run on the same workers: they are the
+# ones every deployment runs.
 CELERY_TASK_ROUTES = {
     "cloud.embeddings.tasks.*": {"queue": "embed"},
     "cloud.detections.tasks.*": {"queue": "embed"},
+    "cloud.monitoring.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -377,6 +398,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cloud.detections.tasks.sweep_orphan_crops",
         "schedule": ORPHAN_SWEEP["interval_s"],
         "options": {"expires": ORPHAN_SWEEP["interval_s"]},
+    },
+    "monitoring-alerts": {
+        "task": "cloud.monitoring.tasks.evaluate_alerts",
+        "schedule": MONITORING["alert_interval_s"],
+        "options": {"expires": MONITORING["alert_interval_s"]},
+    },
+    "monitoring-rollup": {
+        "task": "cloud.monitoring.tasks.roll_up_samples",
+        "schedule": MONITORING["rollup_interval_s"],
+        "options": {"expires": MONITORING["rollup_interval_s"]},
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Must match the local object store's `url_prefix` (default "/objects").
     path("objects/", include("cloud.objects.urls")),
+    path("devices/<str:device_id>/", include("cloud.monitoring.urls")),
     path("devices/", include("cloud.fleet.urls")),
     path("models/", include("cloud.deploy.urls")),
     path("", include("cloud.search.urls")),

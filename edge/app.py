@@ -41,6 +41,7 @@ from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import SourceError
 from edge.journal import Journal, journal_path
+from edge.logs import ErrorTally
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.records import CameraEvent, EventSeverity, ModelRef
@@ -139,10 +140,11 @@ def build_delivery(
     tracks_interrupted: Callable[[], int] = lambda: 0,
     cameras: Callable[[], Sequence[CameraSample]] = tuple,
     downstream: Deployer | None = None,
+    errors: Callable[[], tuple[int, str]] = lambda: (0, ""),
 ) -> OutboxDelivery | CountingDelivery:
     """The delivery layer the config asks for: outbox + links, or counting only.
 
-    `tracks_interrupted` and `cameras` feed the heartbeat (`edge.transport.heartbeat`);
+    `tracks_interrupted`, `cameras` and `errors` feed the heartbeat (`edge.transport.heartbeat`);
     `downstream` gets the desired state and commands.
     """
     if config.delivery is None:
@@ -157,6 +159,7 @@ def build_delivery(
         tracks_interrupted=tracks_interrupted,
         cameras=cameras,
         downstream=downstream,
+        errors=errors,
     )
 
 
@@ -177,7 +180,9 @@ class _Camera:
         max_frames: int | None,
     ) -> None:
         self.id = camera.id
+        self._target_fps = camera.source.fps or 0.0
         self._delivery = delivery
+        self._detector = detector
         camera_journal = journal.camera(camera.id, camera.source.file_identity())
         source = CaptureSource(
             camera.source,
@@ -201,8 +206,15 @@ class _Camera:
 
     def sample(self) -> CameraSample:
         """The camera for the heartbeat. Connected: running, and its source's last report was
-        CONNECTED, or (a file, which reports nothing) it has decoded frames."""
+        CONNECTED, or (a file, which reports nothing) it has decoded frames. Takes the detector
+        call times collected since the previous sample (only the heartbeat calls this)."""
         stats = self.pipeline.stats()
+        # Read each time: a desired state may have swapped the model in since the last sample.
+        if isinstance(self._detector, ModelSlot):
+            model = self._detector.current
+        else:
+            spec = self._detector.spec
+            model = LoadedModel(self._detector, ModelRef(spec.name, spec.version), spec.sha256)
         running = self.thread is not None and self.thread.is_alive()
         reported = self._status
         return CameraSample(
@@ -215,6 +227,11 @@ class _Camera:
             frames_decoded=stats.frames_decoded,
             frames=stats.frames,
             detections=stats.detections,
+            model_name=model.ref.name,
+            model_version=model.ref.version,
+            model_sha256=model.sha256,
+            detector_latencies_ms=self.pipeline.detector_latency.take(),
+            target_fps=self._target_fps,
         )
 
     def _on_status(self, status: SourceStatus, detail: str) -> None:
@@ -261,8 +278,12 @@ def run(
     """
     shutdown = _Shutdown(stop or threading.Event())
     started = time.perf_counter()
-    # Closed in reverse: deployer, delivery, journal, detectors.
+    errors = ErrorTally()
+    # Closed in reverse: deployer, delivery, journal, detectors, tally.
     with ExitStack() as resources:
+        # Counts this run's errors for the heartbeat, whoever logs them.
+        logging.getLogger().addHandler(errors)
+        resources.callback(logging.getLogger().removeHandler, errors)
         detector = create_detector(config.detector)
         model = ModelRef(detector.spec.name, detector.spec.version)
         initial = LoadedModel(detector, model, detector.spec.sha256)
@@ -280,6 +301,7 @@ def run(
                 tracks_interrupted=journal.tracks_interrupted_total,
                 cameras=lambda: [camera.sample() for camera in cameras],
                 downstream=deployer,
+                errors=errors.snapshot,
             )
             if deployer is not None:
                 deployer.attach(built)

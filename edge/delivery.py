@@ -172,10 +172,12 @@ class OutboxDelivery:
         tracks_interrupted: Callable[[], int] = lambda: 0,
         cameras: Callable[[], Sequence[CameraSample]] = tuple,
         downstream: Downstream | None = None,
+        errors: Callable[[], tuple[int, str]] = lambda: (0, ""),
     ) -> None:
         """`camera_models`: (camera id, model) pairs announced in the birth message.
-        `tracks_interrupted` and `cameras` feed the heartbeat (see `HeartbeatSampler`).
-        `downstream` receives the desired state and commands (`edge.deploy.agent.Deployer`)."""
+        `tracks_interrupted`, `cameras` and `errors` feed the heartbeat (see
+        `HeartbeatSampler`). `downstream` receives the desired state and commands
+        (`edge.deploy.agent.Deployer`)."""
         self._settings = settings
         self._device_id = device_id
         self._stop = threading.Event()
@@ -205,7 +207,11 @@ class OutboxDelivery:
                 return status
 
             heartbeat = HeartbeatSampler(
-                self._outbox, self._sender, tracks_interrupted=tracks_interrupted, cameras=cameras
+                self._outbox,
+                self._sender,
+                tracks_interrupted=tracks_interrupted,
+                cameras=cameras,
+                errors=errors,
             )
             topics = DeviceTopics(prefix=settings.mqtt.topic_prefix, site=site, device=device_id)
             self._link = MqttLink(

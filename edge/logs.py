@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Literal, TextIO, get_args
 
@@ -52,6 +53,42 @@ class _JsonFormatter(JsonFormatter):
 
 class _EdgeHandler(logging.StreamHandler[TextIO]):
     """The agent's own handler, so reconfiguring replaces it and leaves others alone."""
+
+
+MAX_ERROR_TEXT = 1024
+"""Characters of the last error the heartbeat reports (`ErrorTally`)."""
+
+
+class ErrorTally(logging.Handler):
+    """Counts the log records at ERROR or above and keeps the last one's message, redacted and
+    cut to `MAX_ERROR_TEXT` characters: the heartbeat's `errors_total` and `last_error`.
+
+    Every failure the agent does not recover from by itself is logged at ERROR (a camera that
+    failed, a lane stopped for good, a bug caught at a thread boundary), so counting the records
+    counts the failures without each place reporting them twice. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self._tally_lock = threading.Lock()
+        self._count = 0
+        self._last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count `record` and keep its message."""
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):  # a call whose %-args do not fit its message
+            text = str(record.msg)
+        text = redact(text)[:MAX_ERROR_TEXT]
+        with self._tally_lock:
+            self._count += 1
+            self._last = text
+
+    def snapshot(self) -> tuple[int, str]:
+        """(errors counted so far, the last one's message or "")."""
+        with self._tally_lock:
+            return self._count, self._last
 
 
 def format_from_env(environ: Mapping[str, str] | None = None) -> LogFormat:

@@ -7,7 +7,7 @@ again with the same message, because MQTT QoS 1 and the edge outbox both redeliv
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -173,6 +173,24 @@ class LaneCounts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CameraFigures:
+    """One camera of a heartbeat (`sightline.device.v1.CameraMetrics`), wire-checked: how it
+    ran over the heartbeat's interval. (The model it runs is the reported state's business.)"""
+
+    camera_id: str
+    connected: bool
+    decode_fps: float
+    infer_fps: float
+    target_fps: float
+    """The configured detection rate; 0 for every frame the source delivers."""
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    """Detector call time over the interval; None when no frame was run."""
+    detections: int
+    """Detections in the interval."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Heartbeat:
     """A device's health sample (`sightline.device.v1.Metrics`), wire-checked."""
 
@@ -185,6 +203,12 @@ class Heartbeat:
     tracks_interrupted_total: int
     disk_free_bytes: int
     lanes: Sequence[LaneCounts]
+    interval_s: float = 0.0
+    """Seconds the per-interval figures cover; 0 for an agent's first sample."""
+    errors_total: int = 0
+    last_error: str = ""
+    temperature_celsius: float | None = None
+    cameras: Sequence[CameraFigures] = ()
 
 
 MAX_LANES: Final = 8
@@ -192,15 +216,14 @@ MAX_LANE_ERROR: Final = 4096
 """Characters of a lane's error; a longer one is refused, so the edge shortens its own."""
 
 
-def record_heartbeat(device_id: str, heartbeat: Heartbeat, *, received_at: datetime) -> bool:
-    """Keep the heartbeat as the device's latest unless a later one is stored; return whether
-    it was kept.
+def provisioned(device_ids: Iterable[str]) -> set[str]:
+    """Those of `device_ids` that name provisioned devices (one query)."""
+    return set(Device.objects.filter(pk__in=set(device_ids)).values_list("pk", flat=True))
 
-    "Later" is by the message key's seq, which grows with every message of the device, so a
-    heartbeat delivered late (a retained or redelivered one) cannot hide a newer count. The
-    check and the write are one UPDATE, or an INSERT for the device's first heartbeat. Raises
-    `InvalidInput` for what the store could not hold, `NotFound` for an unknown device.
-    """
+
+def check_heartbeat(heartbeat: Heartbeat, received_at: datetime) -> dict[str, Any]:
+    """The `DeviceHealth` fields of a heartbeat; `InvalidInput` for what the store cannot
+    hold."""
     require_bigint(heartbeat.seq, "seq", minimum=1)
     require_time(heartbeat.sampled_at, "time")
     require_time(received_at, "received_at")
@@ -214,20 +237,58 @@ def record_heartbeat(device_id: str, heartbeat: Heartbeat, *, received_at: datet
     }
     for name, value in counters.items():
         require_bigint(value, name)
-    fields: dict[str, Any] = {
+    return {
         **counters,
         "seq": heartbeat.seq,
         "sampled_at": heartbeat.sampled_at,
         "received_at": received_at,
         "lanes": _lanes(heartbeat.lanes),
     }
-    if DeviceHealth.objects.filter(device_id=device_id, seq__lt=heartbeat.seq).update(**fields):
-        return True
-    ensure_device_exists(device_id)
-    _, created = DeviceHealth.objects.get_or_create(device_id=device_id, defaults=fields)
-    if not created:
-        logger.debug("ignored an older heartbeat %d of device %s", heartbeat.seq, device_id)
-    return created
+
+
+def keep_latest_heartbeats(heartbeats: Mapping[str, dict[str, Any]]) -> set[str]:
+    """Keep each heartbeat (`check_heartbeat`'s fields, by provisioned device id) as its
+    device's latest unless a later one is stored; return the devices whose latest it became.
+
+    "Later" is by the message key's seq, which grows with every message of the device, so a
+    heartbeat delivered late (a redelivered one) cannot hide a newer count. Call it inside a
+    transaction: the devices' rows are locked (in id order, so that two bridges cannot
+    deadlock) while they are compared and written, and the writes are one INSERT ... ON
+    CONFLICT UPDATE for the whole batch.
+    """
+    current = dict(
+        DeviceHealth.objects.select_for_update()
+        .filter(device_id__in=list(heartbeats))
+        .order_by("device_id")
+        .values_list("device_id", "seq")
+    )
+    newer = {
+        device_id: fields
+        for device_id, fields in heartbeats.items()
+        if device_id not in current or current[device_id] < fields["seq"]
+    }
+    if newer:
+        DeviceHealth.objects.bulk_create(
+            [DeviceHealth(device_id=device_id, **fields) for device_id, fields in newer.items()],
+            update_conflicts=True,
+            unique_fields=["device"],
+            update_fields=[*_HEALTH_FIELDS],
+        )
+    return set(newer)
+
+
+_HEALTH_FIELDS: Final = (
+    "seq",
+    "session_seq",
+    "sampled_at",
+    "received_at",
+    "outbox_rows",
+    "outbox_bytes",
+    "outbox_dropped_total",
+    "tracks_interrupted_total",
+    "disk_free_bytes",
+    "lanes",
+)
 
 
 def _lanes(lanes: Sequence[LaneCounts]) -> list[dict[str, Any]]:

@@ -3,9 +3,13 @@
 One `MqttBridge` holds one paho-mqtt client (MQTT 5, the cloud's own account) subscribed at
 QoS 1 to every upstream topic of every device at its sites (`sightline.device.v1.topics`);
 events and track summaries travel over gRPC instead.
-The network loop only queues messages; the thread that calls `run()` applies them one by one
-(`cloud.ingest.device_messages`) and acknowledges each only afterwards ("manual ack"), so a
-message is never lost between the broker and the database. Failures are classified by
+The network loop only queues messages; the thread that calls `run()` takes whatever has queued
+up (at most `batch_max`), applies it (`cloud.ingest.device_messages`) and acknowledges each
+message only afterwards, in the order they arrived ("manual ack"), so a message is never lost
+between the broker and the database. Status and reported-state messages are applied one by one;
+the heartbeats of a batch are stored together, in one transaction (`handle_heartbeats`), which
+is what lets one bridge keep up with thousands of devices: batches grow by themselves while
+the database is busy, and stay single messages while it is not. Failures are classified by
 `cloud.ingest.failures`, so that no message can stall the ones behind it:
 
 - applied, repeated or stale: acknowledged;
@@ -16,6 +20,9 @@ message is never lost between the broker and the database. Failures are classifi
   persistent (clean start off, with an expiry), and the broker's receive maximum bounds how
   many unacknowledged messages wait in the queue;
 - anything else (a bug): logged with its traceback, counted, acknowledged.
+
+A batch of heartbeats that fails as a whole for any reason but an unavailable database is
+applied again one heartbeat at a time, so that each is classified on its own.
 
 The bridge owns its reconnects, as the edge's MQTT link does (docs/architecture.md,
 "Transport"): paho's own reconnect is off (its fixed doubling has no jitter and retries refused
@@ -42,7 +49,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -56,12 +63,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import Field, SecretStr, model_validator
 
 from cloud.errors import CloudError, NotFound
-from cloud.ingest.device_messages import handle_device_message
+from cloud.ingest.device_messages import handle_device_message, handle_heartbeats
 from cloud.ingest.failures import Failure, classify, refused_by_database
 from cloud.lib.mqtt_tls import apply_tls
 from sightline.backoff import Backoff, BackoffSettings
 from sightline.device.v1.topics import (
     TopicPrefix,
+    Upstream,
     UpstreamTopic,
     parse_upstream,
     upstream_subscriptions,
@@ -73,6 +81,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[UpstreamTopic, bytes, datetime], bool]
 Downstream = Callable[[Callable[[str, bytes, bool], bool]], int]
 """A pass over pending downstream messages: publishes each with the callable it is given."""
+Arrival = tuple[UpstreamTopic, bytes, datetime]
+BatchHandler = Callable[[Sequence[Arrival]], list[bool | CloudError]]
 
 # CONNACK reason codes (MQTT 5.0 section 3.2.2.2) that retrying cannot fix: bad user name or
 # password, not authorized, banned, bad authentication method.
@@ -117,10 +127,16 @@ class MqttBridgeSettings(MqttEndpoint):
         "bridge is away.",
     )
     receive_maximum: int = Field(
-        default=64,
+        default=1000,
         ge=1,
         le=65535,
-        description="Unacknowledged QoS 1 messages the broker may send at once.",
+        description="Unacknowledged QoS 1 messages the broker may send at once: the most one "
+        "batch can hold.",
+    )
+    batch_max: int = Field(
+        default=1000,
+        ge=1,
+        description="Most messages applied (heartbeats: stored in one transaction) at once.",
     )
     connect_timeout_s: float = Field(
         default=10.0, gt=0, description="Give up a connection attempt without CONNACK after this."
@@ -160,14 +176,17 @@ class MqttBridge:
         self,
         settings: MqttBridgeSettings,
         handle: Handler = handle_device_message,
+        handle_many: BatchHandler = handle_heartbeats,
         downstream: Downstream | None = None,
     ) -> None:
+        """`handle` applies one message, `handle_many` many heartbeats at once."""
         self._settings = settings
         self._handle = handle
         self._downstream = downstream
         self._connected = False
         self._refused: dict[int, ReasonCode] = {}
         """PUBACK failures by packet id, for `publish`."""
+        self._handle_many = handle_many
         self._messages: queue.Queue[tuple[mqtt.MQTTMessage, datetime, int]] = queue.Queue()
         self._fatal: str | None = None
         self._halt = threading.Event()
@@ -323,13 +342,14 @@ class MqttBridge:
         next_downstream = 0.0
         try:
             while not (stop.is_set() or self._halt.is_set()):
-                try:
-                    message, received_at, connection = self._messages.get(timeout=_POLL_S)
-                except queue.Empty:
-                    pass
-                else:
-                    if self.process(message.topic, bytes(message.payload), received_at, stop):
-                        self._ack(message, connection)
+                batch = self._next_batch()
+                applied = self.process_batch(
+                    [(message.topic, bytes(message.payload), at) for message, at, _ in batch], stop
+                )
+                for (message, _, connection), done in zip(batch, applied, strict=True):
+                    if not done:  # stopped while retrying: the broker redelivers the rest
+                        break
+                    self._ack(message, connection)
                 if time.monotonic() >= next_downstream:
                     next_downstream = time.monotonic() + _DOWNSTREAM_EVERY_S
                     self._run_downstream()
@@ -373,6 +393,20 @@ class MqttBridge:
         if refused is not None:
             logger.warning("broker refused the publish on %s: %s", topic, refused)
         return info.is_published() and refused is None
+
+    def _next_batch(self) -> list[tuple[mqtt.MQTTMessage, datetime, int]]:
+        """The messages queued now (at most `batch_max`), after waiting for the first one up to
+        a poll interval; empty when none came."""
+        try:
+            batch = [self._messages.get(timeout=_POLL_S)]
+        except queue.Empty:
+            return []
+        while len(batch) < self._settings.batch_max:
+            try:
+                batch.append(self._messages.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _ack(self, message: mqtt.MQTTMessage, connection: int) -> None:
         with self._lock:
@@ -418,6 +452,66 @@ class MqttBridge:
             else:
                 self.counts["applied" if applied else "ignored"] += 1
             return True
+
+    def process_batch(
+        self, messages: Sequence[tuple[str, bytes, datetime]], stop: threading.Event
+    ) -> list[bool]:
+        """Apply messages (topic, payload, received_at); per message False only when `stop`
+        interrupted a retry (do not ack). Heartbeats are stored together, the rest one by one."""
+        done: list[bool] = [False] * len(messages)
+        heartbeats: dict[int, Arrival] = {}
+        for index, (topic, payload, received_at) in enumerate(messages):
+            parsed = parse_upstream(self._settings.topic_prefix, topic)
+            if parsed is not None and parsed.leaf is Upstream.METRICS:
+                heartbeats[index] = (parsed, payload, received_at)
+            else:
+                done[index] = self.process(topic, payload, received_at, stop)
+        if len(heartbeats) == 1:
+            (index,) = heartbeats
+            done[index] = self.process(*messages[index], stop)
+        elif heartbeats:
+            batch = [messages[index] for index in heartbeats]
+            stored = self._process_heartbeats(batch, list(heartbeats.values()), stop)
+            for index, applied in zip(heartbeats, stored, strict=True):
+                done[index] = applied
+        return done
+
+    def _process_heartbeats(
+        self,
+        messages: Sequence[tuple[str, bytes, datetime]],
+        arrivals: Sequence[Arrival],
+        stop: threading.Event,
+    ) -> list[bool]:
+        """Store heartbeats (`messages`, their topics parsed in `arrivals`) together, retrying
+        while the database is unavailable; a batch that fails otherwise is applied again one
+        message at a time."""
+        backoff = Backoff(self._settings.retry)
+        while True:
+            close_old_connections()
+            try:
+                outcomes = self._handle_many(arrivals)
+            except Exception as err:
+                # The loop boundary, as in `process`.
+                if classify(err) is Failure.TRANSIENT:
+                    delay = backoff.next_delay()
+                    logger.warning(
+                        "database unavailable for %d heartbeats (%s); retrying in %.1f s",
+                        len(messages), err, delay,
+                    )  # fmt: skip
+                    if stop.wait(delay):
+                        return [False] * len(messages)
+                    continue
+                logger.warning(
+                    "storing %d heartbeats together failed (%s); storing them one by one",
+                    len(messages), err,
+                )  # fmt: skip
+                return [self.process(*message, stop) for message in messages]
+            for (topic, _, _), outcome in zip(messages, outcomes, strict=True):
+                if isinstance(outcome, CloudError):
+                    self._drop(topic, _rejected_as(outcome), outcome)
+                else:
+                    self.counts["applied" if outcome else "ignored"] += 1
+            return [True] * len(messages)
 
     def _drop(self, topic: str, outcome: str, err: Exception) -> None:
         # The outcome tells a malformed message from one the checks let through to the

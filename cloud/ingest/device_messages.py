@@ -5,9 +5,11 @@ leaf, checks its wire contract (it decodes, its key matches the topic, required 
 timestamps are valid) and calls the service that records it, which checks the domain's rules:
 
 - ``status``: `record_device_status` (birth and last will; stale sessions are ignored there),
-- ``metrics``: `record_heartbeat` (the device's latest outbox and loss counters),
 - ``reported``: `cloud.deploy.services.record_reported_state` (the models a device really runs,
   the desired generation it processed last and why it did not apply it, if it did not).
+- ``metrics``: `cloud.monitoring.services.record_heartbeat` (the device's latest outbox and
+  loss counters, and a sample of its health history). `handle_heartbeats` applies many
+  heartbeats at once, which is how the bridge stores them under load.
 
 A device coming online also gets its desired state republished with fresh download URLs when
 the retained one's have expired (`refresh_expired_urls`).
@@ -25,16 +27,18 @@ breaks the wire contract raises `MalformedMessage`, one that breaks a domain rul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from cloud.deploy.services import ReportedCamera, record_reported_state, refresh_expired_urls
+from cloud.errors import CloudError
 from cloud.fleet.models import DeviceStatus
-from cloud.fleet.services import Heartbeat, LaneCounts, record_device_status, record_heartbeat
+from cloud.fleet.services import CameraFigures, Heartbeat, LaneCounts, record_device_status
 from cloud.ingest.wire import MalformedMessage, quoted, sequence_number, timestamp
+from cloud.monitoring.services import ArrivedHeartbeat, record_heartbeat, record_heartbeats
 from cloud.validators import require, validate_edge_name
 from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
@@ -93,6 +97,30 @@ def _status(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool
 
 
 def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:
+    arrived = heartbeat_of(topic, payload, received_at)
+    return record_heartbeat(arrived.device_id, arrived.heartbeat, received_at=received_at)
+
+
+def handle_heartbeats(
+    messages: Sequence[tuple[UpstreamTopic, bytes, datetime]],
+) -> list[bool | CloudError]:
+    """Apply many ``metrics`` messages in one transaction; per message True when it was
+    stored, False for a repeat, or the error that refuses it alone (`MalformedMessage`,
+    `InvalidInput`, `NotFound`). A database failure raises, and nothing is stored."""
+    outcomes: list[bool | CloudError | None] = [None] * len(messages)
+    arrived: dict[int, ArrivedHeartbeat] = {}
+    for index, (topic, payload, received_at) in enumerate(messages):
+        try:
+            arrived[index] = heartbeat_of(topic, payload, received_at)
+        except MalformedMessage as err:
+            outcomes[index] = err
+    for index, outcome in zip(arrived, record_heartbeats(list(arrived.values())), strict=True):
+        outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def heartbeat_of(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> ArrivedHeartbeat:
+    """The wire-checked heartbeat of a ``metrics`` message; `MalformedMessage` if it is not one."""
     metrics = _parse(metrics_pb2.Metrics, payload)
     _check_key(metrics.key, topic)
     for lane in metrics.lanes:
@@ -118,8 +146,31 @@ def _metrics(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> boo
             )
             for lane in metrics.lanes
         ],
+        interval_s=metrics.interval_s,
+        errors_total=metrics.errors_total,
+        last_error=metrics.last_error,
+        temperature_celsius=_optional(metrics, "temperature_celsius"),
+        cameras=[_camera(camera) for camera in metrics.cameras],
     )
-    return record_heartbeat(topic.device_id, heartbeat, received_at=received_at)
+    return ArrivedHeartbeat(topic.device_id, heartbeat, received_at)
+
+
+def _optional(message: Message, field: str) -> float | None:
+    """An `optional float` field's value, or None when the sender left it unset."""
+    return float(getattr(message, field)) if message.HasField(field) else None
+
+
+def _camera(camera: metrics_pb2.CameraMetrics) -> CameraFigures:
+    return CameraFigures(
+        camera_id=camera.camera_id,
+        connected=camera.connected,
+        decode_fps=camera.decode_fps,
+        infer_fps=camera.infer_fps,
+        target_fps=camera.target_fps,
+        latency_p50_ms=_optional(camera, "detector_latency_p50_ms"),
+        latency_p95_ms=_optional(camera, "detector_latency_p95_ms"),
+        detections=camera.detections,
+    )
 
 
 def _reported(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bool:

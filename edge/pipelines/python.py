@@ -39,6 +39,7 @@ from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.errors import ConfigError
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats, TrackJournal
+from edge.pipelines.latency import LatencyWindow
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
 from edge.sources.base import Frame, VideoSource
@@ -89,6 +90,8 @@ class PythonPipeline:
         self._last_timestamp: float | None = None
         self._stats = PipelineStats()
         self._stats_lock = threading.Lock()
+        self.detector_latency = LatencyWindow()
+        """Each frame's detector call time, for the heartbeat."""
         self._log_extra = {"camera_id": camera.id}
 
     @staticmethod
@@ -154,7 +157,10 @@ class PythonPipeline:
         if model is not self._model:
             self._use(model, frame)
         tensor, transform = self._preprocess(frame.image)
-        raw = self._keep_wanted(model.detector.detect(tensor))
+        started = time.perf_counter()
+        raw = model.detector.detect(tensor)
+        self.detector_latency.add(time.perf_counter() - started)
+        raw = self._keep_wanted(raw)
         detections = to_detections(raw, transform, self._labels)
         updates = self._tracker.update(detections, index, frame.timestamp)
         emitted = self._ledger.observe(

@@ -11,8 +11,11 @@ time and publishes it). It reads:
 - `memory_used_bytes` (the agent's resident set), `memory_available_bytes` and `cpu_percent`
   (whole device, since the previous sample) from `/proc` where there is one (Linux), else 0:
   psutil is not a dependency of the agent;
-- `tracks_interrupted_total` and the cameras from providers the app passes in, so this module
-  needs nothing from the pipelines.
+- `tracks_interrupted_total`, the cameras, the error count and the temperature from providers
+  the app passes in, so this module needs nothing from the pipelines;
+- per camera the model it runs, fps, detector latency (p50, p95) and detections over the
+  interval since the previous sample (`interval_s`), from each camera's running totals and the
+  detector call times it collected since then.
 
 Called from one thread (the link's); each call is a handful of SQLite reads and `/proc` reads.
 """
@@ -27,8 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.thermal import hottest_celsius
 from edge.transport.outbox import KINDS, Outbox
 from edge.transport.sender import Sender
+from sightline.common.v1 import model_pb2
 from sightline.device.v1 import metrics_pb2
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,24 @@ class CameraSample:
     frames: int
     """Frames run through the detector."""
     detections: int
+    model_name: str = ""
+    model_version: str = ""
+    model_sha256: str = ""
+    """The detector model the camera runs now (sha256 of the file loaded)."""
+    detector_latencies_ms: Sequence[float] = ()
+    """Each detector call since the previous sample, in milliseconds."""
+    target_fps: float = 0.0
+    """The configured detection rate; 0 for every frame."""
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The `q`-th percentile (0-100) of `values` by linear interpolation between the closest
+    ranks (numpy's default); `values` must not be empty."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 class HeartbeatSampler:
@@ -59,25 +82,41 @@ class HeartbeatSampler:
         *,
         tracks_interrupted: Callable[[], int] = lambda: 0,
         cameras: Callable[[], Sequence[CameraSample]] = tuple,
+        errors: Callable[[], tuple[int, str]] = lambda: (0, ""),
+        temperature: Callable[[], float | None] = hottest_celsius,
     ) -> None:
         """`sender` runs the configured lanes (a kind it has no counters for has no lane);
         `tracks_interrupted` counts tracks an earlier agent process left unfinished (since the
-        outbox was created); `cameras` samples each camera."""
+        outbox was created); `cameras` samples each camera; `errors` gives the errors logged so
+        far and the last one's text (`edge.logs.ErrorTally.snapshot`); `temperature` the
+        device's temperature in degrees Celsius, None where unknown."""
         self._outbox = outbox
         self._sender = sender
         self._tracks_interrupted = tracks_interrupted
         self._cameras = cameras
+        self._errors = errors
+        self._temperature = temperature
         self._cpu = _cpu_times()
+        self._last_sample: float | None = None
         self._last_cameras: dict[str, tuple[float, CameraSample]] = {}
 
     def __call__(self) -> metrics_pb2.Metrics:
         """One sample."""
+        now = time.monotonic()
+        errors_total, last_error = self._errors()
         metrics = metrics_pb2.Metrics(
             lanes=self._lane_metrics(),
-            cameras=self._camera_metrics(),
+            cameras=self._camera_metrics(now),
             disk_free_bytes=shutil.disk_usage(self._outbox.path.parent).free,
             tracks_interrupted_total=self._tracks_interrupted(),
+            interval_s=now - self._last_sample if self._last_sample is not None else 0.0,
+            errors_total=errors_total,
+            last_error=last_error,
         )
+        self._last_sample = now
+        temperature = self._temperature()
+        if temperature is not None:
+            metrics.temperature_celsius = temperature
         metrics.outbox_rows = sum(lane.rows for lane in metrics.lanes)
         metrics.outbox_bytes = sum(lane.bytes for lane in metrics.lanes)
         metrics.outbox_dropped_total = sum(lane.dropped_total for lane in metrics.lanes)
@@ -114,23 +153,28 @@ class HeartbeatSampler:
             )
         return lanes
 
-    def _camera_metrics(self) -> list[metrics_pb2.CameraMetrics]:
-        now = time.monotonic()
+    def _camera_metrics(self, now: float) -> list[metrics_pb2.CameraMetrics]:
         cameras = []
         for sample in self._cameras():
             last_time, last = self._last_cameras.get(sample.camera_id, (now, sample))
             elapsed = now - last_time
-            cameras.append(
-                metrics_pb2.CameraMetrics(
-                    camera_id=sample.camera_id,
-                    connected=sample.connected,
-                    decode_fps=(sample.frames_decoded - last.frames_decoded) / elapsed
-                    if elapsed > 0
-                    else 0.0,
-                    infer_fps=(sample.frames - last.frames) / elapsed if elapsed > 0 else 0.0,
-                    detections_total=sample.detections,
-                )
+            camera = metrics_pb2.CameraMetrics(
+                camera_id=sample.camera_id,
+                connected=sample.connected,
+                decode_fps=(sample.frames_decoded - last.frames_decoded) / elapsed
+                if elapsed > 0
+                else 0.0,
+                infer_fps=(sample.frames - last.frames) / elapsed if elapsed > 0 else 0.0,
+                detections_total=sample.detections,
+                detections=max(sample.detections - last.detections, 0),
+                model=model_pb2.ModelRef(name=sample.model_name, version=sample.model_version),
+                model_sha256=sample.model_sha256,
+                target_fps=sample.target_fps,
             )
+            if sample.detector_latencies_ms:
+                camera.detector_latency_p50_ms = percentile(sample.detector_latencies_ms, 50)
+                camera.detector_latency_p95_ms = percentile(sample.detector_latencies_ms, 95)
+            cameras.append(camera)
             self._last_cameras[sample.camera_id] = (now, sample)
         return cameras
 

@@ -44,12 +44,14 @@ def test_retries_wait_less_than_the_visibility_timeout() -> None:
     assert embed_detections.retry_backoff_max < visibility_timeout
 
 
-def test_beat_runs_the_sweeps_on_the_embed_workers() -> None:
+def test_beat_runs_the_sweeps_and_monitoring_passes_on_the_embed_workers() -> None:
     schedule = app.conf.beat_schedule
     tasks = {entry["task"]: entry for entry in schedule.values()}
     assert set(tasks) == {
         "cloud.embeddings.tasks.sweep_unembedded",
         "cloud.detections.tasks.sweep_orphan_crops",
+        "cloud.monitoring.tasks.evaluate_alerts",
+        "cloud.monitoring.tasks.roll_up_samples",
     }
     for name, entry in tasks.items():
         assert app.amqp.router.route({}, name)["queue"].name == "embed"

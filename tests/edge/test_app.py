@@ -18,6 +18,8 @@ import pytest
 from edge import app
 from edge.config import EdgeConfig
 from edge.delivery import CountingDelivery
+from edge.detectors.base import ModelSettings
+from edge.detectors.model import load_model_spec
 from edge.journal import Journal
 from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
 from edge.transport.heartbeat import CameraSample
@@ -277,9 +279,14 @@ def test_the_heartbeat_sees_each_camera_while_it_runs(monkeypatch: pytest.Monkey
             super().crop(crop)
             samples.append(list(self.cameras()))
 
+    errors: list[Callable[[], tuple[int, str]]] = []
+    cameras: list[Callable[[], Sequence[CameraSample]]] = []
+
     def build(
         config: EdgeConfig, model: ModelRef, **providers: Callable[[], Any]
     ) -> SamplingDelivery:
+        errors.append(providers["errors"])
+        cameras.append(providers["cameras"])
         return SamplingDelivery(providers["cameras"])
 
     monkeypatch.setattr(app, "build_delivery", build)
@@ -290,3 +297,16 @@ def test_the_heartbeat_sees_each_camera_while_it_runs(monkeypatch: pytest.Monkey
     assert (first.camera_id, first.connected) == ("a", True)  # a file: connected while decoding
     assert 0 < first.frames <= first.frames_decoded
     assert first.detections > 0
+    spec = load_model_spec(ModelSettings(manifest=MANIFEST))  # what the camera runs
+    assert (first.model_name, first.model_version) == (spec.name, spec.version)
+    assert first.model_sha256 == spec.sha256
+    # Each sample takes the detector call times since the one before. A crop is cut while
+    # its frame is processed: after the frame's detector call, before its count.
+    assert len(first.detector_latencies_ms) == first.frames + 1
+    assert all(ms > 0 for ms in first.detector_latencies_ms)
+    # Taken once each: with a last sample after the run, every frame's call was taken.
+    samples.append(list(cameras[0]()))
+    taken = sum(len(sample.detector_latencies_ms) for (sample,) in samples)
+    assert taken == summary.frames == 20
+    assert first.target_fps == 0.0  # fps null: every frame, no target rate
+    assert errors[0]() == (0, "")  # a clean run logged no error

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge.logs import configure_logging, format_from_env, redact
+from edge.logs import MAX_ERROR_TEXT, ErrorTally, configure_logging, format_from_env, redact
 
 
 @pytest.fixture
@@ -79,3 +79,20 @@ def test_the_format_comes_from_the_environment() -> None:
     assert format_from_env({"SIGHTLINE_EDGE_LOG_FORMAT": "JSON"}) == "json"
     assert format_from_env({"SIGHTLINE_EDGE_LOG_FORMAT": "yaml"}) == "text"
     assert format_from_env({}) == "text"
+
+
+def test_the_error_tally_counts_errors_and_keeps_the_last_one_redacted_and_short() -> None:
+    tally = ErrorTally()
+    logger = logging.getLogger("tests.edge.tally")
+    logger.addHandler(tally)
+    try:
+        logger.warning("a warning is not an error")
+        logger.error("camera %s failed", "lobby")
+        logger.critical("rtsp://admin:secret@10.0.0.5/stream %s", "x" * 2000)
+    finally:
+        logger.removeHandler(tally)
+    count, last = tally.snapshot()
+    assert count == 2
+    assert last.startswith("rtsp://***@10.0.0.5/stream xxx")
+    assert "secret" not in last
+    assert len(last) == MAX_ERROR_TEXT

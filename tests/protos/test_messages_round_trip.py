@@ -44,7 +44,7 @@ def box() -> ingest_pb2.BoundingBox:
 
 
 def camera_model() -> status_pb2.CameraModel:
-    return status_pb2.CameraModel(camera_id=CAMERA, model=model())
+    return status_pb2.CameraModel(camera_id=CAMERA, model=model(), sha256="cd" * 32)
 
 
 def struct(**values: str | float) -> struct_pb2.Struct:
@@ -61,6 +61,12 @@ def camera_metrics() -> metrics_pb2.CameraMetrics:
         infer_fps=9.5,
         frames_dropped_total=3,
         detections_total=412,
+        model=model(),
+        model_sha256="cd" * 32,
+        detector_latency_p50_ms=21.5,
+        detector_latency_p95_ms=34.25,
+        detections=38,
+        target_fps=10.0,
     )
 
 
@@ -165,6 +171,10 @@ EXAMPLES: list[Callable[[], Message]] = [
         disk_free_bytes=40 * 2**30,
         lanes=[lane_metrics()],
         tracks_interrupted_total=6,
+        interval_s=5.0,
+        errors_total=2,
+        last_error="camera lobby: source failed",
+        temperature_celsius=61.5,
     ),
     lane_metrics,
     desired_camera_model,

@@ -1,4 +1,5 @@
-"""Heartbeats as the bridge hands them to `record_heartbeat`, for the fleet tests."""
+"""Heartbeats as the bridge hands them to `record_heartbeat(s)`, for the fleet and monitoring
+tests."""
 
 from __future__ import annotations
 

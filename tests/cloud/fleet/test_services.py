@@ -13,8 +13,8 @@ from cloud.fleet.services import (
     provision_device,
     record_device_status,
     record_event,
-    record_heartbeat,
 )
+from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.heartbeats import heartbeat, lane
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

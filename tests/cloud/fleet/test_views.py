@@ -11,7 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
-from cloud.fleet.services import Heartbeat, record_device_status, record_heartbeat
+from cloud.fleet.services import Heartbeat, record_device_status
+from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.heartbeats import heartbeat, lane
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -69,8 +70,8 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
         response = operator.get("/devices/")
     assert response.status_code == 200
     page = response.content.decode()
-    # The session and user, then one query for every device and its heartbeat.
-    assert len(queries) == 3
+    # The session and user, one query for every device and its heartbeat, one for the alerts.
+    assert len(queries) == 4
     gate = page[page.index('id="device-gate-01"') : page.index('id="device-yard-02"')]
     assert 'class="error"' in gate  # it lost data: the row stands out
     for text in (

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cloud.errors import InvalidInput
+from cloud.errors import CloudError, InvalidInput
 from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
-from cloud.ingest.bridge import Handler, MqttBridge, MqttBridgeSettings
-from cloud.ingest.device_messages import handle_device_message
+from cloud.ingest.bridge import Arrival, Handler, MqttBridge, MqttBridgeSettings
+from cloud.ingest.device_messages import handle_device_message, handle_heartbeats
+from cloud.monitoring.models import HeartbeatSample
 from sightline.backoff import BackoffSettings
 from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
@@ -21,6 +23,7 @@ CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 CONNECTED_TS = Timestamp(seconds=int(CONNECTED.timestamp()))
 RECEIVED = CONNECTED + timedelta(hours=2)
 FAST_RETRY = BackoffSettings(initial_s=0.01, max_s=0.01)
+NAN = float("nan")
 
 
 def topic(leaf: Upstream, device_id: str = "gate-01") -> UpstreamTopic:
@@ -136,11 +139,14 @@ def test_the_latest_heartbeat_is_kept_with_the_losses_it_counts(
             "error": "device token revoked",
         },
     ]
-    # A later heartbeat replaces it; an earlier one, delivered late, does not.
+    # A later heartbeat replaces it; an earlier one, delivered late, does not (it only joins
+    # the history), and a repeat changes nothing.
     assert apply(Upstream.METRICS, metrics(11, outbox_rows=1))
+    assert apply(Upstream.METRICS, metrics(10, outbox_rows=5))
     assert not apply(Upstream.METRICS, metrics(10, outbox_rows=5))
     health.refresh_from_db()
     assert (health.seq, health.outbox_rows, health.lanes) == (11, 1, [])
+    assert sorted(HeartbeatSample.objects.values_list("seq", flat=True)) == [9, 10, 11]
 
 
 @pytest.mark.parametrize(
@@ -300,3 +306,88 @@ def test_a_stop_during_a_retry_leaves_the_message_unacknowledged(db: None) -> No
     stop.set()
     bridge = MqttBridge(MqttBridgeSettings(host="127.0.0.1"), down)
     assert not bridge.process("sightline/v1/hq/gate-01/status", b"", RECEIVED, stop)
+
+
+def camera_heartbeat(seq: int, device_id: str = "gate-01", **fields: float) -> bytes:
+    """A heartbeat with one camera that ran at 4.5 of 5 fps."""
+    camera = metrics_pb2.CameraMetrics(
+        camera_id="lobby",
+        infer_fps=4.5,
+        target_fps=5.0,
+        detector_latency_p50_ms=20.0,
+        detector_latency_p95_ms=31.0,
+        detections=12,
+    )
+    message = metrics_pb2.Metrics(
+        key=key(seq, device_id), session_seq=4, cameras=[camera], interval_s=5.0, **fields
+    )
+    message.time.FromDatetime(CONNECTED)
+    return message.SerializeToString()
+
+
+def test_the_bridge_stores_the_heartbeats_of_a_batch_together_and_refuses_bad_ones_alone(
+    provisioned_device: Device, bridge: MqttBridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = "sightline/v1/hq"
+    online = status(status_pb2.DEVICE_STATE_ONLINE, session=4, seq=10)
+    batch = [
+        (f"{base}/gate-01/metrics", camera_heartbeat(11), RECEIVED),
+        (f"{base}/gate-01/status", online, RECEIVED),
+        (f"{base}/gate-01/metrics", b"\xff not protobuf", RECEIVED),
+        (f"{base}/ghost-01/metrics", camera_heartbeat(3, "ghost-01"), RECEIVED),
+        (f"{base}/gate-01/metrics", camera_heartbeat(12, temperature_celsius=NAN), RECEIVED),
+        (f"{base}/gate-01/metrics", camera_heartbeat(13), RECEIVED),
+        (f"{base}/gate-01/metrics", camera_heartbeat(11), RECEIVED),  # redelivered
+    ]
+    assert bridge.process_batch(batch, threading.Event()) == [True] * len(batch)
+    assert bridge.counts == {"applied": 3, "malformed": 2, "unknown_device": 1, "ignored": 1}
+    assert list(HeartbeatSample.objects.order_by("seq").values_list("seq", flat=True)) == [11, 13]
+    sample = HeartbeatSample.objects.get(seq=13)
+    assert (sample.infer_fps, sample.fps_ratio, sample.latency_p95_ms) == (4.5, 0.9, 31.0)
+    assert (sample.detections, sample.interval_s) == (12, 5.0)
+    assert sample.cameras == {"lobby": [0.0, 4.5, 5.0, 20.0, 31.0, 12]}
+    assert DeviceHealth.objects.get(device=provisioned_device).seq == 13
+    provisioned_device.refresh_from_db()
+    assert provisioned_device.status == DeviceStatus.ONLINE
+    assert any("temperature_celsius" in r.getMessage() for r in caplog.records)
+
+
+def test_a_batch_the_database_refuses_is_stored_one_heartbeat_at_a_time(
+    provisioned_device: Device,
+) -> None:
+    def refuse_batches(arrivals: object) -> list[bool | CloudError]:
+        raise DataError("value out of range")
+
+    bridge = MqttBridge(
+        MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY), handle_many=refuse_batches
+    )
+    batch = [("sightline/v1/hq/gate-01/metrics", camera_heartbeat(seq), RECEIVED) for seq in (5, 6)]
+    assert bridge.process_batch(batch, threading.Event()) == [True, True]
+    assert bridge.counts == {"applied": 2}  # each one alone, through the single path
+    assert HeartbeatSample.objects.count() == 2
+
+
+def test_a_batch_waits_for_the_database_and_a_stop_leaves_it_unacknowledged(
+    provisioned_device: Device,
+) -> None:
+    calls: list[int] = []
+
+    def down_twice(arrivals: Sequence[Arrival]) -> list[bool | CloudError]:
+        calls.append(len(arrivals))
+        if len(calls) <= 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return handle_heartbeats(arrivals)
+
+    bridge = MqttBridge(
+        MqttBridgeSettings(host="127.0.0.1", retry=FAST_RETRY), handle_many=down_twice
+    )
+    batch = [("sightline/v1/hq/gate-01/metrics", camera_heartbeat(seq), RECEIVED) for seq in (5, 6)]
+    assert bridge.process_batch(batch, threading.Event()) == [True, True]
+    assert calls == [2, 2, 2]
+    assert HeartbeatSample.objects.count() == 2
+    stopped = threading.Event()
+    stopped.set()
+    calls.clear()
+    later = [("sightline/v1/hq/gate-01/metrics", camera_heartbeat(s), RECEIVED) for s in (7, 8)]
+    assert bridge.process_batch(later, stopped) == [False, False]
+    assert HeartbeatSample.objects.count() == 2

@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge.errors import TransportError
-from edge.transport.heartbeat import CameraSample, HeartbeatSampler
+from edge.transport.heartbeat import CameraSample, HeartbeatSampler, percentile
 from edge.transport.lane import BatchResult, Lane, Outcome
 from edge.transport.outbox import Kind, Outbox, OutboxSettings, Row, SpoolBounds
 from edge.transport.sender import Sender, SenderSettings
@@ -113,3 +114,58 @@ def test_cameras_report_their_state_totals_and_rates_since_the_last_sample(
     assert second.decode_fps == pytest.approx(20.0, rel=0.3)
     assert second.infer_fps == pytest.approx(10.0, rel=0.3)
     assert second.detections_total == 9
+
+
+def test_cameras_report_their_model_latency_and_detections_over_the_interval(
+    outbox: Outbox,
+) -> None:
+    model: dict[str, Any] = {"model_name": "nanodet-g", "model_version": "1", "target_fps": 5.0}
+    model["model_sha256"] = "ab" * 32
+    samples = [CameraSample("lobby", True, 10, 10, 7, **model, detector_latencies_ms=(5.0,))]
+    sampler = HeartbeatSampler(
+        outbox, Sender(outbox, {}, threading.Event()), cameras=lambda: samples
+    )
+    first = sampler()
+    assert first.interval_s == 0.0  # nothing to cover yet
+    (camera,) = first.cameras
+    assert (camera.model.name, camera.model.version) == ("nanodet-g", "1")
+    assert camera.model_sha256 == "ab" * 32
+    assert camera.target_fps == 5.0
+    assert camera.detections == 0
+    time.sleep(0.2)
+    latencies = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 200.0)
+    samples[0] = CameraSample("lobby", True, 30, 30, 19, **model, detector_latencies_ms=latencies)
+    second = sampler()
+    assert second.interval_s == pytest.approx(0.2, abs=0.1)
+    (camera,) = second.cameras
+    assert camera.detections == 12
+    assert camera.detector_latency_p50_ms == pytest.approx(60.0)
+    assert camera.detector_latency_p95_ms == pytest.approx(150.0)  # between 100 and 200
+    samples[0] = CameraSample("lobby", False, 30, 30, 19, **model)
+    (idle,) = sampler().cameras
+    # No frame through the detector: no latency, rather than a latency of 0.
+    assert not idle.HasField("detector_latency_p50_ms")
+    assert not idle.HasField("detector_latency_p95_ms")
+    assert idle.detections == 0
+
+
+def test_errors_and_temperature_come_from_their_providers(outbox: Outbox) -> None:
+    sender = Sender(outbox, {}, threading.Event())
+    metrics = HeartbeatSampler(
+        outbox, sender, errors=lambda: (3, "camera lobby failed"), temperature=lambda: 71.5
+    )()
+    assert (metrics.errors_total, metrics.last_error) == (3, "camera lobby failed")
+    assert metrics.temperature_celsius == 71.5
+    unknown = HeartbeatSampler(outbox, sender, temperature=lambda: None)()
+    assert not unknown.HasField("temperature_celsius")  # absent, not 0 degrees
+    assert (unknown.errors_total, unknown.last_error) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [((7.0,), 95, 7.0), ((1.0, 2.0), 50, 1.5), ((3.0, 1.0, 2.0), 50, 2.0), ((1.0, 2.0), 100, 2.0)],
+)
+def test_percentile_interpolates_between_ranks_as_numpy_does(
+    values: tuple[float, ...], q: float, expected: float
+) -> None:
+    assert percentile(values, q) == pytest.approx(expected)

@@ -23,20 +23,21 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from sightline.common.v1 import model_pb2 as sightline_dot_common_dot_v1_dot_model__pb2
 from sightline.device.v1 import key_pb2 as sightline_dot_device_dot_v1_dot_key__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sightline/device/v1/metrics.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsightline/device/v1/key.proto\"\x94\x01\n\rCameraMetrics\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x12\n\ndecode_fps\x18\x03 \x01(\x02\x12\x11\n\tinfer_fps\x18\x04 \x01(\x02\x12\x1c\n\x14\x66rames_dropped_total\x18\x05 \x01(\x04\x12\x18\n\x10\x64\x65tections_total\x18\x06 \x01(\x04\"\x93\x01\n\x0bLaneMetrics\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x15\n\rdropped_total\x18\x04 \x01(\x04\x12\x1a\n\x12\x64\x65\x61\x64_letters_total\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65livered_total\x18\x06 \x01(\x04\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xb0\x03\n\x07Metrics\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsession_seq\x18\x03 \x01(\x04\x12\x33\n\x07\x63\x61meras\x18\x04 \x03(\x0b\x32\".sightline.device.v1.CameraMetrics\x12\x13\n\x0boutbox_rows\x18\x05 \x01(\x04\x12\x14\n\x0coutbox_bytes\x18\x06 \x01(\x04\x12\x1c\n\x14outbox_dropped_total\x18\x07 \x01(\x04\x12\x13\n\x0b\x63pu_percent\x18\x08 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\t \x01(\x04\x12\x1e\n\x16memory_available_bytes\x18\n \x01(\x04\x12\x17\n\x0f\x64isk_free_bytes\x18\x0b \x01(\x04\x12/\n\x05lanes\x18\x0c \x03(\x0b\x32 .sightline.device.v1.LaneMetrics\x12 \n\x18tracks_interrupted_total\x18\r \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sightline/device/v1/metrics.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1dsightline/device/v1/key.proto\"\x84\x03\n\rCameraMetrics\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x12\n\ndecode_fps\x18\x03 \x01(\x02\x12\x11\n\tinfer_fps\x18\x04 \x01(\x02\x12\x1c\n\x14\x66rames_dropped_total\x18\x05 \x01(\x04\x12\x18\n\x10\x64\x65tections_total\x18\x06 \x01(\x04\x12,\n\x05model\x18\x07 \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x14\n\x0cmodel_sha256\x18\x08 \x01(\t\x12$\n\x17\x64\x65tector_latency_p50_ms\x18\t \x01(\x02H\x00\x88\x01\x01\x12$\n\x17\x64\x65tector_latency_p95_ms\x18\n \x01(\x02H\x01\x88\x01\x01\x12\x12\n\ndetections\x18\x0b \x01(\x04\x12\x12\n\ntarget_fps\x18\x0c \x01(\x02\x42\x1a\n\x18_detector_latency_p50_msB\x1a\n\x18_detector_latency_p95_ms\"\x93\x01\n\x0bLaneMetrics\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x15\n\rdropped_total\x18\x04 \x01(\x04\x12\x1a\n\x12\x64\x65\x61\x64_letters_total\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65livered_total\x18\x06 \x01(\x04\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xa8\x04\n\x07Metrics\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsession_seq\x18\x03 \x01(\x04\x12\x33\n\x07\x63\x61meras\x18\x04 \x03(\x0b\x32\".sightline.device.v1.CameraMetrics\x12\x13\n\x0boutbox_rows\x18\x05 \x01(\x04\x12\x14\n\x0coutbox_bytes\x18\x06 \x01(\x04\x12\x1c\n\x14outbox_dropped_total\x18\x07 \x01(\x04\x12\x13\n\x0b\x63pu_percent\x18\x08 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\t \x01(\x04\x12\x1e\n\x16memory_available_bytes\x18\n \x01(\x04\x12\x17\n\x0f\x64isk_free_bytes\x18\x0b \x01(\x04\x12/\n\x05lanes\x18\x0c \x03(\x0b\x32 .sightline.device.v1.LaneMetrics\x12 \n\x18tracks_interrupted_total\x18\r \x01(\x04\x12\x12\n\ninterval_s\x18\x0e \x01(\x02\x12\x14\n\x0c\x65rrors_total\x18\x0f \x01(\x04\x12\x12\n\nlast_error\x18\x10 \x01(\t\x12 \n\x13temperature_celsius\x18\x11 \x01(\x02H\x00\x88\x01\x01\x42\x16\n\x14_temperature_celsiusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sightline.device.v1.metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAMERAMETRICS']._serialized_start=123
-  _globals['_CAMERAMETRICS']._serialized_end=271
-  _globals['_LANEMETRICS']._serialized_start=274
-  _globals['_LANEMETRICS']._serialized_end=421
-  _globals['_METRICS']._serialized_start=424
-  _globals['_METRICS']._serialized_end=856
+  _globals['_CAMERAMETRICS']._serialized_start=156
+  _globals['_CAMERAMETRICS']._serialized_end=544
+  _globals['_LANEMETRICS']._serialized_start=547
+  _globals['_LANEMETRICS']._serialized_end=694
+  _globals['_METRICS']._serialized_start=697
+  _globals['_METRICS']._serialized_end=1249
 # @@protoc_insertion_point(module_scope)

@@ -27,17 +27,17 @@ from sightline.common.v1 import model_pb2 as sightline_dot_common_dot_v1_dot_mod
 from sightline.device.v1 import key_pb2 as sightline_dot_device_dot_v1_dot_key__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sightline/device/v1/status.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1dsightline/device/v1/key.proto\"N\n\x0b\x43\x61meraModel\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\"\x8f\x02\n\x0c\x44\x65viceStatus\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .sightline.device.v1.DeviceState\x12\x13\n\x0bsession_seq\x18\x03 \x01(\x04\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x18\n\x10hardware_profile\x18\x06 \x01(\t\x12\x30\n\x06models\x18\x07 \x03(\x0b\x32 .sightline.device.v1.CameraModel*^\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ONLINE\x10\x01\x12\x18\n\x14\x44\x45VICE_STATE_OFFLINE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sightline/device/v1/status.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1dsightline/device/v1/key.proto\"^\n\x0b\x43\x61meraModel\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x8f\x02\n\x0c\x44\x65viceStatus\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .sightline.device.v1.DeviceState\x12\x13\n\x0bsession_seq\x18\x03 \x01(\x04\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x18\n\x10hardware_profile\x18\x06 \x01(\t\x12\x30\n\x06models\x18\x07 \x03(\x0b\x32 .sightline.device.v1.CameraModel*^\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ONLINE\x10\x01\x12\x18\n\x14\x44\x45VICE_STATE_OFFLINE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sightline.device.v1.status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEVICESTATE']._serialized_start=508
-  _globals['_DEVICESTATE']._serialized_end=602
+  _globals['_DEVICESTATE']._serialized_start=524
+  _globals['_DEVICESTATE']._serialized_end=618
   _globals['_CAMERAMODEL']._serialized_start=154
-  _globals['_CAMERAMODEL']._serialized_end=232
-  _globals['_DEVICESTATUS']._serialized_start=235
-  _globals['_DEVICESTATUS']._serialized_end=506
+  _globals['_CAMERAMODEL']._serialized_end=248
+  _globals['_DEVICESTATUS']._serialized_start=251
+  _globals['_DEVICESTATUS']._serialized_end=522
 # @@protoc_insertion_point(module_scope)

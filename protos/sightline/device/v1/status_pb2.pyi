@@ -22,12 +22,14 @@ DEVICE_STATE_ONLINE: DeviceState
 DEVICE_STATE_OFFLINE: DeviceState
 
 class CameraModel(_message.Message):
-    __slots__ = ("camera_id", "model")
+    __slots__ = ("camera_id", "model", "sha256")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     model: _model_pb2.ModelRef
-    def __init__(self, camera_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+    sha256: str
+    def __init__(self, camera_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class DeviceStatus(_message.Message):
     __slots__ = ("key", "state", "session_seq", "time", "agent_version", "hardware_profile", "models")

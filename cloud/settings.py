@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "cloud.embeddings",
     "cloud.deploy",
     "cloud.monitoring",
+    "cloud.rollouts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -386,6 +387,9 @@ if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _visibility_timeou
         "need SIGHTLINE_CLOUD_CELERY_TASK_SOFT_TIME_LIMIT < SIGHTLINE_CLOUD_CELERY_TASK_TIME_LIMIT"
         " < SIGHTLINE_CLOUD_CELERY_VISIBILITY_TIMEOUT"
     )
+# How often the rollout gate judges every running rollout (cloud.rollouts.tasks). A stage's soak
+# time is measured from the first tick the gate held, so it may run up to this much longer.
+ROLLOUT_TICK_S = env_int("SIGHTLINE_CLOUD_ROLLOUT_TICK_S", default=10, minimum=1)
 # `celery -A cloud beat` queues the sweeps. One that waited a whole interval in a busy queue
 # expires unrun: the next one is already on its way.
 CELERY_BEAT_SCHEDULE = {
@@ -408,6 +412,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cloud.monitoring.tasks.roll_up_samples",
         "schedule": MONITORING["rollup_interval_s"],
         "options": {"expires": MONITORING["rollup_interval_s"]},
+    },
+    "advance-rollouts": {
+        "task": "cloud.rollouts.tasks.advance_rollouts",
+        "schedule": ROLLOUT_TICK_S,
+        "options": {"expires": ROLLOUT_TICK_S},
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -342,7 +342,9 @@ def _deployer(config: EdgeConfig, slots: dict[str, ModelSlot]) -> Deployer | Non
     if config.delivery is None or config.delivery.mqtt is None:
         return None
     labels = {camera.id: camera.labels for camera in config.cameras}
-    return Deployer(config.deploy, config.detector, slots, labels)
+    # Beside the outbox by default, as the journal is: one agent's state in one place.
+    models_dir = config.delivery.outbox.path.parent / "models"
+    return Deployer(config.deploy, config.detector, slots, labels, models_dir=models_dir)
 
 
 def _close_models(slots: dict[str, ModelSlot]) -> None:

@@ -17,7 +17,10 @@ the rest, in arrival order:
 - `report_state` (a command) and every connect publish `ReportedState`: the generation
   processed last, the models the cameras really run, and why the last one was not applied;
 - a command is answered once per request id (`commands.CommandLog`) and not run after its
-  expiry.
+  expiry;
+- the desired state applied last is kept (`models_dir/applied.pb`) and restored at start from
+  the verified copies on disk, so a restarted agent goes back to its deployed models within its
+  first frames, also without a connection; the retained desired state supersedes it on connect.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ REPORT_STATE: Final = "report_state"
 """The command that has the device publish its ReportedState now."""
 MANIFEST_FILE: Final = "manifest.toml"
 MODEL_FILE: Final = "model.onnx"
+APPLIED_FILE: Final = "applied.pb"
+"""The DesiredState applied last, in `models_dir`, restored at start."""
 # Warm-up frame: a black VGA frame through the real preprocessing, as a camera frame would go.
 _WARM_UP_FRAME: Final = (480, 640, 3)
 _POLL_S: Final = 0.5
@@ -73,10 +78,11 @@ class DeploySettings(BaseModel):
         "keygen` prints them) whose model signatures this device accepts. Empty: every "
         "deployed model is refused.",
     )
-    models_dir: Path = Field(
-        default=Path("~/.local/share/sightline/edge/models"),
-        description="Where verified models are kept, one folder per sha256, so that a "
-        "restarted agent need not download them again (they are verified again on use).",
+    models_dir: Path | None = Field(
+        default=None,
+        description="Where verified models are kept, one folder per sha256, with the desired "
+        "state applied last, so that a restarted agent runs them again at once without a "
+        "download (they are verified again on use). null: a `models` folder beside the outbox.",
     )
     download: DownloadSettings = Field(
         default=DownloadSettings(), description="Limits and retries of model downloads."
@@ -115,7 +121,7 @@ class Reporter(Protocol):
 @dataclass(frozen=True, slots=True)
 class _Job:
     kind: str
-    """"desired", "command" or "report"."""
+    """"desired", "restore", "command" or "report"."""
     payload: bytes = b""
     command: str = ""
 
@@ -123,7 +129,7 @@ class _Job:
 class Deployer:
     """See the module docstring. `slots`: each camera's model slot; `camera_labels`: the
     classes each camera keeps (empty: all); `detector`: the configured detector settings, which
-    a deployed model runs with."""
+    a deployed model runs with; `models_dir`: where models are kept unless the settings say."""
 
     def __init__(
         self,
@@ -131,6 +137,8 @@ class Deployer:
         detector: DetectorSettings,
         slots: Mapping[str, ModelSlot],
         camera_labels: Mapping[str, tuple[str, ...]],
+        *,
+        models_dir: Path,
     ) -> None:
         self._settings = settings
         self._trusted = trusted_keys(settings.trusted_keys)
@@ -145,6 +153,9 @@ class Deployer:
         self._processed = 0
         self._config_version = ""
         self._error = ""
+        self._restoring = False
+        self._models_dir = settings.models_dir or models_dir
+        self._applied_file = self._models_dir.expanduser() / APPLIED_FILE
         self._thread: threading.Thread | None = None
 
     # Called by the MQTT link on its network thread: queue only.
@@ -165,7 +176,16 @@ class Deployer:
         self._reporter = reporter
 
     def start(self) -> None:
-        """Start the worker thread; it runs until `close`."""
+        """Start the worker thread; it runs until `close`. It first restores the desired state
+        applied last, from the verified copies kept on disk (no download)."""
+        try:
+            applied = self._applied_file.read_bytes()
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            logger.warning("cannot read %s: %s", self._applied_file, err.strerror)
+        else:
+            self._jobs.put(_Job("restore", applied))
         self._thread = threading.Thread(target=self._work, name="deployer", daemon=True)
         self._thread.start()
 
@@ -188,8 +208,8 @@ class Deployer:
                 logger.exception("handling a %s message failed", job.kind)
 
     def _run(self, job: _Job) -> None:
-        if job.kind == "desired":
-            self._desired(job.payload)
+        if job.kind in ("desired", "restore"):
+            self._desired(job.payload, restoring=job.kind == "restore")
         elif job.kind == "command":
             self._command(job.command, job.payload)
         else:
@@ -197,7 +217,7 @@ class Deployer:
 
     # Desired state.
 
-    def _desired(self, payload: bytes) -> None:
+    def _desired(self, payload: bytes, *, restoring: bool = False) -> None:
         try:
             desired = state_pb2.DesiredState.FromString(payload)
         except DecodeError as err:
@@ -208,18 +228,42 @@ class Deployer:
             logger.info("desired generation %d: %s", desired.generation, decision.value)
             self._report()
             return
-        logger.info("applying desired generation %d", desired.generation)
-        self._processed = desired.generation
+        what = "restoring" if restoring else "applying"
+        logger.info("%s desired generation %d", what, desired.generation)
+        self._restoring = restoring
         try:
             self._apply(desired)
         except DeployRefused as err:
-            self._error = str(err)
+            if restoring:
+                # Not a refusal of anything the cloud sent now: the retained desired state,
+                # on connect, is applied afresh.
+                logger.warning("desired generation %d not restored: %s", desired.generation, err)
+                return
+            self._processed, self._error = desired.generation, str(err)
             logger.error("desired generation %d not applied: %s", desired.generation, err)
         else:
+            self._processed = desired.generation
             self._applied, self._error = desired.generation, ""
             self._config_version = desired.config_version
             logger.info("desired generation %d applied", desired.generation)
+            if restoring:
+                return  # reported on connect
+            self._save(payload)
+        finally:
+            self._restoring = False
         self._report()
+
+    def _save(self, payload: bytes) -> None:
+        """Keep the applied desired state, so that a restarted agent runs it at once."""
+        partial = self._applied_file.with_suffix(".partial")
+        try:
+            self._applied_file.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(payload)
+            partial.replace(self._applied_file)
+        except OSError as err:
+            # The models run; only a restart would fall back to the configured ones until the
+            # retained desired state arrives again.
+            logger.warning("cannot keep the applied state in %s: %s", partial, err.strerror)
 
     def _apply(self, desired: state_pb2.DesiredState) -> None:
         plan = self._plan(desired)
@@ -298,9 +342,12 @@ class Deployer:
             signature=entry.signature,
             key_id=entry.key_id,
         )
-        folder = self._settings.models_dir.expanduser() / entry.sha256
+        folder = self._models_dir.expanduser() / entry.sha256
         manifest_path, model_path = folder / MANIFEST_FILE, folder / MODEL_FILE
         data = self._stored(model_path, expected)
+        if data is None and self._restoring:
+            raise DeployRefused(f"the kept copy of {entry.model.name} {entry.model.version} is "
+                                "missing or altered")  # fmt: skip
         if data is None:
             data = download(entry.url, entry.size, self._settings.download, self._stop)
         manifest = verify(data, expected, self._trusted)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,25 +97,31 @@ def artifact(operator: Operator) -> Artifact:
     return signed(operator, built_model().read_bytes(), "2")
 
 
-@pytest.fixture
-def device(operator: Operator, tmp_path: Path) -> Iterator[Device]:
+def make_device(operator: Operator, models_dir: Path) -> tuple[Device, Callable[[], None]]:
+    """A deployer over one camera slot running a fake model, and a thread taking models
+    between "frames" as a pipeline does; returns it and its teardown."""
     running = LoadedModel(FakeDetector([]), ModelRef("fake", "1"), "0" * 64)
     slot = ModelSlot(running)
     settings = DeploySettings(
         trusted_keys=(operator.public_text,),
-        models_dir=tmp_path / "models",
         download=DownloadSettings(
             timeout_s=5, attempts=2, backoff=BackoffSettings(initial_s=0.01, max_s=0.01)
         ),
         swap_timeout_s=5,
     )
-    deployer = Deployer(settings, detector_settings(), {"cam-1": slot}, {"cam-1": ("person",)})
+    deployer = Deployer(
+        settings,
+        detector_settings(),
+        {"cam-1": slot},
+        {"cam-1": ("person",)},
+        models_dir=models_dir,
+    )
     reports = Reports()
     deployer.attach(reports)
     deployer.start()
     camera_stop = threading.Event()
 
-    def camera() -> None:  # takes a model between "frames", as a pipeline does
+    def camera() -> None:
         index = 0
         while not camera_stop.wait(0.01):
             slot.take(index)
@@ -122,10 +129,20 @@ def device(operator: Operator, tmp_path: Path) -> Iterator[Device]:
 
     thread = threading.Thread(target=camera, daemon=True)
     thread.start()
-    yield Device(deployer, slot, running, reports)
-    camera_stop.set()
-    thread.join()
-    deployer.close()
+
+    def teardown() -> None:
+        camera_stop.set()
+        thread.join()
+        deployer.close()
+
+    return Device(deployer, slot, running, reports), teardown
+
+
+@pytest.fixture
+def device(operator: Operator, tmp_path: Path) -> Iterator[Device]:
+    made, teardown = make_device(operator, tmp_path / "models")
+    yield made
+    teardown()
 
 
 def desired(generation: int, artifact: Artifact, url: str, **changes: object) -> bytes:
@@ -242,3 +259,64 @@ def test_report_state_answers_once_per_request_and_not_after_expiry(device: Devi
     assert device.reports.results.get(timeout=WAIT_S).status == (
         command_pb2.COMMAND_STATUS_REJECTED
     )
+
+
+def test_a_restarted_agent_restores_its_deployed_model_from_disk_without_a_download(
+    device: Device,
+    operator: Operator,
+    artifact: Artifact,
+    served: tuple[Served, str],
+    tmp_path: Path,
+) -> None:
+    content, url = served
+    content.body = artifact.onnx
+    device.deployer.on_message(DESIRED, desired(1, artifact, url))
+    assert device.reports.next_state().error == ""
+    restarted, teardown = make_device(operator, tmp_path / "models")
+    try:
+        wait_for_model(restarted.slot, ModelRef("nanodet-g", "2"))
+        assert content.hits == 1  # nothing downloaded again
+        state = restarted.deployer.reported_state()
+        assert (state.generation, state.error) == (1, "")
+        # The retained copy arriving on connect is then a repeat.
+        restarted.deployer.on_message(DESIRED, desired(1, artifact, url))
+        assert restarted.reports.next_state().generation == 1
+        assert content.hits == 1
+    finally:
+        teardown()
+
+
+def test_a_kept_copy_altered_on_disk_is_not_restored(
+    device: Device,
+    operator: Operator,
+    artifact: Artifact,
+    served: tuple[Served, str],
+    tmp_path: Path,
+) -> None:
+    content, url = served
+    content.body = artifact.onnx
+    device.deployer.on_message(DESIRED, desired(1, artifact, url))
+    assert device.reports.next_state().error == ""
+    kept = tmp_path / "models" / artifact.sha256 / "model.onnx"
+    data = bytearray(kept.read_bytes())
+    data[100] ^= 0x01
+    kept.write_bytes(bytes(data))
+    restarted, teardown = make_device(operator, tmp_path / "models")
+    try:
+        restarted.deployer.on_connected()  # reports after the restore was tried
+        state = restarted.reports.next_state()
+        assert (state.generation, state.error) == (0, "")
+        assert restarted.slot.current is restarted.running
+        # On connect the retained desired state is applied afresh: downloaded again.
+        restarted.deployer.on_message(DESIRED, desired(1, artifact, url))
+        assert restarted.reports.next_state().error == ""
+        assert content.hits == 2
+    finally:
+        teardown()
+
+
+def wait_for_model(slot: ModelSlot, ref: ModelRef) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while slot.current.ref != ref:
+        assert time.monotonic() < deadline, f"the camera never ran {ref}"
+        time.sleep(0.05)

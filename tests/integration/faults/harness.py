@@ -18,6 +18,7 @@ the checks of every store by id, so that each scenario reads as the story of its
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -321,6 +322,10 @@ class CloudProcesses:
     def kill(self, name: ProcessName) -> None:
         """kill -9, as a crash or the OOM killer would end it."""
         self._running.pop(name).kill()
+
+    def command(self, *args: str) -> str:
+        """Run ``python -m cloud ARGS`` with the deployment's settings; its stdout."""
+        return run_cloud(self._env, *args)
 
     def devices_page(self) -> str:
         """The HTML of the devices page (what an operator sees of each device's losses)."""
@@ -711,6 +716,12 @@ class Stores:
         self._weaviate = weaviate
         self._collection = collection
         self._device_id = device_id
+
+    def flip_a_byte(self, key: str) -> None:
+        """Alter the object under `key` in S3, as a compromised store or a bit flip would."""
+        data = bytearray(self._s3.get_object(self._bucket, key).read())
+        data[len(data) // 2] ^= 0x01
+        self._s3.put_object(self._bucket, key, io.BytesIO(bytes(data)), len(data))
 
     def _query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:

@@ -36,7 +36,7 @@ from cloud.deploy.models import (
 from cloud.deploy.registry import download_url
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device
-from cloud.validators import validate_edge_name
+from cloud.validators import require_bigint, require_time, validate_edge_name
 from sightline.device.v1 import command_pb2, state_pb2
 from sightline.device.v1.topics import validate_level
 
@@ -204,8 +204,12 @@ def record_reported_state(
 ) -> bool:
     """Store a device's report unless a newer one (by `seq`) is stored; return whether stored.
 
-    NotFound for a device that was never registered.
+    NotFound for a device that was never registered; InvalidInput for a seq or generation the
+    database cannot hold, or a report time outside the accepted range.
     """
+    require_bigint(seq, "seq", minimum=1)
+    require_bigint(generation, "generation")
+    require_time(reported_at, "time")
     if not Device.objects.filter(pk=device_id).exists():
         raise NotFound(f"device {device_id!r} is not provisioned")
     values = {

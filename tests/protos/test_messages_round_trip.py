@@ -110,7 +110,17 @@ def track_summary() -> track_pb2.TrackSummary:
 
 
 def desired_camera_model() -> state_pb2.DesiredCameraModel:
-    return state_pb2.DesiredCameraModel(camera_id=CAMERA, model=model(), sha256="ab" * 32)
+    return state_pb2.DesiredCameraModel(
+        camera_id=CAMERA,
+        model=model(),
+        sha256="ab" * 32,
+        url="https://cloud.example/models/nanodet-g/2/abab.onnx?signature=x",
+        url_expire_time=FRAME_TIME,
+        size=15_000_000,
+        manifest=b'name = "nanodet-g"\n',
+        signature=b"\x01" * 64,
+        key_id="0123456789abcdef",
+    )
 
 
 # One fully populated example per message type; test_every_message_has_an_example keeps this

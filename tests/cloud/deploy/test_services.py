@@ -175,6 +175,16 @@ def test_a_report_from_an_unknown_device_is_refused(db: None) -> None:
         report("nope", seq=1, generation=1)
 
 
+@pytest.mark.parametrize(("seq", "generation"), [(2**63, 1), (1, 2**63), (0, 1)])
+def test_numbers_the_database_cannot_hold_are_refused(
+    devices: list[str], seq: int, generation: int
+) -> None:
+    # Found by the bridge fuzzer: a uint64 generation above 2**63 - 1 crashed the insert.
+    with pytest.raises(InvalidInput, match="must lie in"):
+        report("gate-01", seq=seq, generation=generation)
+    assert not ReportedState.objects.filter(pk="gate-01").exists()
+
+
 def test_a_command_is_published_once_not_retained_and_not_after_it_expired(
     devices: list[str],
 ) -> None:

@@ -141,7 +141,7 @@ def approve(progress: Progress) -> Transition:
     """An operator lets the next stage start."""
     if progress.phase is not Phase.AWAITING_APPROVAL:
         raise TransitionError(f"the rollout is {progress.phase}, not awaiting approval")
-    return _next_stage(progress, "approved")
+    return replace(_next_stage(progress, "approved"), action="approve")
 
 
 def pause(progress: Progress) -> Transition:

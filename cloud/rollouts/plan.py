@@ -74,8 +74,9 @@ def plan_stages(
 ) -> list[list[str]]:
     """The devices each stage adds, in stage order; every device in exactly one stage.
 
-    PlanError when there is no stage or no device, when a stage would not grow the rollout
-    (sizes must increase), or when the last stage leaves devices out.
+    Each stage adds at least one device; stages after every device is covered are left out (a
+    plan for a small fleet has fewer stages). PlanError when there is no stage or no device,
+    when a size is smaller than the one before it, or when the last stage leaves devices out.
     """
     if not sizes:
         raise PlanError("a rollout needs at least one stage")
@@ -83,15 +84,21 @@ def plan_stages(
     if not order:
         raise PlanError("the selector matches no device")
     stages: list[list[str]] = []
-    covered = 0
-    for text in sizes:
+    covered = asked = 0
+    for number, text in enumerate(sizes, start=1):
         size = StageSize.parse(text)
-        reach = size.devices(len(order))
-        if reach <= covered:
+        wanted = size.devices(len(order))
+        if wanted < asked:
             raise PlanError(
-                f"stage {len(stages) + 1} ({size}) reaches {reach} of {len(order)} devices, no "
-                f"more than the {covered} before it: stage sizes must grow"
+                f"stage {number} ({size}) reaches {wanted} of {len(order)} devices, fewer than "
+                f"the {asked} the stage before asked for: stage sizes must grow"
             )
+        asked = wanted
+        if covered == len(order):
+            break  # A small fleet is covered early; the stages left would be empty.
+        # Rounding may leave a stage no larger than the one before: it still takes one more
+        # device, so that every stage of a small fleet tests something new.
+        reach = max(wanted, covered + 1)
         stages.append(order[covered:reach])
         covered = reach
     if covered < len(order):

@@ -131,7 +131,7 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
             name=request.name,
             model_version=version,
             selector=request.selector.model_dump(mode="json"),
-            stages=list(request.stages),
+            stages=list(request.stages[: len(stages)]),
             approvals=sorted(request.approvals),
             soak_s=int(request.soak.total_seconds()),
             baseline_s=int(request.baseline.total_seconds()),

@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from cloud import backends
+from cloud.deploy.models import SigningKey
 from cloud.detections.services import NewDetection
 from cloud.fleet.models import Device, HardwareProfile
 from cloud.lib.objectstore import ObjectStore, create_object_store
 from cloud.lib.objectstore.local import LocalObjectStoreSettings
+from tests.cloud.deploy.uploads import ONNX
+from tests.signed_models import Artifact, Operator, signed
 
 # A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it: box
 # (412, 180.5)-(468, 331) in pixels, normalised as on the wire.
@@ -67,3 +71,24 @@ def objects(tmp_path: Path) -> ObjectStore:
     )
     store.ensure_bucket()
     return store
+
+
+@pytest.fixture
+def store(objects: ObjectStore, monkeypatch: pytest.MonkeyPatch, settings: Any) -> ObjectStore:
+    """The local object store as the process's store; devices reach the app at testserver."""
+    monkeypatch.setattr(backends, "object_store", lambda: objects)
+    settings.DEPLOY = {"url_lifetime_s": 3600, "public_url": "http://testserver"}
+    return objects
+
+
+@pytest.fixture
+def operator(db: None) -> Operator:
+    """An operator whose public key is registered."""
+    key = Operator.new()
+    SigningKey.objects.create(key_id=key.key_id, public_key=key.public_text, label="test")
+    return key
+
+
+@pytest.fixture
+def artifact(operator: Operator) -> Artifact:
+    return signed(operator, ONNX, "2")

@@ -6,76 +6,188 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('deploy', '0001_initial'),
-        ('fleet', '0002_device_health'),
+        ("deploy", "0001_initial"),
+        ("fleet", "0002_device_health"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Rollout',
+            name="Rollout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('\\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\Z', "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.")])),
-                ('selector', models.JSONField(help_text='The `Selector` the devices were chosen by.')),
-                ('stages', models.JSONField(help_text='Stage sizes, as given: ["1", "10%", "50%", "100%"].')),
-                ('approvals', models.JSONField(default=list, help_text='Stage indexes that need approval.')),
-                ('soak_s', models.PositiveIntegerField(help_text="How long a stage's gate must hold.")),
-                ('baseline_s', models.PositiveIntegerField(help_text="How much health history before its assignment is a device's baseline.")),
-                ('bounds', models.JSONField(help_text='`cloud.rollouts.gate.GateBounds`, as stored.')),
-                ('phase', models.CharField(choices=[('running', 'running'), ('awaiting_approval', 'awaiting_approval'), ('paused', 'paused'), ('completed', 'completed'), ('aborted', 'aborted'), ('rolled_back', 'rolled_back')], max_length=20)),
-                ('stage', models.IntegerField(help_text='Index of the current stage (-1: none started yet).')),
-                ('holding_since', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rollouts', to='deploy.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\Z",
+                                "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "selector",
+                    models.JSONField(help_text="The `Selector` the devices were chosen by."),
+                ),
+                (
+                    "stages",
+                    models.JSONField(
+                        help_text='Stage sizes, as given: ["1", "10%", "50%", "100%"].'
+                    ),
+                ),
+                (
+                    "approvals",
+                    models.JSONField(default=list, help_text="Stage indexes that need approval."),
+                ),
+                (
+                    "soak_s",
+                    models.PositiveIntegerField(help_text="How long a stage's gate must hold."),
+                ),
+                (
+                    "baseline_s",
+                    models.PositiveIntegerField(
+                        help_text="How much health history before its assignment is a device's baseline."
+                    ),
+                ),
+                (
+                    "bounds",
+                    models.JSONField(help_text="`cloud.rollouts.gate.GateBounds`, as stored."),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("awaiting_approval", "awaiting_approval"),
+                            ("paused", "paused"),
+                            ("completed", "completed"),
+                            ("aborted", "aborted"),
+                            ("rolled_back", "rolled_back"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.IntegerField(
+                        help_text="Index of the current stage (-1: none started yet)."
+                    ),
+                ),
+                ("holding_since", models.DateTimeField(blank=True, null=True)),
+                ("created_by", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rollouts",
+                        to="deploy.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='RolloutDevice',
+            name="RolloutDevice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.PositiveIntegerField()),
-                ('assigned_at', models.DateTimeField(blank=True, null=True)),
-                ('rolled_back_at', models.DateTimeField(blank=True, null=True)),
-                ('device', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rollouts', to='fleet.device')),
-                ('previous_version', models.ForeignKey(blank=True, help_text='The model the device was meant to run before; none known: no rollback.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='deploy.modelversion')),
-                ('rollout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='devices', to='rollouts.rollout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stage", models.PositiveIntegerField()),
+                ("assigned_at", models.DateTimeField(blank=True, null=True)),
+                ("rolled_back_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rollouts",
+                        to="fleet.device",
+                    ),
+                ),
+                (
+                    "previous_version",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The model the device was meant to run before; none known: no rollback.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="deploy.modelversion",
+                    ),
+                ),
+                (
+                    "rollout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="devices",
+                        to="rollouts.rollout",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('rollout_id', 'stage', 'device_id'),
+                "ordering": ("rollout_id", "stage", "device_id"),
             },
         ),
         migrations.CreateModel(
-            name='RolloutEvent',
+            name="RolloutEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('actor', models.CharField(max_length=150)),
-                ('action', models.CharField(max_length=32)),
-                ('phase', models.CharField(help_text='The phase after the transition.', max_length=20)),
-                ('stage', models.IntegerField()),
-                ('reason', models.TextField()),
-                ('devices', models.JSONField(default=list, help_text='Devices assigned or rolled back.')),
-                ('rollout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='rollouts.rollout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("actor", models.CharField(max_length=150)),
+                ("action", models.CharField(max_length=32)),
+                (
+                    "phase",
+                    models.CharField(help_text="The phase after the transition.", max_length=20),
+                ),
+                ("stage", models.IntegerField()),
+                ("reason", models.TextField()),
+                (
+                    "devices",
+                    models.JSONField(default=list, help_text="Devices assigned or rolled back."),
+                ),
+                (
+                    "rollout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="rollouts.rollout",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('rollout_id', 'at', 'id'),
+                "ordering": ("rollout_id", "at", "id"),
             },
         ),
         migrations.AddIndex(
-            model_name='rollout',
-            index=models.Index(fields=['phase'], name='rollouts_phase'),
+            model_name="rollout",
+            index=models.Index(fields=["phase"], name="rollouts_phase"),
         ),
         migrations.AddConstraint(
-            model_name='rolloutdevice',
-            constraint=models.UniqueConstraint(fields=('rollout', 'device'), name='rollouts_device_once'),
+            model_name="rolloutdevice",
+            constraint=models.UniqueConstraint(
+                fields=("rollout", "device"), name="rollouts_device_once"
+            ),
         ),
     ]

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from cloud.deploy.models import DesiredState, DeviceCommand, ModelVersion, SigningKey
 from cloud.deploy.signing import generate_key
 from cloud.lib.objectstore import ObjectStore
-from tests.cloud.deploy.conftest import ONNX
+from tests.cloud.deploy.uploads import ONNX
 from tests.signed_models import manifest_for
 
 

@@ -10,7 +10,7 @@ from cloud.deploy.models import ModelVersion
 from cloud.deploy.registry import download_url, upload_model
 from cloud.errors import InvalidInput
 from cloud.lib.objectstore import ObjectStore
-from tests.cloud.deploy.conftest import ONNX, upload_of
+from tests.cloud.deploy.uploads import ONNX, upload_of
 from tests.signed_models import Artifact, Operator, manifest_for, signed
 
 

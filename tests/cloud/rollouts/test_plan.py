@@ -32,6 +32,12 @@ def test_the_join_order_is_stable_per_rollout_and_differs_between_rollouts() -> 
     assert len(canaries) > 10
 
 
+def test_a_small_fleet_still_grows_by_a_device_per_stage_and_skips_empty_stages() -> None:
+    eight = DEVICES[:8]
+    assert [len(stage) for stage in plan_stages("r", eight, DEFAULT_STAGES)] == [1, 1, 2, 4]
+    assert [len(stage) for stage in plan_stages("r", eight[:2], DEFAULT_STAGES)] == [1, 1]
+
+
 def test_a_resumed_rollout_picks_the_same_devices() -> None:
     assert plan_stages("r7", DEVICES, DEFAULT_STAGES) == plan_stages("r7", DEVICES, DEFAULT_STAGES)
 
@@ -41,7 +47,7 @@ def test_a_resumed_rollout_picks_the_same_devices() -> None:
     [
         ([], "at least one stage"),
         (["1", "50%"], "end with 100%"),
-        (["50%", "10%", "100%"], "must grow"),
+        (["50%", "10%", "100%"], "fewer than the 100 the stage before asked for"),
         (["0%", "100%"], "above 0%"),
         (["150%"], "at most 100%"),
         (["ten"], "neither a device count"),

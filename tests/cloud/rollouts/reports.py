@@ -1,0 +1,40 @@
+"""A fleet's state as the rollout gate reads it: reported models and heartbeat samples."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+from cloud.deploy.models import DesiredState, ModelVersion
+from cloud.deploy.services import ReportedCamera, record_reported_state
+from tests.cloud.monitoring.samples import stored
+
+CPU = [f"cpu-{n}" for n in range(1, 7)]
+GPU = ["gpu-1", "gpu-2"]
+_seq = itertools.count(1)
+
+
+def runs(
+    device_id: str,
+    version: ModelVersion,
+    since: datetime,
+    span: timedelta = timedelta(seconds=60),
+    *,
+    fps: float = 5.0,
+    error: str = "",
+) -> None:
+    """The device reports what its desired state asked for (running `version`, or refusing it
+    with `error`) at `since`, then heartbeats every 5 s for `span`."""
+    generation = DesiredState.objects.get(pk=device_id).generation
+    record_reported_state(
+        device_id,
+        seq=next(_seq),
+        generation=generation,
+        config_version="",
+        cameras=[ReportedCamera("lobby", version.name, version.version)],
+        error=error,
+        reported_at=since,
+        received_at=since,
+    )
+    for step in range(int(span.total_seconds() // 5)):
+        stored(device_id, next(_seq), since + timedelta(seconds=5 * (step + 1)), infer_fps=fps)

@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.fleet.services import Heartbeat, record_device_status, record_heartbeat
 from tests.cloud.fleet.heartbeats import heartbeat, lane
 
@@ -54,9 +55,14 @@ def test_it_needs_a_login(client: Client, db: None) -> None:
 
 def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client) -> None:
     Device.objects.create(
-        id="gate-01", name="Gate 1", site="hq", hardware_profile=HardwareProfile.X86_CPU
+        id="gate-01",
+        name="Gate 1",
+        site=ensure_site("hq"),
+        hardware_profile=HardwareProfile.X86_CPU,
     )
-    Device.objects.create(id="yard-02", site="hq", hardware_profile=HardwareProfile.JETSON_ORIN)
+    Device.objects.create(
+        id="yard-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.JETSON_ORIN
+    )
     record_device_status("gate-01", status=DeviceStatus.ONLINE, seq=3, ts=T0)
     sampled = T0 + timedelta(minutes=5)
     record_heartbeat(
@@ -93,7 +99,9 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
 
 
 def test_a_device_that_lost_nothing_does_not_stand_out(operator: Client) -> None:
-    Device.objects.create(id="gate-01", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-01", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     clean = heartbeat(1, T0, lane("crop", delivered_total=20))
     record_heartbeat("gate-01", clean, received_at=T0)
     page = operator.get("/devices/").content.decode()

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from cloud.fleet import api as fleet_api
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -11,5 +13,7 @@ urlpatterns = [
     # Must match the local object store's `url_prefix` (default "/objects").
     path("objects/", include("cloud.objects.urls")),
     path("devices/", include("cloud.fleet.urls")),
+    # Devices call it without a session: the enrolment token is the credential.
+    path("api/v1/enrol", fleet_api.enrol, name="enrol"),
     path("", include("cloud.search.urls")),
 ]

@@ -292,6 +292,30 @@ def test_a_token_revoked_mid_stream_ends_the_stream(
     assert Detection.objects.count() + DeviceEvent.objects.count() == 1
 
 
+def test_a_revoked_tokens_idle_stream_is_ended_promptly(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str, device: Device
+) -> None:
+    # A stream that sends nothing more never reaches the per-request check: a revoked device
+    # could otherwise hold it, and its slot, for as long as it stayed quiet.
+    ingest = start_ingest(objects, reauthenticate_s=0.1)
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    call = ingest.stub.UploadCrops(iter(requests.get, None), timeout=10, metadata=metadata)
+    acks = iter(call)
+    requests.put(crop_request())
+    assert next(acks).status == STORED
+    revoked_at = time.monotonic()
+    revoke_tokens(device.id)
+    with pytest.raises(grpc.RpcError) as raised:
+        next(acks)
+    assert raised.value.code() == grpc.StatusCode.CANCELLED
+    assert time.monotonic() - revoked_at < 2
+    requests.put(None)
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload([crop_request(OBJECTS[1])], token)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_a_device_cannot_upload_for_another_device(
     ingest: Ingest, token: str, objects: ObjectStore
 ) -> None:

@@ -155,6 +155,9 @@ def enrol(request: HttpRequest) -> HttpResponse:
             )
         except (InvalidInput, NotFound) as err:
             form.add_error(None, str(err))
+        else:
+            # A fresh form: sending this one again would make a second token for the device.
+            form = EnrolmentForm()
     return render(
         request,
         "fleet/enrol.html",

@@ -4,6 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from cloud.fleet import api as fleet_api
+from cloud.fleet import views as fleet_views
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -13,5 +16,9 @@ urlpatterns = [
     path("devices/<str:device_id>/", include("cloud.monitoring.urls")),
     path("devices/", include("cloud.fleet.urls")),
     path("models/", include("cloud.deploy.urls")),
+    # Devices call it without a session: the enrolment token is the credential.
+    path("api/v1/enrol", fleet_api.enrol, name="enrol"),
+    # Not under devices/: any name there could be a device id.
+    path("enrolments/", fleet_views.enrol, name="enrolments"),
     path("", include("cloud.search.urls")),
 ]

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from cloud.deploy.services import (
-    DEFAULT_SITE,
     command_message,
     desired_message,
     mark_command_published,
@@ -64,8 +63,7 @@ class DesiredPublisher:
                     err, extra={"device_id": state.device_id},
                 )  # fmt: skip
                 continue
-            site = state.device.site or DEFAULT_SITE
-            topic = DeviceTopics(self._prefix, site, state.device_id).desired
+            topic = DeviceTopics(self._prefix, state.device.site_id, state.device_id).desired
             if not self._publish(topic, message.SerializeToString(), True):
                 return published
             mark_published(state.device_id, state.generation, expires_at)
@@ -75,8 +73,9 @@ class DesiredPublisher:
                 state.device_id, extra={"device_id": state.device_id},
             )  # fmt: skip
         for command in pending_commands(self._sites, _BATCH):
-            site = command.device.site or DEFAULT_SITE
-            topic = DeviceTopics(self._prefix, site, command.device_id).command(command.name)
+            topic = DeviceTopics(self._prefix, command.device.site_id, command.device_id).command(
+                command.name
+            )
             if not self._publish(topic, command_message(command).SerializeToString(), False):
                 return published
             mark_command_published(command.request_id)

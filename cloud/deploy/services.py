@@ -42,8 +42,6 @@ from sightline.device.v1.topics import validate_level
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SITE: Final = "default"
-"""The edge's default site (`edge.config.DeviceSettings`), for devices registered without one."""
 EVERY_CAMERA: Final = ""
 """The camera id of a desired model that applies to every camera of the device."""
 # A device coming online gets fresh URLs when its published ones expire within this margin,
@@ -143,11 +141,7 @@ def _at_sites(sites: Sequence[str]) -> Q:
     """Rows of devices at `sites` (every row when empty)."""
     if not sites:
         return Q()
-    at_sites = Q(device__site__in=sites)
-    if DEFAULT_SITE in sites:
-        # A device registered without a site runs at the edge's default site.
-        at_sites |= Q(device__site="")
-    return at_sites
+    return Q(device__site_id__in=sites)
 
 
 def desired_message(state: DesiredState) -> tuple[state_pb2.DesiredState, datetime | None]:

@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 import paho.mqtt.client as mqtt
+from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 
 from cloud.errors import CloudError
 from cloud.lib.mqtt_tls import apply_tls
@@ -128,6 +129,11 @@ class MosquittoAccounts:
         self._put(username, password, bridge_acls(self._settings.topic_prefix, sites))
         logger.info("broker account of bridge %s is set", username)
 
+    def exists(self, username: str) -> bool:
+        """Whether the broker has an account of this name."""
+        with _Session(self._settings) as session:
+            return session.run({"command": "getClient", "username": username}, missing_ok=True)
+
     def delete(self, username: str) -> bool:
         """Delete an account and its role; a live session of it is disconnected at once. False
         when there was no such account."""
@@ -150,6 +156,19 @@ class MosquittoAccounts:
                     "roles": [{"rolename": username}],
                 }
             )
+
+
+def accounts_from_settings() -> MosquittoAccounts:
+    """The account API as `settings.MQTT_ACCOUNTS` configures it; `BrokerAccountError` when
+    those settings are incomplete."""
+    try:
+        admin = BrokerAdminSettings.model_validate(settings.MQTT_ACCOUNTS)
+    except ValidationError as err:
+        raise BrokerAccountError(
+            "broker admin settings are incomplete (SIGHTLINE_CLOUD_MQTT_HOST, "
+            f"SIGHTLINE_CLOUD_MQTT_ADMIN_USERNAME, ..._PASSWORD): {err}"
+        ) from err
+    return MosquittoAccounts(admin)
 
 
 def _delete(session: _Session, username: str) -> bool:

@@ -1,14 +1,22 @@
-"""Devices, their cameras, and what they report about themselves."""
+"""The fleet registry (sites, devices, their cameras, groups and tags, enrolments) and what
+devices report about themselves."""
 
 from __future__ import annotations
 
+from typing import Final
+
+from django.conf import settings
 from django.db import models
 
 from cloud.validators import validate_edge_name
 
+DEFAULT_SITE: Final = "default"
+"""The site of a device registered without one: the edge's own default (edge.config)."""
+
 
 class HardwareProfile(models.TextChoices):
     JETSON_ORIN = "jetson-orin", "Jetson Orin"
+    JETSON_XAVIER = "jetson-xavier", "Jetson Xavier"
     X86_GPU = "x86-gpu", "x86 with NVIDIA GPU"
     X86_CPU = "x86-cpu", "x86 CPU only"
 
@@ -18,13 +26,44 @@ class DeviceStatus(models.TextChoices):
     OFFLINE = "offline", "Offline"
 
 
+class Site(models.Model):
+    """A place devices are installed at. Its id is an MQTT topic level of every device there
+    (`sightline.device.v1.topics`), so it follows the shared name grammar (`sightline.names`)."""
+
+    id = models.CharField(primary_key=True, max_length=64, validators=[validate_edge_name])
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class Tag(models.Model):
+    """A free label on devices ("lobby", "beta-ring"), for filtering and targeting them."""
+
+    id = models.CharField(primary_key=True, max_length=64, validators=[validate_edge_name])
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class Device(models.Model):
     """An edge box. Its id is the one in its config and credentials, chosen at provisioning."""
 
     id = models.CharField(primary_key=True, max_length=64, validators=[validate_edge_name])
     name = models.CharField(max_length=200, blank=True)
-    site = models.CharField(max_length=100, blank=True, db_index=True)
+    # PROTECT: a site with devices is never deleted from under them (their broker accounts
+    # are confined to its topics). No default: `provision_device` puts a device registered
+    # without a site at DEFAULT_SITE, made when needed.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="devices")
     hardware_profile = models.CharField(max_length=16, choices=HardwareProfile.choices)
+    tags = models.ManyToManyField(Tag, related_name="devices", blank=True)
     agent_version = models.CharField(max_length=64, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
@@ -62,6 +101,67 @@ class Camera(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.device_id}/{self.edge_id}"
+
+
+class CameraGroup(models.Model):
+    """Cameras of one site that belong together ("entrances"), across its devices."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="groups", db_index=False)
+    name = models.CharField(max_length=64, validators=[validate_edge_name])
+    cameras = models.ManyToManyField(Camera, related_name="groups", blank=True)
+
+    class Meta:
+        ordering = ("site_id", "name")
+        constraints = (
+            models.UniqueConstraint(fields=["site", "name"], name="fleet_cameragroup_unique_name"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.site_id}/{self.name}"
+
+
+class Enrolment(models.Model):
+    """A one-time enrolment token an operator made for a device to come: exchanged once, before
+    it expires, for the device's credentials (`cloud.fleet.enrolment`).
+
+    Only the token's SHA-256 is kept, as for device tokens (`cloud.ingest.models`): the token
+    is 256 random bits, so a slow hash would add nothing.
+    """
+
+    token_sha256 = models.CharField(
+        max_length=64, unique=True, help_text="Lowercase hex SHA-256 of the token."
+    )
+    hint = models.CharField(max_length=8)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="enrolments")
+    hardware_profile = models.CharField(max_length=16, choices=HardwareProfile.choices)
+    device_id = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_edge_name],
+        help_text="The id the device gets; blank lets the cloud choose one.",
+    )
+    name = models.CharField(max_length=200, blank=True)
+    tags = models.ManyToManyField(Tag, related_name="+", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    enrolled = models.ForeignKey(
+        Device,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="enrolments",
+        help_text="The device the token was exchanged for.",
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"enrolment {self.hint}… for {self.device_id or self.site_id}"
 
 
 class DeviceEvent(models.Model):

@@ -13,30 +13,56 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 
 from cloud.errors import InvalidInput, NotFound
-from cloud.fleet.models import LANE_FIELDS, Device, DeviceEvent, DeviceHealth, DeviceStatus
+from cloud.fleet import registry
+from cloud.fleet.models import (
+    DEFAULT_SITE,
+    LANE_FIELDS,
+    Device,
+    DeviceEvent,
+    DeviceHealth,
+    DeviceStatus,
+)
 from cloud.validators import require_bigint, require_free_text, require_text, require_time
 
 logger = logging.getLogger(__name__)
 
 
 def provision_device(
-    device_id: str, *, hardware_profile: str, name: str = "", site: str = ""
+    device_id: str,
+    *,
+    hardware_profile: str,
+    name: str = "",
+    site: str = "",
+    tags: Sequence[str] = (),
 ) -> bool:
     """Create the device if it is new (return True); an existing device is left as it is.
 
-    Raises `InvalidInput` for an id or hardware profile the fleet cannot hold.
+    The one way a device comes to exist: enrolment (`cloud.fleet.enrolment`) and the
+    ``provision_device`` command both call it. A blank `site` is the edge's default site; a new
+    site is added (unnamed). Raises `InvalidInput` for an id, site, tag or hardware profile the
+    fleet cannot hold.
     """
-    device = Device(id=device_id, name=name, site=site, hardware_profile=hardware_profile)
+    site = site or DEFAULT_SITE
+    device = Device(id=device_id, name=name, site_id=site, hardware_profile=hardware_profile)
     try:
-        device.full_clean(validate_unique=False)
+        device.full_clean(exclude=["site"], validate_unique=False)
     except ValidationError as err:
         raise InvalidInput(f"cannot provision {device_id!r}: {err.messages}") from err
-    _, created = Device.objects.get_or_create(
-        pk=device_id, defaults={"name": name, "site": site, "hardware_profile": hardware_profile}
-    )
+    with transaction.atomic():
+        _, created = Device.objects.get_or_create(
+            pk=device_id,
+            defaults={
+                "name": name,
+                "site": registry.ensure_site(site),
+                "hardware_profile": hardware_profile,
+            },
+        )
+        if created and tags:
+            registry.tag_devices([device_id], tags)
     if created:
         logger.info("provisioned device %s", device_id, extra={"device_id": device_id})
     return created
@@ -53,8 +79,8 @@ def ensure_device_exists(device_id: str) -> None:
 
 
 def device_site(device_id: str) -> str:
-    """The site a device was registered with ('' when none); `NotFound` for an unknown one."""
-    site = Device.objects.filter(pk=device_id).values_list("site", flat=True).first()
+    """The id of the site a device is registered at; `NotFound` for an unknown device."""
+    site = Device.objects.filter(pk=device_id).values_list("site_id", flat=True).first()
     if site is None:
         raise NotFound(f"device {device_id!r} is not provisioned")
     return site

@@ -1,30 +1,63 @@
-"""The devices page: each device's status, when it was last seen, and what it lost.
+"""The fleet pages: the devices list with its filters, a device's page, enrolment, revocation.
 
-Server-rendered like the search pages and behind the same login (`LoginRequiredMiddleware`).
-The counters come from each device's latest heartbeat (`DeviceHealth`): rows waiting in its
-outbox, and per lane the rows it dropped, dead-lettered and delivered, so that every loss a
-device counted shows here.
+Server-rendered like the search pages and behind the same login (`LoginRequiredMiddleware`);
+enrolling and revoking are for staff only. The counters come from each device's latest
+heartbeat (`DeviceHealth`): rows waiting in its outbox, and per lane the rows it dropped,
+dead-lettered and delivered, so that every loss a device counted shows here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from cloud.errors import InvalidInput, NotFound
+from cloud.fleet import enrolment, registry, revocation
+from cloud.fleet.broker import BrokerAccountError, accounts_from_settings
+from cloud.fleet.forms import EnrolmentForm, FleetFilterForm
 from cloud.fleet.models import Device, DeviceHealth
+from cloud.fleet.registry import DeviceFilter, Health
+
+PAGE_SIZE = 50
+
+View = Callable[..., HttpResponse]
+
+
+def staff_only(view: View) -> View:
+    """Refuse (403) a logged-in user who is not staff; the login itself is the middleware's."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied("staff only")
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 @dataclass(frozen=True)
 class DeviceRow:
-    """One device as the page shows it."""
+    """One device as the pages show it."""
 
     device: Device
     health: DeviceHealth | None
     """The latest heartbeat; None before the first."""
+    state: Health
+
+    @classmethod
+    def of(cls, device: Device, now: datetime) -> DeviceRow:
+        health = getattr(device, "health", None)
+        return cls(device, health, registry.health_of(device, health, now=now))
 
     @property
     def last_seen(self) -> datetime | None:
@@ -47,9 +80,91 @@ class DeviceRow:
 
 @require_safe
 def devices(request: HttpRequest) -> HttpResponse:
-    """Every device, by site and id, with its status, last sighting and outbox counters."""
-    rows = [
-        DeviceRow(device, getattr(device, "health", None))
-        for device in Device.objects.select_related("health").order_by("site", "id")
-    ]
-    return render(request, "fleet/devices.html", {"rows": rows})
+    """The devices the filters select, by site and id, a page at a time."""
+    form = FleetFilterForm(request.GET)
+    now = timezone.now()
+    where = form.device_filter() if form.is_valid() else DeviceFilter()
+    page = Paginator(registry.find_devices(where, now=now), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [DeviceRow.of(device, now) for device in page]
+    filtered = any(form.cleaned_data.values()) if form.is_valid() else False
+    return render(
+        request,
+        "fleet/devices.html",
+        {"form": form, "page": page, "rows": rows, "filtered": filtered},
+    )
+
+
+@require_safe
+def device(request: HttpRequest, device_id: str) -> HttpResponse:
+    """A device's registry data, cameras, health and credentials, and (staff) revoke."""
+    try:
+        found = registry.get_device(device_id)
+    except NotFound as err:
+        raise Http404(str(err)) from err
+    try:
+        accounts: revocation.AccountLookup | None = accounts_from_settings()
+    except BrokerAccountError:
+        accounts = None
+    row = DeviceRow.of(found, timezone.now())
+    cameras = found.cameras.prefetch_related("groups")
+    return render(
+        request,
+        "fleet/device.html",
+        {
+            "row": row,
+            "device": row.device,
+            "tags": found.tags.all(),
+            "cameras": cameras,
+            "credentials": revocation.credential_state(found.id, accounts),
+            "broker_configured": accounts is not None,
+        },
+    )
+
+
+@require_POST
+@staff_only
+def revoke(request: HttpRequest, device_id: str) -> HttpResponse:
+    """Revoke every credential of the device, then show its page again."""
+    try:
+        revoked = revocation.revoke_device(device_id, accounts_from_settings())
+    except NotFound as err:
+        raise Http404(str(err)) from err
+    except BrokerAccountError as err:
+        messages.error(request, str(err))
+    else:
+        messages.success(
+            request,
+            f"Revoked {device_id}: {revoked.tokens} gRPC token(s), broker account "
+            f"{'deleted' if revoked.broker_account else 'was absent'}.",
+        )
+    return redirect("fleet:device", device_id=device_id)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@staff_only
+def enrol(request: HttpRequest) -> HttpResponse:
+    """Make an enrolment and show its one-time token (on this response only)."""
+    form = EnrolmentForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = enrolment.create_enrolment(
+                **form.enrolment_fields(), created_by=request.user.pk
+            )
+        except (InvalidInput, NotFound) as err:
+            form.add_error(None, str(err))
+        else:
+            # A fresh form: sending this one again would make a second token for the device.
+            form = EnrolmentForm()
+    return render(
+        request,
+        "fleet/enrol.html",
+        {
+            "form": form,
+            "issued": issued,
+            "pending": enrolment.pending_enrolments(),
+            "endpoint": request.build_absolute_uri("/api/v1/enrol"),
+        },
+    )

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from google.protobuf.message import DecodeError
 
 from cloud.errors import NotFound
@@ -46,6 +46,7 @@ StreamBehavior = Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]
 
 _BEARER: Final = "bearer "
 REAUTHENTICATE_S: Final = 1.0
+_MIN_WATCH_S: Final = 0.05
 MAX_STREAMS_PER_DEVICE: Final = 4
 """An edge holds one stream per lane (crops, records); the rest is room for a stream the server
 has not yet seen end when the edge retries."""
@@ -82,7 +83,9 @@ class DeviceAuthInterceptor(_ServerInterceptor):
     the token belongs to (`cloud.ingest.tls`). A stream's token is checked again when a request
     arrives more than `reauthenticate_s` after the last check, so a token revoked while its
     stream is open ends that stream (UNAUTHENTICATED) within that time, at a cost of one lookup
-    per stream and interval rather than per item.
+    per stream and interval rather than per item. A stream that sends nothing is checked by
+    `_OpenStreams` on the same interval and cancelled once its token is revoked, so a revoked
+    device cannot keep a stream, and its slot, by going quiet.
 
     `authenticate` raises `NotFound` for an unknown or revoked token, which becomes
     UNAUTHENTICATED; any other error (the database being down) keeps its own status, so that a
@@ -107,6 +110,7 @@ class DeviceAuthInterceptor(_ServerInterceptor):
         self._device_streams_lock = threading.Lock()
         self._reauthenticate_s = reauthenticate_s
         self._device_certificates = device_certificates
+        self._open = _OpenStreams(authenticate, reauthenticate_s)
 
     def intercept_service(
         self,
@@ -143,7 +147,7 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                 call = contextvars.copy_context()
                 call.run(_device.set, device_id)
                 checked = self._checked(requests, parse, token)
-                with self._device_slot(device_id):
+                with self._device_slot(device_id), self._open.watching(token, context):
                     yield from _steps(call, call.run(behavior, checked, context))
             except Exception as err:
                 # The call boundary: whatever escaped the method ends the call here.
@@ -216,6 +220,72 @@ class DeviceAuthInterceptor(_ServerInterceptor):
                 yield parse(request)
             except DecodeError as err:
                 raise MalformedMessage(f"request {number} does not decode: {err}") from err
+
+
+class _OpenStreams:
+    """The tokens of the open streams, checked every `interval` by one thread, which cancels
+    the streams of a revoked token.
+
+    A stream blocked waiting for its next request cannot check its own token, and nothing can
+    end it with a status of our choosing from another thread; cancelling it ends it (the
+    device sees CANCELLED, retries, and its next call is refused UNAUTHENTICATED). The thread
+    runs only while streams are open: one lookup per distinct open token and interval.
+    """
+
+    def __init__(self, authenticate: Callable[[str], str], interval: float) -> None:
+        self._authenticate = authenticate
+        self._interval = max(interval, _MIN_WATCH_S)
+        self._lock = threading.Lock()
+        self._streams: dict[int, tuple[str, grpc.ServicerContext]] = {}
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def watching(self, token: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """Watch the stream's token while the block runs."""
+        key = id(context)
+        with self._lock:
+            self._streams[key] = (token, context)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ingest-token-watch", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._streams[key]
+
+    def _run(self) -> None:
+        try:
+            while True:
+                time.sleep(self._interval)
+                with self._lock:
+                    if not self._streams:
+                        # Under the lock, so that a stream added now starts a new thread.
+                        self._thread = None
+                        return
+                    streams = list(self._streams.values())
+                self._cancel_revoked(streams)
+        finally:
+            connections.close_all()
+
+    def _cancel_revoked(self, streams: list[tuple[str, grpc.ServicerContext]]) -> None:
+        close_old_connections()
+        revoked = set()
+        for token in {token for token, _ in streams}:
+            try:
+                self._authenticate(token)
+            except NotFound:
+                revoked.add(token)
+            except Exception:
+                # The watch's loop boundary: a database outage must not end the watch; the
+                # streams check again when their next request arrives.
+                logger.exception("could not check the token of an open ingest stream")
+        for token, context in streams:
+            if token in revoked and context.is_active():
+                logger.warning("cancelled an ingest stream of a revoked token (%s)", context.peer())
+                context.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
 
 
 def _steps(call: contextvars.Context, responses: Iterator[Any]) -> Iterator[Any]:

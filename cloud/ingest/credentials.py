@@ -20,7 +20,8 @@ _TOKEN_BYTES = 32
 _HINT_LENGTH = 6
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The lowercase hex SHA-256 kept in place of a token (device and enrolment tokens)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -37,7 +38,7 @@ def issue_token(device_id: str, *, revoke_others: bool = False) -> str:
         if revoke_others:
             revoke_tokens(device_id)
         DeviceCredential.objects.create(
-            device_id=device_id, token_sha256=_digest(token), hint=token[:_HINT_LENGTH]
+            device_id=device_id, token_sha256=token_digest(token), hint=token[:_HINT_LENGTH]
         )
     logger.info("issued a token for device %s", device_id, extra={"device_id": device_id})
     return token
@@ -57,7 +58,7 @@ def revoke_tokens(device_id: str) -> int:
 def authenticate_token(token: str) -> str:
     """Return the id of the device holding this active token; raise `NotFound` otherwise."""
     device_id = (
-        DeviceCredential.objects.filter(token_sha256=_digest(token), revoked_at=None)
+        DeviceCredential.objects.filter(token_sha256=token_digest(token), revoked_at=None)
         .values_list("device_id", flat=True)
         .first()
     )

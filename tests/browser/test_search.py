@@ -30,6 +30,7 @@ from cloud.detections.services import NewDetection, record_detection
 from cloud.embeddings.services import embed_detections
 from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
 from models.cache import resolve
@@ -105,7 +106,12 @@ def seeded(
     monkeypatch.setattr(backends, "object_store", lambda: objects)
     monkeypatch.setattr(backends, "vector_store", lambda: vectors)
 
-    Device.objects.create(id="gate-01", name="Gate 1", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-01",
+        name="Gate 1",
+        site=ensure_site("hq"),
+        hardware_profile=HardwareProfile.X86_CPU,
+    )
     User.objects.create_user("operator", password=PASSWORD)
     per_camera = dict.fromkeys(CAMERAS, 0)
     ids = []

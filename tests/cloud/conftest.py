@@ -15,6 +15,7 @@ from cloud import backends
 from cloud.deploy.models import SigningKey
 from cloud.detections.services import NewDetection
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStore, create_object_store
 from cloud.lib.objectstore.local import LocalObjectStoreSettings
 from tests.cloud.deploy.uploads import ONNX
@@ -47,7 +48,10 @@ PEDESTRIAN = NewDetection(
 def provisioned_device(db: None) -> Device:
     """The device the sample detections come from, as an operator would provision it."""
     return Device.objects.create(
-        id=PEDESTRIAN.device_id, name="Gate 1", site="hq", hardware_profile=HardwareProfile.X86_CPU
+        id=PEDESTRIAN.device_id,
+        name="Gate 1",
+        site=ensure_site("hq"),
+        hardware_profile=HardwareProfile.X86_CPU,
     )
 
 

@@ -34,9 +34,9 @@ RACE = textwrap.dedent(
     from cloud import backends
     from cloud.detections.models import Detection, Track
     from cloud.detections.services import NewDetection, record_detection
-    from cloud.fleet.models import Device
+    from cloud.fleet.services import provision_device
 
-    Device.objects.create(id="gate-01", hardware_profile="x86-cpu")
+    provision_device("gate-01", hardware_profile="x86-cpu")
     objects = backends.object_store()
     objects.ensure_bucket()
     detection = NewDetection(
@@ -96,9 +96,9 @@ RACE_GROUPS = textwrap.dedent(
     from cloud.detections.services import (
         NewDetection, NewTrackSummary, record_detections, record_track_summaries,
     )
-    from cloud.fleet.models import Device
+    from cloud.fleet.services import provision_device
 
-    Device.objects.create(id="gate-01", hardware_profile="x86-cpu")
+    provision_device("gate-01", hardware_profile="x86-cpu")
     objects = backends.object_store()
     objects.ensure_bucket()
     tracks = [f"01935f1e-6b00-7c3d-8e4f-00000000000{t}" for t in range(4)]

@@ -10,6 +10,7 @@ from cloud.detections.models import Detection, Track
 from cloud.detections.services import NewDetection, record_detection, record_track_summary
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Camera, Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStore
 
 MakeDetection = Callable[..., NewDetection]
@@ -128,7 +129,9 @@ def test_a_device_cannot_add_to_a_track_of_another_camera(
     objects: ObjectStore,
     changes: dict[str, str],
 ) -> None:
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     record_detection(make_detection(), objects)
     with pytest.raises(InvalidInput, match=r"track_id: .* belongs to another camera"):
         record_detection(make_detection(id=SECOND_ID, **changes), objects)
@@ -181,7 +184,9 @@ def test_a_summary_cannot_claim_a_track_of_another_device(
 ) -> None:
     detection = make_detection()
     record_detection(detection, objects)
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     with pytest.raises(InvalidInput, match="belongs to another camera"):
         record_track_summary(
             "gate-02",
@@ -202,7 +207,9 @@ def test_a_summary_cannot_claim_a_track_of_another_device(
 def test_another_devices_detection_id_is_refused_not_a_duplicate(
     provisioned_device: Device, make_detection: MakeDetection, objects: ObjectStore
 ) -> None:
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     mine = make_detection()
     record_detection(mine, objects)
     # gate-02 sends gate-01's detection id (a bug or a probe) on a track of its own: it is not

@@ -175,7 +175,7 @@ def test_provisioning_creates_a_device_once() -> None:
     assert provision_device("edge-7", hardware_profile="x86-cpu", site="lab") is True
     assert provision_device("edge-7", hardware_profile="jetson-orin") is False
     device = Device.objects.get(pk="edge-7")
-    assert (device.site, device.hardware_profile) == ("lab", "x86-cpu")
+    assert (device.site_id, device.hardware_profile) == ("lab", "x86-cpu")
 
 
 @pytest.mark.django_db

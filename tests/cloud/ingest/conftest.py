@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.ingest.credentials import issue_token
 from cloud.ingest.server import IngestDeps, create_server
 from cloud.lib.objectstore import ObjectStore
@@ -21,7 +22,10 @@ from tests.cloud.ingest.uploads import Ingest
 def device(transactional_db: None) -> Device:
     """A provisioned device; committed, because the server's threads read it."""
     return Device.objects.create(
-        id="gate-01", name="Gate 1", site="hq", hardware_profile=HardwareProfile.X86_CPU
+        id="gate-01",
+        name="Gate 1",
+        site=ensure_site("hq"),
+        hardware_profile=HardwareProfile.X86_CPU,
     )
 
 

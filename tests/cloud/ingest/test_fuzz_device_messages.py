@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cloud.fleet.models import Device, DeviceHealth, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.ingest.bridge import MqttBridge, MqttBridgeSettings
 from cloud.lib.objectstore import ObjectStore
 from sightline.backoff import BackoffSettings
@@ -58,7 +59,9 @@ messages = st.one_of(
 @pytest.fixture
 def devices(db: None) -> None:
     for device_id in (DEVICE, OTHER):
-        Device.objects.create(id=device_id, site="hq", hardware_profile=HardwareProfile.X86_CPU)
+        Device.objects.create(
+            id=device_id, site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+        )
 
 
 @pytest.fixture

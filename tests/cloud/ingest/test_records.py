@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.detections.models import Track
 from cloud.fleet.models import Device, DeviceEvent, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.ingest import records
 from cloud.ingest.credentials import issue_token
 from sightline.device.v1 import event_pb2, key_pb2
@@ -80,7 +81,9 @@ def test_events_and_summaries_share_one_stream(ingest: Ingest, token: str) -> No
 
 
 def test_the_same_seq_of_another_device_is_its_own_record(ingest: Ingest, token: str) -> None:
-    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    other = Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     assert acks(ingest.upload_records([event_request(7)], token)) == [(7, STORED)]
     theirs = event_request(7, device_id=other.id, name="model.loaded")
     # Keys are per device: gate-02's seq 7 is no repeat of gate-01's.
@@ -92,7 +95,9 @@ def test_the_same_seq_of_another_device_is_its_own_record(ingest: Ingest, token:
 
 
 def test_a_summary_of_another_devices_track_is_rejected(ingest: Ingest, token: str) -> None:
-    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    other = Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     assert acks(ingest.upload_records([track_request(3, TRACK_ID)], token)) == [(3, STORED)]
     theirs = track_request(3, TRACK_ID, device_id=other.id, seen_s=60)
     (ack,) = ingest.upload_records([theirs], issue_token(other.id))
@@ -102,7 +107,9 @@ def test_a_summary_of_another_devices_track_is_rejected(ingest: Ingest, token: s
 
 
 def test_a_record_of_another_device_fails_the_stream(ingest: Ingest, token: str) -> None:
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     requests = [event_request(1), event_request(2, device_id="gate-02")]
     call = ingest.stub.UploadRecords(
         iter(requests), timeout=10, metadata=(("authorization", f"Bearer {token}"),)

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.detections.models import Detection
 from cloud.fleet.models import Device, DeviceEvent, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.ingest import servicer
 from cloud.ingest.credentials import issue_token, revoke_tokens
 from cloud.ingest.server import SERVICE_NAME, IngestDeps, create_server
@@ -291,10 +292,36 @@ def test_a_token_revoked_mid_stream_ends_the_stream(
     assert Detection.objects.count() + DeviceEvent.objects.count() == 1
 
 
+def test_a_revoked_tokens_idle_stream_is_ended_promptly(
+    start_ingest: Callable[..., Ingest], objects: ObjectStore, token: str, device: Device
+) -> None:
+    # A stream that sends nothing more never reaches the per-request check: a revoked device
+    # could otherwise hold it, and its slot, for as long as it stayed quiet.
+    ingest = start_ingest(objects, reauthenticate_s=0.1)
+    requests: queue.Queue[Any] = queue.Queue()
+    metadata = (("authorization", f"Bearer {token}"),)
+    call = ingest.stub.UploadCrops(iter(requests.get, None), timeout=10, metadata=metadata)
+    acks = iter(call)
+    requests.put(crop_request())
+    assert next(acks).status == STORED
+    revoked_at = time.monotonic()
+    revoke_tokens(device.id)
+    with pytest.raises(grpc.RpcError) as raised:
+        next(acks)
+    assert raised.value.code() == grpc.StatusCode.CANCELLED
+    assert time.monotonic() - revoked_at < 2
+    requests.put(None)
+    with pytest.raises(grpc.RpcError) as refused:
+        ingest.upload([crop_request(OBJECTS[1])], token)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_a_device_cannot_upload_for_another_device(
     ingest: Ingest, token: str, objects: ObjectStore
 ) -> None:
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     own, foreign = crop_request(), crop_request(device_id="gate-02")
     call = ingest.stub.UploadCrops(
         iter([own, foreign]), timeout=10, metadata=(("authorization", f"Bearer {token}"),)
@@ -332,7 +359,9 @@ def test_a_huge_foreign_device_id_is_denied_with_a_short_detail(
 def test_a_crop_on_another_devices_track_is_rejected(
     ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
 ) -> None:
-    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    other = Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     theirs = crop_request(device_id=other.id)
     assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [STORED]
     mine = crop_request(track_id=theirs.track_id)
@@ -449,7 +478,9 @@ def test_the_health_service_names_the_ingest_service() -> None:
 def test_a_repeat_of_another_devices_detection_id_is_rejected(
     ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
 ) -> None:
-    other = Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    other = Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     theirs = crop_request(device_id=other.id)
     assert [a.status for a in ingest.upload([theirs], issue_token(other.id))] == [STORED]
     enqueued.reset_mock()
@@ -500,7 +531,9 @@ def test_one_device_cannot_take_every_upload_slot(
     # max_streams streams and hold them (nothing ends an idle stream on the server), and every
     # other device of the fleet was refused with RESOURCE_EXHAUSTED.
     ingest = start_ingest(objects, max_streams=4, max_streams_per_device=2)
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     release = threading.Event()
     held = []
     for item in OBJECTS[:2]:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from cloud.detections.models import Detection
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.ingest.credentials import issue_token
 from cloud.ingest.server import IngestDeps, IngestServerSettings, create_server
 from cloud.ingest.tls import ServerTls
@@ -157,7 +158,9 @@ def test_with_mtls_a_certificate_of_another_device_is_refused(
     mtls: Connect, authority: Authority, token: str
 ) -> None:
     # gate-02's certificate with gate-01's token: one leaked secret must not be enough.
-    Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
     edge = mtls(client_tls(authority, authority.issue("gate-02", server=False)))
     with pytest.raises(grpc.RpcError) as raised:
         edge.upload([crop_request()], token)

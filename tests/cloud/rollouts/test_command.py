@@ -1,4 +1,4 @@
-"""`python -m cloud rollouts`: start, list, show and steer rollouts, with --json and clear errors."""
+"""`python -m cloud rollouts`: start, list, show and steer rollouts; --json, clear errors."""
 
 from __future__ import annotations
 

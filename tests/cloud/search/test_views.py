@@ -13,6 +13,7 @@ from django.utils.html import escape
 from cloud import backends
 from cloud.detections.models import Detection
 from cloud.fleet.models import Camera, Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.objectstore.local import LocalObjectStore
 from cloud.lib.vectorstore import VectorStoreUnavailable
@@ -40,7 +41,9 @@ def operator(client: Client, db: None) -> Client:
 @pytest.fixture
 def second_device(db: None) -> Device:
     """Another box whose camera is also called "lobby" on its own device."""
-    return Device.objects.create(id="gate-02", hardware_profile=HardwareProfile.X86_CPU)
+    return Device.objects.create(
+        id="gate-02", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
+    )
 
 
 def camera_pk(device_id: str, edge_id: str) -> str:

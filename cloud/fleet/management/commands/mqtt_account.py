@@ -4,8 +4,8 @@
     mqtt_account DEVICE_ID --revoke         delete it; a live session is disconnected at once
     mqtt_account --bridge NAME [--site S]   (re)make a bridge account for sites S (all if none)
 
-A device's account is confined to its registered site (`provision_device --site`; blank means
-"default", the edge's own default) and bound to its id as client id (`cloud.fleet.broker`).
+A device's account is confined to its registered site and bound to its id as client id
+(`cloud.fleet.broker`). Enrolment (`python -m cloud devices enrol`) makes it for new devices.
 A password is shown only once; making the account again rotates it.
 """
 
@@ -14,21 +14,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from pydantic import ValidationError
 
 from cloud.errors import NotFound
-from cloud.fleet.broker import (
-    BrokerAccountError,
-    BrokerAdminSettings,
-    MosquittoAccounts,
-    new_password,
-)
+from cloud.fleet.broker import BrokerAccountError, accounts_from_settings, new_password
 from cloud.fleet.services import device_site
-
-# The edge's default site (edge.config.DeviceSettings) for devices registered without one.
-DEFAULT_SITE = "default"
 
 
 class Command(BaseCommand):
@@ -45,13 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
         try:
-            accounts = MosquittoAccounts(BrokerAdminSettings.model_validate(settings.MQTT_ACCOUNTS))
-        except ValidationError as err:
-            raise CommandError(
-                f"broker admin settings are incomplete (SIGHTLINE_CLOUD_MQTT_HOST, "
-                f"SIGHTLINE_CLOUD_MQTT_ADMIN_USERNAME, ..._PASSWORD): {err}"
-            ) from err
-        try:
+            accounts = accounts_from_settings()
             if options["revoke"]:
                 existed = accounts.delete(name)
                 self.stdout.write(f"{name}: {'deleted' if existed else 'had no account'}")
@@ -60,7 +44,7 @@ class Command(BaseCommand):
             if options["bridge"]:
                 accounts.put_bridge(name, password, options["site"])
             else:
-                accounts.put_device(name, device_site(name) or DEFAULT_SITE, password)
+                accounts.put_device(name, device_site(name), password)
         except (BrokerAccountError, NotFound) as err:
             raise CommandError(str(err)) from err
         self.stdout.write(password)

@@ -1,4 +1,8 @@
-"""``python -m cloud provision_device <id> --hardware x86-cpu [--name N] [--site S]``."""
+"""``python -m cloud provision_device <id> --hardware x86-cpu [--name N] [--site S] [--tag T]``.
+
+Registers a device without credentials; `python -m cloud devices enrol` registers one and
+gives it its credentials in one step.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("device_id")
         parser.add_argument("--hardware", required=True, choices=HardwareProfile.values)
-        parser.add_argument("--name", default="")
-        parser.add_argument("--site", default="")
+        parser.add_argument("--name", default="", help="display name")
+        parser.add_argument(
+            "--site", default="", help="site id (added when new; default: 'default')"
+        )
+        parser.add_argument("--tag", action="append", default=[], help="a tag (repeat)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -28,6 +35,7 @@ class Command(BaseCommand):
                 hardware_profile=options["hardware"],
                 name=options["name"],
                 site=options["site"],
+                tags=options["tag"],
             )
         except InvalidInput as err:
             raise CommandError(str(err)) from err

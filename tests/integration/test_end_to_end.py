@@ -80,6 +80,7 @@ def edge_config(tmp_path: Path, broker: MqttBroker, site: str, ingest_port: int)
                 "port": broker.port,
                 "username": broker.device.username,
                 "topic_prefix": broker.topic_prefix,
+                "heartbeat_s": 1.0,
             },
             "uplink": {"target": f"127.0.0.1:{ingest_port}"},
             "drain_timeout_s": 120.0,
@@ -150,6 +151,21 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
     assert device[1]
     assert tracks_with_best is not None
     assert tracks_with_best[0] == summary["tracks"]
+
+    # Health history: the agent's heartbeats, each camera's figures as it measured them.
+    with psycopg.connect(database_url) as conn:
+        samples = conn.execute(
+            "SELECT cameras->'lobby', latency_p95_ms, detections FROM monitoring_heartbeatsample"
+        ).fetchall()
+    busy = [sample for sample in samples if sample[1] is not None]
+    assert busy, samples  # heartbeats while the detector ran
+    for (_, _, target_fps, p50, p95, detections), latency, total in busy:
+        assert target_fps == 0  # fps null: every frame, no target rate
+        assert 0 < p50 <= p95 == pytest.approx(latency, abs=0.01)
+        assert detections == total
+    # An agent's first heartbeat has no interval to rate; the later ones do.
+    assert any(lobby[1] > 0 for lobby, _, _ in busy), busy
+    assert sum(sample[2] for sample in samples) <= summary["detections"]
 
     # Object store: exactly the rows' keys, each naming its id.
     keys = sorted(o.object_name or "" for o in s3_client.list_objects(s3_bucket, recursive=True))

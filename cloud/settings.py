@@ -342,12 +342,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Embedding is CPU-heavy and batched, so it gets its own queue and its own worker pool. The
-# sweeps and the monitoring passes (a few queries each) run on the same workers: they are the
-# ones every deployment runs.
+# sweeps, the monitoring passes and the rollout gate (a few queries each) run on the same
+# workers: they are the ones every deployment runs.
 CELERY_TASK_ROUTES = {
     "cloud.embeddings.tasks.*": {"queue": "embed"},
     "cloud.detections.tasks.*": {"queue": "embed"},
     "cloud.monitoring.tasks.*": {"queue": "embed"},
+    "cloud.rollouts.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

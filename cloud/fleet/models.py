@@ -194,7 +194,8 @@ class DeviceHealth(models.Model):
     """A device's latest heartbeat (`sightline.device.v1.Metrics`): what its outbox holds and
     what it lost, as the device counted it, so that no loss goes unseen.
 
-    One row per device, replaced by each later heartbeat (`fleet.services.record_heartbeat`).
+    One row per device, replaced by each later heartbeat
+    (`cloud.monitoring.services.record_heartbeat`).
     The counters are the device's own: per outbox lane (`lanes`, see `LANE_FIELDS`) the rows
     dropped by the outbox's bound and dead-lettered since the outbox was created, and those
     delivered since the agent session started.

@@ -1,4 +1,5 @@
-"""Mounted under /devices/<device_id>/ (cloud/urls.py), beside the fleet's /devices/."""
+"""Mounted under /devices/<device_id>/ (cloud/urls.py): the data of the device page's charts
+(the page itself is the fleet's, `cloud.fleet.views.device`)."""
 
 from django.urls import path
 
@@ -6,6 +7,5 @@ from cloud.monitoring import views
 
 app_name = "monitoring"
 urlpatterns = [
-    path("", views.device, name="device"),
     path("series.json", views.series, name="series"),
 ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
@@ -62,14 +62,3 @@ def series(request: HttpRequest, device_id: str) -> JsonResponse:
     except BadQuery as err:
         return JsonResponse({"error": str(err)}, status=400)
     return JsonResponse(device_series(device.pk, metric, since))
-
-
-@require_safe
-def device(request: HttpRequest, device_id: str) -> HttpResponse:
-    """A device: its status and latest heartbeat, its alerts and its charts."""
-    found = get_object_or_404(Device.objects.select_related("health"), pk=device_id)
-    return render(
-        request,
-        "monitoring/device.html",
-        {"device": found, "health": getattr(found, "health", None)},
-    )

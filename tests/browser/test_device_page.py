@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import Alert, AlertKind, HeartbeatSample
 from tests.cloud.monitoring.samples import stored
 
@@ -31,8 +32,9 @@ SAMPLES = 360  # half an hour of 5 s heartbeats
 @pytest.fixture
 def seeded(live_server: LiveServer) -> Iterator[None]:
     Device.objects.create(
-        id="yard-01", name="Yard", site="hq", hardware_profile=HardwareProfile.JETSON_ORIN,
-        status=DeviceStatus.ONLINE, agent_version="0.2.0",
+        id="yard-01", name="Yard", site=ensure_site("hq"),
+        hardware_profile=HardwareProfile.JETSON_ORIN, status=DeviceStatus.ONLINE,
+        agent_version="0.2.0",
     )  # fmt: skip
     User.objects.create_user("operator", password=PASSWORD)
     now = timezone.now()

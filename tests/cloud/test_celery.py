@@ -52,6 +52,7 @@ def test_beat_runs_the_sweeps_and_monitoring_passes_on_the_embed_workers() -> No
         "cloud.detections.tasks.sweep_orphan_crops",
         "cloud.monitoring.tasks.evaluate_alerts",
         "cloud.monitoring.tasks.roll_up_samples",
+        "cloud.rollouts.tasks.advance_rollouts",
     }
     for name, entry in tasks.items():
         assert app.amqp.router.route({}, name)["queue"].name == "embed"

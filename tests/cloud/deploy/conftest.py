@@ -8,6 +8,7 @@ import pytest
 from cloud.deploy.models import ModelVersion
 from cloud.deploy.registry import upload_model
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.deploy.uploads import upload_of
 from tests.signed_models import Artifact
@@ -23,5 +24,9 @@ def version(store: ObjectStore, artifact: Artifact) -> ModelVersion:
 @pytest.fixture
 def devices(db: None) -> list[str]:
     for device_id, site in (("gate-01", "hq"), ("gate-02", "hq"), ("yard-01", "")):
-        Device.objects.create(id=device_id, site=site, hardware_profile=HardwareProfile.X86_CPU)
+        Device.objects.create(
+            id=device_id,
+            site=ensure_site(site or "default"),
+            hardware_profile=HardwareProfile.X86_CPU,
+        )
     return ["gate-01", "gate-02", "yard-01"]

@@ -10,7 +10,8 @@ from cloud.errors import InvalidInput, NotFound
 from cloud.fleet import registry
 from cloud.fleet.models import Camera, CameraGroup, Device, DeviceStatus, Site
 from cloud.fleet.registry import DeviceFilter
-from cloud.fleet.services import provision_device, record_device_status, record_heartbeat
+from cloud.fleet.services import provision_device, record_device_status
+from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.heartbeats import heartbeat
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

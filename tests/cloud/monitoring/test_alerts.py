@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.alerts import DeviceView, RecentSample, assess, evaluate_alerts
 from cloud.monitoring.config import MonitoringSettings
 from cloud.monitoring.models import Alert, AlertKind
@@ -87,7 +88,11 @@ def test_dropping_while_the_loss_counters_rise_in_the_window() -> None:
 def test_the_pass_raises_each_alert_once_and_resolves_it_when_it_clears() -> None:
     for device_id in ("cam-a", "cam-b", "cam-c", "cam-new"):
         Device.objects.create(
-            id=device_id, hardware_profile="x86-cpu", status=DeviceStatus.ONLINE, last_seen=NOW
+            site=ensure_site("default"),
+            id=device_id,
+            hardware_profile="x86-cpu",
+            status=DeviceStatus.ONLINE,
+            last_seen=NOW,
         )
     for n in range(6):
         at = NOW - timedelta(seconds=5 * (5 - n))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cloud.fleet.models import Device
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.config import MonitoringSettings
 from cloud.monitoring.models import HealthRollup, HeartbeatSample
 from cloud.monitoring.rollup import bucket_start, roll_up
@@ -24,7 +25,7 @@ def test_buckets_start_on_whole_multiples_of_their_length() -> None:
 
 @pytest.mark.django_db
 def test_aged_samples_become_one_rollup_per_device_and_bucket() -> None:
-    Device.objects.create(id="cam-a", hardware_profile="x86-cpu")
+    Device.objects.create(site=ensure_site("default"), id="cam-a", hardware_profile="x86-cpu")
     old = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # two hours ago: past the raw retention
     stored("cam-a", 1, old, infer_fps=4.0, fps_ratio=0.8, latency_p95_ms=30.0, detections=5,
            dropped_total=2, disk_free_bytes=500, temperature_celsius=50.0)  # fmt: skip
@@ -55,7 +56,7 @@ def test_aged_samples_become_one_rollup_per_device_and_bucket() -> None:
 
 @pytest.mark.django_db
 def test_a_long_backlog_is_folded_over_several_passes() -> None:
-    Device.objects.create(id="cam-a", hardware_profile="x86-cpu")
+    Device.objects.create(site=ensure_site("default"), id="cam-a", hardware_profile="x86-cpu")
     start = NOW - timedelta(hours=5)
     for n in range(40):
         stored("cam-a", n + 1, start + timedelta(minutes=5 * n))

@@ -8,6 +8,7 @@ import pytest
 
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device, DeviceHealth
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import HeartbeatSample
 from cloud.monitoring.services import (
     ArrivedHeartbeat,
@@ -28,7 +29,7 @@ def arrived(device_id: str, seq: int, **fields: object) -> ArrivedHeartbeat:
 def test_a_batch_stores_every_good_heartbeat_and_refuses_the_others_alone(
     provisioned_device: Device,
 ) -> None:
-    Device.objects.create(id="gate-02", hardware_profile="x86-cpu")
+    Device.objects.create(site=ensure_site("default"), id="gate-02", hardware_profile="x86-cpu")
     outcomes = record_heartbeats(
         [
             arrived("gate-01", 1),

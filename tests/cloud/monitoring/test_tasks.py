@@ -9,6 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from cloud.fleet.models import Device, DeviceStatus
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import Alert, HealthRollup, HeartbeatSample
 from cloud.monitoring.tasks import evaluate_alerts, roll_up_samples
 from tests.cloud.monitoring.samples import stored
@@ -29,7 +30,11 @@ SETTINGS = {
 def test_the_tasks_raise_alerts_and_roll_up_with_the_configured_settings() -> None:
     now = timezone.now()
     Device.objects.create(
-        id="cam-a", hardware_profile="x86-cpu", status=DeviceStatus.OFFLINE, last_seen=now
+        site=ensure_site("default"),
+        id="cam-a",
+        hardware_profile="x86-cpu",
+        status=DeviceStatus.OFFLINE,
+        last_seen=now,
     )
     stored("cam-a", 1, now - timedelta(hours=3))
     assert evaluate_alerts() == (1, 0)

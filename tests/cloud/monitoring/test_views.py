@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from cloud.fleet.models import Device
+from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import Alert, AlertKind, HealthRollup
 from cloud.monitoring.series import MAX_POINTS, thin
 from cloud.monitoring.views import BadQuery, parse_since
@@ -28,7 +29,9 @@ def client(db: None) -> Client:
 
 @pytest.fixture
 def device(db: None) -> Device:
-    return Device.objects.create(id="cam-a", name="Yard", hardware_profile="x86-cpu", site="hq")
+    return Device.objects.create(
+        id="cam-a", name="Yard", hardware_profile="x86-cpu", site=ensure_site("hq")
+    )
 
 
 def test_the_series_hold_each_camera_s_figures_over_time(client: Client, device: Device) -> None:

@@ -11,6 +11,7 @@ from cloud.deploy.models import ModelVersion
 from cloud.deploy.registry import upload_model
 from cloud.deploy.services import assign_model
 from cloud.fleet.models import Device, HardwareProfile
+from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.deploy.uploads import ONNX, upload_of
 from tests.cloud.rollouts.reports import CPU, GPU, runs
@@ -20,9 +21,13 @@ from tests.signed_models import Operator, signed
 @pytest.fixture
 def fleet(db: None) -> list[str]:
     for device_id in CPU:
-        Device.objects.create(id=device_id, hardware_profile=HardwareProfile.X86_CPU)
+        Device.objects.create(
+            site=ensure_site("default"), id=device_id, hardware_profile=HardwareProfile.X86_CPU
+        )
     for device_id in GPU:
-        Device.objects.create(id=device_id, hardware_profile=HardwareProfile.X86_GPU)
+        Device.objects.create(
+            site=ensure_site("default"), id=device_id, hardware_profile=HardwareProfile.X86_GPU
+        )
     return CPU + GPU
 
 

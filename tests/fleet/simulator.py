@@ -17,6 +17,13 @@ Behaviours: `steady`; `lagging` (the detector runs at 40% of its configured rate
 (the outbox drops rows every heartbeat). `kill` ends an agent as a power cut would: the socket
 is closed without a DISCONNECT, so the broker publishes its will.
 
+Models: like the edge (`edge.deploy`), each agent subscribes to its retained `desired` topic
+before its birth, applies a generation above the last one it applied and publishes its
+`reported` state after each attempt and on every connect. It fetches nothing: a version in
+`AgentSpec.refuses` is refused with an error (the old model keeps running), one in
+`AgentSpec.slow_on` runs at a fifth of the configured rate, as a model that does not suit the
+device's hardware would.
+
 Every heartbeat the broker acknowledged (PUBACK) is recorded in `acked`, so a test can check
 that the cloud stored each of them.
 """
@@ -43,7 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from sightline.common.v1 import model_pb2
-from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
+from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import DeviceTopics, Upstream
 
 logger = logging.getLogger(__name__)
@@ -71,6 +78,10 @@ class AgentSpec:
     cameras: int = 2
     target_fps: float = 5.0
     behaviour: Behaviour = Behaviour.STEADY
+    refuses: frozenset[str] = frozenset()
+    """Model versions it refuses to apply (reported with an error)."""
+    slow_on: frozenset[str] = frozenset()
+    """Model versions that run at a fifth of the configured rate on it."""
 
 
 @dataclass
@@ -107,6 +118,10 @@ class SimulatedAgent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._last_sample: float | None = None
+        self.model = MODEL
+        """The model its cameras run."""
+        self.generation = 0
+        """The last desired generation it processed."""
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -143,6 +158,7 @@ class SimulatedAgent:
         )
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -177,13 +193,47 @@ class SimulatedAgent:
             self.refused = reason
             logger.warning("%s: broker refused the login: %s", self.spec.device_id, reason)
             return
+        # As the edge: the downstream subscription goes before the birth, the report after it.
+        client.subscribe(self.topics.desired, qos=1)
         client.publish(
             self.topics.upstream(Upstream.STATUS),
             self._status(status_pb2.DEVICE_STATE_ONLINE),
             qos=1,
             retain=True,
         )
+        self.report()
         self.connected.set()
+
+    def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic != self.topics.desired:
+            return
+        desired = state_pb2.DesiredState.FromString(bytes(message.payload))
+        if desired.generation <= self.generation or not desired.cameras:
+            return
+        self.generation = desired.generation
+        model = desired.cameras[0].model
+        if model.version in self.spec.refuses:
+            self.report(f"refused {model.name} {model.version}: does not load on this device")
+            return
+        self.model = model_pb2.ModelRef(name=model.name, version=model.version)
+        self.report()
+
+    def report(self, error: str = "") -> None:
+        """Publish what it runs (`ReportedState`), and why it did not apply the last desired
+        generation when `error`."""
+        message = state_pb2.ReportedState(
+            key=key_pb2.MessageKey(device_id=self.spec.device_id, seq=self._next_seq()),
+            generation=self.generation,
+            cameras=[
+                status_pb2.CameraModel(camera_id=f"cam{n}", model=self.model)
+                for n in range(self.spec.cameras)
+            ],
+            error=error,
+        )
+        message.time.FromDatetime(datetime.now(UTC))
+        self._client.publish(
+            self.topics.upstream(Upstream.REPORTED), message.SerializeToString(), qos=1
+        )
 
     def _on_publish(
         self, _client: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
@@ -220,10 +270,14 @@ class SimulatedAgent:
         self._last_sample = now
         spec, rng, counters = self.spec, self._random, self._counters
         speed = 0.4 if spec.behaviour is Behaviour.LAGGING else 1.0
+        if self.model.version in spec.slow_on:
+            speed *= 0.2
         cameras = []
         for n in range(spec.cameras):
             p50 = rng.uniform(18.0, 35.0) / speed
-            detections = rng.randint(0, 40)
+            # About three objects per frame run, within 10%: a steady scene, as the rollout
+            # gate compares a device's detections per minute with its own baseline.
+            detections = round(3 * spec.target_fps * speed * interval * rng.uniform(0.9, 1.1))
             counters.detections += detections
             cameras.append(
                 metrics_pb2.CameraMetrics(
@@ -234,7 +288,7 @@ class SimulatedAgent:
                     target_fps=spec.target_fps,
                     detections_total=counters.detections,
                     detections=detections,
-                    model=MODEL,
+                    model=self.model,
                     model_sha256=MODEL_SHA256,
                     detector_latency_p50_ms=p50,
                     detector_latency_p95_ms=p50 * rng.uniform(1.2, 1.6),
@@ -353,6 +407,18 @@ class Fleet:
         return {(agent.spec.device_id, seq) for agent in self.agents for seq in agent.acked}
 
 
+def spec_of(fields: dict[str, Any]) -> AgentSpec:
+    """An `AgentSpec` from its JSON form (enums by value, sets as lists)."""
+    return AgentSpec(
+        **{
+            **fields,
+            "behaviour": Behaviour(fields.get("behaviour", "steady")),
+            "refuses": frozenset(fields.get("refuses", ())),
+            "slow_on": frozenset(fields.get("slow_on", ())),
+        }
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run agents from a JSON file of specs until `--seconds` pass; print one JSON line a second
     ({"t", "connected", "acked"}) and a last one with the totals, for `tests/bench/bench_fleet`."""
@@ -365,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, required=True, help="heartbeating time")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    specs = [AgentSpec(**{**fields, "behaviour": Behaviour(fields.get("behaviour", "steady"))})
-             for fields in json.loads(args.specs.read_text(encoding="utf-8"))]  # fmt: skip
+    specs = [spec_of(fields) for fields in json.loads(args.specs.read_text(encoding="utf-8"))]
     agents = [
         SimulatedAgent(spec, host=args.host, port=args.port, topic_prefix=args.topic_prefix)
         for spec in specs

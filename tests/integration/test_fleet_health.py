@@ -11,16 +11,11 @@ detector runs slow a lagging alert, and nobody else raises anything.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, LiteralString
 
-import psycopg
 import pytest
 
 from cloud.fleet.broker import MosquittoAccounts, new_password
@@ -31,6 +26,7 @@ from tests.cloud.ingest.processes import (
     cloud_env,
     run_cloud,
 )
+from tests.fleet.harness import FleetThread, rows, wait_for
 from tests.fleet.simulator import AgentSpec, Behaviour, Fleet, SimulatedAgent
 from tests.services.contract import MqttBroker
 
@@ -88,54 +84,6 @@ def specs(
     finally:
         for spec in specs:
             mqtt_accounts.delete(spec.device_id)
-
-
-class FleetThread:
-    """The simulated fleet on its own asyncio loop in a thread, steered from the test."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
-        self.error: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            self._loop.run_until_complete(self.fleet.run(self._stop))
-        except BaseException as err:  # reported to the test by `check`
-            self.error = err
-        finally:
-            self._loop.close()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def call(self, function: Callable[[], Any]) -> None:
-        self._loop.call_soon_threadsafe(function)
-
-    def check(self) -> None:
-        assert self.error is None, f"the fleet failed: {self.error!r}"
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-        self.check()
-
-
-def wait_for(
-    condition: Callable[[], bool], what: str, fleet: FleetThread, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        fleet.check()
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.2)
-
-
-def rows(database_url: str, query: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def test_200_simulated_agents_are_stored_and_alerted_on(

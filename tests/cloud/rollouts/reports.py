@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from cloud.deploy.models import DesiredState, ModelVersion
 from cloud.deploy.services import ReportedCamera, record_reported_state
+from cloud.rollouts.gate import GateBounds
+from cloud.rollouts.services import RolloutRequest, Selector
 from tests.cloud.monitoring.samples import stored
 
 CPU = [f"cpu-{n}" for n in range(1, 7)]
@@ -38,3 +40,20 @@ def runs(
     )
     for step in range(int(span.total_seconds() // 5)):
         stored(device_id, next(_seq), since + timedelta(seconds=5 * (step + 1)), infer_fps=fps)
+
+
+SOAK = timedelta(seconds=60)
+
+
+def request(new: ModelVersion, **changes: object) -> RolloutRequest:
+    values: dict[str, object] = {
+        "name": "nanodet-2",
+        "model_version_id": new.pk,
+        "selector": Selector(),
+        "stages": ("1", "50%", "100%"),
+        "soak": SOAK,
+        "baseline": timedelta(minutes=10),
+        "bounds": GateBounds(),
+        **changes,
+    }
+    return RolloutRequest(**values)  # type: ignore[arg-type]

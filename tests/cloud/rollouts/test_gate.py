@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ BASELINE = Figures()
 BOUNDS = GateBounds()
 
 
-def running(device_id: str = "d1", **current: object) -> DeviceEvidence:
+def running(device_id: str = "d1", **current: Any) -> DeviceEvidence:
     return DeviceEvidence(device_id, Adoption.RUNNING, BASELINE, replace(BASELINE, **current))
 
 
@@ -51,7 +52,7 @@ def test_a_device_as_healthy_as_before_passes() -> None:
     ],
 )
 def test_a_device_worse_than_its_baseline_fails_and_says_why(
-    current: dict[str, object], reason: str
+    current: dict[str, Any], reason: str
 ) -> None:
     judgement = judge_device(running(**current), BOUNDS)
     assert judgement.verdict is Verdict.FAILS

@@ -16,26 +16,9 @@ from cloud.deploy.models import DesiredState, ModelVersion
 from cloud.errors import InvalidInput, NotFound
 from cloud.rollouts import services
 from cloud.rollouts.engine import Phase
-from cloud.rollouts.gate import GateBounds
 from cloud.rollouts.models import Rollout, RolloutDevice
-from cloud.rollouts.services import RolloutRequest, Selector
-from tests.cloud.rollouts.reports import CPU, GPU, runs
-
-SOAK = timedelta(seconds=60)
-
-
-def request(new: ModelVersion, **changes: object) -> RolloutRequest:
-    values: dict[str, object] = {
-        "name": "nanodet-2",
-        "model_version_id": new.pk,
-        "selector": Selector(),
-        "stages": ("1", "50%", "100%"),
-        "soak": SOAK,
-        "baseline": timedelta(minutes=10),
-        "bounds": GateBounds(),
-        **changes,
-    }
-    return RolloutRequest(**values)  # type: ignore[arg-type]
+from cloud.rollouts.services import Selector
+from tests.cloud.rollouts.reports import CPU, GPU, SOAK, request, runs
 
 
 def stage_devices(rollout: Rollout, stage: int) -> list[str]:

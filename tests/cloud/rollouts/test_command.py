@@ -22,9 +22,20 @@ def test_a_dry_run_prints_the_plan_and_starts_nothing(
     old_and_new: tuple[ModelVersion, ModelVersion],
 ) -> None:
     plan = json.loads(
-        run("start", "r1", "--model", "nanodet-g", "2", "--stages", "1,50%,100%", "--dry-run")
+        run(
+            "start",
+            "r1",
+            "--model",
+            "nanodet-g",
+            "2",
+            "--stages",
+            "1,50%,100%",
+            "--dry-run",
+            "--json",
+        )  # fmt: skip
     )
     assert [len(devices) for devices in plan.values()] == [1, 3, 4]
+    assert run("start", "r1", "--model", "nanodet-g", "2", "--dry-run").startswith("stage 1: ")
     assert not Rollout.objects.exists()
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from cloud.deploy.models import ModelVersion
-from cloud.errors import CloudError
+from cloud.fleet.management.nouns import NounCommand, add_json
 from cloud.rollouts import services
 from cloud.rollouts.models import Rollout
 from cloud.rollouts.plan import DEFAULT_STAGES, PlanError, plan_stages
@@ -52,15 +53,25 @@ def rollout_summary(rollout: Rollout) -> dict[str, Any]:
     }
 
 
-class Command(BaseCommand):
+class Command(NounCommand):
     help = "Start staged, health-gated model rollouts; pause, resume, abort, roll back, approve."
+    verbs: ClassVar[Mapping[str, str]] = {
+        "start": "Plan a rollout and start its first stage (--dry-run: print the plan only).",
+        "list": "Rollouts, newest first.",
+        "show": "One rollout: its stages, devices and audit log.",
+        **{
+            action: f"{action.capitalize()} a rollout, with a reason for the log."
+            for action in ACTIONS
+        },
+    }
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--actor", default="", help="who acts (default: the login name)")
-        sub = parser.add_subparsers(dest="action", required=True)
-        start = sub.add_parser("start", help="plan a rollout and start its first stage")
-        start.add_argument("name", help="the rollout's name (letters, digits, . _ -)")
-        start.add_argument("--model", nargs=2, metavar=("NAME", "VERSION"), required=True)
+        super().add_arguments(parser)
+
+    def args_start(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name", help="the rollout's name (letters, digits, . _ -)")
+        parser.add_argument("--model", nargs=2, metavar=("NAME", "VERSION"), required=True)
         for flag, text in (
             ("--site", "site id"),
             ("--hardware", "hardware profile"),
@@ -68,11 +79,11 @@ class Command(BaseCommand):
             ("--group", "camera group as SITE/NAME"),
             ("--device", "device id"),
         ):
-            start.add_argument(flag, action="append", default=[], help=f"target: {text} (repeat)")
-        start.add_argument(
+            parser.add_argument(flag, action="append", default=[], help=f"target: {text} (repeat)")
+        parser.add_argument(
             "--stages", default=",".join(DEFAULT_STAGES), help="stage sizes, counts or shares"
         )
-        start.add_argument(
+        parser.add_argument(
             "--approve-before",
             type=int,
             action="append",
@@ -80,46 +91,21 @@ class Command(BaseCommand):
             metavar="STAGE",
             help="stage number (from 1) that starts only when approved (repeat)",
         )
-        start.add_argument("--soak-s", type=int, default=300, help="how long a gate must hold")
-        start.add_argument(
+        parser.add_argument("--soak-s", type=int, default=300, help="how long a gate must hold")
+        parser.add_argument(
             "--baseline-s", type=int, default=600, help="health history that is the baseline"
         )
-        start.add_argument(
+        parser.add_argument(
             "--bound",
             type=_bound,
             action="append",
             default=[],
             help="gate bound NAME=VALUE (cloud.rollouts.gate.GateBounds), repeat",
         )
-        start.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
-        start.add_argument("--json", action="store_true")
-        listing = sub.add_parser("list", help="rollouts, newest first")
-        listing.add_argument("--json", action="store_true")
-        show = sub.add_parser("show", help="one rollout: stages, devices, audit log")
-        show.add_argument("name")
-        show.add_argument("--json", action="store_true")
-        for action in ACTIONS:
-            step = sub.add_parser(action, help=f"{action} a rollout")
-            step.add_argument("name")
-            step.add_argument("--reason", default="", help="why, for the audit log")
+        parser.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
+        add_json(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        actor = options["actor"] or getpass.getuser()
-        action = options["action"]
-        try:
-            if action == "start":
-                self._start(options, actor)
-            elif action == "list":
-                self._emit([rollout_summary(r) for r in _rollouts()], options["json"])
-            elif action == "show":
-                self._emit(_details(options["name"]), options["json"])
-            else:
-                rollout = services.act(options["name"], action, actor, options["reason"])
-                self.stdout.write(f"{rollout.name}: {rollout.phase}, stage {rollout.stage + 1}")
-        except CloudError as err:
-            raise CommandError(str(err)) from err
-
-    def _start(self, options: dict[str, Any], actor: str) -> None:
+    def do_start(self, **options: Any) -> None:
         name, version = options["model"]
         model = ModelVersion.objects.filter(name=name, version=version).first()
         if model is None:
@@ -137,7 +123,9 @@ class Command(BaseCommand):
                 plan = plan_stages(options["name"], services.select_devices(selector), stages)
             except PlanError as err:
                 raise CommandError(str(err)) from err
-            self._emit({f"stage {n + 1}": devices for n, devices in enumerate(plan)}, True)
+            by_stage = {f"stage {n + 1}": devices for n, devices in enumerate(plan)}
+            text = "\n".join(f"{key}: {', '.join(value)}" for key, value in by_stage.items())
+            self.emit(options, by_stage, text)
             return
         request = RolloutRequest(
             name=options["name"],
@@ -149,25 +137,49 @@ class Command(BaseCommand):
             bounds=services.parse_bounds(dict(options["bound"])),
             approvals=frozenset(stage - 1 for stage in options["approve_before"]),
         )
-        rollout = services.start_rollout(request, actor)
-        self._emit(rollout_summary(rollout), options["json"])
+        summary = rollout_summary(services.start_rollout(request, _actor(options)))
+        self.emit(options, summary, _line(summary))
 
-    def _emit(self, value: Any, as_json: bool) -> None:
-        if as_json:
-            self.stdout.write(json.dumps(value, indent=2, default=str))
-        elif isinstance(value, list):
-            for item in value:
-                self.stdout.write(
-                    f"{item['name']:<24} {item['model']:<28} {item['phase']:<18} "
-                    f"stage {item['stage']}/{len(item['stages'])}"
-                )
-        else:
-            for key, item in value.items():
-                self.stdout.write(f"{key}: {item}")
+    def args_list(self, parser: argparse.ArgumentParser) -> None:
+        add_json(parser)
+
+    def do_list(self, **options: Any) -> None:
+        summaries = [rollout_summary(r) for r in Rollout.objects.select_related("model_version")]
+        self.emit(options, summaries, "\n".join(map(_line, summaries)) or "no rollouts")
+
+    def args_show(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name")
+        add_json(parser)
+
+    def do_show(self, **options: Any) -> None:
+        details = _details(options["name"])
+        log = [f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['actor']}: {e['reason']}" for e in details["log"]]
+        self.emit(options, details, "\n".join([_line(details), *log]))
+
+    def _verb(self, name: str, kind: str) -> Callable[..., Any]:
+        # The operator's actions all take a rollout's name and a reason.
+        if name in ACTIONS:
+            return self._action_args if kind == "args" else partial(self._act, name)
+        return super()._verb(name, kind)
+
+    def _action_args(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--reason", default="", help="why, for the audit log")
+
+    def _act(self, action: str, **options: Any) -> None:
+        rollout = services.act(options["name"], action, _actor(options), options["reason"])
+        self.stdout.write(f"{rollout.name}: {rollout.phase}, stage {rollout.stage + 1}")
 
 
-def _rollouts() -> list[Rollout]:
-    return list(Rollout.objects.select_related("model_version"))
+def _actor(options: Mapping[str, Any]) -> str:
+    return str(options["actor"] or getpass.getuser())
+
+
+def _line(summary: Mapping[str, Any]) -> str:
+    return (
+        f"{summary['name']:<24} {summary['model']:<28} {summary['phase']:<18} "
+        f"stage {summary['stage']}/{len(summary['stages'])}"
+    )
 
 
 def _details(name: str) -> dict[str, Any]:

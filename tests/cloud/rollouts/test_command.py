@@ -32,7 +32,7 @@ def test_a_dry_run_prints_the_plan_and_starts_nothing(
             "1,50%,100%",
             "--dry-run",
             "--json",
-        )  # fmt: skip
+        )
     )
     assert [len(devices) for devices in plan.values()] == [1, 3, 4]
     assert run("start", "r1", "--model", "nanodet-g", "2", "--dry-run").startswith("stage 1: ")

@@ -18,7 +18,7 @@ import pytest
 
 from cloud.fleet.broker import MosquittoAccounts, new_password
 from sightline.device.v1 import command_pb2, key_pb2, state_pb2
-from tests.cloud.ingest.processes import Background, bridge_variables, cloud_command, cloud_env
+from tests.cloud.ingest.processes import Background, cloud_command, model_registry_cloud
 from tests.cloud.ingest.processes import run_cloud as run
 from tests.integration.mqtt_session import BrokerSession
 from tests.services.contract import MqttAccount, MqttBroker
@@ -47,15 +47,7 @@ def env(
     device: MqttAccount,
     tmp_path: Path,
 ) -> dict[str, str]:
-    env = cloud_env(
-        {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
-            "SIGHTLINE_CLOUD_OBJECT_STORE_ROOT": str(tmp_path / "objects"),
-            "SIGHTLINE_CLOUD_PUBLIC_URL": "https://cloud.example",
-            **bridge_variables(mqtt_broker, mqtt_site),
-        }
-    )
-    run(env, "migrate", "--noinput")
+    env = model_registry_cloud(postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects")
     run(env, "provision_device", device.username, "--hardware", "x86-cpu", "--site", mqtt_site)
     key, onnx, manifest = tmp_path / "op.pem", tmp_path / "m.onnx", tmp_path / "m.toml"
     run(env, "models", "keygen", "--out", str(key))

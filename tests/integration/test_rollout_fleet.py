@@ -14,12 +14,13 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cloud.fleet.broker import MosquittoAccounts, new_password
-from tests.cloud.ingest.processes import Background, bridge_variables, cloud_command, cloud_env
+from tests.cloud.ingest.processes import Background, cloud_command, model_registry_cloud
 from tests.cloud.ingest.processes import run_cloud as run
 from tests.fleet.harness import FleetThread, rows, wait_for
 from tests.fleet.simulator import AgentSpec, Fleet, SimulatedAgent
@@ -47,15 +48,7 @@ ROLLOUT = ["--stages", "1,50%,100%", "--soak-s", "3", "--baseline-s", "20"]
 def env(
     postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
 ) -> dict[str, str]:
-    env = cloud_env(
-        {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
-            "SIGHTLINE_CLOUD_OBJECT_STORE_ROOT": str(tmp_path / "objects"),
-            "SIGHTLINE_CLOUD_PUBLIC_URL": "https://cloud.example",
-            **bridge_variables(mqtt_broker, mqtt_site),
-        }
-    )
-    run(env, "migrate", "--noinput")
+    env = model_registry_cloud(postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects")
     key = tmp_path / "operator.pem"
     run(env, "models", "keygen", "--out", str(key))
     for version in ("1", "2"):
@@ -166,18 +159,37 @@ def slow_on_gpu(
     )
 
 
+@pytest.fixture
+def bridge(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    process = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    process.wait_for("connected to the broker")
+    yield process
+    process.stop()
+
+
+@contextmanager
+def fleet_on_version_1(env: dict[str, str], agents: list[SimulatedAgent]) -> Iterator[FleetThread]:
+    """The agents heartbeating every second, running version 1 with a baseline on it."""
+    fleet = FleetThread(Fleet(agents, heartbeat_s=1.0))
+    fleet.start()
+    try:
+        start_on_version_1(env, env["SIGHTLINE_CLOUD_DATABASE_URL"], agents, fleet)
+        yield fleet
+    finally:
+        fleet.stop()
+
+
 def test_a_three_stage_rollout_completes_across_a_cloud_restart_and_an_offline_device(
-    env: dict[str, str], healthy: list[AgentSpec], mqtt_broker: MqttBroker, tmp_path: Path
+    env: dict[str, str],
+    healthy: list[AgentSpec],
+    mqtt_broker: MqttBroker,
+    bridge: Background,
+    tmp_path: Path,
 ) -> None:
     database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
     late, online = healthy[0], healthy[1:]
     agents = agents_of(online, mqtt_broker)
-    fleet = FleetThread(Fleet(agents, heartbeat_s=1.0))
-    bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
-    try:
-        bridge.wait_for("connected to the broker")
-        fleet.start()
-        start_on_version_1(env, database, agents, fleet)
+    with fleet_on_version_1(env, agents) as fleet:
         # One device is offline for the whole rollout: the gate lets a stage hold with up to a
         # fifth of its devices waiting, and the retained desired state reaches it later.
         run(env, "rollouts", "start", "r1", "--model", "nanodet-g", "2", *ROLLOUT,
@@ -187,38 +199,32 @@ def test_a_three_stage_rollout_completes_across_a_cloud_restart_and_an_offline_d
         second = [(1,)]
         drive(env, fleet, lambda: rows(database, STAGE) == second, "the second stage", 60)
         bridge.stop()
-        bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge-2.log")
-        bridge.wait_for("connected to the broker")
-        drive(env, fleet, lambda: phase(database) != "running", "the end", 120)
-        assert phase(database) == "completed", rows(database, LOG)
-        assert running(database, "2") == {a.spec.device_id for a in agents}
-
-        # The offline device comes back and converges on its own.
-        comeback = FleetThread(Fleet(agents_of([late], mqtt_broker), heartbeat_s=1.0))
-        comeback.start()
+        again = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge-2.log")
         try:
-            wait_for(lambda: late.device_id in running(database, "2"), "late device", fleet, 30)
+            again.wait_for("connected to the broker")
+            drive(env, fleet, lambda: phase(database) != "running", "the end", 120)
+            assert phase(database) == "completed", rows(database, LOG)
+            assert running(database, "2") == {a.spec.device_id for a in agents}
+
+            # The offline device comes back and converges on its own.
+            comeback = FleetThread(Fleet(agents_of([late], mqtt_broker), heartbeat_s=1.0))
+            comeback.start()
+            try:
+                wait_for(lambda: late.device_id in running(database, "2"), "the late", comeback, 30)
+            finally:
+                comeback.stop()
         finally:
-            comeback.stop()
-    finally:
-        fleet.stop()
-        bridge.stop()
+            again.stop()
     log = rows(database, "SELECT actor, action FROM rollouts_rolloutevent ORDER BY at, id")
     assert [action for _, action in log].count("advance") == 2
     assert log[-1] == ("gate", "complete")
 
 
 def test_a_model_slow_on_one_hardware_pauses_and_rolls_back_only_those_devices(
-    env: dict[str, str], slow_on_gpu: list[AgentSpec], mqtt_broker: MqttBroker, tmp_path: Path
+    env: dict[str, str], slow_on_gpu: list[AgentSpec], mqtt_broker: MqttBroker, bridge: Background
 ) -> None:
     database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
-    agents = agents_of(slow_on_gpu, mqtt_broker)
-    fleet = FleetThread(Fleet(agents, heartbeat_s=1.0))
-    bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
-    try:
-        bridge.wait_for("connected to the broker")
-        fleet.start()
-        start_on_version_1(env, database, agents, fleet)
+    with fleet_on_version_1(env, agents_of(slow_on_gpu, mqtt_broker)) as fleet:
         run(env, "rollouts", "start", "r1", "--model", "nanodet-g", "2", *ROLLOUT)
         drive(env, fleet, lambda: phase(database) != "running", "the gate's verdict", 150)
         assert phase(database) == "paused"
@@ -240,6 +246,3 @@ def test_a_model_slow_on_one_hardware_pauses_and_rolls_back_only_those_devices(
         }
         kept = {device for device in assigned if device.startswith("cpu-")}
         assert kept and kept <= running(database, "2")
-    finally:
-        fleet.stop()
-        bridge.stop()

@@ -75,6 +75,23 @@ def bridge_variables(broker: MqttBroker, site: str) -> dict[str, str]:
     }
 
 
+def model_registry_cloud(
+    database_url: str, broker: MqttBroker, site: str, objects: Path
+) -> dict[str, str]:
+    """A migrated cloud on `database_url` whose bridge serves `site`, with models stored under
+    `objects` and download URLs naming https://cloud.example."""
+    env = cloud_env(
+        {
+            "SIGHTLINE_CLOUD_DATABASE_URL": database_url,
+            "SIGHTLINE_CLOUD_OBJECT_STORE_ROOT": str(objects),
+            "SIGHTLINE_CLOUD_PUBLIC_URL": "https://cloud.example",
+            **bridge_variables(broker, site),
+        }
+    )
+    run_cloud(env, "migrate", "--noinput")
+    return env
+
+
 def run_cloud(env: Mapping[str, str], *args: str) -> str:
     """Run ``python -m cloud ARGS`` to completion; return its stdout (fails on non-zero exit)."""
     result = subprocess.run(

@@ -24,7 +24,7 @@ from cloud.deploy import services as deploy
 from cloud.deploy.models import ModelVersion
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device
-from cloud.monitoring.services import window_stats
+from cloud.monitoring.services import Window, windows_stats
 from cloud.rollouts import engine
 from cloud.rollouts.engine import Phase, Progress, Transition, TransitionError
 from cloud.rollouts.gate import Adoption, DeviceEvidence, GateBounds, StageJudgement, judge_stage
@@ -237,19 +237,30 @@ def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     )
     found = {item.device_id: item for item in deploy.deployments([m.device_id for m in members])}
     baseline_span = timedelta(seconds=rollout.baseline_s)
-    evidence = []
+    adoptions = []
+    windows = []  # Each device's baseline window, and its current one where it runs the model.
     for member in members:
         assert member.assigned_at is not None
         deployment = found.get(member.device_id)
         adoption, refusal = _adoption(rollout.model_version, deployment)
+        windows.append(
+            Window(member.device_id, member.assigned_at - baseline_span, member.assigned_at)
+        )
         current = None
         if adoption is Adoption.RUNNING and deployment and deployment.reported:
             since = max(member.assigned_at, deployment.reported.received_at)
-            current = window_stats(member.device_id, since, now) if since < now else None
-        baseline = window_stats(
-            member.device_id, member.assigned_at - baseline_span, member.assigned_at
+            current = Window(member.device_id, since, now) if since < now else None
+        if current is not None:
+            windows.append(current)
+        adoptions.append((member.device_id, adoption, refusal, current is not None))
+    # One query for every device's health, so that judging stays cheap for a large stage.
+    stats = iter(windows_stats(windows))
+    evidence = [
+        DeviceEvidence(
+            device_id, adoption, next(stats), next(stats) if has_current else None, refusal
         )
-        evidence.append(DeviceEvidence(member.device_id, adoption, baseline, current, refusal))
+        for device_id, adoption, refusal, has_current in adoptions
+    ]
     return judge_stage(evidence, bounds)
 
 

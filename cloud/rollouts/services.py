@@ -322,6 +322,28 @@ OPERATOR_ACTIONS = {
 }
 """Actions that need nothing but the rollout's progress (rollback also needs its devices)."""
 
+ACTIONS = ("pause", "resume", "abort", "rollback", "approve")
+"""Every operator action, in the order the command and the pages offer them."""
+
+
+def available_actions(rollout: Rollout) -> list[str]:
+    """The operator actions that apply to `rollout` as it is: those `act` would accept.
+
+    Asked of the state machine itself, so that the pages offer exactly what it allows.
+    """
+    progress = _progress(rollout)
+    available = []
+    for action in ACTIONS:
+        try:
+            if action == "rollback":
+                engine.roll_back(progress, ())
+            else:
+                OPERATOR_ACTIONS[action](progress)
+        except TransitionError:
+            continue
+        available.append(action)
+    return available
+
 
 def parse_bounds(values: dict[str, object]) -> GateBounds:
     """`GateBounds` from an operator's values; InvalidInput naming what is wrong."""

@@ -108,13 +108,16 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
     """Plan the rollout, store it and assign its first stage (unless that awaits approval).
 
     InvalidInput for a plan that cannot work (no device matched, stage sizes that do not grow,
-    a duplicate name, an approval for a stage that does not exist); NotFound for an unknown model
-    version.
+    a duplicate name, an approval for a stage that does not exist, no baseline); NotFound for
+    an unknown model version.
     """
     try:
         version = ModelVersion.objects.get(pk=request.model_version_id)
     except ModelVersion.DoesNotExist as err:
         raise NotFound(f"model version {request.model_version_id} does not exist") from err
+    if request.baseline <= timedelta(0) or request.soak < timedelta(0):
+        # An empty baseline window would leave the gate nothing to compare with, ever.
+        raise InvalidInput("the baseline must be longer than 0 s, the soak not negative")
     if any(not 0 <= index < len(request.stages) for index in request.approvals):
         raise InvalidInput(f"approvals name stages outside 1..{len(request.stages)}")
     device_ids = select_devices(request.selector)

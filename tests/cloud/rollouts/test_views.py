@@ -169,6 +169,18 @@ def test_an_action_applies_and_one_that_does_not_says_why(
     assert staff.get("/rollouts/nanodet-2/act/").status_code == 405
 
 
+def test_staff_approve_a_stage_that_asks_for_it(staff: Client, old_and_new: Versions) -> None:
+    new = old_and_new[1]
+    staff.post("/rollouts/new/", {**form(new, approvals="1"), "start": "1"})
+    page = staff.get("/rollouts/nanodet-2/").content.decode()
+    assert "awaiting_approval" in page and "none started of 4" in page
+    assert 'value="approve"' in page and 'value="pause"' not in page
+    staff.post("/rollouts/nanodet-2/act/", {"action": "approve", "reason": "canary picked"})
+    rollout = Rollout.objects.get()
+    assert (rollout.phase, rollout.stage) == (Phase.RUNNING, 0)
+    assert RolloutEvent.objects.latest("id").reason == "approved; stage 1 started: canary picked"
+
+
 def test_the_rollout_page_reads_a_fixed_number_of_queries(
     staff: Client, old_and_new: Versions
 ) -> None:

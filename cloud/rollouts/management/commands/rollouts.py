@@ -29,6 +29,8 @@ from cloud.rollouts.models import Rollout
 from cloud.rollouts.plan import DEFAULT_STAGES, PlanError, plan_stages
 from cloud.rollouts.services import RolloutRequest, Selector
 
+ACTIONS = ("pause", "resume", "abort", "rollback", "approve")
+
 
 def _bound(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
@@ -96,7 +98,7 @@ class Command(BaseCommand):
         show = sub.add_parser("show", help="one rollout: stages, devices, audit log")
         show.add_argument("name")
         show.add_argument("--json", action="store_true")
-        for action in services.ACTIONS:
+        for action in ACTIONS:
             step = sub.add_parser(action, help=f"{action} a rollout")
             step.add_argument("name")
             step.add_argument("--reason", default="", help="why, for the audit log")

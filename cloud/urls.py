@@ -16,6 +16,7 @@ urlpatterns = [
     path("devices/<str:device_id>/", include("cloud.monitoring.urls")),
     path("devices/", include("cloud.fleet.urls")),
     path("models/", include("cloud.deploy.urls")),
+    path("rollouts/", include("cloud.rollouts.urls")),
     # Devices call it without a session: the enrolment token is the credential.
     path("api/v1/enrol", fleet_api.enrol, name="enrol"),
     # Not under devices/: any name there could be a device id.

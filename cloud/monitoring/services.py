@@ -4,7 +4,7 @@
   devices' latest values in `DeviceHealth`, one `HeartbeatSample` row per heartbeat), so one
   bridge keeps up with thousands of devices; `record_heartbeat` is the same for one.
 - `window_stats`: a device's health over a window of time, which the rollout gate compares
-  before and after a model change.
+  before and after a model change; `windows_stats` is the same for many windows at once.
 
 Both are safe to call again with the same heartbeats (MQTT QoS 1 redelivers): a sample is
 stored once per (device, seq).
@@ -13,6 +13,7 @@ stored once per (device, seq).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from cloud.errors import CloudError, InvalidInput, NotFound
 from cloud.fleet.services import (
@@ -145,21 +147,69 @@ class WindowStats:
     cover none."""
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A span of one device's heartbeats: those received in [start, end)."""
+
+    device_id: str
+    start: datetime
+    end: datetime
+
+
+_SAMPLE_FIGURES = ("infer_fps", "latency_p95_ms", "errors_total", "detections", "interval_s")
+
+
 def window_stats(device_id: str, start: datetime, end: datetime) -> WindowStats:
     """The device's health from its heartbeats received in [start, end).
 
     Reads the raw samples, kept for `MONITORING["raw_retention_h"]`: a window older than that
     has no samples (sample_count 0). Raises `InvalidInput` for an empty or reversed window.
     """
-    if end <= start:
+    (stats,) = windows_stats([Window(device_id, start, end)])
+    return stats
+
+
+def windows_stats(windows: Sequence[Window]) -> list[WindowStats]:
+    """`window_stats` of each window, in order, in one query (the rollout gate and its page
+    judge every device of a rollout at once).
+
+    The query reads each device's samples from its earliest start to its latest end; devices
+    that share that span (those assigned in one rollout stage) share one condition, so the
+    query stays small for a large fleet. InvalidInput for an empty or reversed window.
+    """
+    if any(window.end <= window.start for window in windows):
         raise InvalidInput("window: end must be after start")
-    rows = list(
-        HeartbeatSample.objects.filter(
-            device_id=device_id, received_at__gte=start, received_at__lt=end
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for window in windows:
+        start, end = spans.get(window.device_id, (window.start, window.end))
+        spans[window.device_id] = (min(start, window.start), max(end, window.end))
+    devices_by_span: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
+    for device_id, span in spans.items():
+        devices_by_span[span].append(device_id)
+    where = Q()
+    for (start, end), device_ids in devices_by_span.items():
+        where |= Q(device_id__in=device_ids, received_at__gte=start, received_at__lt=end)
+    rows_by_device: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    if windows:
+        query = HeartbeatSample.objects.filter(where).order_by("device_id", "received_at", "seq")
+        for device_id, received_at, *figures in query.values_list(
+            "device_id", "received_at", *_SAMPLE_FIGURES
+        ):
+            rows_by_device[device_id].append((received_at, *figures))
+    return [
+        _stats(
+            [
+                row[1:]
+                for row in rows_by_device[window.device_id]
+                if window.start <= row[0] < window.end
+            ]
         )
-        .order_by("received_at", "seq")
-        .values_list("infer_fps", "latency_p95_ms", "errors_total", "detections", "interval_s")
-    )
+        for window in windows
+    ]
+
+
+def _stats(rows: Sequence[tuple[Any, ...]]) -> WindowStats:
+    """The figures of a window's samples (`_SAMPLE_FIGURES` each), in the order received."""
     fps = [row[0] for row in rows if row[0] is not None]
     latency = [row[1] for row in rows if row[1] is not None]
     covered_s = sum(row[4] for row in rows)

@@ -24,7 +24,7 @@ from cloud.deploy import services as deploy
 from cloud.deploy.models import ModelVersion
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device
-from cloud.monitoring.services import window_stats
+from cloud.monitoring.services import Window, windows_stats
 from cloud.rollouts import engine
 from cloud.rollouts.engine import Phase, Progress, Transition, TransitionError
 from cloud.rollouts.gate import Adoption, DeviceEvidence, GateBounds, StageJudgement, judge_stage
@@ -108,13 +108,16 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
     """Plan the rollout, store it and assign its first stage (unless that awaits approval).
 
     InvalidInput for a plan that cannot work (no device matched, stage sizes that do not grow,
-    a duplicate name, an approval for a stage that does not exist); NotFound for an unknown model
-    version.
+    a duplicate name, an approval for a stage that does not exist, no baseline); NotFound for
+    an unknown model version.
     """
     try:
         version = ModelVersion.objects.get(pk=request.model_version_id)
     except ModelVersion.DoesNotExist as err:
         raise NotFound(f"model version {request.model_version_id} does not exist") from err
+    if request.baseline <= timedelta(0) or request.soak < timedelta(0):
+        # An empty baseline window would leave the gate nothing to compare with, ever.
+        raise InvalidInput("the baseline must be longer than 0 s, the soak not negative")
     if any(not 0 <= index < len(request.stages) for index in request.approvals):
         raise InvalidInput(f"approvals name stages outside 1..{len(request.stages)}")
     device_ids = select_devices(request.selector)
@@ -237,19 +240,30 @@ def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     )
     found = {item.device_id: item for item in deploy.deployments([m.device_id for m in members])}
     baseline_span = timedelta(seconds=rollout.baseline_s)
-    evidence = []
+    adoptions = []
+    windows = []  # Each device's baseline window, and its current one where it runs the model.
     for member in members:
         assert member.assigned_at is not None
         deployment = found.get(member.device_id)
         adoption, refusal = _adoption(rollout.model_version, deployment)
+        windows.append(
+            Window(member.device_id, member.assigned_at - baseline_span, member.assigned_at)
+        )
         current = None
         if adoption is Adoption.RUNNING and deployment and deployment.reported:
             since = max(member.assigned_at, deployment.reported.received_at)
-            current = window_stats(member.device_id, since, now) if since < now else None
-        baseline = window_stats(
-            member.device_id, member.assigned_at - baseline_span, member.assigned_at
+            current = Window(member.device_id, since, now) if since < now else None
+        if current is not None:
+            windows.append(current)
+        adoptions.append((member.device_id, adoption, refusal, current is not None))
+    # One query for every device's health, so that judging stays cheap for a large stage.
+    stats = iter(windows_stats(windows))
+    evidence = [
+        DeviceEvidence(
+            device_id, adoption, next(stats), next(stats) if has_current else None, refusal
         )
-        evidence.append(DeviceEvidence(member.device_id, adoption, baseline, current, refusal))
+        for device_id, adoption, refusal, has_current in adoptions
+    ]
     return judge_stage(evidence, bounds)
 
 
@@ -310,6 +324,28 @@ OPERATOR_ACTIONS = {
     "approve": engine.approve,
 }
 """Actions that need nothing but the rollout's progress (rollback also needs its devices)."""
+
+ACTIONS = ("pause", "resume", "abort", "rollback", "approve")
+"""Every operator action, in the order the command and the pages offer them."""
+
+
+def available_actions(rollout: Rollout) -> list[str]:
+    """The operator actions that apply to `rollout` as it is: those `act` would accept.
+
+    Asked of the state machine itself, so that the pages offer exactly what it allows.
+    """
+    progress = _progress(rollout)
+    available = []
+    for action in ACTIONS:
+        try:
+            if action == "rollback":
+                engine.roll_back(progress, ())
+            else:
+                OPERATOR_ACTIONS[action](progress)
+        except TransitionError:
+            continue
+        available.append(action)
+    return available
 
 
 def parse_bounds(values: dict[str, object]) -> GateBounds:

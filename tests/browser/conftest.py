@@ -71,3 +71,12 @@ def screenshots() -> Path:
     """Where screenshots go (repo-root artifacts/, which git ignores)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def log_in(page: Page, url: str, username: str, password: str) -> None:
+    """Open `url`, log in on the page it redirects to, and wait until back at `url`."""
+    page.goto(url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet.models import Device, DeviceHealth
@@ -12,9 +14,11 @@ from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import HeartbeatSample
 from cloud.monitoring.services import (
     ArrivedHeartbeat,
+    Window,
     counter_increase,
     record_heartbeats,
     window_stats,
+    windows_stats,
 )
 from tests.cloud.monitoring.samples import camera, camera_heartbeat, stored
 
@@ -124,6 +128,29 @@ def test_window_stats_of_a_quiet_window_know_nothing(provisioned_device: Device)
     assert (stats.errors, stats.detections_per_minute) == (0, None)
     with pytest.raises(InvalidInput, match="end must be after start"):
         window_stats("gate-01", T0, T0)
+
+
+def test_many_windows_are_read_in_one_query(provisioned_device: Device) -> None:
+    """Each window counts only its own samples, also when windows of one device overlap, of
+    several devices share a span, or of a device see nothing."""
+    Device.objects.create(id="gate-02", site=provisioned_device.site, hardware_profile="x86-cpu")
+    for n in range(12):  # one a minute, from T0
+        stored("gate-01", n + 1, T0 + timedelta(minutes=n), infer_fps=float(n))
+        stored("gate-02", n + 1, T0 + timedelta(minutes=n), infer_fps=10.0)
+    minute = timedelta(minutes=1)
+    windows = [
+        Window("gate-01", T0, T0 + 4 * minute),
+        Window("gate-01", T0 + 2 * minute, T0 + 12 * minute),
+        Window("gate-02", T0, T0 + 4 * minute),
+        Window("gate-02", T0 + 20 * minute, T0 + 30 * minute),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        stats = windows_stats(windows)
+    assert len(queries) == 1
+    assert [item.sample_count for item in stats] == [4, 10, 4, 0]
+    assert [item.mean_fps for item in stats] == [1.5, 6.5, 10.0, None]
+    assert stats[0] == window_stats("gate-01", T0, T0 + 4 * minute)
+    assert windows_stats([]) == []
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,8 @@ def test_plans_that_cannot_work_are_refused_and_store_nothing(
         services.start_rollout(request(new, selector=Selector(tags=("nowhere",))), "alice")
     with pytest.raises(InvalidInput, match="approvals name stages outside"):
         services.start_rollout(request(new, approvals=frozenset({5})), "alice")
+    with pytest.raises(InvalidInput, match="baseline must be longer than 0 s"):
+        services.start_rollout(request(new, baseline=timedelta(0)), "alice")
     with pytest.raises(NotFound):
         services.start_rollout(request(new, model_version_id=10**6), "alice")
     services.start_rollout(request(new), "alice")

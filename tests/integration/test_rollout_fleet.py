@@ -41,7 +41,7 @@ STAGE = "SELECT stage FROM rollouts_rollout"
 LOG = "SELECT actor, action, reason FROM rollouts_rolloutevent ORDER BY at, id"
 TICK = "from cloud.rollouts.tasks import advance_rollouts; advance_rollouts()"
 # Short soak and baseline for a test; the gate's bounds are the defaults.
-ROLLOUT = ["--stages", "1,50%,100%", "--soak-s", "3", "--baseline-s", "20"]
+ROLLOUT = ["--soak-s", "3", "--baseline-s", "20"]
 
 
 @pytest.fixture
@@ -193,7 +193,7 @@ def test_a_three_stage_rollout_completes_across_a_cloud_restart_and_an_offline_d
         # One device is offline for the whole rollout: the gate lets a stage hold with up to a
         # fifth of its devices waiting, and the retained desired state reaches it later.
         run(env, "rollouts", "start", "r1", "--model", "nanodet-g", "2", *ROLLOUT,
-            "--bound", "max_waiting=0.2")  # fmt: skip
+            "--stages", "1,50%,100%", "--bound", "max_waiting=0.2")  # fmt: skip
         # The cloud restarts mid-rollout: the bridge goes, comes back, and the rollout resumes
         # from what is stored.
         second = [(1,)]
@@ -225,7 +225,10 @@ def test_a_model_slow_on_one_hardware_pauses_and_rolls_back_only_those_devices(
 ) -> None:
     database = env["SIGHTLINE_CLOUD_DATABASE_URL"]
     with fleet_on_version_1(env, agents_of(slow_on_gpu, mqtt_broker)) as fleet:
-        run(env, "rollouts", "start", "r1", "--model", "nanodet-g", "2", *ROLLOUT)
+        # Two stages of half the fleet each: whichever devices the plan picks first, CPU devices
+        # get the new model before the gate sees the GPU ones fail.
+        run(env, "rollouts", "start", "r1", "--model", "nanodet-g", "2", *ROLLOUT,
+            "--stages", "50%,100%")  # fmt: skip
         drive(env, fleet, lambda: phase(database) != "running", "the gate's verdict", 150)
         assert phase(database) == "paused"
         ((reason, rolled_back),) = rows(

@@ -28,9 +28,7 @@ from cloud.fleet.management.nouns import NounCommand, add_json
 from cloud.rollouts import services
 from cloud.rollouts.models import Rollout
 from cloud.rollouts.plan import DEFAULT_STAGES, PlanError, plan_stages
-from cloud.rollouts.services import RolloutRequest, Selector
-
-ACTIONS = ("pause", "resume", "abort", "rollback", "approve")
+from cloud.rollouts.services import ACTIONS, RolloutRequest, Selector
 
 
 def _bound(text: str) -> tuple[str, str]:

@@ -264,16 +264,22 @@ _DEVICES_PAGE = textwrap.dedent(
 )
 
 
-def device_row(page: str, device_id: str) -> tuple[bool, list[str]]:
+def device_row(page: str, device_id: str) -> tuple[bool, dict[str, str]]:
     """One device's row of the devices page: whether it is marked as having lost something,
-    and the text of its cells (device, site, status, last seen, outbox, lanes, interrupted
-    tracks, disk free, heartbeat)."""
+    and the text of its cells by column heading ("Outbox", "Interrupted tracks", ...)."""
     row = re.search(
         rf'<tr id="device-{re.escape(device_id)}"( class="error")?>(.*?)</tr>', page, re.S
     )
     assert row is not None, f"no row of {device_id} on the devices page"
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row[2], re.S)
-    return row[1] is not None, [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
+    head = re.search(r"<thead>(.*?)</thead>", page, re.S)
+    assert head is not None, "the devices page has no table heading"
+    headings = [_text(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", head[1], re.S)]
+    cells = [_text(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row[2], re.S)]
+    return row[1] is not None, dict(zip(headings, cells, strict=True))
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def provision(env: Mapping[str, str], enrolment: Enrolment) -> str:

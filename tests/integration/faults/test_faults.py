@@ -110,7 +110,7 @@ def test_agent_killed_mid_stream_resumes_the_file_and_reports_the_tracks_it_cut_
     assert end.losses == Losses(tracks_interrupted=cut_short)
     lost, cells = device_row(deployment.cloud.devices_page(), deployment.enrolment.device_id)
     assert lost
-    assert cells[6] == str(cut_short)
+    assert cells["Interrupted tracks"] == str(cut_short)
     assert len(agent.sessions()) == 2
     report(
         capsys,
@@ -225,9 +225,10 @@ def test_outbox_past_its_bound_drops_the_oldest_and_the_device_counts_and_report
     # The devices page shows the device's losses (lanes: dropped / dead letters / delivered).
     lost, cells = device_row(cloud.devices_page(), deployment.enrolment.device_id)
     assert lost
-    assert f"(dropped {dropped_crops + dropped_records})" in cells[4]
-    assert cells[5].startswith(f"record: {dropped_records} / 0 / ")
-    assert f"crop: {dropped_crops} / 0 / " in cells[5]
+    assert f"(dropped {dropped_crops + dropped_records})" in cells["Outbox"]
+    lanes = cells["Lanes: dropped / dead letters / delivered"]
+    assert lanes.startswith(f"record: {dropped_records} / 0 / ")
+    assert f"crop: {dropped_crops} / 0 / " in lanes
     assert end.summary["crops_sent"] == CROP_BOUND
     report(
         capsys,

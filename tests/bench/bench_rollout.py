@@ -120,6 +120,13 @@ class Database:
             )
         ]
 
+    def last_reason(self) -> str:
+        """The reason of the rollout's last audit entry (why the gate failed)."""
+        row = self._conn.execute(
+            "SELECT action, reason FROM rollouts_rolloutevent ORDER BY at DESC, id DESC"
+        ).fetchone()
+        return f"{row[0]}: {row[1]}" if row else "no audit entry"
+
     def assigned_at(self) -> float:
         """When the last `models assign` changed the desired states."""
         row = self._conn.execute("SELECT max(changed_at) FROM deploy_desiredstate").fetchone()
@@ -263,7 +270,7 @@ def run_rollout(
         if done:
             break
         if phase not in ("running",) or time.monotonic() > deadline:
-            raise BenchError(f"the rollout is {phase} (not completed): {db.events()}")
+            raise BenchError(f"the rollout is {phase}, not completed: {db.last_reason()}")
         time.sleep(POLL_S)
     events = db.events()
     (started,) = [at for action, _, at in events if action == "start"]

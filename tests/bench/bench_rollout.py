@@ -289,7 +289,16 @@ def run_rollout(
             }
         )
     converged = max(progress.converged or 0.0 for progress in stages.values())
+    # Until the last device converged: every stage's publishing and converging, and the gate
+    # heartbeats and soak of every stage but the last (its soak comes after).
+    before_last = rows[:-1]
+    split = {
+        "publishing_converging_s": round(sum(row["converged_s"] for row in rows), 2),
+        "gate_heartbeats_s": round(sum(row["gate_heartbeats_s"] for row in before_last), 2),
+        "soak_s": round(sum(row["soak_s"] for row in before_last), 2),
+    }
     return {
+        "time_split": split,
         "command_s": round(started - launched, 2),
         "to_converged_s": round(converged - started, 2),
         "to_completed_s": round(ended[len(stages) - 1] - started, 2),
@@ -388,6 +397,8 @@ def render(result: dict[str, Any]) -> str:
         f"(x{rollout['to_converged_s'] / base['converged_s']:.1f} the baseline); -> completed "
         f"(last soak) {rollout['to_completed_s']} s; the start command took "
         f"{rollout['command_s']} s before its start",
+        "until 100% converged: publishing and converging {publishing_converging_s} s, gate "
+        "heartbeats {gate_heartbeats_s} s, soak {soak_s} s".format(**rollout["time_split"]),
         "",
         f"{'stage':>5} {'devices':>7} {'at s':>6} {'published':>10} {'pub/s':>7} "
         f"{'converged':>10} {'gate hb':>8} {'soak':>6} {'stage s':>8}",

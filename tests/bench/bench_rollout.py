@@ -53,13 +53,12 @@ from tests.bench.fleet_broker import BRIDGE_USER, PREFIX, SITE, FleetBroker, bri
 from tests.bench.measure import BenchError, load_average, machine_facts, percentiles, report
 from tests.bench.storage import BenchStorage
 from tests.cloud.ingest.processes import Background, cloud_command, run_cloud
+from tests.fleet.harness import upload_models
 from tests.services import contract
-from tests.signed_models import manifest_for
 
 logger = logging.getLogger("tests.bench.bench_rollout")
 
 MODEL = "nanodet-g"
-ONNX = b"\x08\x07 a model the simulated agents never open" * 32
 POLL_S = 0.25
 RATE_MIN_DEVICES = 50
 CONVERGE_LIMIT_S = 300.0
@@ -227,18 +226,6 @@ class Fleet:
         self._reader.join(5)
         if self._process.stdout is not None:
             self._process.stdout.close()
-
-
-def upload_models(env: dict[str, str], work: Path) -> None:
-    """Versions 1 and 2, signed with an operator key made for the run, as an operator does."""
-    key = work / "operator.pem"
-    run_cloud(env, "models", "keygen", "--out", str(key))
-    for version in ("1", "2"):
-        onnx, manifest = work / f"m{version}.onnx", work / f"m{version}.toml"
-        onnx.write_bytes(ONNX + version.encode())
-        manifest.write_bytes(manifest_for(ONNX + version.encode(), version))
-        run_cloud(env, "models", "upload", "--onnx", str(onnx), "--manifest", str(manifest),
-                  "--key", str(key))  # fmt: skip
 
 
 def run_rollout(

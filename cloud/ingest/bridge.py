@@ -38,8 +38,10 @@ idempotent, so two bridges overlapping during a rolling update only do work twic
 
 Downstream: the bridge's account is the cloud's one writer of devices' desired state, so the
 bridge also runs a `downstream` pass (`cloud.deploy.publisher`) every `_DOWNSTREAM_EVERY_S`
-while connected, between two messages on its processing thread: it publishes through `publish`,
-which returns only once the broker acknowledged (or refused) the publish.
+while connected, between two messages on its processing thread: it publishes through
+`publish_many`, which sends a pass's messages together and returns, per message, whether the
+broker acknowledged it: waiting for each PUBACK before sending the next capped a pass at one
+message per round trip (about 40 desired states a second on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -79,8 +81,11 @@ from sightline.tls import MqttEndpoint
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[UpstreamTopic, bytes, datetime], bool]
-Downstream = Callable[[Callable[[str, bytes, bool], bool]], int]
-"""A pass over pending downstream messages: publishes each with the callable it is given."""
+Outgoing = tuple[str, bytes, bool]
+"""A downstream message: topic, payload, retained."""
+PublishMany = Callable[[Sequence[Outgoing]], list[bool]]
+Downstream = Callable[[PublishMany], int]
+"""A pass over pending downstream messages: publishes them with the callable it is given."""
 Arrival = tuple[UpstreamTopic, bytes, datetime]
 BatchHandler = Callable[[Sequence[Arrival]], list[bool | CloudError]]
 
@@ -367,7 +372,7 @@ class MqttBridge:
                 return
         close_old_connections()
         try:
-            self._downstream(self.publish)
+            self._downstream(self.publish_many)
         except Exception as err:
             # The loop boundary: a failed pass leaves its messages pending for the next one.
             if classify(err) is Failure.TRANSIENT:
@@ -375,13 +380,24 @@ class MqttBridge:
             else:
                 logger.exception("publishing desired states failed")
 
-    def publish(self, topic: str, payload: bytes, retain: bool) -> bool:
-        """Publish at QoS 1; True once the broker acknowledged it, False when not connected,
-        refused or unanswered within `connect_timeout_s`."""
+    def publish_many(self, messages: Sequence[Outgoing]) -> list[bool]:
+        """Publish each (topic, payload, retained) at QoS 1, all handed to paho before any
+        PUBACK is awaited (paho keeps its in-flight window full); per message, True once the
+        broker acknowledged it, False when not connected, refused, or unanswered within
+        `connect_timeout_s` of the acknowledgement before it."""
         with self._lock:
             if not self._connected:
-                return False
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+                return [False] * len(messages)
+        infos = [
+            self._client.publish(topic, payload, qos=1, retain=retain)
+            for topic, payload, retain in messages
+        ]
+        acknowledged = []
+        for (topic, _, _), info in zip(messages, infos, strict=True):
+            acknowledged.append(self._acknowledged(topic, info))
+        return acknowledged
+
+    def _acknowledged(self, topic: str, info: mqtt.MQTTMessageInfo) -> bool:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             return False
         try:

@@ -47,34 +47,24 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from tests.bench.cpu_split import CpuSplit, listening_pid, postgres_backends
-from tests.bench.fleet_broker import FleetBroker
+from tests.bench.fleet_broker import (
+    BRIDGE_USER,
+    PREFIX,
+    SITE,
+    FleetBroker,
+    bridge_env,
+    provision,
+)
 from tests.bench.measure import BenchError, load_average, machine_facts, percentiles, report
 from tests.bench.storage import BenchStorage
-from tests.cloud.ingest.processes import Background, cloud_command, cloud_env, run_cloud
+from tests.cloud.ingest.processes import Background, cloud_command, run_cloud
 from tests.fleet.simulator import AgentSpec, SimulatedAgent
 from tests.services import contract
 
 logger = logging.getLogger("tests.bench.bench_fleet")
 
-PREFIX = "sightline"
-SITE = "bench"
-BRIDGE_USER = "bench-bridge"
-PROVISION = """
-import sys
-from cloud.fleet.services import provision_device
-for device_id in sys.stdin.read().split():
-    provision_device(device_id, hardware_profile="x86-cpu", site="bench")
-"""
 BASELINE_MESSAGES = 20_000
 DRAIN_LIMIT_S = 120.0
-
-
-def provision(env: dict[str, str], ids: Sequence[str]) -> None:
-    """Provision `ids` in the cloud's database, as an operator does (one process)."""
-    subprocess.run(
-        cloud_command("shell", "--no-imports", "-c", PROVISION),
-        input="\n".join(ids), env=env, text=True, check=True, timeout=600,
-    )  # fmt: skip
 
 
 def baseline(port: int, device: tuple[str, str], bridge: tuple[str, str]) -> dict[str, Any]:
@@ -247,25 +237,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             work / "broker", prefix=PREFIX, site=SITE, devices=[probe, *devices], bridge=bridge
         )
         stack.callback(broker.close)
-        env = cloud_env(
-            {
-                **storage.variables(),
-                "SIGHTLINE_CLOUD_MQTT_HOST": "127.0.0.1",
-                "SIGHTLINE_CLOUD_MQTT_PORT": str(broker.port),
-                "SIGHTLINE_CLOUD_MQTT_USERNAME": bridge[0],
-                "SIGHTLINE_CLOUD_MQTT_PASSWORD": bridge[1],
-                "SIGHTLINE_CLOUD_MQTT_SITES": SITE,
-                "SIGHTLINE_CLOUD_LOG_LEVEL": "WARNING",
-            }
-        )
+        env = bridge_env(storage.variables(), broker.port, bridge)
         run_cloud(env, "migrate", "--noinput")
         started = time.monotonic()
         provision(env, [device for device, _ in devices])
         logger.info("%d devices provisioned in %.1f s", len(devices), time.monotonic() - started)
         base = baseline(broker.port, probe, bridge)
         logger.info("baseline: %s", base)
-        bridge_env = {**env, "SIGHTLINE_CLOUD_LOG_LEVEL": "INFO"}  # for its "connected" line
-        process = Background(cloud_command("mqtt_bridge"), bridge_env, work / "bridge.log")
+        verbose = {**env, "SIGHTLINE_CLOUD_LOG_LEVEL": "INFO"}  # for its "connected" line
+        process = Background(cloud_command("mqtt_bridge"), verbose, work / "bridge.log")
         stack.callback(process.stop)
         process.wait_for("connected to the broker")
         postmaster = listening_pid(urlsplit(storage.database_url).port or 5432)

@@ -20,6 +20,7 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +28,20 @@ from typing import Any
 
 from cloud.fleet.broker import bridge_acls, device_acls
 from tests.bench.measure import BenchError
+from tests.cloud.ingest.processes import cloud_command, cloud_env
 from tests.services.mosquitto import DYNSEC_PLUGIN
 from tests.services.procs import free_ports, give_to, server_user, spawn
 
+PREFIX = "sightline"
+SITE = "bench"
+"""The one site of a benchmark's fleet (its topic level, and the devices' site)."""
+BRIDGE_USER = "bench-bridge"
+PROVISION = """
+import sys
+from cloud.fleet.services import provision_device
+for device_id in sys.stdin.read().split():
+    provision_device(device_id, hardware_profile="x86-cpu", site="bench")
+"""
 CONFIG = """\
 per_listener_settings false
 allow_anonymous false
@@ -123,3 +135,27 @@ class FleetBroker:
         if self._process.poll() is None:
             os.kill(self._process.pid, signal.SIGTERM)
             self._process.wait(timeout=30)
+
+
+def bridge_env(storage: dict[str, str], port: int, bridge: tuple[str, str]) -> dict[str, str]:
+    """The cloud's environment for a benchmark: `storage` (`BenchStorage.variables`), the
+    broker on `port` with the bridge's (username, password), its one site, quiet logs."""
+    return cloud_env(
+        {
+            **storage,
+            "SIGHTLINE_CLOUD_MQTT_HOST": "127.0.0.1",
+            "SIGHTLINE_CLOUD_MQTT_PORT": str(port),
+            "SIGHTLINE_CLOUD_MQTT_USERNAME": bridge[0],
+            "SIGHTLINE_CLOUD_MQTT_PASSWORD": bridge[1],
+            "SIGHTLINE_CLOUD_MQTT_SITES": SITE,
+            "SIGHTLINE_CLOUD_LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def provision(env: dict[str, str], ids: Sequence[str]) -> None:
+    """Provision `ids` at `SITE` in the cloud's database, as an operator does (one process)."""
+    subprocess.run(
+        cloud_command("shell", "--no-imports", "-c", PROVISION),
+        input="\n".join(ids), env=env, text=True, check=True, timeout=600,
+    )  # fmt: skip

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, LiteralString
 
 import psycopg
 
+from tests.cloud.ingest.processes import run_cloud
 from tests.fleet.simulator import Fleet
+from tests.signed_models import manifest_for
+
+ONNX = b"\x08\x07 a model the simulated agents never open" * 32
 
 
 class FleetThread:
@@ -59,3 +64,18 @@ def wait_for(
 def rows(database_url: str, query: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(query, params).fetchall()
+
+
+def upload_models(
+    env: Mapping[str, str], folder: Path, versions: tuple[str, ...] = ("1", "2")
+) -> None:
+    """Upload `versions` of nanodet-g (`ONNX`, which simulated agents never open), signed with an
+    operator key made in `folder`, through `python -m cloud models` as an operator does."""
+    key = folder / "operator.pem"
+    run_cloud(env, "models", "keygen", "--out", str(key))
+    for version in versions:
+        onnx, manifest = folder / f"m{version}.onnx", folder / f"m{version}.toml"
+        onnx.write_bytes(ONNX + version.encode())
+        manifest.write_bytes(manifest_for(ONNX + version.encode(), version))
+        run_cloud(env, "models", "upload", "--onnx", str(onnx), "--manifest", str(manifest),
+                  "--key", str(key))  # fmt: skip

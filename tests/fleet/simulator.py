@@ -114,6 +114,11 @@ class SimulatedAgent:
         self.refused: ReasonCode | None = None
         self._counters = _Counters()
         self._random = random.Random(spec.device_id)
+        # Each device's detector has its own latency (hardware, scene) that stays steady from
+        # one heartbeat to the next, as the gate assumes when it compares a device with its own
+        # baseline: drawn once, with a little jitter per heartbeat (`metrics`).
+        self._latency_p50_ms = self._random.uniform(18.0, 35.0)
+        self._latency_tail = self._random.uniform(1.2, 1.6)
         self._client = self._make_client()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
@@ -274,7 +279,7 @@ class SimulatedAgent:
             speed *= 0.2
         cameras = []
         for n in range(spec.cameras):
-            p50 = rng.uniform(18.0, 35.0) / speed
+            p50 = self._latency_p50_ms * rng.uniform(0.95, 1.05) / speed
             # About three objects per frame run, within 10%: a steady scene, as the rollout
             # gate compares a device's detections per minute with its own baseline.
             detections = round(3 * spec.target_fps * speed * interval * rng.uniform(0.9, 1.1))
@@ -291,7 +296,7 @@ class SimulatedAgent:
                     model=self.model,
                     model_sha256=MODEL_SHA256,
                     detector_latency_p50_ms=p50,
-                    detector_latency_p95_ms=p50 * rng.uniform(1.2, 1.6),
+                    detector_latency_p95_ms=p50 * self._latency_tail * rng.uniform(0.97, 1.03),
                 )
             )
         if spec.behaviour is Behaviour.DROPPING:

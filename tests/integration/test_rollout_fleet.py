@@ -22,15 +22,13 @@ import pytest
 from cloud.fleet.broker import MosquittoAccounts, new_password
 from tests.cloud.ingest.processes import Background, cloud_command, model_registry_cloud
 from tests.cloud.ingest.processes import run_cloud as run
-from tests.fleet.harness import FleetThread, rows, wait_for
+from tests.fleet.harness import FleetThread, rows, upload_models, wait_for
 from tests.fleet.simulator import AgentSpec, Fleet, SimulatedAgent
 from tests.services.contract import MqttBroker
-from tests.signed_models import manifest_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CPU, GPU = 12, 6
-ONNX = b"\x08\x07 a model the simulated agents never open" * 32
 PROVISION = """
 import json, sys
 from cloud.fleet.services import provision_device
@@ -49,14 +47,7 @@ def env(
     postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
 ) -> dict[str, str]:
     env = model_registry_cloud(postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects")
-    key = tmp_path / "operator.pem"
-    run(env, "models", "keygen", "--out", str(key))
-    for version in ("1", "2"):
-        onnx, manifest = tmp_path / f"m{version}.onnx", tmp_path / f"m{version}.toml"
-        onnx.write_bytes(ONNX + version.encode())
-        manifest.write_bytes(manifest_for(ONNX + version.encode(), version))
-        run(env, "models", "upload", "--onnx", str(onnx), "--manifest", str(manifest),
-            "--key", str(key))  # fmt: skip
+    upload_models(env, tmp_path)
     return env
 
 

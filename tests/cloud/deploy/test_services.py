@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,11 +103,11 @@ def test_the_publisher_sends_each_pending_generation_retained_until_acknowledged
     sent: list[tuple[str, bytes]] = []
     broker_up = False
 
-    def publish(topic: str, payload: bytes, retain: bool) -> bool:
-        assert retain, "a desired state is retained"
+    def publish(messages: Sequence[tuple[str, bytes, bool]]) -> list[bool]:
+        assert all(retain for _, _, retain in messages), "a desired state is retained"
         if broker_up:
-            sent.append((topic, payload))
-        return broker_up
+            sent.extend((topic, payload) for topic, payload, _ in messages)
+        return [broker_up] * len(messages)
 
     publisher = DesiredPublisher(publish, "sightline")
     assert publisher.publish_pending() == 0  # broker down: still pending
@@ -121,6 +122,22 @@ def test_the_publisher_sends_each_pending_generation_retained_until_acknowledged
     assert publisher.publish_pending() == 0
     assert republish(["gate-01"]) == 1
     assert publisher.publish_pending() == 1
+
+
+def test_a_pass_sends_its_desired_states_together_and_marks_only_the_acknowledged(
+    devices: list[str], version: ModelVersion
+) -> None:
+    # Together, so that the bridge need not wait for each PUBACK before sending the next.
+    assign_model(devices, version, actor="a", reason="r")
+    batches: list[list[str]] = []
+
+    def publish(messages: Sequence[tuple[str, bytes, bool]]) -> list[bool]:
+        batches.append([topic.split("/")[3] for topic, _, _ in messages])
+        return [not topic.endswith("/gate-02/desired") for topic, _, _ in messages]
+
+    assert DesiredPublisher(publish, "sightline").publish_pending() == 2
+    assert [sorted(batch) for batch in batches] == [["gate-01", "gate-02", "yard-01"]]
+    assert [state.device_id for state in pending((), 10)] == ["gate-02"]
 
 
 def test_a_bridge_publishes_only_for_its_sites(devices: list[str], version: ModelVersion) -> None:
@@ -190,9 +207,12 @@ def test_a_command_is_published_once_not_retained_and_not_after_it_expired(
 ) -> None:
     sent: list[tuple[str, command_pb2.Command, bool]] = []
 
-    def publish(topic: str, payload: bytes, retain: bool) -> bool:
-        sent.append((topic, command_pb2.Command.FromString(payload), retain))
-        return True
+    def publish(messages: Sequence[tuple[str, bytes, bool]]) -> list[bool]:
+        sent.extend(
+            (topic, command_pb2.Command.FromString(payload), retain)
+            for topic, payload, retain in messages
+        )
+        return [True] * len(messages)
 
     ids = send_command(["gate-01"], REPORT_STATE, ttl=timedelta(minutes=5), actor="ops")
     send_command(["gate-02"], REPORT_STATE, ttl=timedelta(seconds=-1), actor="ops")

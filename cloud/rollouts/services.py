@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -191,11 +191,16 @@ def _apply(rollout: Rollout, step: Transition, actor: str) -> None:
     logger.info("rollout %s: %s by %s: %s", rollout.name, step.action, actor, step.reason)
 
 
+def _on_new_model(rollout: Rollout) -> QuerySet[RolloutDevice]:
+    """The rollout's devices assigned the new model so far and not rolled back."""
+    return RolloutDevice.objects.filter(
+        rollout=rollout, assigned_at__isnull=False, rolled_back_at__isnull=True
+    )
+
+
 def _roll_back(rollout: Rollout, device_ids: Sequence[str], actor: str, now: datetime) -> list[str]:
     """Assign each device its previous model; return the devices that had one to go back to."""
-    members = RolloutDevice.objects.filter(
-        rollout=rollout, device_id__in=device_ids, rolled_back_at__isnull=True
-    ).exclude(assigned_at__isnull=True)
+    members = _on_new_model(rollout).filter(device_id__in=device_ids)
     by_version: dict[int, list[str]] = defaultdict(list)
     for member in members:
         if member.previous_version_id is not None:
@@ -233,11 +238,7 @@ def _adoption(
 def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     """The gate's judgement of every device assigned so far and not rolled back."""
     bounds = GateBounds.model_validate(rollout.bounds)
-    members = list(
-        RolloutDevice.objects.filter(
-            rollout=rollout, assigned_at__isnull=False, rolled_back_at__isnull=True
-        )
-    )
+    members = list(_on_new_model(rollout))
     found = {item.device_id: item for item in deploy.deployments([m.device_id for m in members])}
     baseline_span = timedelta(seconds=rollout.baseline_s)
     adoptions = []
@@ -298,17 +299,11 @@ def act(name: str, action: str, actor: str, reason: str = "") -> Rollout:
             )
         except Rollout.DoesNotExist as err:
             raise NotFound(f"no rollout named {name!r}") from err
-        progress = _progress(rollout)
+        if action not in ACTIONS:
+            raise InvalidInput(f"unknown action {action!r}")
+        touched = _on_new_model(rollout).values_list("device_id", flat=True)
         try:
-            if action == "rollback":
-                touched = RolloutDevice.objects.filter(
-                    rollout=rollout, assigned_at__isnull=False, rolled_back_at__isnull=True
-                ).values_list("device_id", flat=True)
-                step = engine.roll_back(progress, tuple(sorted(touched)))
-            elif action in OPERATOR_ACTIONS:
-                step = OPERATOR_ACTIONS[action](progress)
-            else:
-                raise InvalidInput(f"unknown action {action!r}")
+            step = _transition(_progress(rollout), action, tuple(sorted(touched)))
         except TransitionError as err:
             raise InvalidInput(f"cannot {action} rollout {name!r}: {err}") from err
         if reason:
@@ -325,6 +320,15 @@ OPERATOR_ACTIONS = {
 }
 """Actions that need nothing but the rollout's progress (rollback also needs its devices)."""
 
+
+def _transition(progress: Progress, action: str, touched: tuple[str, ...]) -> Transition:
+    """The state machine's step for an operator's `action` (one of `ACTIONS`); TransitionError
+    when it does not apply. `touched`: the devices a rollback puts back."""
+    if action == "rollback":
+        return engine.roll_back(progress, touched)
+    return OPERATOR_ACTIONS[action](progress)
+
+
 ACTIONS = ("pause", "resume", "abort", "rollback", "approve")
 """Every operator action, in the order the command and the pages offer them."""
 
@@ -338,10 +342,7 @@ def available_actions(rollout: Rollout) -> list[str]:
     available = []
     for action in ACTIONS:
         try:
-            if action == "rollback":
-                engine.roll_back(progress, ())
-            else:
-                OPERATOR_ACTIONS[action](progress)
+            _transition(progress, action, ())
         except TransitionError:
             continue
         available.append(action)

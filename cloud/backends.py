@@ -1,11 +1,11 @@
 """The process's object store and vector store, built once from the Django settings.
 
-Public surface: `object_store()` and `vector_store()`, and `Once`, which other per-process
-singletons (the crop embedder) use the same way. Both stores are built on first use, not at
-import, so a Celery prefork child or a web worker builds its own after the fork (a Weaviate
-client's connections belong to one process). A build that fails (server down) is not cached, so
-the next call tries again. The first successful build also runs ``ensure_bucket()`` /
-``ensure_collection()``, which the stores require once before use.
+Public surface: `object_store()`, `vector_store()` and `vector_collection(suffix, dimension)`,
+and `Once`, which other per-process singletons (the crop embedder) use the same way. Stores are
+built on first use, not at import, so a Celery prefork child or a web worker builds its own
+after the fork (a Weaviate client's connections belong to one process). A build that fails
+(server down) is not cached, so the next call tries again. The first successful build also
+runs ``ensure_bucket()`` / ``ensure_collection()``, which the stores require once before use.
 """
 
 from __future__ import annotations
@@ -49,11 +49,13 @@ def _build_object_store() -> ObjectStore:
     return store
 
 
-def _build_vector_store() -> VectorStore:
-    # The dimension belongs to the crop embedding model, not to the deployment's settings.
-    store = create_vector_store(
-        parse_settings(settings.VECTOR_STORE), dimension=CROP_EMBEDDING_DIMENSION
-    )
+def _build_vector_store(suffix: str = "", dimension: int = CROP_EMBEDDING_DIMENSION) -> VectorStore:
+    # The dimension belongs to the model whose vectors the collection holds, not to the
+    # deployment's settings.
+    configured = parse_settings(settings.VECTOR_STORE)
+    if suffix:
+        configured = configured.model_copy(update={"collection": configured.collection + suffix})
+    store = create_vector_store(configured, dimension=dimension)
     try:
         store.ensure_collection()
     except BaseException:
@@ -67,3 +69,26 @@ object_store: Final = Once(_build_object_store)
 
 vector_store: Final = Once(_build_vector_store)
 """The configured `VectorStore` of crop embeddings, its collection ensured."""
+
+_collections: dict[str, Once[VectorStore]] = {}
+_collections_lock = threading.Lock()
+
+
+def vector_collection(suffix: str, dimension: int) -> VectorStore:
+    """A further collection beside the crop embeddings', on the same backend and settings.
+
+    Vectors of another model (face embeddings, an image-text model's) never share a collection
+    with the crop embeddings: the collection is the configured name plus `suffix` (``Face``
+    next to ``Detection``), keyed by the same detection ids. Built and ensured once per process.
+    """
+    with _collections_lock:
+        once = _collections.get(suffix)
+        if once is None:
+            once = _collections[suffix] = Once(lambda: _build_vector_store(suffix, dimension))
+    store = once()
+    if store.dimension != dimension:
+        raise ValueError(
+            f"vector collection suffix {suffix!r} is in use for {store.dimension}-d vectors, "
+            f"not {dimension}-d"
+        )
+    return store

@@ -288,6 +288,10 @@ EMBEDDER: dict[str, Any] = {
     "max_crop_pixels": _MAX_CROP_PIXELS,
 }
 
+# What else the embed workers compute from each decoded crop (cloud.embeddings.analysers.ANALYSERS
+# names, run in this order); empty: the appearance vector only.
+CROP_ANALYSERS: list[str] = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=[])
+
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
 # (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).
 EMBED_RECOVERY: dict[str, Any] = {

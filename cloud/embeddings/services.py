@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from cloud import backends
 from cloud.detections.models import Detection
+from cloud.embeddings.analysers import CropAnalyser, enabled_analysers
 from cloud.embeddings.recovery import recovery_settings
 from cloud.lib.objectstore import ObjectNotFound, ObjectStore, ObjectStoreUnavailable
 from cloud.lib.vectorstore import (
@@ -78,6 +79,7 @@ def embed_detections(
     embedder: CropEmbedder | None = None,
     objects: ObjectStore | None = None,
     vectors: VectorStore | None = None,
+    analysers: Sequence[CropAnalyser] | None = None,
 ) -> EmbedReport:
     """Embed the crops of these detections, upsert the vectors and mark the rows embedded.
 
@@ -93,11 +95,13 @@ def embed_detections(
     before without success are suspects and run one by one, so that one crop that kills its
     worker is retried alone and cannot take the others down with it; after `max_attempts`
     runs it is marked failed. A run that ends in a transient failure is not counted. The
-    stores and the embedder default to this process's configured ones.
+    stores, the embedder and the crop analysers (`cloud.embeddings.analysers`) default to this
+    process's configured ones.
     """
     embedder = embedder or crop_embedder()
     objects = objects or backends.object_store()
     vectors = vectors or backends.vector_store()
+    analysers = enabled_analysers() if analysers is None else analysers
     max_attempts = recovery_settings().max_attempts
     report = EmbedReport()
     rows = Detection.objects.filter(pk__in=set(detection_ids)).order_by("id")
@@ -113,7 +117,7 @@ def embed_detections(
         else:
             suspects.append(row)
     if fresh:
-        _run(fresh, embedder, objects, vectors, report)
+        _run(fresh, embedder, objects, vectors, analysers, report)
     for row in suspects:
         if row.embed_attempts >= max_attempts:
             reason = f"gave up after {row.embed_attempts} embed runs that did not finish"
@@ -121,7 +125,7 @@ def embed_detections(
             _mark_failed(row.id, reason)
             report.given_up.append(row.id)
         else:
-            _run([row], embedder, objects, vectors, report)
+            _run([row], embedder, objects, vectors, analysers, report)
     if report.missing:
         logger.info("skipped %d deleted detections", len(report.missing))
     logger.debug("embedded %d detections", len(report.embedded))
@@ -133,9 +137,11 @@ def _run(
     embedder: CropEmbedder,
     objects: ObjectStore,
     vectors: VectorStore,
+    analysers: Sequence[CropAnalyser],
     report: EmbedReport,
 ) -> None:
-    """One counted run over `rows`: decode, embed, upsert, mark; see `embed_detections`."""
+    """One counted run over `rows`: decode, embed, upsert, analyse, mark; see
+    `embed_detections`."""
     from cloud.embeddings.embedder import UnreadableCrop, decode_jpeg
 
     ids = [row.id for row in rows]
@@ -162,6 +168,8 @@ def _run(
                 for (row, _), vector in zip(crops, embeddings, strict=True)
             ]
         )
+        for analyser in analysers:
+            analyser.analyse(crops)
     except TRANSIENT_ERRORS:
         # Not the crops' fault: this run does not count towards giving them up.
         Detection.objects.filter(pk__in=ids).update(embed_attempts=F("embed_attempts") - 1)

@@ -13,19 +13,21 @@ from django.utils import timezone
 
 from cloud import backends
 from cloud.embeddings import services
+from cloud.embeddings.analysers import enabled_analysers
 from cloud.embeddings.recovery import detections_to_sweep, recovery_settings
 
 logger = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
-    """Load the crop model and connect the stores now, in the process that runs the tasks.
+    """Load the crop model and analysers and connect the stores now, in the task process.
 
     Otherwise the first crops after a worker start wait for all of it (about a second on two
     cores), which counts straight into frame-to-searchable latency.
     """
     started = time.perf_counter()
     services.crop_embedder()
+    enabled_analysers()
     backends.object_store()
     backends.vector_store()
     logger.info("embedder and stores ready in %.2f s", time.perf_counter() - started)

@@ -1,0 +1,58 @@
+"""Further work the embed worker does on every crop it decodes: the crop analysers.
+
+The appearance vector is what every crop needs; other models read the same decoded crops once
+they are in memory (colour attributes, faces inside person crops, an image-text model's
+vectors), so they run in the same task instead of fetching and decoding each crop again.
+
+An analyser is registered in `ANALYSERS` by name and enabled by `settings.CROP_ANALYSERS`. It is
+built once per worker process, on first use. The contract that keeps retries safe:
+
+- `analyse` is idempotent per detection: a crop analysed again (a retried task, `reembed`)
+  overwrites its earlier results, never adds a second copy.
+- A transient failure (a store down: `cloud.embeddings.services.TRANSIENT_ERRORS`) propagates,
+  and the whole batch runs again later. A problem with one crop (nothing found in it, a model
+  that cannot read it) is that crop's result, not an exception.
+- It runs after the crops' appearance vectors are stored and before the rows are marked
+  embedded, so a crop marked embedded has been through every enabled analyser.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final, Protocol
+
+from django.conf import settings
+
+from cloud import backends
+from cloud.detections.models import Detection
+
+if TYPE_CHECKING:
+    from cloud.embeddings.embedder import Image
+
+
+class CropAnalyser(Protocol):
+    """One analysis of decoded crops; see the module docstring for the contract."""
+
+    def analyse(self, crops: Sequence[tuple[Detection, Image]]) -> None:
+        """Analyse these crops (BGR images, as decoded) and store the results."""
+        ...
+
+
+ANALYSERS: Final[Mapping[str, str]] = {}
+"""Analyser name -> ``module:factory`` (a callable with no arguments that builds it), imported
+only when the analyser is enabled, so a process never loads a model it does not run."""
+
+
+def _build_enabled() -> tuple[CropAnalyser, ...]:
+    names: Sequence[str] = settings.CROP_ANALYSERS
+    unknown = sorted(set(names) - ANALYSERS.keys())
+    if unknown:
+        raise ValueError(
+            f"unknown crop analysers {unknown} in settings; known: {sorted(ANALYSERS)}"
+        )
+    return tuple(pkgutil.resolve_name(ANALYSERS[name])() for name in names)
+
+
+enabled_analysers: Final = backends.Once(_build_enabled)
+"""This process's enabled analysers, in the order the settings list them."""

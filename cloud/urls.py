@@ -19,6 +19,7 @@ urlpatterns = [
     path("rollouts/", include("cloud.rollouts.urls")),
     # Devices call it without a session: the enrolment token is the credential.
     path("api/v1/enrol", fleet_api.enrol, name="enrol"),
+    path("account/tokens/", include("cloud.access.urls")),
     # Not under devices/: any name there could be a device id.
     path("enrolments/", fleet_views.enrol, name="enrolments"),
     path("", include("cloud.search.urls")),

@@ -8,6 +8,7 @@ default unless ``SIGHTLINE_CLOUD_DEBUG=true``. Secrets also accept ``<NAME>_FILE
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,13 @@ AXES_COOLOFF_TIME = timedelta(
 )
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "cloud.access.lockout.locked_out"
 # The API's own login is a token, which axes does not see: it is rate limited per user there.
 API_RATE = env_str("SIGHTLINE_CLOUD_API_RATE", default="30/s")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", API_RATE):
+    raise ImproperlyConfigured(
+        f"SIGHTLINE_CLOUD_API_RATE={API_RATE!r}: write calls per period, e.g. 30/s or 600/m"
+    )
 
 ROOT_URLCONF = "cloud.urls"
 WSGI_APPLICATION = "cloud.wsgi.application"

@@ -1,23 +1,23 @@
-"""The admin site: a user's role and grants edited on the user's own page."""
+"""The admin site: a user's role and grants edited on the user's own page; API tokens listed."""
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 
 from cloud.access.models import Access, ApiToken
 
 
-class AccessInline(admin.StackedInline[Access, Access]):
+class AccessInline(admin.StackedInline[Access, User]):
     model = Access
     filter_horizontal = ("sites", "groups")
 
 
-class UserWithAccessAdmin(UserAdmin):  # type: ignore[type-arg]
+class UserWithAccessAdmin(UserAdmin[User]):
     inlines = (*UserAdmin.inlines, AccessInline)
 
 
-admin.site.unregister(get_user_model())
-admin.site.register(get_user_model(), UserWithAccessAdmin)
+admin.site.unregister(User)
+admin.site.register(User, UserWithAccessAdmin)
 
 
 @admin.register(ApiToken)

@@ -40,7 +40,7 @@ def create_user(username: str, *, role: str, email: str = "") -> AbstractBaseUse
     if model.objects.filter(username=username).exists():
         raise InvalidInput(f"user {username!r} exists")
     with transaction.atomic():
-        user = model.objects.create_user(username, email=email)  # type: ignore[attr-defined]
+        user = model.objects.create_user(username, email=email)
         user.set_unusable_password()
         user.save()
         set_role(username, role)

@@ -1,9 +1,9 @@
 """Role checks: `require_role` on function views, `check_role` anywhere else (the API).
 
 Every view already needs a login (`LoginRequiredMiddleware`), and every logged-in user is at
-least a viewer, so only views that need more than reading carry `require_role`. Fleet-wide
-pages (enrolments, models, rollouts) list and change devices of every site, so they also
-need a user who sees every site (`fleet_wide=True`).
+least a viewer, so views that only show what the user's scope holds need no decorator.
+Fleet-wide pages (enrolments, models, rollouts) list and change devices of every site, so
+they need a user who sees every site (`fleet_wide=True`), to read or to act.
 """
 
 from __future__ import annotations
@@ -41,6 +41,24 @@ def access_of(user: User) -> Access:
     return access
 
 
+def scoped_access(user: User) -> Access | None:
+    """The grants that limit what the user sees; None when they see everything (admins,
+    superusers, users granted all sites)."""
+    if not user.is_authenticated or not user.is_active:
+        return Access(role=Role.VIEWER)
+    if getattr(user, "is_superuser", False):
+        return None
+    access = access_of(user)
+    if access.all_sites or access.role == Role.ADMIN:
+        return None
+    return access
+
+
+def sees_everything(user: User) -> bool:
+    """Whether the user sees every camera and device (`cloud.access.scope`)."""
+    return scoped_access(user) is None
+
+
 def role_of(user: User) -> Role | None:
     """The user's role: admin for superusers, viewer without an `Access`; None when logged
     out or inactive."""
@@ -49,6 +67,14 @@ def role_of(user: User) -> Role | None:
     if getattr(user, "is_superuser", False):
         return Role.ADMIN
     return Role(access_of(user).role)
+
+
+def user_pk(user: User) -> int:
+    """The primary key of a logged-in user: views behind the login middleware and API calls
+    past authentication have one (PermissionDenied otherwise)."""
+    if isinstance(user, AnonymousUser) or not user.is_authenticated:
+        raise PermissionDenied("Log in first.")
+    return int(user.pk)
 
 
 def has_role(user: User, role: Role) -> bool:
@@ -60,9 +86,6 @@ def has_role(user: User, role: Role) -> bool:
 def check_role(user: User, role: Role, *, fleet_wide: bool = False) -> None:
     """Raise `PermissionDenied` (403) unless the user has `role` or above, and, with
     `fleet_wide`, sees every site."""
-    # Imported here: scope imports this module's User alias.
-    from cloud.access.scope import sees_everything
-
     if not has_role(user, role):
         raise PermissionDenied(f"This needs the {role.label.lower()} role.")
     if fleet_wide and not sees_everything(user):

@@ -12,41 +12,33 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from cloud.access.models import Access, Role
-from cloud.access.roles import User, access_of
+from cloud.access.models import Access
+from cloud.access.roles import User, scoped_access, sees_everything
 from cloud.detections.models import Detection
-from cloud.fleet.models import Camera, CameraGroup, Device
+from cloud.fleet.models import Camera, Device
 
-
-def _access(user: User) -> Access | None:
-    """The user's grants; None when they see everything (admins, all sites)."""
-    if not user.is_authenticated or not user.is_active:
-        return Access(role=Role.VIEWER)
-    if getattr(user, "is_superuser", False):
-        return None
-    access = access_of(user)
-    if access.all_sites or access.role == Role.ADMIN:
-        return None
-    return access
-
-
-def sees_everything(user: User) -> bool:
-    """Whether the user sees every camera and device."""
-    return _access(user) is None
+__all__ = [
+    "narrow",
+    "require_visible_device",
+    "sees_everything",
+    "visible_camera_ids",
+    "visible_cameras",
+    "visible_detections",
+    "visible_devices",
+]
 
 
 def _camera_condition(access: Access) -> Q:
     if access.pk is None:
         return Q(pk__in=[])
-    in_groups = CameraGroup.cameras.through.objects.filter(
-        cameragroup__in=access.groups.all()
-    ).values("camera_id")
+    # Subqueries, not joins: a camera in two granted groups is still one row.
+    in_groups = Camera.objects.filter(groups__in=access.groups.all()).values("pk")
     return Q(device__site__in=access.sites.all()) | Q(pk__in=in_groups)
 
 
 def visible_cameras(user: User) -> QuerySet[Camera]:
     """The cameras the user may see, as a query (for form choices and joins)."""
-    access = _access(user)
+    access = scoped_access(user)
     if access is None:
         return Camera.objects.all()
     return Camera.objects.filter(_camera_condition(access))
@@ -54,7 +46,7 @@ def visible_cameras(user: User) -> QuerySet[Camera]:
 
 def visible_camera_ids(user: User) -> frozenset[int] | None:
     """The primary keys of the cameras the user may see; None when they see every camera."""
-    access = _access(user)
+    access = scoped_access(user)
     if access is None:
         return None
     return frozenset(Camera.objects.filter(_camera_condition(access)).values_list("pk", flat=True))
@@ -73,7 +65,7 @@ def narrow(camera_ids: tuple[int, ...] | None, user: User) -> tuple[int, ...] | 
 
 def visible_devices(user: User, devices: QuerySet[Device]) -> QuerySet[Device]:
     """`devices` cut down to those the user may see."""
-    access = _access(user)
+    access = scoped_access(user)
     if access is None:
         return devices
     if access.pk is None:

@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 from typing import Final
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from cloud.access.models import ApiToken
@@ -39,7 +39,7 @@ def create_token(user_id: int, name: str) -> tuple[ApiToken, str]:
     return row, token
 
 
-def user_of_token(token: str) -> AbstractBaseUser | None:
+def user_of_token(token: str) -> User | None:
     """The active user a live token acts as, recording its use; None for any other token."""
     if not token.startswith(PREFIX):
         return None
@@ -53,8 +53,7 @@ def user_of_token(token: str) -> AbstractBaseUser | None:
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
-    user: AbstractBaseUser = row.user
-    return user
+    return row.user
 
 
 def revoke_token(token_id: int, *, user_id: int | None = None) -> ApiToken:

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cloud.access import tokens
 from cloud.access.forms import TokenForm
 from cloud.access.models import ApiToken
+from cloud.access.roles import user_pk
 from cloud.errors import InvalidInput, NotFound
 
 
@@ -23,7 +24,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     issued = None
     if request.method == "POST" and form.is_valid():
         try:
-            row, issued = tokens.create_token(request.user.pk, form.cleaned_data["name"])
+            row, issued = tokens.create_token(user_pk(request.user), form.cleaned_data["name"])
         except InvalidInput as err:
             form.add_error("name", str(err))
         else:
@@ -35,7 +36,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "issued": issued,
-            "tokens": ApiToken.objects.filter(user_id=request.user.pk),
+            "tokens": ApiToken.objects.filter(user_id=user_pk(request.user)),
             "api_url": request.build_absolute_uri("/api/v1/"),
         },
         status=400 if form.errors else 200,
@@ -46,7 +47,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 def revoke_api_token(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens."""
     try:
-        row = tokens.revoke_token(token_id, user_id=request.user.pk)
+        row = tokens.revoke_token(token_id, user_id=user_pk(request.user))
     except NotFound as err:
         raise Http404(str(err)) from err
     messages.success(request, f"Revoked token {row.name!r}.")

@@ -3,7 +3,9 @@
 
 Adding endpoints: write a module here (or in the feature's app) holding a ``router =
 Router(tags=[...])`` with its pydantic schemas and operations, and add it to `ROUTERS` in
-`cloud.api.app`. Every operation then gets, without writing anything:
+`cloud.api.app`. An operation takes its query parameters as one schema argument named
+``query`` (``query: Query[MyQuery]``) and its JSON body as one named ``body``, so that errors
+name the fields as the client wrote them. Every operation then gets, without writing anything:
 
 - authentication: a session cookie (with CSRF on unsafe methods) or an API token
   (``Authorization: Bearer slt_...``, `cloud.access.tokens`); 401 without either;

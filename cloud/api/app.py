@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Router
 from ninja.throttling import UserRateThrottle
 
@@ -22,10 +20,15 @@ ROUTERS: dict[str, Router] = {
 }
 """Each router by its path under /api/v1/; add a feature's router here."""
 
-if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", settings.API_RATE):
-    raise ImproperlyConfigured(
-        f"SIGHTLINE_CLOUD_API_RATE={settings.API_RATE!r}: write calls per period, e.g. 30/s, 600/m"
-    )
+
+class SettingsRateThrottle(UserRateThrottle):
+    """Calls per user (per address before login) at ``settings.API_RATE``, read on each call
+    so that a settings override applies at once."""
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        self.num_requests, self.duration = self.parse_rate(settings.API_RATE)
+        return super().allow_request(request)
+
 
 api = NinjaAPI(
     title="Sightline API",
@@ -38,7 +41,7 @@ api = NinjaAPI(
     ),
     urls_namespace="api",
     auth=AUTH,
-    throttle=[UserRateThrottle(settings.API_RATE)],
+    throttle=[SettingsRateThrottle(settings.API_RATE)],
 )
 errors.install(api)
 for prefix, router in ROUTERS.items():
@@ -46,8 +49,10 @@ for prefix, router in ROUTERS.items():
 
 
 @login_not_required
+@csrf_exempt
 def unknown_endpoint(request: HttpRequest, rest: str) -> JsonResponse:
-    """A path under /api/v1/ that no endpoint has: JSON, as every API answer."""
+    """A path under /api/v1/ that no endpoint has: JSON, as every API answer (any method, so
+    no CSRF check: it changes nothing)."""
     return JsonResponse({"detail": f"no API endpoint /api/v1/{rest}"}, status=404)
 
 

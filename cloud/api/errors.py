@@ -21,19 +21,24 @@ from cloud.lib.vectorstore import VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-# The request parts pydantic names first in an error's location; the field follows them.
+# The request parts django-ninja names first in an error's location. By this API's convention
+# an operation takes its query parameters as one schema argument named `query` and its body as
+# one named `body`, which ninja names next; the field follows.
 _PARTS = frozenset({"query", "path", "body", "header", "cookie", "form", "file"})
 
 
 def field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Pydantic errors by field (``"since"``, ``"body.name"``...), their messages in order."""
+    """Pydantic errors by field (``"since"``, ``"camera"``, ``"name"``), messages in order;
+    a check of the whole request (since before until) under ``"request"``."""
     fields: dict[str, list[str]] = defaultdict(list)
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] in _PARTS and len(loc) > 1:
-            loc = loc[1:]
-        # A whole-model check (since < until) has no field of its own.
-        name = ".".join(part for part in loc if part != "__root__") or "request"
+        loc = list(error.get("loc", ()))
+        if loc and loc[0] in _PARTS:
+            source = loc.pop(0)
+            if loc and loc[0] == source:
+                loc.pop(0)
+        # List positions are left out: "camera", not "camera.1".
+        name = ".".join(str(part) for part in loc if isinstance(part, str)) or "request"
         fields[name].append(str(error.get("msg", "invalid")))
     return dict(fields)
 

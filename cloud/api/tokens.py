@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from cloud.access import tokens
 from cloud.access.models import ApiToken
+from cloud.access.roles import user_pk
 
 router = Router(tags=["tokens"])
 
@@ -39,18 +40,19 @@ class IssuedToken(TokenOut):
 @router.get("", response=list[TokenOut])
 def list_tokens(request: HttpRequest) -> list[dict[str, object]]:
     """The caller's tokens, newest first, revoked ones included."""
-    return [tokens.token_summary(row) for row in ApiToken.objects.filter(user_id=request.user.pk)]
+    rows = ApiToken.objects.filter(user_id=user_pk(request.user))
+    return [tokens.token_summary(row) for row in rows]
 
 
 @router.post("", response={201: IssuedToken})
-def create_token(request: HttpRequest, body: NewToken) -> tuple[int, dict[str, object]]:
+def create_token(request: HttpRequest, body: NewToken) -> Status[dict[str, object]]:
     """Make a token for the caller."""
-    row, token = tokens.create_token(request.user.pk, body.name)
-    return 201, {**tokens.token_summary(row), "token": token}
+    row, token = tokens.create_token(user_pk(request.user), body.name)
+    return Status(201, {**tokens.token_summary(row), "token": token})
 
 
 @router.delete("/{token_id}", response={204: None})
-def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
     """Revoke one of the caller's tokens."""
-    tokens.revoke_token(token_id, user_id=request.user.pk)
-    return 204, None
+    tokens.revoke_token(token_id, user_id=user_pk(request.user))
+    return Status(204, None)

@@ -1,8 +1,9 @@
 """Model registry pages: the versions and an upload form; each device's desired vs reported
 state (the reported state is the truth shown: what the device says it runs).
 
-For operators (`cloud.access.roles`): the versions and uploads for those who see every site
-(the drift lists every site's devices), a device's state for those who see the device."""
+The versions are for users who see every site (the drift lists every site's devices) and
+uploads for operators among them; a device's state is for users who see the device
+(`cloud.access`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from cloud.lib.objectstore import ObjectStoreError
 
 
 @require_safe
-@require_role(Role.OPERATOR, fleet_wide=True)
+@require_role(Role.VIEWER, fleet_wide=True)
 def versions(request: HttpRequest) -> HttpResponse:
     """Every model version, and the devices whose state differs from what they should run."""
     return render(
@@ -62,7 +63,6 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@require_role(Role.OPERATOR)
 def device(request: HttpRequest, device_id: str) -> HttpResponse:
     """One device's desired state, its reported state, and the drift between them."""
     scope.require_visible_device(request.user, device_id)

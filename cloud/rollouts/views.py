@@ -2,7 +2,8 @@
 page with its plan, the gate's judgement, the audit log and the operator's actions.
 
 Behind the site's login (`LoginRequiredMiddleware`) like the fleet pages; a rollout spans the
-fleet, so every page is for operators who see every site (`cloud.access.roles`). Every change
+fleet, so its pages are for users who see every site (`cloud.access.roles`), and starting or
+steering one for operators among them. Every change
 goes through `cloud.rollouts.services`, as the `rollouts` command's do, so the web app and
 the command leave the same audit entries.
 """
@@ -31,7 +32,7 @@ from cloud.rollouts.plan import PlanError, plan_stages
 
 
 @require_safe
-@require_role(Role.OPERATOR, fleet_wide=True)
+@require_role(Role.VIEWER, fleet_wide=True)
 def rollouts(request: HttpRequest) -> HttpResponse:
     """Every rollout, newest first."""
     return render(
@@ -114,7 +115,7 @@ class PlanRow:
 
 
 @require_safe
-@require_role(Role.OPERATOR, fleet_wide=True)
+@require_role(Role.VIEWER, fleet_wide=True)
 def rollout(request: HttpRequest, name: str) -> HttpResponse:
     """A rollout's progress, plan, gate judgement and audit log, and (staff) its actions.
 

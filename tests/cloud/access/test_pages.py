@@ -38,11 +38,11 @@ def logged_in(
     ("method", "url"),
     [
         ("get", "/enrolments/"),
-        ("get", "/models/"),
+        ("post", "/enrolments/"),
         ("get", "/models/upload/"),
-        ("get", "/models/devices/gate-01/"),
-        ("get", "/rollouts/"),
         ("get", "/rollouts/new/"),
+        ("post", "/rollouts/new/"),
+        ("post", "/rollouts/any/act/"),
         ("post", "/devices/gate-01/revoke/"),
     ],
 )
@@ -69,9 +69,23 @@ def test_viewers_read_the_devices_they_may_see(client: Client, fleet: Fleet) -> 
     assert client.get("/devices/dock-01/series.json", {"metric": "fps"}).status_code == 404
 
 
-def test_the_menu_offers_fleet_pages_to_fleet_operators_only(client: Client, fleet: Fleet) -> None:
-    assert b'href="/models/"' not in logged_in(client, "viewer").get("/").content
-    assert b'href="/models/"' in logged_in(client, "ops", Role.OPERATOR).get("/").content
+def test_viewers_of_every_site_read_the_fleet_wide_pages(client: Client, fleet: Fleet) -> None:
+    logged_in(client, "viewer")
+    assert b'href="/models/"' in client.get("/").content
+    for url in ("/models/", "/rollouts/", "/models/devices/gate-01/"):
+        assert client.get(url).status_code == 200, url
+    assert b"Start a rollout" not in client.get("/rollouts/").content
+
+
+def test_scoped_viewers_do_not_see_fleet_wide_pages(client: Client, fleet: Fleet) -> None:
+    logged_in(client, "door", all_sites=False, groups=[fleet.entrances])
+    assert b'href="/models/"' not in client.get("/").content
+    for url in ("/models/", "/rollouts/"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert b"needs access to every site" in response.content
+    assert client.get("/models/devices/gate-01/").status_code == 200
+    assert client.get("/models/devices/dock-01/").status_code == 404
 
 
 def test_an_operator_of_one_site_acts_on_its_devices_only(client: Client, fleet: Fleet) -> None:

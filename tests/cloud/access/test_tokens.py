@@ -4,16 +4,16 @@ the tokens page; the ``api_tokens`` and ``users`` commands."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from cloud.access import tokens
@@ -183,16 +183,12 @@ def test_the_users_command_says_what_is_wrong(
 
 
 def test_existing_users_keep_what_they_had_after_the_access_migration() -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate([("access", "0001_initial")])
-    old_apps = executor.loader.project_state([("access", "0001_initial")]).apps
-    old_user = old_apps.get_model("auth", "User")
-    old_user.objects.create(username="root", is_superuser=True, is_staff=True)
-    old_user.objects.create(username="staff", is_staff=True)
-    old_user.objects.create(username="plain")
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migration = importlib.import_module("cloud.access.migrations.0002_existing_users")
+    User.objects.create_superuser("root")
+    User.objects.create_user("staff", is_staff=True)
+    User.objects.create_user("plain")
+    make_user("granted", Role.LABELER, all_sites=False)
+    migration.grant_existing(apps, None)
     roles = {
         access.user.username: (access.role, access.all_sites)
         for access in Access.objects.select_related("user")
@@ -201,4 +197,5 @@ def test_existing_users_keep_what_they_had_after_the_access_migration() -> None:
         "root": ("admin", True),
         "staff": ("operator", True),
         "plain": ("viewer", True),
+        "granted": ("labeler", False),
     }

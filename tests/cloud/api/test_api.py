@@ -176,7 +176,7 @@ def test_a_detection_comes_with_a_crop_url_that_serves_the_crop(
     [
         ({"since": "2026-11-21T10:00:00Z", "until": "2026-11-21T09:00:00Z"}, "request"),
         ({"since": "yesterday"}, "since"),
-        ({"camera": "lobby"}, "camera.0"),
+        ({"camera": "lobby"}, "camera"),
         ({"page": "0"}, "page"),
         ({"page_size": "1000"}, "page_size"),
     ],
@@ -198,7 +198,7 @@ def test_unknown_ids_and_paths_answer_404_in_json(
     for url in ("/api/v1/detections/nope", "/api/v1/nothing/here", "/api/v1/detections/x/y/z"):
         response = client.get(url, headers=everywhere)
         assert response.status_code == 404, url
-        assert response["Content-Type"] == "application/json"
+        assert response["Content-Type"].startswith("application/json")
         assert "detail" in response.json()
 
 
@@ -227,16 +227,10 @@ def test_a_store_that_is_down_answers_503_without_its_address(
 def test_it_answers_429_past_the_rate_limit(
     client: Client, everywhere: dict[str, str], settings: Any
 ) -> None:
-    from cloud.api.app import api
-
-    (throttle,) = api.throttles
-    monkey_rate = throttle.parse_rate("2/m")
-    throttle.num_requests, throttle.duration = monkey_rate
-    try:
-        statuses = [client.get("/api/v1/tokens", headers=everywhere).status_code for _ in range(3)]
-    finally:
-        throttle.num_requests, throttle.duration = throttle.parse_rate(settings.API_RATE)
+    settings.API_RATE = "2/m"
+    statuses = [client.get("/api/v1/tokens", headers=everywhere).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+    assert "detail" in client.get("/api/v1/tokens", headers=everywhere).json()
 
 
 def test_a_session_manages_its_own_tokens_with_csrf(db: None) -> None:
@@ -246,7 +240,7 @@ def test_a_session_manages_its_own_tokens_with_csrf(db: None) -> None:
     assert browser.get("/api/v1/tokens").json() == []
     refused = browser.post("/api/v1/tokens", {"name": "ci"}, content_type="application/json")
     assert refused.status_code == 403
-    assert refused["Content-Type"] == "application/json"
+    assert refused["Content-Type"].startswith("application/json")
     browser.get("/account/tokens/")
     csrf = browser.cookies["csrftoken"].value
     made = browser.post(

@@ -83,10 +83,10 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
         response = operator.get("/devices/")
     assert response.status_code == 200
     page = response.content.decode()
-    # The session and user, the filters' four choice lists, the page's count, then one query
-    # for every device with its site and heartbeat, one for their tags and one for the alerts:
-    # none per device.
-    assert len(queries) == 10
+    # The session and user, the user's access, the filters' four choice lists, the page's
+    # count, then one query for every device with its site and heartbeat, one for their tags
+    # and one for the alerts: none per device.
+    assert len(queries) == 11
     gate = page[page.index('id="device-gate-01"') : page.index('id="device-yard-02"')]
     assert 'class="error"' in gate  # it lost data: the row stands out
     for text in (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path, reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI, Router
 from ninja.throttling import UserRateThrottle
 
@@ -56,11 +57,24 @@ def unknown_endpoint(request: HttpRequest, rest: str) -> JsonResponse:
     return JsonResponse({"detail": f"no API endpoint /api/v1/{rest}"}, status=404)
 
 
+@login_not_required
+@require_safe
+def index(request: HttpRequest) -> JsonResponse:
+    """/api/v1/ itself: where the schema and its page are."""
+    return JsonResponse(
+        {
+            "openapi": request.build_absolute_uri(reverse("api:openapi-json")),
+            "docs": request.build_absolute_uri(reverse("api:openapi-view")),
+        }
+    )
+
+
 def urlpatterns() -> list[URLPattern | URLResolver]:
-    """The API's URL patterns, then a JSON 404 for every other path under it."""
+    """The index (in place of django-ninja's, a 404 page outside debug mode), the API's URL
+    patterns, then a JSON 404 for every other path under /api/v1/."""
     patterns, _, _ = api.urls
     for pattern in patterns:
         # The API answers 401 itself (token or session): the site's login redirect is for pages.
         if isinstance(pattern, URLPattern):
             login_not_required(pattern.callback)
-    return [*patterns, path("<path:rest>", unknown_endpoint)]
+    return [path("", index), *patterns, re_path(r"^(?P<rest>.*)$", unknown_endpoint)]

@@ -86,6 +86,10 @@ def test_the_schema_describes_every_endpoint(client: Client, db: None) -> None:
     }
     assert {"TokenAuth", "SessionAuth"} <= set(schema["components"]["securitySchemes"])
     assert client.get("/api/v1/docs").status_code == 200
+    assert client.get("/api/v1/").json() == {
+        "openapi": "http://testserver/api/v1/openapi.json",
+        "docs": "http://testserver/api/v1/docs",
+    }
 
 
 @pytest.mark.parametrize("headers", [{}, bearer("slt_nope"), {"Authorization": "Basic x"}])
@@ -195,7 +199,11 @@ def test_bad_filters_answer_400_with_a_message_per_field(
 def test_unknown_ids_and_paths_answer_404_in_json(
     client: Client, everywhere: dict[str, str]
 ) -> None:
-    for url in ("/api/v1/detections/nope", "/api/v1/nothing/here", "/api/v1/detections/x/y/z"):
+    for url in (
+        "/api/v1/detections/nope",
+        "/api/v1/nothing/here",
+        "/api/v1/detections/x/y/z",
+    ):
         response = client.get(url, headers=everywhere)
         assert response.status_code == 404, url
         assert response["Content-Type"].startswith("application/json")

@@ -140,8 +140,12 @@ def test_the_users_command_creates_users_sets_roles_and_grants(fleet: Fleet) -> 
         "groups": [],
     }
     assert not User.objects.get(username="door").has_usable_password()
-    run("users", "grant", "door", "--group", "hq/entrances", "--site", "depot")
-    run("users", "set-role", "door", "operator")
+    granted = json.loads(
+        run("users", "grant", "door", "--group", "hq/entrances", "--site", "depot", "--json")
+    )
+    assert (granted["sites"], granted["groups"]) == (["depot"], ["hq/entrances"])
+    promoted = run("users", "set-role", "door", "operator")
+    assert "door: operator, sees depot, hq/entrances" in promoted
     (listed,) = json.loads(run("users", "list", "--json"))
     assert listed["role"] == "operator"
     assert listed["sites"] == ["depot"]

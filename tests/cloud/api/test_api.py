@@ -165,6 +165,14 @@ def test_similar_objects_through_the_api_are_best_first(
     assert body["items"][0]["similarity"] == pytest.approx(0.9988, abs=1e-3)
 
 
+def test_similar_objects_of_a_crop_not_embedded_yet_say_so(
+    client: Client, crops: dict[str, Detection], everywhere: dict[str, str], search_data: SearchData
+) -> None:
+    fresh = search_data.add(ts=T0 + timedelta(minutes=5))
+    body = client.get(f"/api/v1/detections/{fresh.id}/similar", headers=everywhere).json()
+    assert (body["query"]["id"], body["embedded"], body["items"]) == (fresh.id, False, [])
+
+
 def test_a_detection_comes_with_a_crop_url_that_serves_the_crop(
     client: Client, crops: dict[str, Detection], everywhere: dict[str, str], search_data: SearchData
 ) -> None:

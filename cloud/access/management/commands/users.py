@@ -1,8 +1,8 @@
 """``python -m cloud users VERB``: users, their roles and what they may see.
 
 users create USERNAME [--role R] [--email E]
-users set-role USERNAME ROLE
-users grant USERNAME [--[no-]all-sites] [--site S ...] [--group SITE/NAME ...] [--remove]
+users set-role USERNAME ROLE [--json]
+users grant USERNAME [--[no-]all-sites] [--site S ...] [--group SITE/NAME ...] [--remove] [--json]
 users list [--json]
 """
 
@@ -48,10 +48,12 @@ class Command(NounCommand):
     def args_set_role(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("role", choices=Role.values)
+        add_json(parser)
 
     def do_set_role(self, **options: Any) -> None:
         access = grants.set_role(options["username"], options["role"])
-        self.stdout.write(_line(grants.describe(access.user)))
+        row = grants.describe(access.user)
+        self.emit(options, row, _line(row))
 
     def args_grant(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("username")
@@ -66,6 +68,7 @@ class Command(NounCommand):
             "--group", action="append", default=[], metavar="SITE/NAME", help="a camera group"
         )
         parser.add_argument("--remove", action="store_true", help="take the sites/groups away")
+        add_json(parser)
 
     def do_grant(self, **options: Any) -> None:
         access = grants.grant(
@@ -75,7 +78,8 @@ class Command(NounCommand):
             groups=options["group"],
             remove=options["remove"],
         )
-        self.stdout.write(_line(grants.describe(access.user)))
+        row = grants.describe(access.user)
+        self.emit(options, row, _line(row))
 
     def args_list(self, parser: argparse.ArgumentParser) -> None:
         add_json(parser)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from cloud.access.models import Role
@@ -110,3 +111,13 @@ def test_a_user_with_no_grants_sees_no_device(client: Client, fleet: Fleet) -> N
     logged_in(client, "new", all_sites=False)
     assert client.get("/devices/").context["rows"] == []
     assert client.get("/devices/gate-01/").status_code == 404
+
+
+def test_admins_edit_a_user_s_role_and_grants_on_the_admin_site(
+    client: Client, fleet: Fleet
+) -> None:
+    door = make_user("door", all_sites=False, groups=[fleet.entrances])
+    client.force_login(User.objects.create_superuser("root"))
+    page = client.get(f"/admin/auth/user/{door.pk}/change/").content.decode()
+    assert 'name="access-0-role"' in page
+    assert 'name="access-0-groups"' in page

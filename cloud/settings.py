@@ -8,6 +8,8 @@ default unless ``SIGHTLINE_CLOUD_DEBUG=true``. Secrets also accept ``<NAME>_FILE
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,11 @@ INSTALLED_APPS = [
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
+    "cloud.access",
+    # Login rate limiting: counts failed logins per username and address (AXES_* below).
+    "axes",
+    # The JSON API's framework (cloud.api); listed for its OpenAPI docs page's templates.
+    "ninja",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -91,7 +98,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes checks every login against its failure counts before the password does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins allowed per username from one address, and how long a lockout lasts. Per pair,
+# so that an attacker cannot lock a user out from everywhere by guessing their password
+# (behind a proxy that hides client addresses, the pair is in effect the username).
+AXES_FAILURE_LIMIT = env_int("SIGHTLINE_CLOUD_LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("SIGHTLINE_CLOUD_LOGIN_LOCKOUT_MINUTES", default=15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "cloud.access.lockout.locked_out"
+# The API's own login is a token, which axes does not see: it is rate limited per user there.
+API_RATE = env_str("SIGHTLINE_CLOUD_API_RATE", default="30/s")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", API_RATE):
+    raise ImproperlyConfigured(
+        f"SIGHTLINE_CLOUD_API_RATE={API_RATE!r}: write calls per period, e.g. 30/s or 600/m"
+    )
 
 ROOT_URLCONF = "cloud.urls"
 WSGI_APPLICATION = "cloud.wsgi.application"
@@ -109,6 +140,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "cloud.access.context.access",
             ],
         },
     },

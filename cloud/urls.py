@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from cloud.api.app import urlpatterns as api_urlpatterns
 from cloud.fleet import api as fleet_api
 from cloud.fleet import views as fleet_views
 
@@ -19,6 +20,9 @@ urlpatterns = [
     path("rollouts/", include("cloud.rollouts.urls")),
     # Devices call it without a session: the enrolment token is the credential.
     path("api/v1/enrol", fleet_api.enrol, name="enrol"),
+    # The JSON API (cloud.api): token or session, JSON errors, OpenAPI at api/v1/openapi.json.
+    path("api/v1/", include((api_urlpatterns(), "api"))),
+    path("account/tokens/", include("cloud.access.urls")),
     # Not under devices/: any name there could be a device id.
     path("enrolments/", fleet_views.enrol, name="enrolments"),
     path("", include("cloud.search.urls")),

@@ -1,14 +1,20 @@
-"""Model registry pages: the versions and a staff upload form; each device's desired vs
-reported state (the reported state is the truth shown: what the device says it runs)."""
+"""Model registry pages: the versions and an upload form; each device's desired vs reported
+state (the reported state is the truth shown: what the device says it runs).
+
+The versions are for users who see every site (the drift lists every site's devices) and
+uploads for operators among them; a device's state is for users who see the device
+(`cloud.access`)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from cloud.access import scope
+from cloud.access.models import Role
+from cloud.access.roles import require_role
 from cloud.deploy import registry, services
 from cloud.deploy.forms import UploadForm
 from cloud.deploy.models import ModelVersion
@@ -17,6 +23,7 @@ from cloud.lib.objectstore import ObjectStoreError
 
 
 @require_safe
+@require_role(Role.VIEWER, fleet_wide=True)
 def versions(request: HttpRequest) -> HttpResponse:
     """Every model version, and the devices whose state differs from what they should run."""
     return render(
@@ -29,10 +36,10 @@ def versions(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
 @require_http_methods(["GET", "POST"])
+@require_role(Role.OPERATOR, fleet_wide=True)
 def upload(request: HttpRequest) -> HttpResponse:
-    """Upload a signed model version (staff only)."""
+    """Upload a signed model version."""
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -58,6 +65,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_safe
 def device(request: HttpRequest, device_id: str) -> HttpResponse:
     """One device's desired state, its reported state, and the drift between them."""
+    scope.require_visible_device(request.user, device_id)
     try:
         found = services.deployment(device_id)
     except NotFound as err:

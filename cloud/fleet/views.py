@@ -1,26 +1,27 @@
 """The fleet pages: the devices list with its filters, a device's page, enrolment, revocation.
 
-Server-rendered like the search pages and behind the same login (`LoginRequiredMiddleware`);
-enrolling and revoking are for staff only. The counters come from each device's latest
+Server-rendered like the search pages and behind the same login (`LoginRequiredMiddleware`).
+Every user sees the devices of their scope (`cloud.access.scope`); operators revoke those,
+and operators who see every site enrol new ones. The counters come from each device's latest
 heartbeat (`DeviceHealth`): rows waiting in its outbox, and per lane the rows it dropped,
 dead-lettered and delivered, so that every loss a device counted shows here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from cloud.access import scope
+from cloud.access.models import Role
+from cloud.access.roles import require_role
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet import enrolment, registry, revocation
 from cloud.fleet.broker import BrokerAccountError, accounts_from_settings
@@ -29,20 +30,6 @@ from cloud.fleet.models import Device, DeviceHealth
 from cloud.fleet.registry import DeviceFilter, Health
 
 PAGE_SIZE = 50
-
-View = Callable[..., HttpResponse]
-
-
-def staff_only(view: View) -> View:
-    """Refuse (403) a logged-in user who is not staff; the login itself is the middleware's."""
-
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not request.user.is_staff:
-            raise PermissionDenied("staff only")
-        return view(request, *args, **kwargs)
-
-    return guarded
 
 
 @dataclass(frozen=True)
@@ -84,9 +71,8 @@ def devices(request: HttpRequest) -> HttpResponse:
     form = FleetFilterForm(request.GET)
     now = timezone.now()
     where = form.device_filter() if form.is_valid() else DeviceFilter()
-    page = Paginator(registry.find_devices(where, now=now), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    found = scope.visible_devices(request.user, registry.find_devices(where, now=now))
+    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [DeviceRow.of(device, now) for device in page]
     filtered = any(form.cleaned_data.values()) if form.is_valid() else False
     return render(
@@ -98,7 +84,8 @@ def devices(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def device(request: HttpRequest, device_id: str) -> HttpResponse:
-    """A device's registry data, cameras, health and credentials, and (staff) revoke."""
+    """A device's registry data, cameras, health and credentials, and (operators) revoke."""
+    scope.require_visible_device(request.user, device_id)
     try:
         found = registry.get_device(device_id)
     except NotFound as err:
@@ -108,7 +95,7 @@ def device(request: HttpRequest, device_id: str) -> HttpResponse:
     except BrokerAccountError:
         accounts = None
     row = DeviceRow.of(found, timezone.now())
-    cameras = found.cameras.prefetch_related("groups")
+    cameras = scope.visible_cameras(request.user).filter(device=found).prefetch_related("groups")
     return render(
         request,
         "fleet/device.html",
@@ -124,9 +111,10 @@ def device(request: HttpRequest, device_id: str) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@require_role(Role.OPERATOR)
 def revoke(request: HttpRequest, device_id: str) -> HttpResponse:
     """Revoke every credential of the device, then show its page again."""
+    scope.require_visible_device(request.user, device_id)
     try:
         revoked = revocation.revoke_device(device_id, accounts_from_settings())
     except NotFound as err:
@@ -143,7 +131,7 @@ def revoke(request: HttpRequest, device_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@staff_only
+@require_role(Role.OPERATOR, fleet_wide=True)
 def enrol(request: HttpRequest) -> HttpResponse:
     """Make an enrolment and show its one-time token (on this response only)."""
     form = EnrolmentForm(request.POST or None)

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from cloud.access import scope
 from cloud.fleet.models import Device
 from cloud.monitoring.series import METRICS, device_series
 
@@ -51,8 +52,11 @@ def parse_since(value: str, now: datetime) -> datetime:
 
 @require_safe
 def series(request: HttpRequest, device_id: str) -> JsonResponse:
-    """One metric of one device over time, as JSON (`cloud.monitoring.series`)."""
-    device = get_object_or_404(Device, pk=device_id)
+    """One metric of one device over time, as JSON (`cloud.monitoring.series`), for a user
+    who may see the device."""
+    device = get_object_or_404(
+        scope.visible_devices(request.user, Device.objects.all()), pk=device_id
+    )
     metric = request.GET.get("metric", "")
     if metric not in METRICS:
         choices = ", ".join(METRICS)

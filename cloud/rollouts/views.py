@@ -1,9 +1,11 @@
-"""The rollout pages: the list, the staff form that previews and starts one, and a rollout's
+"""The rollout pages: the list, the form that previews and starts one, and a rollout's
 page with its plan, the gate's judgement, the audit log and the operator's actions.
 
-Behind the site's login (`LoginRequiredMiddleware`) like the fleet pages; starting and acting
-are for staff only. Every change goes through `cloud.rollouts.services`, as the `rollouts`
-command's do, so the web app and the command leave the same audit entries.
+Behind the site's login (`LoginRequiredMiddleware`) like the fleet pages; a rollout spans the
+fleet, so its pages are for users who see every site (`cloud.access.roles`), and starting or
+steering one for operators among them. Every change
+goes through `cloud.rollouts.services`, as the `rollouts` command's do, so the web app and
+the command leave the same audit entries.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from cloud.access.models import Role
+from cloud.access.roles import require_role
 from cloud.deploy import services as deploy
 from cloud.errors import InvalidInput, NotFound
-from cloud.fleet.views import staff_only
 from cloud.monitoring.models import Alert
 from cloud.rollouts import services
 from cloud.rollouts.forms import ActionForm, RolloutForm
@@ -29,6 +32,7 @@ from cloud.rollouts.plan import PlanError, plan_stages
 
 
 @require_safe
+@require_role(Role.VIEWER, fleet_wide=True)
 def rollouts(request: HttpRequest) -> HttpResponse:
     """Every rollout, newest first."""
     return render(
@@ -48,7 +52,7 @@ class PlannedStage:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@staff_only
+@require_role(Role.OPERATOR, fleet_wide=True)
 def new(request: HttpRequest) -> HttpResponse:
     """The rollout form: "Preview" shows the plan, "Start" starts the rollout.
 
@@ -111,6 +115,7 @@ class PlanRow:
 
 
 @require_safe
+@require_role(Role.VIEWER, fleet_wide=True)
 def rollout(request: HttpRequest, name: str) -> HttpResponse:
     """A rollout's progress, plan, gate judgement and audit log, and (staff) its actions.
 
@@ -157,7 +162,7 @@ def rollout(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@require_role(Role.OPERATOR, fleet_wide=True)
 def act(request: HttpRequest, name: str) -> HttpResponse:
     """Apply an operator's action (pause, resume, abort, rollback, approve), then show the
     rollout again with what happened or why it could not."""

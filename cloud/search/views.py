@@ -1,23 +1,30 @@
 """Server-rendered search pages: the detection grid and the similar-objects list.
 
-Both need a login (`LoginRequiredMiddleware`). A store that cannot be reached gives a 503
+Both need a login (`LoginRequiredMiddleware`) and show only the cameras the user may see
+(`cloud.access.scope`): the camera choices, the grid's query, the similar page's query crop
+and its vector search all go through the user's scope. A store that cannot be reached gives a 503
 page that says which one, never a stack trace; other store errors are bugs and stay 500s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Final
+from typing import Final, cast
 
+from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from cloud import backends
+from cloud.access import scope
 from cloud.detections.models import Detection
+from cloud.fleet.models import Camera
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
+from cloud.search.criteria import SearchCriteria
 from cloud.search.forms import SearchForm
 from cloud.search.results import crop_cards, similar_cards
 
@@ -32,12 +39,12 @@ SIMILAR_K: Final = 24
 @require_safe
 def detections(request: HttpRequest) -> HttpResponse:
     """A grid of crops, newest first, filtered by camera, class and time range."""
-    form = SearchForm(request.GET)
+    form = _scoped_form(request)
     context: dict[str, object] = {"form": form, "filter_query": _filter_query(request)}
     if not form.is_valid():
         # Errors beside no results, rather than silently unfiltered ones.
         return render(request, "search/detections.html", context)
-    criteria = form.criteria()
+    criteria = _scoped_criteria(request, form)
     page = Paginator(criteria.detections(), PAGE_SIZE).get_page(request.GET.get("page"))
     try:
         cards = crop_cards(page, backends.object_store())
@@ -50,8 +57,12 @@ def detections(request: HttpRequest) -> HttpResponse:
 @require_safe
 def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     """The crops most similar to one detection's, best first, under the same filters."""
-    detection = get_object_or_404(Detection.objects.select_related("camera"), pk=detection_id)
-    form = SearchForm(request.GET)
+    # A detection the user may not see is "not found", like one that does not exist.
+    detection = get_object_or_404(
+        scope.visible_detections(request.user, Detection.objects.select_related("camera")),
+        pk=detection_id,
+    )
+    form = _scoped_form(request)
     context: dict[str, object] = {
         "form": form,
         "filter_query": _filter_query(request),
@@ -63,7 +74,7 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
         if form.is_valid():
             context["cards"] = similar_cards(
                 detection,
-                form.criteria(),
+                _scoped_criteria(request, form),
                 vectors=backends.vector_store(),
                 objects=objects,
                 k=SIMILAR_K,
@@ -73,6 +84,20 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     except VectorStoreUnavailable as err:
         return _unavailable(request, "vector store", err)
     return render(request, "search/similar.html", context)
+
+
+def _scoped_form(request: HttpRequest) -> SearchForm:
+    """The filter form, offering only the cameras the user may see."""
+    form = SearchForm(request.GET)
+    camera = cast("forms.ModelMultipleChoiceField[Camera]", form.fields["camera"])
+    camera.queryset = scope.visible_cameras(request.user)
+    return form
+
+
+def _scoped_criteria(request: HttpRequest, form: SearchForm) -> SearchCriteria:
+    """The form's criteria, narrowed to the user's cameras (the vector search's too)."""
+    criteria = form.criteria()
+    return dataclasses.replace(criteria, camera_ids=scope.narrow(criteria.camera_ids, request.user))
 
 
 def _filter_query(request: HttpRequest) -> str:

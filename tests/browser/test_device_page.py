@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
@@ -22,6 +21,7 @@ from cloud.fleet.models import Device, DeviceStatus, HardwareProfile
 from cloud.fleet.registry import ensure_site
 from cloud.monitoring.models import Alert, AlertKind, HeartbeatSample
 from tests.cloud.monitoring.samples import stored
+from tests.users import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def seeded(live_server: LiveServer) -> Iterator[None]:
         hardware_profile=HardwareProfile.JETSON_ORIN, status=DeviceStatus.ONLINE,
         agent_version="0.2.0",
     )  # fmt: skip
-    User.objects.create_user("operator", password=PASSWORD)
+    make_user("operator", password=PASSWORD)
     now = timezone.now()
     for n in range(SAMPLES):
         slow = n >= SAMPLES // 2

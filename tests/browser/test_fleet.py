@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from cloud.access.models import Role
 from cloud.fleet import api, registry, views
 from cloud.fleet.services import provision_device
 from tests.cloud.fleet.accounts import MemoryAccounts
+from tests.users import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +33,7 @@ def seeded(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     accounts = MemoryAccounts()
     monkeypatch.setattr(views, "accounts_from_settings", lambda: accounts)
     monkeypatch.setattr(api, "accounts_from_settings", lambda: accounts)
-    User.objects.create_user("admin", password=PASSWORD, is_staff=True)
+    make_user("admin", Role.OPERATOR, password=PASSWORD)
     registry.save_site("hq", name="Head office")
     provision_device("hq-old", hardware_profile="x86-cpu", site="hq")
     provision_device("lab-1", hardware_profile="x86-gpu", site="lab", tags=["beta"])

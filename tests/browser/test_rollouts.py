@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from cloud.access.models import Role
 from cloud.deploy.models import ModelVersion
 
 # The rollout tests' fixtures, by name: the eight-device fleet running version 1 and the store
@@ -22,6 +22,7 @@ from cloud.deploy.models import ModelVersion
 from tests.browser.conftest import log_in
 from tests.cloud.conftest import objects, operator, store  # noqa: F401
 from tests.cloud.rollouts.conftest import fleet, old_and_new  # noqa: F401
+from tests.users import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +31,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def staff(live_server: LiveServer) -> None:
-    User.objects.create_user("admin", password=PASSWORD, is_staff=True)
+    make_user("admin", Role.OPERATOR, password=PASSWORD)
 
 
 def test_start_pause_and_resume_a_rollout_in_a_real_browser(

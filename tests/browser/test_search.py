@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
@@ -36,6 +35,7 @@ from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorSt
 from models.cache import resolve
 from models.errors import ModelNotBuiltError
 from tests.footage.clips import VTEST, source
+from tests.users import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -112,7 +112,7 @@ def seeded(
         site=ensure_site("hq"),
         hardware_profile=HardwareProfile.X86_CPU,
     )
-    User.objects.create_user("operator", password=PASSWORD)
+    make_user("operator", password=PASSWORD)
     per_camera = dict.fromkeys(CAMERAS, 0)
     ids = []
     capture = cv2.VideoCapture(str(source(VTEST)))

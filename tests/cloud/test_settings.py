@@ -208,3 +208,17 @@ def test_it_logs_json_lines_with_extra_fields(monkeypatch: pytest.MonkeyPatch) -
     assert line["message"] == "stored crop c1"
     assert line["levelname"] == "INFO"
     assert line["device_id"] == "gate-01"
+
+
+@pytest.mark.parametrize("rate", ["30", "0/s", "30/week", "fast"])
+def test_it_rejects_an_api_rate_it_cannot_read(monkeypatch: pytest.MonkeyPatch, rate: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SIGHTLINE_CLOUD_API_RATE"):
+        load_settings(monkeypatch, **PRODUCTION, API_RATE=rate)
+
+
+def test_logins_lock_out_after_the_configured_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(
+        monkeypatch, **PRODUCTION, LOGIN_FAILURE_LIMIT="3", LOGIN_LOCKOUT_MINUTES="60"
+    )
+    assert settings["AXES_FAILURE_LIMIT"] == 3
+    assert settings["AXES_COOLOFF_TIME"] == timedelta(hours=1)

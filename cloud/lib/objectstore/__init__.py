@@ -14,6 +14,7 @@ from cloud.lib.objectstore.errors import (
     ObjectStoreError,
     ObjectStoreUnavailable,
     ObjectTooLarge,
+    PresignedUrlExpired,
     PresignedUrlInvalid,
 )
 from cloud.lib.objectstore.keys import crop_key, model_key
@@ -32,6 +33,7 @@ __all__ = [
     "ObjectStoreSettings",
     "ObjectStoreUnavailable",
     "ObjectTooLarge",
+    "PresignedUrlExpired",
     "PresignedUrlInvalid",
     "create_object_store",
     "crop_key",

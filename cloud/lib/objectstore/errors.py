@@ -47,3 +47,7 @@ class ObjectTooLarge(InvalidObjectRequest):
 
 class PresignedUrlInvalid(ObjectStoreError):
     """A presigned URL is expired, tampered with or malformed; serve it as 403 Forbidden."""
+
+
+class PresignedUrlExpired(PresignedUrlInvalid):
+    """A presigned URL that was valid has expired; serve it as 410 Gone."""

@@ -42,6 +42,7 @@ from cloud.lib.objectstore.errors import (
     ObjectStoreAuthError,
     ObjectStoreError,
     ObjectStoreUnavailable,
+    PresignedUrlExpired,
     PresignedUrlInvalid,
 )
 from cloud.lib.objectstore.validation import (
@@ -207,7 +208,8 @@ class LocalObjectStore:
         """Check a presigned URL's parts as the web app received them (key unquoted).
 
         Raises `PresignedUrlInvalid` when the key or parameters are malformed, the signature
-        does not match or the URL has expired; returns None when the URL may be served.
+        does not match, `PresignedUrlExpired` when it has expired (checked last, so only a
+        genuine URL is called expired); returns None when the URL may be served.
         """
         try:
             validate_key(key)
@@ -219,7 +221,7 @@ class LocalObjectStore:
         if not hmac.compare_digest(self._signature(key, expires_at), sig):
             raise PresignedUrlInvalid("presigned URL signature does not match")
         if self._clock().timestamp() > expires_at:
-            raise PresignedUrlInvalid("presigned URL has expired")
+            raise PresignedUrlExpired("presigned URL has expired")
 
     def _signature(self, key: str, expires_at: int) -> str:
         message = f"GET\n{key}\n{expires_at}".encode()

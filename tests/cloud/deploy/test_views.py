@@ -6,19 +6,20 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from cloud.access.models import Role
 from cloud.deploy.models import ModelVersion
 from cloud.deploy.services import ReportedCamera, assign_model, record_reported_state
 from cloud.lib.objectstore import ObjectStore
 from tests.signed_models import Artifact
+from tests.users import make_user
 
 
 @pytest.fixture
 def staff(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("ops", is_staff=True))
+    client.force_login(make_user("ops", Role.OPERATOR))
     return client
 
 
@@ -53,9 +54,11 @@ def test_a_form_upload_that_does_not_verify_says_why(
     assert not ModelVersion.objects.exists()
 
 
-def test_only_staff_may_upload(client: Client, db: None) -> None:
-    client.force_login(User.objects.create_user("viewer"))
-    assert client.get("/models/upload/").status_code == 302
+def test_only_operators_may_upload(client: Client, db: None) -> None:
+    client.force_login(make_user("viewer"))
+    response = client.get("/models/upload/")
+    assert response.status_code == 403
+    assert b"This needs the operator role." in response.content
 
 
 def test_a_device_page_shows_what_it_runs_and_why_not_what_it_should(

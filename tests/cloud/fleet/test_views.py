@@ -7,11 +7,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from cloud.access.models import Role
 from cloud.errors import NotFound
 from cloud.fleet import registry, views
 from cloud.fleet.models import Device, DeviceStatus, Enrolment, HardwareProfile
@@ -21,13 +21,14 @@ from cloud.ingest.credentials import authenticate_token, issue_token
 from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.accounts import MemoryAccounts
 from tests.cloud.fleet.heartbeats import heartbeat, lane
+from tests.users import make_user
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def operator(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("operator"))
+    client.force_login(make_user("operator"))
     return client
 
 
@@ -82,10 +83,10 @@ def test_it_shows_each_devices_status_and_the_losses_it_counted(operator: Client
         response = operator.get("/devices/")
     assert response.status_code == 200
     page = response.content.decode()
-    # The session and user, the filters' four choice lists, the page's count, then one query
-    # for every device with its site and heartbeat, one for their tags and one for the alerts:
-    # none per device.
-    assert len(queries) == 10
+    # The session and user, the user's access, the filters' four choice lists, the page's
+    # count, then one query for every device with its site and heartbeat, one for their tags
+    # and one for the alerts: none per device.
+    assert len(queries) == 11
     gate = page[page.index('id="device-gate-01"') : page.index('id="device-yard-02"')]
     assert 'class="error"' in gate  # it lost data: the row stands out
     for text in (
@@ -127,7 +128,7 @@ def test_it_says_when_there_are_no_devices(operator: Client) -> None:
 
 @pytest.fixture
 def staff(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("admin", is_staff=True))
+    client.force_login(make_user("admin", Role.OPERATOR))
     return client
 
 

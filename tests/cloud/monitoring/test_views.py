@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
@@ -15,13 +14,14 @@ from cloud.monitoring.models import Alert, AlertKind, HealthRollup
 from cloud.monitoring.series import MAX_POINTS, thin
 from cloud.monitoring.views import BadQuery, parse_since
 from tests.cloud.monitoring.samples import stored
+from tests.users import make_user
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def client(db: None) -> Client:
-    user = User.objects.create_user("operator", password="pw-for-tests-only")
+    user = make_user("operator")
     logged_in = Client()
     logged_in.force_login(user)
     return logged_in

@@ -88,15 +88,26 @@ def test_it_refuses_a_tampered_url(
     url = store.presigned_get_url(KEY, timedelta(minutes=5))
     response = client.get(tamper(url))
     assert response.status_code == 403
-    assert b"invalid or has expired" in response.content
+    assert b"This link is not valid" in response.content
 
 
-def test_it_refuses_an_expired_url(
+def test_it_says_an_expired_url_is_gone(
     client: Client, store: LocalObjectStore, clock: Clock, db: None
 ) -> None:
     url = store.presigned_get_url(KEY, timedelta(minutes=5))
     clock.now += timedelta(minutes=5, seconds=1)
-    assert client.get(url).status_code == 403
+    response = client.get(url)
+    assert response.status_code == 410
+    assert b"This link has expired" in response.content
+    assert b"Reload the page" in response.content
+
+
+def test_it_calls_a_tampered_expired_url_invalid_not_expired(
+    client: Client, store: LocalObjectStore, clock: Clock, db: None
+) -> None:
+    url = store.presigned_get_url(KEY, timedelta(minutes=5))
+    clock.now += timedelta(minutes=10)
+    assert client.get(with_query(url, sig="0" * 64)).status_code == 403
 
 
 def test_it_answers_404_for_a_signed_url_of_a_missing_object(

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cloud.access.models import Role
 from cloud.deploy.models import ModelVersion
 from cloud.fleet.models import Device, HardwareProfile
 from cloud.fleet.registry import ensure_site
@@ -21,19 +21,20 @@ from cloud.rollouts.gate import GateBounds
 from cloud.rollouts.models import Rollout, RolloutEvent
 from cloud.rollouts.services import RolloutRequest, Selector
 from tests.cloud.rollouts.reports import CPU, GPU, runs
+from tests.users import make_user
 
 Versions = tuple[ModelVersion, ModelVersion]
 
 
 @pytest.fixture
 def staff(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("ops", is_staff=True))
+    client.force_login(make_user("ops", Role.OPERATOR))
     return client
 
 
 @pytest.fixture
 def viewer(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("viewer"))
+    client.force_login(make_user("viewer"))
     return client
 
 

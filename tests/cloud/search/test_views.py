@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +18,7 @@ from cloud.lib.objectstore.local import LocalObjectStore
 from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search import views
 from tests.cloud.search.data import SearchData, track_id
+from tests.users import make_user
 
 # The capture time of the sample detection in tests/cloud/conftest.py.
 T0 = datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC)
@@ -34,7 +34,7 @@ def local_minute(n: int) -> str:
 
 @pytest.fixture
 def operator(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("operator"))
+    client.force_login(make_user("operator"))
     return client
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from cloud.lib.objectstore import ObjectStoreUnavailable, PresignedUrlInvalid
+from cloud.lib.objectstore import ObjectStoreUnavailable, PresignedUrlExpired, PresignedUrlInvalid
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -123,7 +123,7 @@ def test_verify_refuses_an_expired_url(store: LocalObjectStore, tmp_path: Path) 
     _, exp, sig = url_parts(store.presigned_get_url(KEY, timedelta(seconds=30)))
     later = LocalObjectStore(settings(tmp_path), clock=lambda: NOW + timedelta(seconds=31))
 
-    with pytest.raises(PresignedUrlInvalid, match="expired"):
+    with pytest.raises(PresignedUrlExpired, match="expired"):
         later.verify_presigned(KEY, exp, sig)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import numpy.typing as npt
+from django.template.defaultfilters import filesizeformat
 
 from cloud.errors import InvalidInput
 from cloud.lib.jpeg import JpegHeaderError, JpegSize, read_jpeg_size
@@ -78,4 +79,4 @@ def decode_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
 
 def too_large_message(max_bytes: int) -> str:
     """What a user is told about a file over `max_bytes`."""
-    return f"The file is too large: the largest upload is {max_bytes / 1_000_000:.1f} MB."
+    return f"The file is too large: the largest upload is {filesizeformat(max_bytes)}."

@@ -12,7 +12,7 @@ import pytest
 from cloud.search.uploads import UploadRefused, decode_upload
 from tests.cloud.lib.jpeg_samples import declaring, encode
 
-LIMITS = {"max_bytes": 1_000_000, "max_pixels": 4096 * 4096}
+LIMITS = {"max_bytes": 1 << 20, "max_pixels": 4096 * 4096}
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -40,7 +40,7 @@ def test_it_decodes_jpeg_and_png_photos() -> None:
         (encode(64, 48)[:40], "The JPEG file is damaged (the JPEG ends before its frame header)"),
         (png_header(64, 48) + b"garbage instead of image data", "does not decode"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "The PNG file is damaged"),
-        (b"x" * 1_000_001, "The file is too large: the largest upload is 1.0 MB."),
+        (b"x" * ((1 << 20) + 1), "The file is too large: the largest upload is 1.0\xa0MB."),
     ],
     ids=["empty", "pdf", "gif", "truncated jpeg", "corrupt png", "no png header", "too many bytes"],
 )

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "cloud.search",
     "cloud.ingest",
     "cloud.embeddings",
+    "cloud.faces",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
@@ -321,8 +322,31 @@ EMBEDDER: dict[str, Any] = {
 }
 
 # What else the embed workers compute from each decoded crop (cloud.embeddings.analysers.ANALYSERS
-# names, run in this order); empty: the appearance vector only.
-CROP_ANALYSERS: list[str] = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=[])
+# names, run in this order); `none`: the appearance vector only (an empty variable means the
+# default). `faces`: the face in each person crop (YuNet + SFace, tens of ms per person crop on
+# one core) for face search.
+_crop_analysers = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=["faces"])
+CROP_ANALYSERS: list[str] = [] if _crop_analysers == ["none"] else _crop_analysers
+
+# How faces are found in person crops and uploads (cloud.faces.recognizer.FaceSettings; its
+# YuNet score threshold keeps the default measured there).
+FACES: dict[str, Any] = {
+    "min_face_px": env_int("SIGHTLINE_CLOUD_FACES_MIN_FACE_PX", default=24, minimum=8),
+    "max_side_px": env_int("SIGHTLINE_CLOUD_FACES_MAX_SIDE_PX", default=1280, minimum=112),
+}
+
+# Search by an uploaded image (cloud.search.example.ExampleSearchSettings): the web process
+# detects and embeds uploads itself, loading the detector, crop and face models on first use.
+EXAMPLE_SEARCH: dict[str, Any] = {
+    "max_upload_bytes": env_int(
+        "SIGHTLINE_CLOUD_EXAMPLE_MAX_UPLOAD_BYTES", default=10_000_000, minimum=1
+    ),
+    # A decoder allocates the whole declared image: the same bound as the workers' crops.
+    "max_pixels": _MAX_CROP_PIXELS,
+    "uploads_per_minute": env_int(
+        "SIGHTLINE_CLOUD_EXAMPLE_UPLOADS_PER_MINUTE", default=12, minimum=1
+    ),
+}
 
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
 # (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).

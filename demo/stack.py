@@ -46,7 +46,9 @@ DEVICE_ID = "demo-box"
 SITE = "demo"
 CAMERA_ID = "vtest"
 DEMO_USER = "demo"
-MODELS = ("nanodet-g", "mobilenetv2-reid")
+# The detector (edge, and uploads searched by example), the crop embedder, and the face models of
+# the embed worker's default `faces` analyser.
+MODELS = ("nanodet-g", "mobilenetv2-reid", "yunet", "sface")
 
 
 class DemoError(Exception):

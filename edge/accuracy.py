@@ -29,11 +29,11 @@ import cv2
 import numpy as np
 
 from edge.detectors.base import Detector
-from edge.detectors.postprocess import Detection, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.detectors.registry import DetectorConfig, create_detector
 from edge.errors import DatasetError
 from edge.tracking.matching import iou_matrix
+from models.detection import Detection, to_detections
 from models.manifest import Accuracy
 
 logger = logging.getLogger(__name__)

@@ -9,30 +9,16 @@ the decoded frame everywhere on the edge; only the wire conversion (`edge.wire`)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
+from models.detection import BoxLike
 
-class PixelBox(Protocol):
-    """An axis-aligned rectangle in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right.
+PixelBox = BoxLike
+"""An axis-aligned rectangle in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right.
 
-    Detections, tracker boxes (`Box`) and crop rectangles (`PixelRect`) all satisfy it.
-    """
-
-    @property
-    def x1(self) -> float:
-        """Left edge."""
-
-    @property
-    def y1(self) -> float:
-        """Top edge."""
-
-    @property
-    def x2(self) -> float:
-        """Right edge (exclusive)."""
-
-    @property
-    def y2(self) -> float:
-        """Bottom edge (exclusive)."""
+Detections, tracker boxes (`Box`) and crop rectangles (`PixelRect`) all satisfy it; it is the
+protocol the shared crop rectangle (`models.detection.padded_rect`) takes.
+"""
 
 
 @dataclass(frozen=True, slots=True)

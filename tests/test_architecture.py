@@ -35,8 +35,16 @@ class Rule:
 
 
 # The light modules of `models` that runtime code may import. `models.__init__` is the package
-# file, which runs before any of them, so it must be as light as they are.
-LIGHT_MODELS = ("models.__init__", "models.manifest", "models.errors", "models.cache")
+# file, which runs before any of them, so it must be as light as they are. `models.detection`
+# (a detector's pure pre/post-processing, run by the edge on frames and the cloud on uploads)
+# needs numpy and OpenCV, which both runtimes have, and nothing of the recipe.
+LIGHT_MODELS = (
+    "models.__init__",
+    "models.manifest",
+    "models.errors",
+    "models.cache",
+    "models.detection",
+)
 
 # One row per part; adding a top-level package is adding its row here.
 RULES: dict[str, Rule] = {

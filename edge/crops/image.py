@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edge.geometry import Box, PixelRect
+from models.detection import padded_rect
 
 Image = npt.NDArray[np.uint8]
 
 
 def pixel_rect(box: Box, frame_width: int, frame_height: int, padding: float = 0.0) -> PixelRect:
-    """The box grown by `padding` x its width/height on each side, rounded outwards, clipped.
+    """The box grown by `padding` x its width/height on each side, rounded outwards, clipped
+    (`models.detection.padded_rect`, which the cloud cuts uploaded images with too).
 
     Padding gives the embedder and a human some context around a tight detector box. The result
     may be empty (x1 == x2 or y1 == y2) when the box lies outside the frame.
     """
-    pad_x = box.width * padding
-    pad_y = box.height * padding
-    x1 = min(max(math.floor(box.x1 - pad_x), 0), frame_width)
-    y1 = min(max(math.floor(box.y1 - pad_y), 0), frame_height)
-    x2 = min(max(math.ceil(box.x2 + pad_x), x1), frame_width)
-    y2 = min(max(math.ceil(box.y2 + pad_y), y1), frame_height)
-    return PixelRect(x1, y1, x2, y2)
+    return PixelRect(*padded_rect(box, frame_width, frame_height, padding))
 
 
 def cut(frame: Image, rect: PixelRect) -> Image:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.detectors.postprocess import FloatArray, RawDetections
+from models.detection import FloatArray, RawDetections
 
 if TYPE_CHECKING:
     from edge.detectors.model import ModelSpec

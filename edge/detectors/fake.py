@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.detectors.model import ModelSpec
-from edge.detectors.postprocess import FloatArray, RawDetections
 from edge.geometry import PixelBox
+from models.detection import FloatArray, RawDetections
 
 
 def fake_model_spec(

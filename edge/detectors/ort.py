@@ -15,14 +15,14 @@ from pydantic import Field
 
 from edge.detectors.base import DetectorSettings
 from edge.detectors.model import ModelSpec, load_model_spec
-from edge.detectors.postprocess import (
+from edge.errors import BackendUnavailable
+from models.detection import (
     NANODET_OUTPUT_NAMES,
     FloatArray,
     RawDetections,
     decode_nanodet,
     nanodet_levels,
 )
-from edge.errors import BackendUnavailable
 from models.errors import ModelError
 
 logger = logging.getLogger(__name__)

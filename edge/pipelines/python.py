@@ -35,7 +35,6 @@ import numpy.typing as npt
 from edge.crops.selector import CropSettings
 from edge.deploy.swap import LoadedModel, ModelSlot
 from edge.detectors.base import Detector
-from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.errors import ConfigError
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats, TrackJournal
@@ -44,6 +43,7 @@ from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
 from edge.sources.base import Frame, VideoSource
 from edge.tracking.base import Tracker
+from models.detection import RawDetections, to_detections
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from edge.geometry import Box, PixelBox
 class DetectionLike(PixelBox, Protocol):
     """What the tracker reads from a detection: a box in frame pixels, a score and a class.
 
-    `edge.detectors.postprocess.Detection` satisfies it; any object with these attributes does.
+    `models.detection.Detection` satisfies it; any object with these attributes does.
     """
 
     @property

@@ -17,9 +17,9 @@ from edge.accuracy import (
     match,
     measure,
 )
-from edge.detectors.postprocess import Detection
 from edge.errors import DatasetError
 from edge.tracking.matching import iou_matrix
+from models.detection import Detection
 from models.manifest import read_runtime_manifest
 from tests.edge.nanodet import MANIFEST, built_model
 from tests.models.built_models import unavailable

@@ -9,7 +9,7 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 
-from edge.detectors.postprocess import NANODET_OUTPUT_NAMES
+from models.detection import NANODET_OUTPUT_NAMES
 from models.manifest import load_manifest
 from tests.models.built_models import require_model
 

@@ -10,7 +10,6 @@ import pytest
 from edge.crops.selector import CropSettings
 from edge.deploy.swap import LoadedModel, ModelSlot, Swap, swap_check
 from edge.detectors.fake import FakeDetector, raw_detections
-from edge.detectors.postprocess import RawDetections
 from edge.geometry import Box
 from edge.pipelines.base import CameraSettings
 from edge.pipelines.python import PythonPipeline
@@ -18,6 +17,7 @@ from edge.records import ModelRef
 from edge.sources.base import SourceSettings
 from edge.sources.fake import FakeSource, Sprite
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
+from models.detection import RawDetections
 from tests.edge.sinks import RecordingSink
 
 FRAMES = 30

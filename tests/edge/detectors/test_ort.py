@@ -13,9 +13,9 @@ import pytest
 
 from edge.detectors.base import ModelSettings
 from edge.detectors.ort import OrtDetector
-from edge.detectors.postprocess import RawDetections, to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.detectors.registry import create_detector
+from models.detection import RawDetections, to_detections
 from models.errors import ModelError
 from tests.edge.nanodet import built_model, detector_settings, tampered_copy
 from tests.footage.clips import VTEST, clip_path

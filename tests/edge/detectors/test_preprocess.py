@@ -8,8 +8,8 @@ import numpy as np
 
 from edge.detectors.fake import fake_model_spec
 from edge.detectors.model import ModelSpec
-from edge.detectors.postprocess import letterbox, to_nchw
 from edge.detectors.preprocess import Preprocessor
+from models.detection import letterbox, to_nchw
 
 MEAN = (103.53, 116.28, 123.675)
 STD = (57.375, 57.12, 58.395)

@@ -21,7 +21,6 @@ import pytest
 
 from edge.crops.selector import CropSettings
 from edge.detectors.fake import FakeDetector, raw_detections
-from edge.detectors.postprocess import RawDetections
 from edge.errors import ConfigError, SourceError
 from edge.geometry import Box
 from edge.pipelines.base import CameraSettings, PipelineStats
@@ -30,6 +29,7 @@ from edge.records import Crop, ModelRef, TrackSummary
 from edge.sources.base import SourceSettings
 from edge.sources.fake import FakeSource, Sprite
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
+from models.detection import RawDetections
 from tests.edge.sinks import RecordingSink
 
 FRAMES = 30

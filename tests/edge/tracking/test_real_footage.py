@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 from edge.crops.selector import CropSettings
-from edge.detectors.postprocess import (
+from edge.pipelines.tracks import TrackLedger
+from edge.records import ModelRef
+from edge.tracking.base import TrackState, TrackUpdate
+from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
+from edge.tracking.matching import iou_matrix
+from models.cache import model_path
+from models.detection import (
     Detection,
     decode_nanodet,
     letterbox,
@@ -24,12 +30,6 @@ from edge.detectors.postprocess import (
     to_detections,
     to_nchw,
 )
-from edge.pipelines.tracks import TrackLedger
-from edge.records import ModelRef
-from edge.tracking.base import TrackState, TrackUpdate
-from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
-from edge.tracking.matching import iou_matrix
-from models.cache import model_path
 from models.manifest import load_manifest
 from tests.edge.sinks import RecordingSink
 from tests.footage.clips import VTEST, source

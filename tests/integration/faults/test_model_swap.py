@@ -28,8 +28,8 @@ import pytest
 import yaml
 
 from edge.detectors.ort import OrtDetector
-from edge.detectors.postprocess import to_detections
 from edge.detectors.preprocess import Preprocessor
+from models.detection import to_detections
 from tests.edge.nanodet import built_model, detector_settings
 from tests.footage.clips import VTEST
 from tests.integration.faults.harness import Agent, Deployment, wait_for

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.detectors.postprocess import (
+from models.detection import (
     NANODET_OUTPUT_NAMES,
     LetterboxTransform,
     RawDetections,

@@ -1,4 +1,9 @@
-"""Pure pre- and post-processing for detectors: letterbox, NanoDet decode, NMS, back to the frame.
+"""Pure pre- and post-processing of detectors, shared by the edge agent and the cloud.
+
+Letterbox, NanoDet decode, NMS, back to the frame, and the padded crop rectangle: the edge runs
+them on camera frames, the cloud on uploaded images (query by example), so an uploaded photo is
+detected and cut exactly as a camera frame is. Each side keeps its own ONNX Runtime session;
+this module holds no model and needs only numpy and OpenCV, which both runtimes have.
 
 Coordinates: `decode_nanodet` returns boxes in model-input pixels (the letterboxed canvas);
 `LetterboxTransform.to_frame` and `to_detections` map them to frame pixels. Boxes are always
@@ -13,8 +18,10 @@ outputs carry the names in `NANODET_OUTPUT_NAMES` (set by `export/tfjs_to_onnx.p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -224,3 +231,41 @@ def to_detections(
         )
         for box, score, class_id in zip(boxes, raw.scores, raw.class_ids, strict=True)
     ]
+
+
+class BoxLike(Protocol):
+    """Anything with `x1, y1, x2, y2` in frame pixels (a `Detection`, the edge's tracker box)."""
+
+    @property
+    def x1(self) -> float:
+        """Left edge."""
+
+    @property
+    def y1(self) -> float:
+        """Top edge."""
+
+    @property
+    def x2(self) -> float:
+        """Right edge (exclusive)."""
+
+    @property
+    def y2(self) -> float:
+        """Bottom edge (exclusive)."""
+
+
+def padded_rect(
+    box: BoxLike, frame_width: int, frame_height: int, padding: float = 0.0
+) -> tuple[int, int, int, int]:
+    """The box grown by `padding` x its width/height on each side, rounded outwards, clipped:
+    the integer `(x1, y1, x2, y2)` a crop cuts (rows y1..y2-1, columns x1..x2-1).
+
+    Padding gives the embedder and a human some context around a tight detector box. The result
+    may be empty (x1 == x2 or y1 == y2) when the box lies outside the frame.
+    """
+    width, height = max(0.0, box.x2 - box.x1), max(0.0, box.y2 - box.y1)
+    pad_x, pad_y = width * padding, height * padding
+    x1 = min(max(math.floor(box.x1 - pad_x), 0), frame_width)
+    y1 = min(max(math.floor(box.y1 - pad_y), 0), frame_height)
+    x2 = min(max(math.ceil(box.x2 + pad_x), x1), frame_width)
+    y2 = min(max(math.ceil(box.y2 + pad_y), y1), frame_height)
+    return x1, y1, x2, y2

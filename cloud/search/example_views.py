@@ -1,0 +1,231 @@
+"""Search by example: upload an image, pick an object or a face in it, see what matches; and
+face search from the face of a stored detection.
+
+Every refusal is a page that says what was wrong, with the status it deserves: 400 for a file
+that is not a usable image, 413 for one too large, 429 for too many uploads, 410 for a link to
+an upload that is no longer kept (the session keeps the latest one), 503 when a store or a
+model is unavailable. Nothing here is a 500 on bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final
+
+from django import forms
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
+
+from cloud import backends
+from cloud.detections.models import Detection
+from cloud.faces.recognizer import SAME_PERSON_COSINE
+from cloud.faces.vectors import face_vectors
+from cloud.lib.objectstore import ObjectStoreUnavailable
+from cloud.lib.vectorstore import VectorStoreUnavailable
+from cloud.search.by_vector import similar_to_vector
+from cloud.search.example import (
+    ExampleSearchSettings,
+    UploadAnalysis,
+    analyse_upload,
+    example_settings,
+)
+from cloud.search.forms import SearchForm
+from cloud.search.results import CropCard, crop_cards
+from cloud.search.uploads import UploadRefused, decode_upload, too_large_message
+from models.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+SESSION_KEY: Final = "search_example_upload"
+"""Where the user's latest upload analysis is kept."""
+RESULTS_K: Final = 24
+"""How many tracks a results page lists."""
+# Room for the multipart envelope around the file: a request larger than the file limit plus
+# this is refused before its body is read.
+_ENVELOPE_BYTES: Final = 64 * 1024
+
+
+class UploadForm(forms.Form):
+    """The upload: one image file."""
+
+    image = forms.FileField(
+        label="Photo or video frame",
+        help_text="A JPEG or PNG image.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png"}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def example(request: HttpRequest) -> HttpResponse:
+    """GET: the upload form, and the objects and faces of the latest upload (`?upload=id`).
+    POST: check, detect and embed an upload, then show it (redirect to GET)."""
+    config = example_settings()
+    if request.method == "POST":
+        return _upload(request, config)
+    context: dict[str, object] = {"form": UploadForm(), "config": config}
+    upload_id = request.GET.get("upload")
+    if upload_id:
+        analysis = _analysis(request, upload_id)
+        if analysis is None:
+            return _expired(request)
+        context["analysis"] = analysis
+    return render(request, "search/example.html", context)
+
+
+def _upload(request: HttpRequest, config: ExampleSearchSettings) -> HttpResponse:
+    def refuse(message: str, status: int) -> HttpResponse:
+        context = {"form": UploadForm(), "config": config, "error": message}
+        return render(request, "search/example.html", context, status=status)
+
+    if not _take_upload_slot(request, config.uploads_per_minute):
+        return refuse(
+            f"Too many uploads: at most {config.uploads_per_minute} a minute. "
+            "Wait a minute and try again.",
+            429,
+        )
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > config.max_upload_bytes + _ENVELOPE_BYTES:
+        return refuse(too_large_message(config.max_upload_bytes), 413)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        # Django's own wording for a file that came but cannot be used (empty, no name).
+        problem = str(form.errors["image"][0]) if "image" in request.FILES else ""
+        return refuse(problem or "Choose an image file to upload.", 400)
+    upload = form.cleaned_data["image"]
+    if upload.size is not None and upload.size > config.max_upload_bytes:
+        return refuse(too_large_message(config.max_upload_bytes), 413)
+    try:
+        image = decode_upload(
+            upload.read(), max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels
+        )
+        analysis = analyse_upload(image, config)
+    except UploadRefused as err:
+        return refuse(str(err), 400)
+    except ModelError as err:
+        logger.error("search by example unavailable: %s", err)
+        return _unavailable(request, "object detector")
+    request.session[SESSION_KEY] = analysis.to_session()
+    return redirect(f"{reverse('search:example')}?upload={analysis.upload_id}")
+
+
+@require_safe
+def example_object(request: HttpRequest, upload_id: str, index: int) -> HttpResponse:
+    """Tracks most like one object (or the whole image) of an upload, under the filters."""
+    return _choice_results(request, upload_id, index, face=False)
+
+
+@require_safe
+def example_face(request: HttpRequest, upload_id: str, index: int) -> HttpResponse:
+    """Stored faces most like one face of an upload, with SFace's same-person verdict."""
+    return _choice_results(request, upload_id, index, face=True)
+
+
+@require_safe
+def detection_face(request: HttpRequest, detection_id: str) -> HttpResponse:
+    """Stored faces most like the face in one stored person crop (other tracks only)."""
+    detection = get_object_or_404(Detection.objects.select_related("camera"), pk=detection_id)
+    form = SearchForm(request.GET)
+    context: dict[str, object] = {
+        "form": form,
+        "detection": detection,
+        "threshold": SAME_PERSON_COSINE,
+    }
+    try:
+        objects = backends.object_store()
+        context["query_card"] = crop_cards([detection], objects)[0]
+        vectors = face_vectors()
+        item = vectors.get(detection.id)
+        if item is not None and form.is_valid():
+            cards = similar_to_vector(
+                item.vector,
+                form.criteria(),
+                vectors=vectors,
+                objects=objects,
+                k=RESULTS_K,
+                exclude_track=detection.track_id,
+            )
+            context.update(_by_verdict(cards))
+        context["has_face"] = item is not None
+    except ObjectStoreUnavailable:
+        return _unavailable(request, "object store")
+    except VectorStoreUnavailable:
+        return _unavailable(request, "vector store")
+    return render(request, "search/face_results.html", context)
+
+
+def _choice_results(
+    request: HttpRequest, upload_id: str, index: int, *, face: bool
+) -> HttpResponse:
+    analysis = _analysis(request, upload_id)
+    if analysis is None:
+        return _expired(request)
+    choices = analysis.faces if face else analysis.objects
+    if index >= len(choices):
+        return _no_such_choice(request, upload_id)
+    choice = choices[index]
+    form = SearchForm(request.GET)
+    context: dict[str, object] = {
+        "form": form,
+        "choice": choice,
+        "analysis": analysis,
+        "threshold": SAME_PERSON_COSINE,
+    }
+    if form.is_valid():
+        try:
+            cards = similar_to_vector(
+                choice.vector,
+                form.criteria(),
+                vectors=face_vectors() if face else backends.vector_store(),
+                objects=backends.object_store(),
+                k=RESULTS_K,
+            )
+        except ObjectStoreUnavailable:
+            return _unavailable(request, "object store")
+        except VectorStoreUnavailable:
+            return _unavailable(request, "vector store")
+        context.update(_by_verdict(cards) if face else {"cards": cards})
+    template = "search/face_results.html" if face else "search/example_results.html"
+    return render(request, template, context)
+
+
+def _by_verdict(cards: list[CropCard]) -> dict[str, object]:
+    """Cards split by SFace's threshold: the same person, and the closest other faces."""
+    same = [card for card in cards if (card.similarity or 0.0) >= SAME_PERSON_COSINE]
+    return {"same": same, "others": cards[len(same) :], "searched": True}
+
+
+def _analysis(request: HttpRequest, upload_id: str) -> UploadAnalysis | None:
+    """The session's upload analysis if it is the one named, else None (replaced or expired)."""
+    data = request.session.get(SESSION_KEY)
+    if not isinstance(data, dict) or data.get("upload_id") != upload_id:
+        return None
+    return UploadAnalysis.from_session(data)
+
+
+def _take_upload_slot(request: HttpRequest, per_minute: int) -> bool:
+    """Count an upload against the user's budget for this minute; False when it is spent.
+
+    Counted in the cache (per process with the default local-memory cache; shared with a
+    shared cache), by user.
+    """
+    key = f"search-example-uploads:{request.user.pk}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    return cache.incr(key) <= per_minute
+
+
+def _expired(request: HttpRequest) -> HttpResponse:
+    return render(request, "search/example_expired.html", status=410)
+
+
+def _no_such_choice(request: HttpRequest, upload_id: str) -> HttpResponse:
+    context = {"upload_url": f"{reverse('search:example')}?upload={upload_id}"}
+    return render(request, "search/example_missing.html", context, status=404)
+
+
+def _unavailable(request: HttpRequest, what: str) -> HttpResponse:
+    logger.warning("search by example %s: %s unavailable", request.path, what)
+    return render(request, "search/unavailable.html", {"store": what}, status=503)

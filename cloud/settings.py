@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "cloud.search",
     "cloud.ingest",
     "cloud.embeddings",
+    "cloud.attributes",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
@@ -289,8 +290,9 @@ EMBEDDER: dict[str, Any] = {
 }
 
 # What else the embed workers compute from each decoded crop (cloud.embeddings.analysers.ANALYSERS
-# names, run in this order); empty: the appearance vector only.
-CROP_ANALYSERS: list[str] = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=[])
+# names, run in this order); empty: the appearance vector only. The colour names are cheap
+# (about 4 ms a crop on one core) and text search ranks by them, so they are on by default.
+CROP_ANALYSERS: list[str] = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=["colours"])
 
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
 # (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).

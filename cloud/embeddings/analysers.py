@@ -39,7 +39,9 @@ class CropAnalyser(Protocol):
         ...
 
 
-ANALYSERS: Final[Mapping[str, str]] = {}
+ANALYSERS: Final[Mapping[str, str]] = {
+    "colours": "cloud.attributes.analyser:ColourAnalyser",
+}
 """Analyser name -> ``module:factory`` (a callable with no arguments that builds it), imported
 only when the analyser is enabled, so a process never loads a model it does not run."""
 

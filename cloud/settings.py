@@ -294,6 +294,30 @@ EMBEDDER: dict[str, Any] = {
 # (about 4 ms a crop on one core) and text search ranks by them, so they are on by default.
 CROP_ANALYSERS: list[str] = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=["colours"])
 
+# The image-text (CLIP-style) plug-in (cloud.imagetext.config.ImageTextSettings): None unless
+# an operator names an image encoder. Each file needs its sha256; the input spec defaults to
+# OpenAI CLIP's (224x224, RGB, CLIP mean/std), and only the variables that are set override it.
+# The embed workers also need "image_text" in SIGHTLINE_CLOUD_CROP_ANALYSERS.
+_IMAGE_TEXT_PREFIX = "SIGHTLINE_CLOUD_IMAGE_TEXT_"
+IMAGE_TEXT: dict[str, Any] | None = None
+if env_str(f"{_IMAGE_TEXT_PREFIX}IMAGE_ENCODER", default=""):
+    IMAGE_TEXT = {
+        name: {
+            "path": env_str(f"{_IMAGE_TEXT_PREFIX}{name.upper()}"),
+            "sha256": env_str(f"{_IMAGE_TEXT_PREFIX}{name.upper()}_SHA256"),
+        }
+        for name in ("image_encoder", "text_encoder", "tokenizer")
+    }
+    IMAGE_TEXT["dimension"] = env_int(f"{_IMAGE_TEXT_PREFIX}DIMENSION", minimum=1)
+    for _name in ("width", "height", "max_tokens"):
+        if env_str(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", default=""):
+            IMAGE_TEXT[_name] = env_int(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", minimum=1)
+    for _name in ("mean", "std"):
+        if env_str(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", default=""):
+            IMAGE_TEXT[_name] = env_list(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}")
+    if env_str(f"{_IMAGE_TEXT_PREFIX}COLOUR_ORDER", default=""):
+        IMAGE_TEXT["colour_order"] = env_choice(f"{_IMAGE_TEXT_PREFIX}COLOUR_ORDER", ("RGB", "BGR"))
+
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
 # (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).
 EMBED_RECOVERY: dict[str, Any] = {

@@ -1,14 +1,16 @@
 """The text search page: a query box above the usual filters, results best first.
 
-The query is understood through the vocabulary (`cloud.search.text`). A query that cannot be
-searched (empty, too long, control characters, nothing understood) is answered on the page with
-what to type instead, never a stack trace. The search form can link here with ``?q=...`` and
-the grid's filter parameters.
+The vocabulary search (`cloud.search.text`) always runs; when an operator has configured the
+image-text plug-in (`cloud.imagetext`), its nearest crops are listed too, also for queries the
+vocabulary does not understand. A query that cannot be searched (empty, too long, control
+characters, nothing understood) is answered on the page with what to type instead, never a
+stack trace. The search form can link here with ``?q=...`` and the grid's filter parameters.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -16,12 +18,16 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from cloud import backends
+from cloud.imagetext.model import configured_settings
 from cloud.lib.objectstore import ObjectStoreUnavailable
+from cloud.lib.vectorstore import VectorStoreUnavailable
+from cloud.search.criteria import SearchCriteria
 from cloud.search.forms import SearchForm
-from cloud.search.results import crop_cards
+from cloud.search.image_text import search_image_text
+from cloud.search.results import CropCard, crop_cards
 from cloud.search.text import MAX_RESULTS, search_text
-from cloud.search.views import PAGE_SIZE
-from cloud.search.vocabulary import MAX_QUERY_CHARS, TextQueryError
+from cloud.search.views import PAGE_SIZE, SIMILAR_K
+from cloud.search.vocabulary import MAX_QUERY_CHARS, NotUnderstood, TextQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +43,34 @@ def text_search(request: HttpRequest) -> HttpResponse:
     criteria = form.criteria()
     try:
         objects = backends.object_store()
-        results = search_text(query, criteria)
-        page = Paginator(results.detections[:MAX_RESULTS], PAGE_SIZE).get_page(
-            request.GET.get("page")
-        )
-        context.update(
-            understood=results.interpretation, page=page, cards=crop_cards(page, objects)
-        )
+        try:
+            results = search_text(query, criteria)
+        except NotUnderstood as err:
+            context["error"] = str(err)
+        else:
+            page = Paginator(results.detections[:MAX_RESULTS], PAGE_SIZE).get_page(
+                request.GET.get("page")
+            )
+            context.update(
+                understood=results.interpretation, page=page, cards=crop_cards(page, objects)
+            )
+        context["image_cards"] = _image_text_cards(query, criteria)
     except TextQueryError as err:
         context["error"] = str(err)
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
+    except VectorStoreUnavailable as err:
+        return _unavailable(request, "vector store", err)
     return render(request, "search/text.html", context)
+
+
+def _image_text_cards(query: str, criteria: SearchCriteria) -> list[CropCard] | None:
+    """The image-text model's results as cards, or None when no such model is configured."""
+    if configured_settings() is None:
+        return None
+    hits = search_image_text(query, criteria, k=SIMILAR_K)
+    cards = crop_cards([hit.detection for hit in hits], backends.object_store())
+    return [replace(card, similarity=hit.score) for card, hit in zip(cards, hits, strict=True)]
 
 
 def _unavailable(request: HttpRequest, store: str, err: Exception) -> HttpResponse:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -48,11 +47,14 @@ def text_search(request: HttpRequest) -> HttpResponse:
         except NotUnderstood as err:
             context["error"] = str(err)
         else:
-            page = Paginator(results.detections[:MAX_RESULTS], PAGE_SIZE).get_page(
-                request.GET.get("page")
-            )
+            number = _page_number(request)
+            # One more than a page tells whether there is a next one, without counting them all.
+            rows = results.top((number - 1) * PAGE_SIZE, PAGE_SIZE + 1)
             context.update(
-                understood=results.interpretation, page=page, cards=crop_cards(page, objects)
+                understood=results.interpretation,
+                page_number=number,
+                has_next=len(rows) > PAGE_SIZE,
+                cards=crop_cards(rows[:PAGE_SIZE], objects),
             )
         context["image_cards"] = _image_text_cards(query, criteria)
     except TextQueryError as err:
@@ -62,6 +64,13 @@ def text_search(request: HttpRequest) -> HttpResponse:
     except VectorStoreUnavailable as err:
         return _unavailable(request, "vector store", err)
     return render(request, "search/text.html", context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    """The ``page`` parameter; anything but a page number within `MAX_RESULTS` is page 1."""
+    value = request.GET.get("page", "1")
+    number = int(value) if value.isdigit() else 1
+    return number if 1 <= number <= -(-MAX_RESULTS // PAGE_SIZE) else 1
 
 
 def _image_text_cards(query: str, criteria: SearchCriteria) -> list[CropCard] | None:

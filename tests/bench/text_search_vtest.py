@@ -75,7 +75,7 @@ def _run(workdir: Path, args: argparse.Namespace) -> int:
     from cloud.fleet.registry import ensure_site
     from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
     from cloud.search.criteria import SearchCriteria
-    from cloud.search.text import search_text
+    from cloud.search.text import MAX_RESULTS, search_text
     from cloud.search.vocabulary import vocabulary
     from edge.crops.image import cut, pixel_rect
     from edge.detectors.ort import OrtDetector
@@ -154,12 +154,12 @@ def _run(workdir: Path, args: argparse.Namespace) -> int:
     for query in QUERIES:
         started = time.perf_counter()
         results = search_text(query, SearchCriteria(), words=words)
-        top = list(results.detections[: args.top])
-        total = results.detections.count()
+        top = results.top(0, args.top)
+        total = len(results.top(0, MAX_RESULTS))
         took_ms = (time.perf_counter() - started) * 1000
         print(
             f"\n{query!r} -> understood as: {results.interpretation.describe()}"
-            f" ({total} tracks, {took_ms:.0f} ms)"
+            f" ({total} tracks listed, {took_ms:.0f} ms)"
         )
         for row in top:
             c = colours[row.id]

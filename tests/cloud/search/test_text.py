@@ -60,7 +60,7 @@ def seen(
 
 def found(query: str, words: Vocabulary, seen: dict[str, Seen], **criteria: Any) -> list[Seen]:
     results = search_text(query, SearchCriteria(**criteria), words=words)
-    return [seen[row.id] for row in results.detections]
+    return [seen[row.id] for row in results.top(0, 100)]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,12 @@ def test_a_red_jacket_ranks_red_upper_bodies_first(
     words: Vocabulary, seen: dict[str, Seen]
 ) -> None:
     assert found("man in a red jacket", words, seen) == [RED_TOP_WOMAN, RED_NAVY_MAN]
-    assert found("blue jeans", words, seen)[0] == JEANS_MAN
+    # Pages are cut from the merged ranking.
+    second_page = search_text("man in a red jacket", SearchCriteria(), words=words).top(1, 1)
+    assert [seen[row.id] for row in second_page] == [RED_NAVY_MAN]
+    jeans = found("blue jeans", words, seen)
+    assert jeans[0] == JEANS_MAN  # blue is the main colour of his lower body (96%)
+    assert RED_TOP_WOMAN in jeans[1:]  # dark jeans: blue is her lower body's second colour
 
 
 def test_text_results_keep_the_pages_filters(words: Vocabulary, seen: dict[str, Seen]) -> None:
@@ -136,6 +141,9 @@ def test_the_text_page_shows_what_it_understood_and_explains_bad_queries(
     assert hostile.status_code == 200
     assert "<b>x</b>" not in hostile.text
     assert Detection.objects.count() == len(ALL)
+
+    beyond = client.get("/text/", {"q": "pedestrian", "page": "99999999999999999999"})
+    assert beyond.status_code == 200 and beyond.context["page_number"] == 1
 
     for bad in ("", "x" * (MAX_QUERY_CHARS + 1)):
         response = client.get("/text/", {"q": bad})

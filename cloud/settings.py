@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "cloud.ingest",
     "cloud.embeddings",
     "cloud.faces",
+    "cloud.attributes",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
@@ -323,9 +324,10 @@ EMBEDDER: dict[str, Any] = {
 
 # What else the embed workers compute from each decoded crop (cloud.embeddings.analysers.ANALYSERS
 # names, run in this order); `none`: the appearance vector only (an empty variable means the
-# default). `faces`: the face in each person crop (YuNet + SFace, tens of ms per person crop on
-# one core) for face search.
-_crop_analysers = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=["faces"])
+# default). `colours`: named colours per body part, about 4 ms a crop on one core, which text
+# search ranks by; `faces`: the face in each person crop (YuNet + SFace, tens of ms per person
+# crop on one core) for face search; `image_text`: the image-text plug-in (IMAGE_TEXT below).
+_crop_analysers = env_list("SIGHTLINE_CLOUD_CROP_ANALYSERS", default=["colours", "faces"])
 CROP_ANALYSERS: list[str] = [] if _crop_analysers == ["none"] else _crop_analysers
 
 # How faces are found in person crops and uploads (cloud.faces.recognizer.FaceSettings; its
@@ -347,6 +349,30 @@ EXAMPLE_SEARCH: dict[str, Any] = {
         "SIGHTLINE_CLOUD_EXAMPLE_UPLOADS_PER_MINUTE", default=12, minimum=1
     ),
 }
+
+# The image-text (CLIP-style) plug-in (cloud.imagetext.config.ImageTextSettings): None unless
+# an operator names an image encoder. Each file needs its sha256; the input spec defaults to
+# OpenAI CLIP's (224x224, RGB, CLIP mean/std), and only the variables that are set override it.
+# The embed workers also need "image_text" in SIGHTLINE_CLOUD_CROP_ANALYSERS.
+_IMAGE_TEXT_PREFIX = "SIGHTLINE_CLOUD_IMAGE_TEXT_"
+IMAGE_TEXT: dict[str, Any] | None = None
+if env_str(f"{_IMAGE_TEXT_PREFIX}IMAGE_ENCODER", default=""):
+    IMAGE_TEXT = {
+        name: {
+            "path": env_str(f"{_IMAGE_TEXT_PREFIX}{name.upper()}"),
+            "sha256": env_str(f"{_IMAGE_TEXT_PREFIX}{name.upper()}_SHA256"),
+        }
+        for name in ("image_encoder", "text_encoder", "tokenizer")
+    }
+    IMAGE_TEXT["dimension"] = env_int(f"{_IMAGE_TEXT_PREFIX}DIMENSION", minimum=1)
+    for _name in ("width", "height", "max_tokens"):
+        if env_str(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", default=""):
+            IMAGE_TEXT[_name] = env_int(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", minimum=1)
+    for _name in ("mean", "std"):
+        if env_str(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}", default=""):
+            IMAGE_TEXT[_name] = env_list(f"{_IMAGE_TEXT_PREFIX}{_name.upper()}")
+    if env_str(f"{_IMAGE_TEXT_PREFIX}COLOUR_ORDER", default=""):
+        IMAGE_TEXT["colour_order"] = env_choice(f"{_IMAGE_TEXT_PREFIX}COLOUR_ORDER", ("RGB", "BGR"))
 
 # Crops without a vector: how many runs one gets, and the sweep that queues lost ones again
 # (cloud.embeddings.recovery.EmbedRecoverySettings; the sweep runs under `celery -A cloud beat`).

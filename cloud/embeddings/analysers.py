@@ -40,7 +40,9 @@ class CropAnalyser(Protocol):
 
 
 ANALYSERS: Final[Mapping[str, str]] = {
+    "colours": "cloud.attributes.analyser:ColourAnalyser",
     "faces": "cloud.faces.analyser:build",
+    "image_text": "cloud.imagetext.analyser:build",
 }
 """Analyser name -> ``module:factory`` (a callable with no arguments that builds it), imported
 only when the analyser is enabled, so a process never loads a model it does not run."""

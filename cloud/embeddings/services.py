@@ -164,7 +164,7 @@ def _run(
         embeddings = embedder.embed([image for _, image in crops])
         vectors.upsert(
             [
-                VectorItem(row.id, vector, vector_properties(row))
+                VectorItem(row.id, vector, detection_properties(row))
                 for (row, _), vector in zip(crops, embeddings, strict=True)
             ]
         )
@@ -188,8 +188,8 @@ def _mark_failed(detection_id: str, reason: str) -> None:
     Detection.objects.filter(pk=detection_id).update(embed_error=reason)
 
 
-def vector_properties(row: Detection) -> DetectionProperties:
-    """What a vector of this detection carries for the search filters, in every collection."""
+def detection_properties(row: Detection) -> DetectionProperties:
+    """The properties every vector of `row` is stored with (this and further collections)."""
     # camera_id is the Camera primary key: edge camera ids repeat across devices, and search
     # filters (camera groups) must name exactly one camera.
     return DetectionProperties(

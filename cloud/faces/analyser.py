@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from cloud.detections.models import Detection
-from cloud.embeddings.services import vector_properties
+from cloud.embeddings.services import detection_properties
 from cloud.faces.models import Face
 from cloud.faces.recognizer import FaceModels, FoundFace, Image, face_models, own_face
 from cloud.faces.vectors import face_vectors
@@ -45,7 +45,7 @@ class FaceAnalyser:
         if found:
             self._vectors.upsert(
                 [
-                    VectorItem(row.id, self._models.embed(image, face), vector_properties(row))
+                    VectorItem(row.id, self._models.embed(image, face), detection_properties(row))
                     for row, image, face in found
                 ]
             )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cloud.search import example_views, views
+from cloud.search import example_views, text_views, views
 
 app_name = "search"
 urlpatterns = [
@@ -22,4 +22,5 @@ urlpatterns = [
         example_views.example_face,
         name="example_face",
     ),
+    path("text/", text_views.text_search, name="text"),
 ]

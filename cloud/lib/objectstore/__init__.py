@@ -16,7 +16,7 @@ from cloud.lib.objectstore.errors import (
     ObjectTooLarge,
     PresignedUrlInvalid,
 )
-from cloud.lib.objectstore.keys import crop_key, model_key
+from cloud.lib.objectstore.keys import context_key, crop_key, model_key
 from cloud.lib.objectstore.registry import BACKENDS, ObjectStoreSettings, create_object_store
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ObjectStoreUnavailable",
     "ObjectTooLarge",
     "PresignedUrlInvalid",
+    "context_key",
     "create_object_store",
     "crop_key",
     "model_key",

@@ -21,13 +21,12 @@ the edge drop the crop too, which is what search needs.
 
 from __future__ import annotations
 
-import logging
 import math
 
 from cloud.detections.services import NewDetection
 from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
 from cloud.errors import InvalidInput
-from cloud.ingest.wire import require_set, timestamp
+from cloud.ingest.wire import optional_extra, require_set, timestamp
 from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
 from cloud.validators import require, validate_edge_name, validate_uuid
 from sightline.ingest.v1 import ingest_pb2
@@ -40,8 +39,6 @@ MAX_CONTEXT_BYTES = 1024**2
 """Largest context frame kept: a 640-pixel-wide frame, the edge's default, is about 50 kB."""
 MAX_CONTEXT_PIXELS = 4096 * 4096
 """Most pixels a kept context frame may declare (the edge downscales to at most 4096 wide)."""
-
-logger = logging.getLogger(__name__)
 
 
 def parse_upload(
@@ -88,27 +85,23 @@ def parse_upload(
         model_name=request.model.name,
         model_version=request.model.version,
         jpeg=request.jpeg,
-        context_jpeg=_usable_context(request),
+        context_jpeg=optional_extra(
+            lambda: _context(request),
+            b"",
+            what="context frame",
+            item=f"crop {request.detection_id}",
+            context={"device_id": request.device_id, "camera_id": request.camera_id},
+        ),
     )
 
 
-def _usable_context(request: ingest_pb2.UploadCropsRequest) -> bytes:
-    """The request's context frame if it is within bounds, else (logged) none."""
+def _context(request: ingest_pb2.UploadCropsRequest) -> bytes:
+    """The request's context frame; `InvalidInput` when it is over its bounds."""
     data = request.context_jpeg
-    if not data:
-        return b""
-    try:
+    if data:
         if len(data) > MAX_CONTEXT_BYTES:
             raise InvalidInput(f"context_jpeg: {len(data)} bytes, over {MAX_CONTEXT_BYTES}")
         _require_whole_jpeg(data, MAX_CONTEXT_PIXELS, "context_jpeg")
-    except InvalidInput as err:
-        logger.warning(
-            "crop %s: context frame dropped, crop kept: %s",
-            request.detection_id,
-            err,
-            extra={"device_id": request.device_id, "camera_id": request.camera_id},
-        )
-        return b""
     return data
 
 

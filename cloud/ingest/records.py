@@ -21,7 +21,6 @@ time span being lost with it (the ack is per record).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,7 +29,13 @@ from typing import Final
 from cloud.detections.services import NewTrackSummary, PathPoint, record_track_summaries
 from cloud.fleet.services import NewEvent, record_event
 from cloud.ingest.items import StoreAlone
-from cloud.ingest.wire import MalformedMessage, require_set, sequence_number, timestamp
+from cloud.ingest.wire import (
+    MalformedMessage,
+    optional_extra,
+    require_set,
+    sequence_number,
+    timestamp,
+)
 from cloud.validators import (
     require,
     validate_attribute_key,
@@ -43,8 +48,6 @@ from sightline.ingest.v1 import ingest_pb2
 
 MAX_PATH_POINTS: Final = 256
 """Most points a kept path may have (the edge sends 64 by default)."""
-
-logger = logging.getLogger(__name__)
 
 _SEVERITIES: Final = frozenset(
     {
@@ -127,24 +130,14 @@ def _track(summary: track_pb2.TrackSummary) -> NewTrackSummary:
         label=summary.label,
         first_seen=first_seen,
         last_seen=last_seen,
-        path=_usable_path(summary, first_seen, last_seen),
+        path=optional_extra(
+            lambda: _path(summary, first_seen, last_seen),
+            (),
+            what="path",
+            item=f"track {summary.track_id}",
+            context={"camera_id": summary.camera_id, "track_id": summary.track_id},
+        ),
     )
-
-
-def _usable_path(
-    summary: track_pb2.TrackSummary, first_seen: datetime, last_seen: datetime
-) -> tuple[PathPoint, ...]:
-    """The summary's path if it keeps the rules (module docstring), else (logged) none."""
-    try:
-        return _path(summary, first_seen, last_seen)
-    except MalformedMessage as err:
-        logger.warning(
-            "track %s: path dropped, summary kept: %s",
-            summary.track_id,
-            err,
-            extra={"camera_id": summary.camera_id, "track_id": summary.track_id},
-        )
-        return ()
 
 
 def _path(

@@ -10,10 +10,11 @@ says so (the same page either way, so ids of hidden cameras are not confirmed).
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -29,6 +30,7 @@ from cloud.search.track_page import track_context
 from cloud.validators import validate_detection_id, validate_uuid
 
 logger = logging.getLogger(__name__)
+Shown = TypeVar("Shown", Detection, Track)
 
 PAGE_SIZE: Final = 48
 """Tracks per grid page (divides evenly into 2, 3, 4, 6 and 8 columns)."""
@@ -36,6 +38,10 @@ MAX_PAGE: Final = 200
 """The last page offered: deeper pages cost the database a long skip; filters narrow faster."""
 SIMILAR_K: Final = 24
 """How many similar objects the similar page lists."""
+# What the similar page and the track page show of the detection or track they are about
+# (querysets are lazy: each request filters its own copy).
+_DETECTIONS: Final = Detection.objects.select_related("camera", "track__camera__device")
+_TRACKS: Final = Track.objects.select_related("camera__device__site", "best_detection")
 
 
 def visible_cameras(request: HttpRequest) -> frozenset[int] | None:
@@ -79,7 +85,7 @@ def detections(request: HttpRequest) -> HttpResponse:
 def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     """The tracks most similar to one detection's, best first, under the same filters."""
     visible = visible_cameras(request)
-    detection = _visible_detection(detection_id, visible)
+    detection = _visible(_DETECTIONS, detection_id, validate_detection_id, visible)
     if detection is None:
         return _not_found(request, "detection")
     form = SearchForm(request.GET, visible_camera_ids=visible, by_score=True)
@@ -112,7 +118,7 @@ def track(request: HttpRequest, track_id: str) -> HttpResponse:
     """One sighting: its crops, its context frame with the box and path, its time span and
     the sightings of similar objects on other cameras on a timeline."""
     visible = visible_cameras(request)
-    found = _visible_track(track_id, visible)
+    found = _visible(_TRACKS, track_id, validate_uuid, visible)
     if found is None:
         return _not_found(request, "track")
     try:
@@ -127,28 +133,14 @@ def track(request: HttpRequest, track_id: str) -> HttpResponse:
     return render(request, "search/track.html", context)
 
 
-def _visible_detection(detection_id: str, visible: frozenset[int] | None) -> Detection | None:
+def _visible(
+    rows: QuerySet[Shown], pk: str, validator: RegexValidator, visible: frozenset[int] | None
+) -> Shown | None:
+    """The row of `pk` if its camera is `visible`; None when it is not, or none has that id."""
     # Checked before the lookup: the database may refuse what no id can be (a NUL character).
-    if not _valid(validate_detection_id, detection_id):
+    if not _valid(validator, pk):
         return None
-    detection = (
-        Detection.objects.select_related("camera", "track__camera__device")
-        .filter(pk=detection_id)
-        .first()
-    )
-    if detection is None or (visible is not None and detection.camera_id not in visible):
-        return None
-    return detection
-
-
-def _visible_track(track_id: str, visible: frozenset[int] | None) -> Track | None:
-    if not _valid(validate_uuid, track_id):
-        return None
-    found = (
-        Track.objects.select_related("camera__device__site", "best_detection")
-        .filter(pk=track_id)
-        .first()
-    )
+    found = rows.filter(pk=pk).first()
     if found is None or (visible is not None and found.camera_id not in visible):
         return None
     return found

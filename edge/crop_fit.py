@@ -1,12 +1,13 @@
 """Making a crop's upload message fit the ingest server's message limit.
 
 The server fails a whole UploadCrops stream on a message over its limit (RESOURCE_EXHAUSTED), so
-a crop must fit before it is spooled. One that does not is re-encoded smaller rather than lost:
-first at lower JPEG qualities, then downscaled by halves (each again at those qualities), down
-to `MIN_SIDE` pixels on the shorter side. The JPEG still shows the whole `crop_box`, only with
-fewer pixels: `box` and `crop_box` are normalised frame coordinates and stay exactly as they
-were. Only a crop that does not fit even at the smallest encoding is given up (the caller
-dead-letters and counts it).
+a crop must fit before it is spooled. One that does not first loses its context frame (an
+extra for people, where the crop itself is what is searched), then is re-encoded smaller rather
+than lost: first at lower JPEG qualities, then downscaled by halves (each again at those
+qualities), down to `MIN_SIDE` pixels on the shorter side. The JPEG still shows the whole
+`crop_box`, only with fewer pixels: `box` and `crop_box` are normalised frame coordinates and
+stay exactly as they were. Only a crop that does not fit even at the smallest encoding is given
+up (the caller dead-letters and counts it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def fit_crop(
     fits (see the module docstring); None if nothing fits or the JPEG cannot be decoded."""
     if request.ByteSize() <= max_bytes:
         return request
+    if request.context_jpeg:
+        bare = ingest_pb2.UploadCropsRequest()
+        bare.CopyFrom(request)
+        bare.ClearField("context_jpeg")
+        return fit_crop(bare, max_bytes)
     decoded = cv2.imdecode(np.frombuffer(request.jpeg, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None:
         return None

@@ -53,6 +53,18 @@ class Crop:
     """Detector confidence of the detection, in [0, 1]."""
     jpeg: bytes
     model: ModelRef
+    context_jpeg: bytes = b""
+    """The whole frame, downscaled, JPEG: only on the best crop of an emission, else empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class PathPoint:
+    """The centre of a track's box on one frame, in normalised frame coordinates ([0, 1],
+    origin top-left), as on the wire (`sightline.device.v1.PathPoint`)."""
+
+    time: datetime
+    x: float
+    y: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,9 @@ class TrackSummary:
     box_count: int
     """Frames on which the tracker matched a detection to the track."""
     ended: bool
+    path: tuple[PathPoint, ...] = ()
+    """Where the object went so far, oldest first, a bounded sample (`edge.pipelines.path`);
+    empty when unknown (a summary recovered from the journal)."""
 
 
 class EventSeverity(enum.Enum):

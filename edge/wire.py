@@ -76,6 +76,7 @@ def crop_request(crop: Crop, *, device_id: str) -> ingest_pb2.UploadCropsRequest
         crop_box=normalised_box(crop.crop_box, crop.frame_size),
         jpeg=crop.jpeg,
         model=model_message(crop.model),
+        context_jpeg=crop.context_jpeg,
     )
     request.frame_time.FromDatetime(crop.frame_time.astimezone(dt.UTC))
     return request
@@ -94,6 +95,9 @@ def track_message(summary: TrackSummary) -> track_pb2.TrackSummary:
     )
     message.first_seen.FromDatetime(summary.first_seen)
     message.last_seen.FromDatetime(summary.last_seen)
+    for point in summary.path:
+        wire_point = message.path.add(x=point.x, y=point.y)
+        wire_point.time.FromDatetime(point.time)
     return message
 
 

@@ -30,12 +30,33 @@ class Track(models.Model):
     best_detection = models.ForeignKey(
         "Detection", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    path = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Where the object went: [unix seconds, x, y] per point, oldest first, x and y "
+        "the box centre in normalised frame coordinates; from the latest track summary.",
+    )
 
     class Meta:
         ordering = ("-last_seen",)
+        indexes = (
+            # The search grid lists tracks newest first, by camera and/or class or unfiltered
+            # (cloud.search.criteria); the time range is a range of this column.
+            models.Index(fields=["-last_seen", "-id"], name="tracks_last_seen"),
+            models.Index(fields=["camera", "-last_seen"], name="tracks_camera_last_seen"),
+            models.Index(fields=["label", "-last_seen"], name="tracks_label_last_seen"),
+            # The duration filter, and the longest duration (one index probe), which bounds a
+            # time range's scan of the last_seen index from above (cloud.search.criteria).
+            models.Index(F("last_seen") - F("first_seen"), name="tracks_duration"),
+        )
 
     def __str__(self) -> str:
         return f"{self.label} {self.id}"
+
+    @property
+    def duration_s(self) -> float:
+        """How long the track was seen: last seen minus first seen, in seconds."""
+        return (self.last_seen - self.first_seen).total_seconds()
 
 
 class Detection(models.Model):
@@ -60,6 +81,13 @@ class Detection(models.Model):
     label = models.CharField(max_length=64)
     score = models.FloatField(help_text="Detector confidence in [0, 1].")
     object_key = models.CharField(max_length=512, help_text="Object-store key of the JPEG crop.")
+    context_key = models.CharField(
+        max_length=512,
+        blank=True,
+        default="",
+        help_text="Object-store key of the downscaled whole frame the crop was cut from; empty "
+        "when the edge sent none.",
+    )
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=64)
     embedded_at = models.DateTimeField(

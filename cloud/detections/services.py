@@ -31,7 +31,7 @@ from cloud.detections.track_rows import (
 )
 from cloud.errors import InvalidInput, NotFound
 from cloud.lib.inserts import insert_new
-from cloud.lib.objectstore import ObjectStore, crop_key
+from cloud.lib.objectstore import ObjectStore, context_key, crop_key
 from cloud.validators import require_text, require_time
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class NewDetection:
     model_name: str
     model_version: str
     jpeg: bytes = field(repr=False)
+    context_jpeg: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     - a transient failure (object store or database) leaves no row, and at worst an object
       that the edge's unchanged retry overwrites.
 
+    The crop's context frame, when it has one, is put beside its JPEG with the same guarantees.
     The track's time span and its best (highest-scoring) detection are updated under the same
     lock, so concurrent uploads for one track cannot lose an update. The price is that an
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
@@ -252,6 +254,7 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
             label=d.label,
             score=d.score,
             object_key=crop_key(d.device_id, d.camera_id, d.ts, d.id),
+            context_key=context_key(d.device_id, d.camera_id, d.ts, d.id) if d.context_jpeg else "",
             model_name=d.model_name,
             model_version=d.model_version,
         )
@@ -259,9 +262,13 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
     ]
     if insert_new(rows) < len(rows):
         return False
-    _put_all(
-        objects, [(row.object_key, d.jpeg) for row, d in zip(rows, detections, strict=True)], puts
-    )
+    images = [(row.object_key, d.jpeg) for row, d in zip(rows, detections, strict=True)]
+    images += [
+        (row.context_key, d.context_jpeg)
+        for row, d in zip(rows, detections, strict=True)
+        if row.context_key
+    ]
+    _put_all(objects, images, puts)
     for track_id, state in states.items():
         if track_id not in found or not state.changed:
             continue
@@ -289,15 +296,29 @@ def _put_all(
         done.result()
 
 
+@dataclass(frozen=True, slots=True)
+class PathPoint:
+    """A point of a track's path, wire-checked: its time and the box centre in normalised
+    frame coordinates (x, y in [0, 1])."""
+
+    time: datetime
+    x: float
+    y: float
+
+
 @dataclass(frozen=True, kw_only=True)
 class NewTrackSummary:
-    """What a `sightline.device.v1.TrackSummary` says about a track, wire-checked."""
+    """What a `sightline.device.v1.TrackSummary` says about a track, wire-checked.
+
+    `path` is oldest first, within first_seen..last_seen; empty when the summary has none.
+    """
 
     camera_id: str
     track_id: str
     label: str
     first_seen: datetime
     last_seen: datetime
+    path: tuple[PathPoint, ...] = ()
 
 
 def record_track_summary(
@@ -308,6 +329,7 @@ def record_track_summary(
     label: str,
     first_seen: datetime,
     last_seen: datetime,
+    path: Sequence[PathPoint] = (),
 ) -> bool:
     """Create the track or widen its time span; return False if the track already said so.
 
@@ -316,7 +338,9 @@ def record_track_summary(
     repeat changes nothing: a repeat (and a summary that an earlier one superseded) returns
     False, which the ingest answers as a duplicate. The label is taken only when the summary
     creates the track: after that, the best uploaded crop sets it (`record_detection`), and two
-    writers taking turns would make it flicker.
+    writers taking turns would make it flicker. The path is the latest summary's: each carries
+    the whole path so far, so a summary's path replaces the stored one unless the summary is
+    older than the track (its last_seen before the track's); a summary without a path leaves it.
     """
     summary = NewTrackSummary(
         camera_id=camera_id,
@@ -324,6 +348,7 @@ def record_track_summary(
         label=label,
         first_seen=first_seen,
         last_seen=last_seen,
+        path=tuple(path),
     )
     (widened,) = record_track_summaries(device_id, [summary])
     return widened
@@ -335,7 +360,7 @@ def record_track_summaries(device_id: str, summaries: Sequence[NewTrackSummary])
     Returns each one's outcome as if stored alone, in order. All or nothing: a summary that
     breaks a rule or names another camera's track raises (`InvalidInput`, `NotFound` for an
     unknown device) and nothing is stored. Statements: one per camera, one to lock the tracks,
-    one to create the new ones, one per existing track that widened.
+    one to create the new ones, one per existing track that widened or took a path.
     """
     for summary in summaries:
         require_text(summary.label, Track, "label")
@@ -351,10 +376,13 @@ def record_track_summaries(device_id: str, summaries: Sequence[NewTrackSummary])
         claims = claimed_tracks((s.track_id, cameras[s.camera_id]) for s in summaries)
         spans = {track: (first, last) for track, (first, last, _) in lock_tracks(claims).items()}
         labels: dict[str, str] = {}
+        paths: dict[str, list[list[float]]] = {}
         changed: set[str] = set()
         widened = []
         for summary in summaries:
             span = spans.get(summary.track_id)
+            if summary.path and (span is None or summary.last_seen >= span[1]):
+                paths[summary.track_id] = path_json(summary.path)
             if span is None:
                 # The label is taken only when a summary creates the track.
                 labels[summary.track_id] = summary.label
@@ -378,13 +406,22 @@ def record_track_summaries(device_id: str, summaries: Sequence[NewTrackSummary])
                     label=label,
                     first_seen=spans[track][0],
                     last_seen=spans[track][1],
+                    path=paths.get(track, []),
                 )
                 for track, label in labels.items()
             ]
         )
-        for track in changed - labels.keys():
+        for track in (changed | paths.keys()) - labels.keys():
             first_seen, last_seen = spans[track]
-            Track.objects.filter(pk=track).update(first_seen=first_seen, last_seen=last_seen)
+            changes: dict[str, object] = {"first_seen": first_seen, "last_seen": last_seen}
+            if track in paths:
+                changes["path"] = paths[track]
+            Track.objects.filter(pk=track).update(**changes)
         return widened
 
     return in_transaction(store)
+
+
+def path_json(path: Sequence[PathPoint]) -> list[list[float]]:
+    """A path as `Track.path` stores it: [unix seconds, x, y] per point."""
+    return [[point.time.timestamp(), point.x, point.y] for point in path]

@@ -12,6 +12,11 @@ worker decodes (`max_crop_pixels`, the embedder's own bound), and it must end wi
 marker. So a crop the worker would refuse unread (a few crafted bytes can declare gigapixels)
 or decode half grey (one cut short) is refused at upload, where the device learns of it,
 instead of being stored and never embedded.
+
+The context frame (`context_jpeg`) is an extra for people: one that is not a whole JPEG or is
+over its bounds (`MAX_CONTEXT_BYTES`, `MAX_CONTEXT_PIXELS`) is dropped and logged, and the crop
+is stored without it. The ack is per item, so refusing the item (REJECTED_INVALID) would make
+the edge drop the crop too, which is what search needs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import math
 from cloud.detections.services import NewDetection
 from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
 from cloud.errors import InvalidInput
-from cloud.ingest.wire import require_set, timestamp
+from cloud.ingest.wire import optional_extra, require_set, timestamp
 from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
 from cloud.validators import require, validate_edge_name, validate_uuid
 from sightline.ingest.v1 import ingest_pb2
@@ -30,6 +35,10 @@ from sightline.ingest.v1 import ingest_pb2
 JPEG_EOI = b"\xff\xd9"
 # Larger than any camera stream; rejects garbage frame sizes.
 MAX_FRAME_SIDE = 16384
+MAX_CONTEXT_BYTES = 1024**2
+"""Largest context frame kept: a 640-pixel-wide frame, the edge's default, is about 50 kB."""
+MAX_CONTEXT_PIXELS = 4096 * 4096
+"""Most pixels a kept context frame may declare (the edge downscales to at most 4096 wide)."""
 
 
 def parse_upload(
@@ -57,7 +66,7 @@ def parse_upload(
     # Written as "not (a <= b)" so that NaN fails too.
     if not (0 <= request.score <= 1):
         raise InvalidInput("score: must lie in [0, 1]")
-    _require_whole_jpeg(request.jpeg, max_crop_pixels)
+    _require_whole_jpeg(request.jpeg, max_crop_pixels, "jpeg")
     box = request.box
     return NewDetection(
         id=request.detection_id,
@@ -76,16 +85,35 @@ def parse_upload(
         model_name=request.model.name,
         model_version=request.model.version,
         jpeg=request.jpeg,
+        context_jpeg=optional_extra(
+            lambda: _context(request),
+            b"",
+            what="context frame",
+            item=f"crop {request.detection_id}",
+            context={"device_id": request.device_id, "camera_id": request.camera_id},
+        ),
     )
 
 
-def _require_whole_jpeg(data: bytes, max_pixels: int) -> None:
+def _context(request: ingest_pb2.UploadCropsRequest) -> bytes:
+    """The request's context frame; `InvalidInput` when it is over its bounds."""
+    data = request.context_jpeg
+    if data:
+        if len(data) > MAX_CONTEXT_BYTES:
+            raise InvalidInput(f"context_jpeg: {len(data)} bytes, over {MAX_CONTEXT_BYTES}")
+        _require_whole_jpeg(data, MAX_CONTEXT_PIXELS, "context_jpeg")
+    return data
+
+
+def _require_whole_jpeg(data: bytes, max_pixels: int, name: str) -> None:
     try:
         read_jpeg_size(data, max_pixels=max_pixels)
     except JpegHeaderError as err:
-        raise InvalidInput(f"jpeg: {err}") from err
+        raise InvalidInput(f"{name}: {err}") from err
     if not data.endswith(JPEG_EOI):
-        raise InvalidInput("jpeg: does not end with the EOI marker (cut short, or bytes after it)")
+        raise InvalidInput(
+            f"{name}: does not end with the EOI marker (cut short, or bytes after it)"
+        )
 
 
 def _require_normalised(box: ingest_pb2.BoundingBox, name: str) -> None:

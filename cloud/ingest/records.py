@@ -12,17 +12,30 @@ service that stores the record, which checks the domain's rules once:
 
 The device that sends the record is the authenticated one; the stream has already checked that
 the record's key names it (`cloud.ingest.items`).
+
+A summary's path is an extra for people: one that breaks its rules (more than
+`MAX_PATH_POINTS` points, coordinates outside [0, 1], times out of order or outside the
+summary's span) is dropped and logged, and the summary is stored without it, rather than its
+time span being lost with it (the ack is per record).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
-from cloud.detections.services import NewTrackSummary, record_track_summaries
+from cloud.detections.services import NewTrackSummary, PathPoint, record_track_summaries
 from cloud.fleet.services import NewEvent, record_event
 from cloud.ingest.items import StoreAlone
-from cloud.ingest.wire import MalformedMessage, require_set, sequence_number, timestamp
+from cloud.ingest.wire import (
+    MalformedMessage,
+    optional_extra,
+    require_set,
+    sequence_number,
+    timestamp,
+)
 from cloud.validators import (
     require,
     validate_attribute_key,
@@ -32,6 +45,9 @@ from cloud.validators import (
 )
 from sightline.device.v1 import event_pb2, key_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
+
+MAX_PATH_POINTS: Final = 256
+"""Most points a kept path may have (the edge sends 64 by default)."""
 
 _SEVERITIES: Final = frozenset(
     {
@@ -106,10 +122,38 @@ def _track(summary: track_pb2.TrackSummary) -> NewTrackSummary:
     # Written as "not (a <= b)" so that NaN fails too.
     if not (0 <= summary.best_score <= 1):
         raise MalformedMessage("best_score: must lie in [0, 1]")
+    first_seen = timestamp(summary, "first_seen")
+    last_seen = timestamp(summary, "last_seen")
     return NewTrackSummary(
         camera_id=summary.camera_id,
         track_id=summary.track_id,
         label=summary.label,
-        first_seen=timestamp(summary, "first_seen"),
-        last_seen=timestamp(summary, "last_seen"),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        path=optional_extra(
+            lambda: _path(summary, first_seen, last_seen),
+            (),
+            what="path",
+            item=f"track {summary.track_id}",
+            context={"camera_id": summary.camera_id, "track_id": summary.track_id},
+        ),
     )
+
+
+def _path(
+    summary: track_pb2.TrackSummary, first_seen: datetime, last_seen: datetime
+) -> tuple[PathPoint, ...]:
+    if len(summary.path) > MAX_PATH_POINTS:
+        raise MalformedMessage(f"path: {len(summary.path)} points, over {MAX_PATH_POINTS}")
+    points: list[PathPoint] = []
+    for index, point in enumerate(summary.path):
+        # Written so that NaN fails: every comparison with NaN is false.
+        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (point.x, point.y)):
+            raise MalformedMessage(f"path[{index}]: x and y must lie in [0, 1]")
+        time = timestamp(point, "time")
+        if not first_seen <= time <= last_seen:
+            raise MalformedMessage(f"path[{index}]: time outside first_seen..last_seen")
+        if points and time < points[-1].time:
+            raise MalformedMessage(f"path[{index}]: times must not go back")
+        points.append(PathPoint(time, point.x, point.y))
+    return tuple(points)

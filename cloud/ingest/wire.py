@@ -10,13 +10,19 @@ quote what a device sent with `quoted`, which bounds its length.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from google.protobuf.message import Message
 
 from cloud.errors import InvalidInput
 from sightline.device.v1 import key_pb2
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _QUOTED_CHARACTERS: Final = 64
 """The longest id the contract allows (device, camera) is quoted whole."""
@@ -64,3 +70,19 @@ def sequence_number(key: key_pb2.MessageKey) -> int:
     if key.seq < 1:
         raise MalformedMessage("key.seq: must be at least 1")
     return key.seq
+
+
+def optional_extra(
+    read: Callable[[], T], empty: T, *, what: str, item: str, context: Mapping[str, str]
+) -> T:
+    """`read()`, or `empty` when it raises `InvalidInput`, which is logged with `context`.
+
+    For the extras of an item that are only for people (a crop's context frame, a track's
+    path): one that breaks its rules is dropped and the item kept without it, since the ack is
+    per item and refusing it would lose the item too. `what` names the extra, `item` the item.
+    """
+    try:
+        return read()
+    except InvalidInput as err:
+        logger.warning("%s: %s dropped, kept without it: %s", item, what, err, extra=context)
+        return empty

@@ -15,13 +15,12 @@ from typing import Final
 
 from django import forms
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from cloud import backends
-from cloud.detections.models import Detection
 from cloud.faces.recognizer import SAME_PERSON_COSINE
 from cloud.faces.vectors import face_vectors
 from cloud.lib.objectstore import ObjectStoreUnavailable
@@ -36,6 +35,7 @@ from cloud.search.example import (
 from cloud.search.forms import SearchForm
 from cloud.search.results import CropCard, crop_cards
 from cloud.search.uploads import UploadRefused, decode_upload, too_large_message
+from cloud.search.views import visible_cameras, visible_detection
 from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -127,8 +127,11 @@ def example_face(request: HttpRequest, upload_id: str, index: int) -> HttpRespon
 @require_safe
 def detection_face(request: HttpRequest, detection_id: str) -> HttpResponse:
     """Stored faces most like the face in one stored person crop (other tracks only)."""
-    detection = get_object_or_404(Detection.objects.select_related("camera"), pk=detection_id)
-    form = SearchForm(request.GET)
+    # A detection of a camera the user may not see is "not found", like one that does not exist.
+    detection = visible_detection(request, detection_id)
+    if detection is None:
+        raise Http404("no such detection")
+    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     context: dict[str, object] = {
         "form": form,
         "detection": detection,
@@ -167,7 +170,7 @@ def _choice_results(
     if index >= len(choices):
         return _no_such_choice(request, upload_id)
     choice = choices[index]
-    form = SearchForm(request.GET)
+    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     context: dict[str, object] = {
         "form": form,
         "choice": choice,

@@ -15,9 +15,8 @@ page, merged here. One query ranked by a computed share would have to compute an
 matching row: at a million detections, unfiltered, 0.4-0.5 s that way against 32-40 ms this way
 (tests/bench/bench_text_scale.py). Several colours narrow the rows enough to rank them in one
 query. Still slow (0.2-1 s): a narrow camera and time filter with a colour that few of those
-rows have, where an index walk in share order passes many rows before it fills a page. A track shows
-once, by its best crop under the filters (`SearchCriteria.detections`), so a text result and a
-grid result of one track are the same crop.
+rows have, where an index walk in share order passes many rows before it fills a page. A track
+shows once, by its best crop (`SearchCriteria.best_detections`), as on the grid.
 """
 
 from __future__ import annotations
@@ -110,7 +109,7 @@ def _restricted(
         classes = [name for name in classes if name in criteria.labels]
     if classes is not None:
         criteria = replace(criteria, labels=tuple(classes))
-    detections = criteria.detections()
+    detections = criteria.best_detections()
     for source in sources:
         names = by_source.get(source.kind)
         if names and source.kind != "class":

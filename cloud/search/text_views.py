@@ -25,7 +25,7 @@ from cloud.search.forms import SearchForm
 from cloud.search.image_text import search_image_text
 from cloud.search.results import CropCard, crop_cards
 from cloud.search.text import MAX_RESULTS, search_text
-from cloud.search.views import PAGE_SIZE, SIMILAR_K
+from cloud.search.views import PAGE_SIZE, SIMILAR_K, visible_cameras
 from cloud.search.vocabulary import MAX_QUERY_CHARS, NotUnderstood, TextQueryError
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 @require_safe
 def text_search(request: HttpRequest) -> HttpResponse:
     """Detections that the text in ``q`` describes, under the page's filters."""
-    form = SearchForm(request.GET)
+    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     query = request.GET.get("q", "")
     context: dict[str, object] = {"form": form, "query": query, "max_chars": MAX_QUERY_CHARS}
     if "q" not in request.GET or not form.is_valid():

@@ -23,4 +23,5 @@ urlpatterns = [
         name="example_face",
     ),
     path("text/", text_views.text_search, name="text"),
+    path("tracks/<str:track_id>/", views.track, name="track"),
 ]

@@ -1,68 +1,93 @@
-"""Server-rendered search pages: the detection grid and the similar-objects list.
+"""Server-rendered search pages: the track grid, the similar-objects list and the track page.
 
-Both need a login (`LoginRequiredMiddleware`) and show only the cameras the user may see
-(`cloud.access.scope`): the camera choices, the grid's query, the similar page's query crop
-and its vector search all go through the user's scope. A store that cannot be reached gives a 503
-page that says which one, never a stack trace; other store errors are bugs and stay 500s.
+All need a login (`LoginRequiredMiddleware`) and show only the cameras the user may see
+(`visible_cameras`, the one place scope enters these pages). A store that cannot be reached
+gives a 503 page that says which one, never a stack trace; other store errors are bugs and stay
+500s. An unknown or malformed id, or one on a camera the user may not see, is a 404 page that
+says so (the same page either way, so ids of hidden cameras are not confirmed).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Final, cast
+from typing import Final, TypeVar
 
-from django import forms
-from django.core.paginator import Paginator
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from cloud import backends
 from cloud.access import scope
-from cloud.detections.models import Detection
-from cloud.fleet.models import Camera
+from cloud.detections.models import Detection, Track
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
-from cloud.search.criteria import SearchCriteria
+from cloud.search.criteria import Order, SearchCriteria
 from cloud.search.forms import SearchForm
-from cloud.search.results import crop_cards, similar_cards
+from cloud.search.results import crop_cards, page_of, similar_cards, track_cards
+from cloud.search.track_page import track_context
+from cloud.validators import validate_detection_id, validate_uuid
 
 logger = logging.getLogger(__name__)
+Shown = TypeVar("Shown", Detection, Track)
 
 PAGE_SIZE: Final = 48
-"""Crops per grid page (divides evenly into 2, 3, 4, 6 and 8 columns)."""
+"""Tracks per grid page (divides evenly into 2, 3, 4, 6 and 8 columns)."""
+MAX_PAGE: Final = 200
+"""The last page offered: deeper pages cost the database a long skip; filters narrow faster."""
 SIMILAR_K: Final = 24
 """How many similar objects the similar page lists."""
+# What the similar page and the track page show of the detection or track they are about
+# (querysets are lazy: each request filters its own copy).
+_DETECTIONS: Final = Detection.objects.select_related("camera", "track__camera__device")
+_TRACKS: Final = Track.objects.select_related("camera__device__site", "best_detection")
+
+
+def visible_cameras(request: HttpRequest) -> frozenset[int] | None:
+    """The `Camera` keys the request's user may see; None: every camera.
+
+    The one place the search pages learn the user's scope (`cloud.access.scope`): every query
+    of these pages goes through `SearchCriteria.visible_camera_ids`, which this sets.
+    """
+    return scope.visible_camera_ids(request.user)
 
 
 @require_safe
 def detections(request: HttpRequest) -> HttpResponse:
-    """A grid of crops, newest first, filtered by camera, class and time range."""
-    form = _scoped_form(request)
+    """A grid of sightings (tracks), newest first by default, each by its best crop."""
+    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     context: dict[str, object] = {"form": form, "filter_query": _filter_query(request)}
     if not form.is_valid():
         # Errors beside no results, rather than silently unfiltered ones.
         return render(request, "search/detections.html", context)
-    criteria = _scoped_criteria(request, form)
-    page = Paginator(criteria.detections(), PAGE_SIZE).get_page(request.GET.get("page"))
+    criteria = form.criteria()
+    number = _page_number(request)
+    order = form.order(Order.NEWEST)
+    page = page_of(criteria.tracks(order), number, PAGE_SIZE)
     try:
-        cards = crop_cards(page, backends.object_store())
+        cards = track_cards(page.tracks, backends.object_store())
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
-    context.update(page=page, cards=cards, filtered=not criteria.is_empty)
+    context.update(
+        page=page,
+        cards=cards,
+        filtered=not criteria.is_empty,
+        order=order.value,
+        last_page=number >= MAX_PAGE,
+    )
     return render(request, "search/detections.html", context)
 
 
 @require_safe
 def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
-    """The crops most similar to one detection's, best first, under the same filters."""
-    # A detection the user may not see is "not found", like one that does not exist.
-    detection = get_object_or_404(
-        scope.visible_detections(request.user, Detection.objects.select_related("camera")),
-        pk=detection_id,
-    )
-    form = _scoped_form(request)
+    """The tracks most similar to one detection's, best first, under the same filters."""
+    visible = visible_cameras(request)
+    detection = _visible(_DETECTIONS, detection_id, validate_detection_id, visible)
+    if detection is None:
+        return _not_found(request, "detection")
+    form = SearchForm(request.GET, visible_camera_ids=visible, by_score=True)
     context: dict[str, object] = {
         "form": form,
         "filter_query": _filter_query(request),
@@ -70,14 +95,15 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     }
     try:
         objects = backends.object_store()
-        context["query_card"] = crop_cards([detection], objects)[0]
+        context["query_card"] = crop_cards(detection.track, [detection], objects)[0]
         if form.is_valid():
             context["cards"] = similar_cards(
                 detection,
-                _scoped_criteria(request, form),
+                form.criteria(),
                 vectors=backends.vector_store(),
                 objects=objects,
                 k=SIMILAR_K,
+                order=form.order(Order.SCORE),
             )
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
@@ -86,25 +112,73 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     return render(request, "search/similar.html", context)
 
 
-def _scoped_form(request: HttpRequest) -> SearchForm:
-    """The filter form, offering only the cameras the user may see."""
-    form = SearchForm(request.GET)
-    camera = cast("forms.ModelMultipleChoiceField[Camera]", form.fields["camera"])
-    camera.queryset = scope.visible_cameras(request.user)
-    return form
+@require_safe
+def track(request: HttpRequest, track_id: str) -> HttpResponse:
+    """One sighting: its crops, its context frame with the box and path, its time span and
+    the sightings of similar objects on other cameras on a timeline."""
+    visible = visible_cameras(request)
+    found = _visible(_TRACKS, track_id, validate_uuid, visible)
+    if found is None:
+        return _not_found(request, "track")
+    try:
+        context = track_context(
+            found,
+            SearchCriteria(visible_camera_ids=visible),
+            objects=backends.object_store(),
+            vectors=backends.vector_store,
+        )
+    except ObjectStoreUnavailable as err:
+        return _unavailable(request, "object store", err)
+    return render(request, "search/track.html", context)
 
 
-def _scoped_criteria(request: HttpRequest, form: SearchForm) -> SearchCriteria:
-    """The form's criteria, narrowed to the user's cameras (the vector search's too)."""
-    criteria = form.criteria()
-    return dataclasses.replace(criteria, camera_ids=scope.narrow(criteria.camera_ids, request.user))
+def visible_detection(request: HttpRequest, detection_id: str) -> Detection | None:
+    """The detection of `detection_id` if the user may see it; None when not, or no such id."""
+    return _visible(_DETECTIONS, detection_id, validate_detection_id, visible_cameras(request))
+
+
+def _visible(
+    rows: QuerySet[Shown], pk: str, validator: RegexValidator, visible: frozenset[int] | None
+) -> Shown | None:
+    """The row of `pk` if its camera is `visible`; None when it is not, or none has that id."""
+    # Checked before the lookup: the database may refuse what no id can be (a NUL character).
+    if not _valid(validator, pk):
+        return None
+    found = rows.filter(pk=pk).first()
+    if found is None or (visible is not None and found.camera_id not in visible):
+        return None
+    return found
+
+
+def _valid(validator: RegexValidator, value: str) -> bool:
+    try:
+        validator(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _page_number(request: HttpRequest) -> int:
+    """The requested page, from 1 to `MAX_PAGE`; 1 for anything that is not a number."""
+    try:
+        number = int(request.GET.get("page", "1"))
+    except ValueError:
+        return 1
+    return min(max(number, 1), MAX_PAGE)
 
 
 def _filter_query(request: HttpRequest) -> str:
-    """The filters of this request as a query string, for links that keep them (no page)."""
+    """The filters of this request as a query string, for links to another page that keep
+    them: without the page number, and without the order, which each page has its own of
+    (similar objects: most similar first)."""
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("sort", None)
     return query.urlencode()
+
+
+def _not_found(request: HttpRequest, kind: str) -> HttpResponse:
+    return render(request, "search/not_found.html", {"kind": kind}, status=404)
 
 
 def _unavailable(request: HttpRequest, store: str, err: Exception) -> HttpResponse:

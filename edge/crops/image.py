@@ -27,6 +27,16 @@ def cut(frame: Image, rect: PixelRect) -> Image:
     return frame[rect.y1 : rect.y2, rect.x1 : rect.x2].copy()
 
 
+def shrink(frame: Image, max_width: int) -> Image:
+    """A copy of the frame at most `max_width` pixels wide, aspect ratio kept, never upscaled."""
+    height, width = frame.shape[:2]
+    if width <= max_width:
+        return frame.copy()
+    size = (max_width, max(1, round(height * max_width / width)))
+    # INTER_AREA: the resampling that does not alias when shrinking.
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA).astype(np.uint8, copy=False)
+
+
 def encode_jpeg(image: Image, quality: int) -> bytes:
     """JPEG bytes of a BGR image at `quality` (1-100). Raises ValueError for an empty image."""
     if image.size == 0:

@@ -29,7 +29,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.crops.image import Image, cut, pixel_rect
+from edge.crops.image import Image, cut, pixel_rect, shrink
 from edge.crops.scoring import crop_quality, sharpness
 from edge.geometry import Box, FrameSize, PixelRect
 from edge.tracking.base import TrackState, TrackUpdate
@@ -67,6 +67,28 @@ class CropSettings(BaseModel):
         "on each side.",
     )
     jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality (1-100).")
+    context_width: int | None = Field(
+        default=640,
+        ge=16,
+        le=4096,
+        description="Send the whole frame of each emission's best crop, downscaled to at most "
+        "this many pixels wide (never upscaled), so a person sees where the object was; null "
+        "sends no context frame.",
+    )
+    context_jpeg_quality: int = Field(
+        default=70,
+        ge=1,
+        le=100,
+        description="JPEG quality (1-100) of the context frame: a picture of the scene, so "
+        "lower than the crop's, which is embedded.",
+    )
+    path_points: int = Field(
+        default=64,
+        ge=2,
+        le=256,
+        description="Most points of a track's path (box centres over time) sent in its "
+        "summaries, evenly spread over the track (the cloud accepts at most 256).",
+    )
     sharpness_reference: float = Field(
         default=100.0,
         gt=0,
@@ -91,6 +113,8 @@ class Candidate:
 
     pixels: Image
     """The `crop_box` region of the frame, copied (BGR)."""
+    context: Image | None
+    """The whole frame, downscaled to `context_width` (BGR); None when none is sent."""
     box: Box
     """The detection box, frame pixels."""
     crop_box: PixelRect
@@ -161,11 +185,17 @@ class BestCrops:
             border_margin_px=settings.border_margin_px,
             border_penalty=settings.border_penalty,
         )
-        if quality <= self._sent_quality:
+        if quality <= self._sent_quality or (
+            len(self._candidates) == settings.top_k and quality <= self._candidates[-1].quality
+        ):
+            # Not kept: decided before the copies below are made.
             return
         rect = pixel_rect(update.box, width, height, settings.padding)
         candidate = Candidate(
             pixels=cut(frame, rect),
+            context=None
+            if settings.context_width is None
+            else shrink(frame, settings.context_width),
             box=update.box,
             crop_box=rect,
             frame_size=FrameSize(width, height),

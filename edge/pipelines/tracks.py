@@ -10,7 +10,9 @@ DeepStream pipeline from its tracker's metadata) and it does the rest, one state
   confirmation, then only better ones), the `Crop` records: each crop is cut here, JPEG-encoded
   and given its detection id (UUIDv7) once;
 - its best crop sent so far, named by every `TrackSummary`: an interim one at its first crop
-  and at each interval, a final one (`ended`) when the track ends.
+  and at each interval, a final one (`ended`) when the track ends;
+- its path (box centres on matched frames, `edge.pipelines.path.TrackPath`), in every summary,
+  and the downscaled whole frame of each emission's best crop (its `context_jpeg`).
 
 Everything goes to the sink in a fixed order per frame: the crops first, then the final
 summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
@@ -34,6 +36,7 @@ from uuid6 import uuid7
 from edge.crops.image import Image, encode_jpeg
 from edge.crops.selector import BestCrops, Candidate, CropSettings, Emission
 from edge.pipelines.base import PipelineSink, TrackJournal
+from edge.pipelines.path import TrackPath
 from edge.records import Crop, ModelRef, TrackSummary
 from edge.tracking.base import TrackState, TrackUpdate
 
@@ -59,6 +62,7 @@ class _Track:
     first_seen: datetime
     last_seen: datetime
     crops: BestCrops
+    path: TrackPath
     label: str = ""
     box_count: int = 0
     best_detection_id: str = ""
@@ -140,6 +144,11 @@ class TrackLedger:
             if frame is not None and update.state in MATCHED:
                 track.last_seen = frame_time
                 track.crops.consider(frame, frame_time, update)
+                height, width = frame.shape[:2]
+                box = update.box
+                track.path.add(
+                    frame_time, (box.x1 + box.x2) / (2 * width), (box.y1 + box.y2) / (2 * height)
+                )
             track.box_count = update.hits
             track.label = update.label
             due = track.crops.due(update)
@@ -197,6 +206,7 @@ class TrackLedger:
             first_seen=first_seen,
             last_seen=first_seen,
             crops=BestCrops(self._settings, window_start=update.timestamp),
+            path=TrackPath(self._settings.path_points),
         )
         logger.debug(
             "track %s confirmed (tracker number %d)",
@@ -224,6 +234,10 @@ class TrackLedger:
             score=candidate.score,
             jpeg=encode_jpeg(candidate.pixels, self._settings.jpeg_quality),
             model=self._model,
+            # One context frame per emission: the best view's is the one the track page shows.
+            context_jpeg=b""
+            if rank > 0 or candidate.context is None
+            else encode_jpeg(candidate.context, self._settings.context_jpeg_quality),
         )
         if rank == 0:
             # Handed-over views always beat the best one sent before (`BestCrops`).
@@ -242,4 +256,5 @@ class TrackLedger:
             best_score=track.best_score,
             box_count=track.box_count,
             ended=ended,
+            path=track.path.points(),
         )

@@ -3,8 +3,9 @@
 Person crops are cut from OpenCV's vtest.avi by OpenCV's HOG people detector (a real detector
 that ships inside cv2, so this test does not depend on the edge agent), stored in a local
 object store, recorded as detections and embedded with the MobileNetV2 crop model, exactly as
-ingest and the `embed` worker do. Then a user logs in through the form, filters the grid,
-opens a crop's similar objects and the test checks what the browser actually rendered.
+ingest and the `embed` worker do, each with its context frame (the whole frame, downscaled as
+the edge sends it). Then a user logs in through the form, filters the grid, opens a crop's
+similar objects or a sighting's track page, and the tests check what the browser rendered.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from cloud import backends
-from cloud.detections.services import NewDetection, record_detection
+from cloud.detections.services import (
+    NewDetection,
+    PathPoint,
+    record_detection,
+    record_track_summary,
+)
 from cloud.embeddings.services import embed_detections
 from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from cloud.fleet.models import Device, HardwareProfile
@@ -49,11 +55,18 @@ PASSWORD = "correct horse battery"
 ID_NAMESPACE = uuid.UUID("4b1f3e52-0c59-4a43-9d0e-7a2b8e5f6c31")
 
 
+CONTEXT_WIDTH = 640
+
+
 @dataclass(frozen=True)
 class Seeded:
     """What the browser should find."""
 
     per_camera: dict[str, int]
+    walker: str
+    """A lobby track with a path: its box centre, reached from the left over two seconds."""
+    walker_box: tuple[float, float, float, float]
+    """Its best crop's box, normalised."""
 
 
 def require_crop_model() -> None:
@@ -115,6 +128,8 @@ def seeded(
     make_user("operator", password=PASSWORD)
     per_camera = dict.fromkeys(CAMERAS, 0)
     ids = []
+    walker: str | None = None
+    walker_box = (0.0, 0.0, 0.0, 0.0)
     capture = cv2.VideoCapture(str(source(VTEST)))
     try:
         for position, frame_index in enumerate(FRAMES):
@@ -126,12 +141,17 @@ def seeded(
                 ok, jpeg = cv2.imencode(".jpg", frame[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 90])
                 assert ok
                 height, width = frame.shape[:2]
+                context_size = (CONTEXT_WIDTH, round(height * CONTEXT_WIDTH / width))
+                scene = cv2.resize(frame, context_size, interpolation=cv2.INTER_AREA)
+                ok, context = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, 70])
+                assert ok
+                track = str(uuid.uuid5(ID_NAMESPACE, f"{camera}/{frame_index}-{n}"))
                 record_detection(
                     NewDetection(
                         id=detection_id,
                         device_id="gate-01",
                         camera_id=camera,
-                        track_id=str(uuid.uuid5(ID_NAMESPACE, f"{camera}/{frame_index}-{n}")),
+                        track_id=track,
                         ts=ts,
                         x_min=x1 / width,
                         y_min=y1 / height,
@@ -144,9 +164,27 @@ def seeded(
                         model_name="opencv-hog-people",
                         model_version=cv2.__version__,
                         jpeg=bytes(jpeg),
+                        context_jpeg=bytes(context),
                     ),
                     objects,
                 )
+                if camera == "lobby" and walker is None:
+                    walker = track
+                    walker_box = (x1 / width, y1 / height, x2 / width, y2 / height)
+                    centre = ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height)
+                    record_track_summary(
+                        "gate-01",
+                        camera_id=camera,
+                        track_id=track,
+                        label="person",
+                        first_seen=ts - timedelta(seconds=2),
+                        last_seen=ts,
+                        path=[
+                            PathPoint(ts - timedelta(seconds=2), 0.05, centre[1]),
+                            PathPoint(ts - timedelta(seconds=1), centre[0] / 2, centre[1]),
+                            PathPoint(ts, *centre),
+                        ],
+                    )
                 ids.append(detection_id)
                 per_camera[camera] += 1
     finally:
@@ -154,7 +192,8 @@ def seeded(
     assert min(per_camera.values()) >= 3, f"HOG found too few people: {per_camera}"
     report = embed_detections(ids, objects=objects, vectors=vectors)
     assert sorted(report.embedded) == sorted(ids)
-    yield Seeded(per_camera)
+    assert walker is not None
+    yield Seeded(per_camera, walker, walker_box)
     vectors.close()
 
 
@@ -186,7 +225,7 @@ def test_it_searches_similar_people_in_a_real_browser(
 ) -> None:
     # `seeded` comes before `page`: the data is written before the browser's event loop starts.
     log_in(page, live_server.url)
-    expect(page.get_by_role("heading", name="Detections")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sightings")).to_be_visible()
     crops = page.locator("ul.crops > li")
     expect(crops).to_have_count(sum(seeded.per_camera.values()))
     widths = natural_widths(page, "ul.crops img")
@@ -199,7 +238,7 @@ def test_it_searches_similar_people_in_a_real_browser(
     expect(crops).to_have_count(seeded.per_camera["lobby"])
 
     query_alt = crops.first.locator("img").get_attribute("alt")
-    crops.first.get_by_role("link").click()
+    crops.first.get_by_role("link", name="Similar objects").click()
     expect(page.get_by_role("heading", name="Similar objects")).to_be_visible()
     expect(page.locator(".query img")).to_have_attribute("alt", query_alt or "")
     results = page.locator("ol.ranked > li")
@@ -219,3 +258,52 @@ def test_it_searches_similar_people_in_a_real_browser(
     assert all(width > 0 for width in widths), widths
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "search-similar.png", full_page=True)
+
+
+def test_a_sighting_opens_its_track_with_the_boxed_scene_and_path(
+    live_server: LiveServer, seeded: Seeded, page: Page, screenshots: Path
+) -> None:
+    log_in(page, live_server.url)
+    page.get_by_label("Camera", exact=True).select_option(label="gate-01/lobby")
+    page.get_by_label("Sort").select_option(label="Oldest first")
+    page.get_by_label("Seen at least").fill("1")
+    page.get_by_role("button", name="Apply filters").click()
+    # Only the walker's sighting lasted a second or more.
+    crops = page.locator("ul.crops > li")
+    expect(crops).to_have_count(1)
+    expect(crops.first.locator("dt:text-is('For') + dd")).to_have_text("2.0 s")
+    crops.first.locator("a.thumb").click()
+    page.wait_for_url(f"{live_server.url}/tracks/{seeded.walker}/")
+    expect(page.get_by_role("heading", name="Person on camera gate-01/lobby")).to_be_visible()
+    expect(page.locator(".duration")).to_have_text("2.0 s")
+    scene = page.locator(".scene-frame img")
+    scene.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('.scene-frame img').complete")
+    assert scene.evaluate("img => img.naturalWidth") == CONTEXT_WIDTH
+    # The box is drawn where the crop was: its normalised box, scaled to the shown image.
+    image = scene.bounding_box()
+    drawn = page.locator(".overlay rect.box").bounding_box()
+    assert image is not None and drawn is not None
+    x_min, y_min, x_max, y_max = seeded.walker_box
+    expected = (
+        image["x"] + x_min * image["width"],
+        image["y"] + y_min * image["height"],
+        (x_max - x_min) * image["width"],
+        (y_max - y_min) * image["height"],
+    )
+    # The stroke straddles the edge: the drawn box is up to half its width larger each side.
+    got = (drawn["x"], drawn["y"], drawn["width"], drawn["height"])
+    assert got == pytest.approx(expected, abs=4), (got, expected)
+    points = page.locator(".overlay polyline.path").get_attribute("points") or ""
+    assert len(points.split()) == 3
+    # The path ends at the box centre.
+    end_x, end_y = (float(v) / 1000 for v in points.split()[-1].split(","))
+    assert end_x == pytest.approx((x_min + x_max) / 2, abs=1e-3)
+    assert end_y == pytest.approx((y_min + y_max) / 2, abs=1e-3)
+    # Similar people on the other camera, on a timeline with this sighting.
+    rows = page.locator("ol.timeline > li")
+    expect(rows.filter(has_text="This sighting")).to_have_count(1)
+    assert rows.count() > 1
+    assert set(page.locator("ol.timeline a").all_inner_texts()) == {"person on gate-01/entrance"}
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=screenshots / "search-track.png", full_page=True)

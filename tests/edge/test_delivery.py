@@ -260,3 +260,11 @@ def test_an_undecodable_jpeg_over_the_limit_cannot_be_shrunk() -> None:
     request = wire.crop_request(replace(CROP, jpeg=b"\xff\xd8" + bytes(5000)), device_id="d")
     assert fit_crop(request, 1000) is None
     assert fit_crop(request, 100_000) is request  # fits: untouched
+
+
+def test_a_crop_over_the_limit_loses_its_context_frame_before_its_crop_shrinks() -> None:
+    request = wire.crop_request(replace(CROP, context_jpeg=bytes(50_000)), device_id="d")
+    fitted = fit_crop(request, 10_000)
+    assert fitted is not None
+    assert fitted.context_jpeg == b""
+    assert fitted.jpeg == CROP.jpeg  # the crop itself fits as it is: untouched

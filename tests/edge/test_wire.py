@@ -15,7 +15,7 @@ import pytest
 from edge import wire
 from edge.crops.image import pixel_rect
 from edge.geometry import Box, FrameSize, PixelRect
-from edge.records import Crop, ModelRef
+from edge.records import Crop, ModelRef, PathPoint, TrackSummary
 from sightline.device.v1 import status_pb2
 from sightline.ingest.v1 import ingest_pb2
 
@@ -142,3 +142,26 @@ def test_the_status_template_names_the_agent_and_each_cameras_model() -> None:
     ]
     assert status.state == status_pb2.DEVICE_STATE_UNSPECIFIED  # the link sets it
     assert not status.HasField("key")
+
+
+def test_the_context_frame_and_the_path_travel_as_they_are(person_crop: MakeCrop) -> None:
+    crop = replace(person_crop(), context_jpeg=b"\xff\xd8context\xff\xd9")
+    assert wire.crop_request(crop, device_id="d").context_jpeg == crop.context_jpeg
+    assert wire.crop_request(person_crop(), device_id="d").context_jpeg == b""
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    summary = TrackSummary(
+        track_id=crop.track_id,
+        camera_id="cam-1",
+        label="person",
+        first_seen=at,
+        last_seen=at + dt.timedelta(seconds=1),
+        best_detection_id=crop.detection_id,
+        best_score=0.9,
+        box_count=2,
+        ended=False,
+        path=(PathPoint(at, 0.25, 0.5), PathPoint(at + dt.timedelta(seconds=1), 0.75, 1.0)),
+    )
+    message = wire.track_message(summary)
+    assert [(p.time.ToDatetime(dt.UTC), p.x, p.y) for p in message.path] == [
+        (p.time, p.x, p.y) for p in summary.path
+    ]

@@ -92,6 +92,7 @@ RACE_GROUPS = textwrap.dedent(
     from django.db import connection
 
     from cloud import backends
+    from cloud.detections.labels import track_labels
     from cloud.detections.models import Detection, Track
     from cloud.detections.services import (
         NewDetection, NewTrackSummary, record_detections, record_track_summaries,
@@ -192,7 +193,92 @@ def test_it_creates_the_indexes_the_search_filters_use(migrated_database: str) -
         rows = conn.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'detections_detection'"
         ).fetchall()
+        tracks = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'detections_track'"
+        ).fetchall()
     assert {"detections_camera_ts", "detections_label_ts", "detections_ts"} <= {r[0] for r in rows}
+    assert {
+        "tracks_last_seen",
+        "tracks_camera_last_seen",
+        "tracks_label_last_seen",
+        "tracks_duration",
+    } <= {r[0] for r in tracks}
+
+
+# A crop with its context frame, a summary with its path, and the track grid's filters, whose
+# time arithmetic (durations, the longest-duration bound) PostgreSQL evaluates itself.
+TRACK_GRID = textwrap.dedent(
+    """
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from cloud import backends
+    from cloud.detections.labels import track_labels
+    from cloud.detections.models import Detection, Track
+    from cloud.detections.services import (
+        NewDetection, PathPoint, record_detection, record_track_summary,
+    )
+    from cloud.fleet.services import provision_device
+    from cloud.search.criteria import Order, SearchCriteria
+
+    provision_device("gate-01", hardware_profile="x86-cpu")
+    objects = backends.object_store()
+    objects.ensure_bucket()
+    start = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    tracks = []
+    for n, seconds in enumerate((5, 120, 600)):
+        track = f"01935f1e-6b00-7c3d-8e4f-5a6b7c8d9e{n:02d}"
+        tracks.append(track)
+        first = start + timedelta(minutes=20 * n)
+        record_detection(NewDetection(
+            id=f"01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a{n:02d}", device_id="gate-01",
+            camera_id="lobby", track_id=track, ts=first, x_min=0.5, y_min=0.3, x_max=0.6,
+            y_max=0.6, frame_width=768, frame_height=576, label="person", score=0.8,
+            model_name="nanodet-g", model_version="1", jpeg=b"\\xff\\xd8crop\\xff\\xd9",
+            context_jpeg=b"\\xff\\xd8scene\\xff\\xd9",
+        ), objects)
+        record_track_summary(
+            "gate-01", camera_id="lobby", track_id=track, label="person", first_seen=first,
+            last_seen=first + timedelta(seconds=seconds),
+            path=[PathPoint(first, 0.1, 0.2), PathPoint(first + timedelta(seconds=seconds), 0.9,
+                                                       0.8)],
+        )
+
+    def ids(criteria, order=Order.NEWEST):
+        return [tracks.index(t.pk) for t in criteria.tracks(order)]
+
+    detection = Detection.objects.get(track_id=tracks[0])
+    print(json.dumps({
+        "context": objects.get(detection.context_key).decode("latin-1"),
+        "path": Track.objects.get(pk=tracks[1]).path,
+        "all": ids(SearchCriteria()),
+        "oldest": ids(SearchCriteria(), Order.OLDEST),
+        "long": ids(SearchCriteria(min_duration=timedelta(minutes=2))),
+        "short": ids(SearchCriteria(max_duration=timedelta(minutes=2))),
+        # Track 1 runs 09:50-09:52: a range from 09:51 finds it, and the one after it.
+        "range": ids(SearchCriteria(since=start + timedelta(minutes=21),
+                                    until=start + timedelta(minutes=45))),
+        "labels": track_labels(),
+        "no labels": track_labels([12345]),
+    }))
+    """
+)
+
+
+def test_the_track_grid_filters_and_the_new_extras_on_postgres(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    env = on(migrated_database, tmp_path / "objects")
+    outcome = json.loads(run_cloud(env, "shell", "--no-imports", "-c", TRACK_GRID))
+    assert outcome["context"] == "\xff\xd8scene\xff\xd9"
+    start = 1795253400.0 + 20 * 60  # 2026-11-21 09:50 UTC
+    assert outcome["path"] == [[start, 0.1, 0.2], [start + 120, 0.9, 0.8]]
+    assert outcome["all"] == [2, 1, 0]
+    assert outcome["oldest"] == [0, 1, 2]
+    assert outcome["long"] == [2, 1]
+    assert outcome["short"] == [1, 0]
+    assert outcome["range"] == [2, 1]
+    assert (outcome["labels"], outcome["no labels"]) == (["person"], [])
 
 
 def test_racing_groups_of_crops_and_summaries_neither_deadlock_nor_lose_an_update(

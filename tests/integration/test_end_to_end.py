@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import psycopg
 import pytest
 import yaml
@@ -136,13 +138,18 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
 
     # Database: one row per edge id, nothing else; the bridge recorded the device and tracks.
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT id, object_key, label FROM detections_detection").fetchall()
+        rows = conn.execute(
+            "SELECT id, object_key, label, context_key FROM detections_detection"
+        ).fetchall()
         device = conn.execute(
             "SELECT status, agent_version FROM fleet_device WHERE id = %s",
             (mqtt_broker.device.username,),
         ).fetchone()
         tracks_with_best = conn.execute(
             "SELECT count(*) FROM detections_track WHERE best_detection_id IS NOT NULL"
+        ).fetchone()
+        tracks_with_path = conn.execute(
+            "SELECT count(*) FROM detections_track WHERE jsonb_array_length(path) > 0"
         ).fetchone()
     assert sorted(row[0] for row in rows) == sorted(labels)
     assert {row[0]: row[2] for row in rows} == labels
@@ -151,6 +158,8 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
     assert device[1]
     assert tracks_with_best is not None
     assert tracks_with_best[0] == summary["tracks"]
+    # Every track's final summary carried its path (box centres across the frame).
+    assert tracks_with_path == tracks_with_best
 
     # Health history: the agent's heartbeats, each camera's figures as it measured them.
     with psycopg.connect(database_url) as conn:
@@ -167,10 +176,16 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
     assert any(lobby[1] > 0 for lobby, _, _ in busy), busy
     assert sum(sample[2] for sample in samples) <= summary["detections"]
 
-    # Object store: exactly the rows' keys, each naming its id.
+    # Object store: exactly the rows' keys (crops and context frames), each naming its id.
     keys = sorted(o.object_name or "" for o in s3_client.list_objects(s3_bucket, recursive=True))
-    assert keys == sorted(row[1] for row in rows)
-    assert all(key.endswith(f"/{detection_id}.jpg") for detection_id, key, _ in rows)
+    contexts = sorted(row[3] for row in rows if row[3])
+    assert keys == sorted([row[1] for row in rows] + contexts)
+    assert all(key.endswith(f"/{detection_id}.jpg") for detection_id, key, _, _ in rows)
+    # A context frame with each track's first crop at least: the whole 768 x 576 frame, 640 wide.
+    assert len(contexts) >= summary["tracks"]
+    context = s3_client.get_object(s3_bucket, contexts[0]).read()
+    frame = cv2.imdecode(np.frombuffer(context, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None and frame.shape == (480, 640, 3)
 
     # Vector store: one object per id, under the uuid derived from it.
     collection = weaviate_client.collections.get(weaviate_collection)

@@ -106,7 +106,12 @@ def track_summary() -> track_pb2.TrackSummary:
         best_score=0.91,
         box_count=57,
         ended=True,
+        path=[path_point(FRAME_TIME, 0.25, 0.5), path_point(LATER, 0.75, 0.625)],
     )
+
+
+def path_point(time: datetime, x: float, y: float) -> track_pb2.PathPoint:
+    return track_pb2.PathPoint(time=time, x=x, y=y)
 
 
 def desired_camera_model() -> state_pb2.DesiredCameraModel:
@@ -142,6 +147,7 @@ EXAMPLES: list[Callable[[], Message]] = [
         crop_box=ingest_pb2.BoundingBox(x_min=0.1, y_min=0.2, x_max=0.55, y_max=0.95),
         jpeg=b"\xff\xd8\xff\xe0 not a real image \xff\xd9",
         model=model(),
+        context_jpeg=b"\xff\xd8\xff\xe0 not a real scene \xff\xd9",
     ),
     lambda: ingest_pb2.UploadCropsResponse(
         detection_id=DETECTION_ID,
@@ -161,6 +167,7 @@ EXAMPLES: list[Callable[[], Message]] = [
     ),
     event,
     track_summary,
+    lambda: path_point(FRAME_TIME, 0.5, 0.5),
     lambda: ingest_pb2.UploadRecordsRequest(event=event()),
     lambda: ingest_pb2.UploadRecordsRequest(track=track_summary()),
     lambda: ingest_pb2.UploadRecordsResponse(

@@ -17,7 +17,7 @@ from cloud.lib.objectstore.errors import (
     PresignedUrlExpired,
     PresignedUrlInvalid,
 )
-from cloud.lib.objectstore.keys import crop_key, model_key
+from cloud.lib.objectstore.keys import context_key, crop_key, model_key
 from cloud.lib.objectstore.registry import BACKENDS, ObjectStoreSettings, create_object_store
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ObjectTooLarge",
     "PresignedUrlExpired",
     "PresignedUrlInvalid",
+    "context_key",
     "create_object_store",
     "crop_key",
     "model_key",

@@ -28,6 +28,16 @@ def crop_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) ->
     return validate_key(day + validate_segment(detection_id, "detection_id") + _CROP_SUFFIX)
 
 
+def context_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) -> str:
+    """Return ``contexts/<device>/<camera>/<yyyy>/<mm>/<dd>/<detection_id>.jpg``: the downscaled
+    whole frame a crop was cut from, with the rules of `crop_key`.
+
+    A prefix of its own, not beside the crop: the orphan sweep treats every object under
+    ``crops/`` as a crop whose name is its detection id.
+    """
+    return "contexts/" + crop_key(device_id, camera_id, ts, detection_id).removeprefix("crops/")
+
+
 def crop_day_prefix(device_id: str, camera_id: str, day: date) -> str:
     """Return ``crops/<device>/<camera>/<yyyy>/<mm>/<dd>/``: the prefix of one camera's crops
     captured on `day` (a UTC date), to `list` them."""

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.errors import InvalidInput
-from cloud.ingest.crops import parse_upload
+from cloud.ingest.crops import MAX_CONTEXT_BYTES, parse_upload
 from sightline.common.v1 import model_pb2
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.footage import FRAME_HEIGHT, FRAME_WIDTH, OBJECTS, crop_jpeg
@@ -97,3 +97,31 @@ def test_a_crop_within_the_pixel_bound_passes() -> None:
     assert parse_upload(request, max_crop_pixels=64 * 48).jpeg == request.jpeg
     with pytest.raises(InvalidInput, match=r"^jpeg: declares 65 x 48 pixels, more than the 3072"):
         parse_upload(crop_request(jpeg=encode(65, 48)), max_crop_pixels=64 * 48)
+
+
+def test_it_keeps_a_whole_context_frame() -> None:
+    context = encode(640, 480)
+    assert parse_upload(crop_request(context_jpeg=context)).context_jpeg == context
+    assert parse_upload(crop_request()).context_jpeg == b""
+
+
+@pytest.mark.parametrize(
+    ("context", "why"),
+    [
+        (b"\x89PNG\r\n\x1a\n", "context_jpeg: "),
+        (declaring(5000, 5000), "more than the"),
+        (encode(640, 480)[:-2], "EOI marker"),
+        (b"\xff\xd8" + bytes(MAX_CONTEXT_BYTES) + b"\xff\xd9", "bytes, over"),
+    ],
+)
+def test_an_unusable_context_frame_is_dropped_and_logged_and_the_crop_kept(
+    context: bytes, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = crop_request(context_jpeg=context)
+    detection = parse_upload(request)
+    assert detection.context_jpeg == b""
+    assert detection.jpeg == request.jpeg
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert request.detection_id in record.getMessage()
+    assert why in record.getMessage()

@@ -18,7 +18,7 @@ from cloud.fleet.models import Device, DeviceEvent, HardwareProfile
 from cloud.fleet.registry import ensure_site
 from cloud.ingest import records
 from cloud.ingest.credentials import issue_token
-from sightline.device.v1 import event_pb2, key_pb2
+from sightline.device.v1 import event_pb2, key_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.ingest.faults import failing_first
 from tests.cloud.ingest.uploads import FRAME_TIME, Ingest, event_request, track_request
@@ -73,6 +73,63 @@ def test_track_summaries_create_the_track_and_widen_its_span(ingest: Ingest, tok
     track = Track.objects.get()
     assert (track.id, track.camera.edge_id, track.label) == (TRACK_ID, "lobby", "person")
     assert (track.first_seen, track.last_seen) == (FRAME_TIME, FRAME_TIME + timedelta(seconds=30))
+
+
+def path(*points: tuple[float, float, float]) -> list[track_pb2.PathPoint]:
+    """Path points from (seconds after FRAME_TIME, x, y)."""
+    wire = []
+    for seconds, x, y in points:
+        point = track_pb2.PathPoint(x=x, y=y)
+        point.time.FromDatetime(FRAME_TIME + timedelta(seconds=seconds))
+        wire.append(point)
+    return wire
+
+
+def with_path(
+    request: ingest_pb2.UploadRecordsRequest, points: list[track_pb2.PathPoint]
+) -> ingest_pb2.UploadRecordsRequest:
+    request.track.path.extend(points)
+    return request
+
+
+def test_the_latest_summarys_path_is_the_tracks(ingest: Ingest, token: str) -> None:
+    early = with_path(track_request(1, TRACK_ID, seen_s=5), path((0, 0.1, 0.5), (5, 0.2, 0.5)))
+    later = with_path(
+        track_request(2, TRACK_ID, seen_s=9), path((0, 0.1, 0.5), (5, 0.2, 0.5), (9, 0.4, 0.6))
+    )
+    assert acks(ingest.upload_records([early, later, early], token)) == [
+        (1, STORED),
+        (2, STORED),
+        (1, DUPLICATE),  # older than the track: its shorter path is not taken back
+    ]
+    start = FRAME_TIME.timestamp()
+    # float32 on the wire, hence approx.
+    assert Track.objects.get().path == [
+        pytest.approx([start, 0.1, 0.5]),
+        pytest.approx([start + 5, 0.2, 0.5]),
+        pytest.approx([start + 9, 0.4, 0.6]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        path(*[(i / 100, 0.5, 0.5) for i in range(records.MAX_PATH_POINTS + 1)]),
+        path((0, 0.5, 1.5)),
+        path((0, float("nan"), 0.5)),
+        path((11, 0.5, 0.5)),  # after last_seen
+        path((-1, 0.5, 0.5)),  # before first_seen
+        path((5, 0.5, 0.5), (4, 0.5, 0.5)),  # back in time
+    ],
+)
+def test_a_summary_with_a_broken_path_is_stored_without_it(
+    ingest: Ingest, token: str, points: list[track_pb2.PathPoint], caplog: pytest.LogCaptureFixture
+) -> None:
+    request = with_path(track_request(1, TRACK_ID, seen_s=10), points)
+    assert acks(ingest.upload_records([request], token)) == [(1, STORED)]
+    track = Track.objects.get()
+    assert (track.last_seen, track.path) == (FRAME_TIME + timedelta(seconds=10), [])
+    assert any("path dropped, kept without it" in r.getMessage() for r in caplog.records)
 
 
 def test_events_and_summaries_share_one_stream(ingest: Ingest, token: str) -> None:

@@ -68,6 +68,23 @@ def test_it_stores_a_new_crop_and_its_detection(
     assert delayed_ids(enqueued) == [[request.detection_id]]
 
 
+def test_a_crops_context_frame_is_stored_beside_it_and_a_bad_one_only_dropped(
+    ingest: Ingest, token: str, objects: ObjectStore
+) -> None:
+    context = encode(640, 480)
+    framed = crop_request(context_jpeg=context)
+    broken = crop_request(OBJECTS[1], context_jpeg=context[:-2])
+    assert [ack.status for ack in ingest.upload([framed, broken], token)] == [STORED, STORED]
+    key = f"contexts/gate-01/lobby/2026/11/21/{framed.detection_id}.jpg"
+    assert Detection.objects.get(pk=framed.detection_id).context_key == key
+    assert objects.get(key) == context
+    assert objects.stat(key).content_type == "image/jpeg"
+    # The crop whose context frame is cut short is stored, without one.
+    assert Detection.objects.get(pk=broken.detection_id).context_key == ""
+    assert list(objects.list("contexts/")) == [key]
+    assert len(stored_keys(objects)) == 2
+
+
 def test_a_retried_crop_is_a_duplicate_stored_once(
     ingest: Ingest, token: str, objects: ObjectStore, enqueued: mock.MagicMock
 ) -> None:

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
 from cloud import backends
-from cloud.detections.models import Detection
-from cloud.fleet.models import Camera, Device, HardwareProfile
+from cloud.detections.models import Detection, Track
+from cloud.fleet.models import Camera, CameraGroup, Device, HardwareProfile
 from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.objectstore.local import LocalObjectStore
@@ -129,7 +129,7 @@ def test_it_shows_errors_instead_of_unfiltered_results(
     assert "cards" not in response.context
     assert b"must come before" in response.content
     assert b"Fix the filters above" in response.content
-    assert b"No detections yet" not in response.content
+    assert b"No sightings yet" not in response.content
 
 
 def test_it_rejects_a_class_that_never_occurred(operator: Client, search_data: SearchData) -> None:
@@ -148,22 +148,32 @@ def test_it_pages_through_results_keeping_the_filters(
     assert [card.detection.id for card in response.context["cards"]] == [added[2].id, added[1].id]
     html = response.content.decode()
     assert 'href="?label=person&amp;page=3" rel="next"' in html
-    assert "Page 2 of 3" in html
-    # Crops link to their similar page with the filters but without the page number.
+    assert 'href="?label=person&amp;page=1" rel="prev"' in html
+    assert "Page 2" in html
+    # Crops open their track; their similar link keeps the filters but not the page number.
+    assert f'class="thumb" href="/tracks/{added[2].track_id}/"' in html
     assert f'href="/detections/{added[2].id}/similar/?label=person"' in html
+    last = operator.get("/", {"label": "person", "page": "3"})
+    assert [card.detection.id for card in last.context["cards"]] == [added[0].id]
+    assert b'rel="next"' not in last.content
+    beyond = operator.get("/", {"label": "person", "page": "9"})
+    assert beyond.context["cards"] == []
+    assert b"No more sightings" in beyond.content
+    for junk in ("x", "-3", "99999999999999999999"):
+        assert operator.get("/", {"page": junk}).status_code == 200
 
 
 def test_it_says_when_there_are_no_detections_yet(
     operator: Client, search_data: SearchData
 ) -> None:
     response = operator.get("/")
-    assert b"No detections yet" in response.content
+    assert b"No sightings yet" in response.content
 
 
 def test_it_says_when_no_detection_matches(operator: Client, search_data: SearchData) -> None:
     search_data.add(**minutes(0))
     response = operator.get("/", {"since": local_minute(5)})
-    assert b"No detections match these filters" in response.content
+    assert b"No sightings match these filters" in response.content
 
 
 def test_it_renders_a_page_in_a_constant_number_of_queries(
@@ -184,17 +194,84 @@ def test_the_grid_shows_each_track_once_by_its_best_crop(
 ) -> None:
     # The edge sends an early crop of a track and better ones later: one object, one card.
     walker = track_id("lobby/walker")
-    early = search_data.add(track_id=walker, score=0.55, **minutes(0))
+    search_data.add(track_id=walker, score=0.55, **minutes(0))
     best = search_data.add(track_id=walker, score=0.91, **minutes(1))
     search_data.add(track_id=walker, score=0.70, **minutes(2))
-    tied = search_data.add(track_id=walker, score=0.91, **minutes(3))
+    search_data.add(track_id=walker, score=0.91, **minutes(3))  # a tie keeps the earlier
     other = search_data.add(score=0.6, **minutes(4))
     response = operator.get("/")
     assert [card.detection.id for card in response.context["cards"]] == [other.id, best.id]
-    assert b"2 objects, newest first, each by its best crop" in response.content
-    # Filters apply first: the best crop that matches them stands for the track.
-    assert grid_ids(operator, {"until": local_minute(1)}) == [early.id]
-    assert grid_ids(operator, {"since": local_minute(2)}) == [other.id, tied.id]
+    assert [card.track.pk for card in response.context["cards"]] == [other.track_id, walker]
+    html = response.content.decode()
+    assert "newest first" in html
+    # The card shows the sighting's time span (minutes 0 to 3) and how long it lasted.
+    assert "2026-11-21 09:30:12</time> &ndash; <time" in html and "09:33:12</time>" in html
+    assert "180.0 s" in html
+    # A time range finds the sightings seen in it at all, each by its best crop.
+    assert grid_ids(operator, {"until": local_minute(1)}) == [best.id]
+    assert grid_ids(operator, {"since": local_minute(3)}) == [other.id, best.id]
+    assert grid_ids(operator, {"since": local_minute(4)}) == [other.id]
+
+
+def set_span(row: Detection, seconds: float) -> None:
+    """Make the track of `row` last `seconds` from its crop's time."""
+    Track.objects.filter(pk=row.track_id).update(last_seen=row.ts + timedelta(seconds=seconds))
+
+
+def test_it_filters_by_track_duration_and_sorts_oldest_first(
+    operator: Client, search_data: SearchData
+) -> None:
+    short, medium, long = (search_data.add(**minutes(n)) for n in range(3))
+    for row, seconds in ((short, 2), (medium, 30), (long, 600)):
+        set_span(row, seconds)
+    assert grid_ids(operator, {"min_duration": 30}) == [long.id, medium.id]
+    assert grid_ids(operator, {"max_duration": 30}) == [medium.id, short.id]
+    assert grid_ids(operator, {"min_duration": 10, "max_duration": 60}) == [medium.id]
+    assert grid_ids(operator, {"sort": "oldest"}) == [short.id, medium.id, long.id]
+    response = operator.get("/", {"min_duration": 60, "max_duration": 10})
+    assert b"must not exceed" in response.content
+    assert (
+        b"Ensure this value is greater than or equal to 0"
+        in operator.get("/", {"min_duration": -1}).content
+    )
+    assert operator.get("/", {"sort": "score"}).status_code == 200  # not offered: an error
+    assert "cards" not in operator.get("/", {"sort": "score"}).context
+
+
+def test_it_filters_by_site_and_camera_group(
+    operator: Client, search_data: SearchData, second_device: Device
+) -> None:
+    second_device.site = ensure_site("warehouse")
+    second_device.save()
+    lobby = search_data.add(**minutes(0))
+    yard = search_data.add(camera_id="yard", **minutes(1))
+    far = search_data.add(device_id="gate-02", **minutes(2))
+    entrances = CameraGroup.objects.create(site_id="hq", name="entrances")
+    entrances.cameras.add(lobby.camera_id, far.camera_id)
+    assert grid_ids(operator, {"site": "hq"}) == [yard.id, lobby.id]
+    assert grid_ids(operator, {"site": "warehouse"}) == [far.id]
+    assert grid_ids(operator, {"group": entrances.pk}) == [far.id, lobby.id]
+    # Every set filter must hold: cameras of the group that are at the site.
+    assert grid_ids(operator, {"group": entrances.pk, "site": "hq"}) == [lobby.id]
+    assert grid_ids(operator, {"group": entrances.pk, "camera": yard.camera_id}) == []
+
+
+def test_only_visible_cameras_are_offered_and_searched(
+    operator: Client, search_data: SearchData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lobby = search_data.add([1, 0, 0, 0], **minutes(0))
+    yard = search_data.add([1, 0, 0, 0], camera_id="yard", label="car", **minutes(1))
+    monkeypatch.setattr(views, "visible_cameras", lambda request: frozenset({lobby.camera_id}))
+    response = operator.get("/")
+    assert [card.detection.id for card in response.context["cards"]] == [lobby.id]
+    form = response.context["form"]
+    assert [c.pk for c in form.fields["camera"].queryset] == [lobby.camera_id]
+    assert [choice for choice, _ in form.fields["label"].choices] == ["person"]
+    # Picking a hidden camera does not widen the search: it is not even a valid choice.
+    assert "cards" not in operator.get("/", {"camera": yard.camera_id}).context
+    assert similar_ids(operator, lobby.id) == []
+    assert operator.get(f"/detections/{yard.id}/similar/").status_code == 404
+    assert operator.get(f"/tracks/{yard.track_id}/").status_code == 404
 
 
 def test_it_answers_503_with_a_readable_page_when_the_object_store_is_down(
@@ -241,8 +318,8 @@ def test_it_lists_similar_objects_best_first_without_the_query_itself(
     assert html.index(close.id) < html.index(diagonal.id) < html.index(opposite.id)
     # The query crop is shown, but not as a link back to this very page.
     assert response.context["query_card"].detection.id == query.id
-    assert f'class="thumb" href="/detections/{query.id}/similar/' not in html
-    assert f'class="thumb" href="/detections/{close.id}/similar/' in html
+    assert f'class="thumb" href="/tracks/{query.track_id}/' not in html
+    assert f'class="thumb" href="/tracks/{close.track_id}/' in html
 
 
 def test_similar_objects_show_each_track_once_by_its_closest_crop(
@@ -297,11 +374,30 @@ def test_it_applies_the_filters_to_similar_objects(
     assert similar_ids(operator, query.id, filters) == [wanted.id]
 
 
+def test_similar_objects_sort_by_time_on_request(operator: Client, search_data: SearchData) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    old_close = search_data.add([1, 0.1, 0, 0], **minutes(1))
+    new_far = search_data.add([1, 1, 0, 0], **minutes(5))
+    middle = search_data.add([1, 0.5, 0, 0], **minutes(3))
+    assert similar_ids(operator, query.id) == [old_close.id, middle.id, new_far.id]
+    newest = [new_far.id, middle.id, old_close.id]
+    assert similar_ids(operator, query.id, {"sort": "newest"}) == newest
+    assert similar_ids(operator, query.id, {"sort": "oldest"}) == newest[::-1]
+    assert similar_ids(operator, query.id, {"sort": "score"}) == [
+        old_close.id,
+        middle.id,
+        new_far.id,
+    ]
+    # The order is the page's own: links to other pages do not carry it.
+    html = operator.get(f"/detections/{query.id}/similar/", {"sort": "oldest"}).content.decode()
+    assert "sort=" not in html.split('<form class="filters"')[0]
+
+
 def test_it_says_when_no_similar_object_matches(operator: Client, search_data: SearchData) -> None:
     query = search_data.add([1, 0, 0, 0])
     response = operator.get(f"/detections/{query.id}/similar/")
     assert response.context["cards"] == []
-    assert b"No other embedded detections match" in response.content
+    assert b"No other embedded sightings match" in response.content
 
 
 def test_it_says_when_the_crop_is_not_embedded_yet(
@@ -329,9 +425,25 @@ def test_it_skips_vectors_whose_detection_was_deleted(
     assert similar_ids(operator, query.id) == [kept.id]
 
 
-def test_it_answers_404_for_an_unknown_detection(operator: Client, search_data: SearchData) -> None:
-    response = operator.get("/detections/01935f1e-0000-7000-8000-000000000000/similar/")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/detections/01935f1e-0000-7000-8000-000000000000/similar/",
+        "/detections/not-an-id/similar/",
+        "/detections/%00/similar/",
+        f"/detections/{'9' * 5000}/similar/",
+        "/tracks/01935f1e-0000-7000-8000-000000000000/",
+        "/tracks/01935F1E-0000-7000-8000-000000000000/",
+        "/tracks/nope/",
+        "/tracks/%00/",
+    ],
+)
+def test_it_answers_a_readable_404_for_unknown_and_malformed_ids(
+    operator: Client, search_data: SearchData, path: str
+) -> None:
+    response = operator.get(path)
     assert response.status_code == 404
+    assert b"does not exist, or is not one you may see" in response.content
 
 
 def test_it_answers_503_with_a_readable_page_when_the_vector_store_is_down(
@@ -371,7 +483,14 @@ def test_it_finds_similar_objects_in_a_constant_number_of_queries(
 # Access ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/detections/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b/similar/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/detections/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b/similar/",
+        "/tracks/01935f1e-7c4a-7d2e-9b1a-3c5d7e9f1a2b/",
+    ],
+)
 def test_it_sends_anonymous_users_to_the_login_page(client: Client, db: None, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 302

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -13,7 +14,7 @@ import pytest
 from edge.crops.selector import CropSettings
 from edge.geometry import Box
 from edge.pipelines.tracks import Emitted, TrackLedger
-from edge.records import Crop, ModelRef, TrackSummary
+from edge.records import Crop, ModelRef, PathPoint, TrackSummary
 from edge.tracking.base import TrackState, TrackUpdate
 from tests.edge.sinks import RecordingSink
 from tests.edge.updates import PERSON, track_update
@@ -85,7 +86,35 @@ def test_a_confirmed_track_gets_one_uuid7_its_crop_and_a_final_summary(
         best_score=0.9,
         box_count=6,
         ended=True,
+        path=summary.path,
     )
+    # The path: the box centre of every matched frame since confirmation, normalised.
+    centre = PathPoint(at(1), 268 / 768, 263 / 576)
+    assert summary.path == tuple(replace(centre, time=at(i)) for i in range(1, 6))
+
+
+def test_the_best_crop_of_an_emission_carries_the_whole_frame_downscaled(
+    vtest_frames: list[np.ndarray],
+) -> None:
+    sink = RecordingSink()
+    updates = {i: [track_update(i, score=0.9 if i == 2 else 0.6)] for i in range(1, 4)}
+    updates[4] = [track_update(4, TrackState.ENDED)]
+    run(ledger(sink, top_k=2, emit_interval_s=None, context_width=320), vtest_frames[:5], updates)
+    best, second = sink.crops
+    assert second.context_jpeg == b""  # one context frame per emission
+    context = cv2.imdecode(np.frombuffer(best.context_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert context is not None, "not a JPEG"
+    assert context.shape == (240, 320, 3)  # 768 x 576 at most 320 wide, aspect kept
+    expected = cv2.resize(vtest_frames[2], (320, 240), interpolation=cv2.INTER_AREA)
+    assert np.abs(context.astype(int) - expected.astype(int)).mean() < 5  # frame 2, the best
+
+
+def test_no_context_frame_when_it_is_switched_off(vtest_frames: list[np.ndarray]) -> None:
+    sink = RecordingSink()
+    updates = {1: [track_update(1)], 2: [track_update(2, TrackState.ENDED)]}
+    run(ledger(sink, context_width=None), vtest_frames[:3], updates)
+    (crop,) = sink.crops
+    assert crop.jpeg and crop.context_jpeg == b""
 
 
 def test_crops_reach_the_sink_before_the_summaries_with_ids_in_creation_order(

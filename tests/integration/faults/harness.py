@@ -847,7 +847,8 @@ def assert_exactly_once(expected: Produced, stored: Stored) -> None:
     else is: ids are primary keys, so "exactly once" is "every id, and no other row".
 
     - crops: one row per detection id with its track and label; the object store holds
-      exactly the rows' keys, each naming its id; the vector store exactly uuid5 of the ids;
+      exactly the rows' keys, each naming its id, beside context frames named for stored crops;
+      the vector store exactly uuid5 of the ids;
       every row has its vector;
     - events: the device's rows are exactly the expected seqs, with their names;
     - track summaries: a track row for exactly the tracks named by a summary or a crop, and
@@ -863,7 +864,12 @@ def assert_exactly_once(expected: Produced, stored: Stored) -> None:
         crop.id: (crop.track_id, crop.label) for crop in expected.crops
     }
     rows = stored.detections.items()
-    assert sorted(stored.objects) == sorted(row.object_key for _, row in rows)
+    crop_objects = [key for key in stored.objects if key.startswith("crops/")]
+    assert sorted(crop_objects) == sorted(row.object_key for _, row in rows)
+    # Context frames: each named for one of the stored crops (the best of an emission).
+    contexts = [key for key in stored.objects if key not in crop_objects]
+    assert all(key.startswith("contexts/") for key in contexts), contexts
+    assert {key.rpartition("/")[2].removesuffix(".jpg") for key in contexts} <= set(crop_ids)
     assert all(row.object_key.endswith(f"/{i}.jpg") for i, row in rows)
     assert sorted(stored.vectors) == sorted(str(object_uuid(i)) for i in crop_ids)
     assert all(row.embedded and not row.embed_error for _, row in rows)

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from sightline.device.v1 import key_pb2 as sightline_dot_device_dot_v1_dot_key__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsightline/device/v1/track.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsightline/device/v1/key.proto\"\xa0\x02\n\x0cTrackSummary\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12\x10\n\x08track_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x62\x65st_detection_id\x18\x07 \x01(\t\x12\x12\n\nbest_score\x18\x08 \x01(\x02\x12\x11\n\tbox_count\x18\t \x01(\r\x12\r\n\x05\x65nded\x18\n \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsightline/device/v1/track.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsightline/device/v1/key.proto\"\xce\x02\n\x0cTrackSummary\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12\x10\n\x08track_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x62\x65st_detection_id\x18\x07 \x01(\t\x12\x12\n\nbest_score\x18\x08 \x01(\x02\x12\x11\n\tbox_count\x18\t \x01(\r\x12\r\n\x05\x65nded\x18\n \x01(\x08\x12,\n\x04path\x18\x0b \x03(\x0b\x32\x1e.sightline.device.v1.PathPoint\"K\n\tPathPoint\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\t\n\x01x\x18\x02 \x01(\x02\x12\t\n\x01y\x18\x03 \x01(\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sightline.device.v1.track_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRACKSUMMARY']._serialized_start=121
-  _globals['_TRACKSUMMARY']._serialized_end=409
+  _globals['_TRACKSUMMARY']._serialized_end=455
+  _globals['_PATHPOINT']._serialized_start=457
+  _globals['_PATHPOINT']._serialized_end=532
 # @@protoc_insertion_point(module_scope)

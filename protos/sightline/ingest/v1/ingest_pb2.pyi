@@ -46,7 +46,7 @@ class FrameSize(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class UploadCropsRequest(_message.Message):
-    __slots__ = ("detection_id", "device_id", "camera_id", "track_id", "frame_time", "box", "label", "score", "frame_size", "crop_box", "jpeg", "model")
+    __slots__ = ("detection_id", "device_id", "camera_id", "track_id", "frame_time", "box", "label", "score", "frame_size", "crop_box", "jpeg", "model", "context_jpeg")
     DETECTION_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class UploadCropsRequest(_message.Message):
     CROP_BOX_FIELD_NUMBER: _ClassVar[int]
     JPEG_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_JPEG_FIELD_NUMBER: _ClassVar[int]
     detection_id: str
     device_id: str
     camera_id: str
@@ -71,7 +72,8 @@ class UploadCropsRequest(_message.Message):
     crop_box: BoundingBox
     jpeg: bytes
     model: _model_pb2.ModelRef
-    def __init__(self, detection_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., frame_size: _Optional[_Union[FrameSize, _Mapping]] = ..., crop_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+    context_jpeg: bytes
+    def __init__(self, detection_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., frame_size: _Optional[_Union[FrameSize, _Mapping]] = ..., crop_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., context_jpeg: _Optional[bytes] = ...) -> None: ...
 
 class UploadRecordsRequest(_message.Message):
     __slots__ = ("event", "track")

@@ -17,6 +17,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
+from cloud.embeddings.spec import CROP_VECTOR_COLLECTION
 from cloud.env import (
     env_bool,
     env_choice,
@@ -233,10 +234,12 @@ else:
         "type": "embedded",
         "path": env_path("SIGHTLINE_CLOUD_VECTOR_STORE_PATH", DATA_DIR / "vectors.sqlite3"),
     }
-# A new name when the embedding model changes (vectors of two models do not mix), or per test;
-# unset keeps the backends' default collection, "Detection".
-if _collection := env_str("SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION", default=""):
-    VECTOR_STORE["collection"] = _collection
+# Vectors of two embeddings do not mix: the default collection is the one of this release's
+# crop vectors (`cloud.embeddings.spec.CROP_VECTOR_COLLECTION`); a deployment or a test may name
+# its own.
+VECTOR_STORE["collection"] = env_str(
+    "SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION", default=CROP_VECTOR_COLLECTION
+)
 
 # gRPC crop ingest (`python -m cloud ingest_grpc`; cloud.ingest.server.IngestServerSettings).
 # The largest crop (width x height, as its JPEG header declares) the embed workers decode; the

@@ -1,9 +1,13 @@
 """The crop embedder: JPEG crops in, unit-length appearance vectors out (ONNX Runtime, CPU).
 
 Public surface: `EmbedderSettings`, `CropEmbedder`, `load_crop_embedder(settings)` and
-`decode_jpeg(data, max_pixels=...)`. How a crop is fed to the model (size, colour order, mean
-and std) comes from the model's manifest in `models/`, never from constants here, so a rebuilt
-model with another input spec cannot be fed the old way by mistake.
+`decode_jpeg(data, max_pixels=...)`. A crop's vector (`cloud.embeddings.crop_vector`) joins the
+MobileNetV2 network's features, sketched short, with the colours of its horizontal stripes
+(`cloud.embeddings.colour_parts`): the network alone ranks other people above the same person
+about half the time on vtest.avi (`tests/bench/bench_retrieval.py`). How a crop is fed to the
+network (size, colour order, mean and std) comes from the model's manifest in `models/`, never
+from constants here, so a rebuilt model with another input spec cannot be fed the old way by
+mistake.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.embeddings import crop_vector
+from cloud.embeddings.colour_parts import colour_parts
 from cloud.embeddings.spec import (
     CROP_EMBEDDING_DIMENSION,
     CROP_MODEL_NAME,
@@ -91,9 +97,9 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_CROP_PIXELS) -> Im
 class CropEmbedder:
     """Runs the crop model on batches of decoded crops. Not thread-safe: one per worker process.
 
-    The model file is checked against the manifest's sha256 before it is loaded, and the
-    model's output length against `CROP_EMBEDDING_DIMENSION`, which the vector store was built
-    with.
+    The model file is checked against the manifest's sha256 before it is loaded, the model's
+    output length against `crop_vector.NETWORK_DIMENSION`, and the crop vector's length against
+    `CROP_EMBEDDING_DIMENSION`, which the vector store was built with.
     """
 
     def __init__(
@@ -146,11 +152,16 @@ class CropEmbedder:
         # keeps that out of a task.
         for rows in _run_sizes(batch_size):
             output = self._run(np.zeros((rows, 3, height, width), dtype=np.float32))
-            if output.shape != (rows, CROP_EMBEDDING_DIMENSION):
+            if output.shape != (rows, crop_vector.NETWORK_DIMENSION):
                 raise ModelError(
                     f"{manifest.name} outputs {output.shape[1:]} values per crop, but the "
-                    f"vector store expects {CROP_EMBEDDING_DIMENSION}"
+                    f"crop vector is laid out for {crop_vector.NETWORK_DIMENSION}"
                 )
+        if crop_vector.DIMENSION != CROP_EMBEDDING_DIMENSION:
+            raise ModelError(
+                f"crop vectors have {crop_vector.DIMENSION} values, but the vector store "
+                f"expects {CROP_EMBEDDING_DIMENSION}"
+            )
         logger.info("loaded crop embedder %s %s", manifest.name, manifest.version)
 
     def preprocess(self, image: Image) -> npt.NDArray[np.float32]:
@@ -163,13 +174,18 @@ class CropEmbedder:
         return chw
 
     def embed(self, images: Sequence[Image]) -> Vectors:
-        """Return one unit-length vector per crop (rows in input order), `len(images)` x dim.
+        """Return one unit-length crop vector per crop (rows in input order),
+        `len(images)` x `CROP_EMBEDDING_DIMENSION`."""
+        return crop_vector.compose(self.network_vectors(images), colour_parts(images))
+
+    def network_vectors(self, images: Sequence[Image]) -> Vectors:
+        """The network's own unit vectors (`crop_vector.NETWORK_DIMENSION` values per crop).
 
         Crops are run `batch_size` at a time; a short run is padded with zeros to the next
         power of two, so that ONNX Runtime sees only the few shapes the warm-up ran, and a lone
         crop (the common case when crops trickle in) costs one crop's run, not a whole batch's.
         """
-        vectors = np.empty((len(images), CROP_EMBEDDING_DIMENSION), dtype=np.float32)
+        vectors = np.empty((len(images), crop_vector.NETWORK_DIMENSION), dtype=np.float32)
         for start in range(0, len(images), self._batch_size):
             chunk = images[start : start + self._batch_size]
             rows = min(self._batch_size, 1 << (len(chunk) - 1).bit_length())

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter
 
 import cloud.settings
+from cloud.embeddings.spec import CROP_VECTOR_COLLECTION
 from cloud.lib.objectstore import PresignedUrlInvalid
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 
@@ -54,7 +55,11 @@ def test_it_runs_without_any_server_in_debug_mode(
     assert settings["CELERY_BROKER_URL"] == "memory://"
     assert settings["OBJECT_STORE"]["type"] == "local"
     assert settings["OBJECT_STORE"]["root"] == tmp_path / "objects"
-    assert settings["VECTOR_STORE"] == {"type": "embedded", "path": tmp_path / "vectors.sqlite3"}
+    assert settings["VECTOR_STORE"] == {
+        "type": "embedded",
+        "path": tmp_path / "vectors.sqlite3",
+        "collection": CROP_VECTOR_COLLECTION,
+    }
     assert not any(tmp_path.iterdir()), "loading settings must not create files"
 
 
@@ -92,7 +97,19 @@ def test_it_reads_production_services_from_the_environment(
         "url": "http://weaviate:8080",
         "grpc_port": 50051,
         "api_key": "",
+        "collection": CROP_VECTOR_COLLECTION,
     }
+
+
+def test_the_vectors_go_to_the_collection_of_this_embedding_unless_one_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The 1280-d vectors of the previous embedding were in "Detection": never mixed with these.
+    assert CROP_VECTOR_COLLECTION != "Detection"
+    named = load_settings(
+        monkeypatch, DEBUG="true", DATA_DIR=str(tmp_path), VECTOR_STORE_COLLECTION="Test_1"
+    )
+    assert named["VECTOR_STORE"]["collection"] == "Test_1"
 
 
 def test_the_mqtt_connections_take_a_client_certificate(monkeypatch: pytest.MonkeyPatch) -> None:

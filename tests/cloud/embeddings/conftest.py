@@ -11,6 +11,7 @@ from cloud import backends
 from cloud.detections.services import record_detection
 from cloud.embeddings import services
 from cloud.embeddings.embedder import CropEmbedder
+from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION
 from cloud.fleet.models import Device
 from cloud.ingest.crops import parse_upload
 from cloud.lib.objectstore import ObjectStore
@@ -33,7 +34,8 @@ def embedder() -> CropEmbedder:
 def vectors(tmp_path: Path) -> Iterator[VectorStore]:
     """An embedded vector store in a fresh file, with the crop model's dimension."""
     store = create_vector_store(
-        EmbeddedVectorStoreSettings(path=tmp_path / "vectors.sqlite3"), dimension=1280
+        EmbeddedVectorStoreSettings(path=tmp_path / "vectors.sqlite3"),
+        dimension=CROP_EMBEDDING_DIMENSION,
     )
     store.ensure_collection()
     yield store

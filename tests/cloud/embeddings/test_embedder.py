@@ -7,7 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cloud.embeddings import crop_vector
+from cloud.embeddings.colour_parts import colour_parts
 from cloud.embeddings.embedder import CropEmbedder, UnreadableCrop, decode_jpeg
+from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION
 from models.errors import ModelError
 from models.manifest import load_manifest
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
@@ -21,9 +24,18 @@ def crops() -> list[np.ndarray]:
 
 def test_it_embeds_each_crop_into_a_unit_vector(embedder: CropEmbedder) -> None:
     vectors = embedder.embed(crops())
-    assert vectors.shape == (len(OBJECTS), 1280)
+    assert vectors.shape == (len(OBJECTS), CROP_EMBEDDING_DIMENSION)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_crop_vector_joins_the_network_and_colour_by_part(embedder: CropEmbedder) -> None:
+    images = crops()
+    network = embedder.network_vectors(images)
+    assert network.shape == (len(OBJECTS), crop_vector.NETWORK_DIMENSION)
+    np.testing.assert_allclose(
+        embedder.embed(images), crop_vector.compose(network, colour_parts(images)), atol=1e-6
+    )
 
 
 def test_batching_and_padding_do_not_change_a_vector(embedder: CropEmbedder) -> None:

@@ -18,7 +18,6 @@ from cloud.detections.models import Detection
 from cloud.fleet.models import Camera, Device
 
 __all__ = [
-    "narrow",
     "require_visible_device",
     "sees_everything",
     "visible_camera_ids",
@@ -50,17 +49,6 @@ def visible_camera_ids(user: User) -> frozenset[int] | None:
     if access is None:
         return None
     return frozenset(Camera.objects.filter(_camera_condition(access)).values_list("pk", flat=True))
-
-
-def narrow(camera_ids: tuple[int, ...] | None, user: User) -> tuple[int, ...] | None:
-    """A search's camera filter (None: every camera) cut down to the user's cameras; an
-    empty tuple matches nothing."""
-    visible = visible_camera_ids(user)
-    if visible is None:
-        return camera_ids
-    if camera_ids is None:
-        return tuple(sorted(visible))
-    return tuple(pk for pk in camera_ids if pk in visible)
 
 
 def visible_devices(user: User, devices: QuerySet[Device]) -> QuerySet[Device]:

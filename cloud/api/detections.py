@@ -7,7 +7,6 @@ vector store by the same cameras, so no crop URL of it is ever signed for this c
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Self
 
@@ -21,7 +20,7 @@ from cloud.access import scope
 from cloud.api.pages import PageQuery, page_of
 from cloud.detections.models import Detection
 from cloud.search.criteria import SearchCriteria
-from cloud.search.results import CropCard, crop_cards, similar_cards
+from cloud.search.results import CropCard, detection_cards, similar_cards, track_cards
 
 router = Router(tags=["detections"])
 
@@ -88,15 +87,13 @@ class Filters(Schema):
         return self
 
     def criteria(self, request: HttpRequest) -> SearchCriteria:
-        """The search criteria, narrowed to the caller's cameras."""
-        criteria = SearchCriteria(
-            camera_ids=tuple(sorted(set(self.camera))) or None,
+        """The search criteria, within the caller's cameras."""
+        return SearchCriteria(
+            camera_ids=frozenset(self.camera) or None,
+            visible_camera_ids=scope.visible_camera_ids(request.user),
             labels=tuple(sorted(set(self.label))) or None,
             since=self.since,
             until=self.until,
-        )
-        return dataclasses.replace(
-            criteria, camera_ids=scope.narrow(criteria.camera_ids, request.user)
         )
 
 
@@ -137,7 +134,9 @@ def _out(request: HttpRequest, card: CropCard) -> DetectionOut:
 
 def _visible(request: HttpRequest, detection_id: str) -> Detection:
     return get_object_or_404(
-        scope.visible_detections(request.user, Detection.objects.select_related("camera")),
+        scope.visible_detections(
+            request.user, Detection.objects.select_related("camera", "track__camera__device")
+        ),
         pk=detection_id,
     )
 
@@ -145,8 +144,8 @@ def _visible(request: HttpRequest, detection_id: str) -> Detection:
 @router.get("", response=DetectionPage)
 def search(request: HttpRequest, query: Query[SearchQuery]) -> DetectionPage:
     """Detections matching the filters, one per track (its best crop), newest first."""
-    rows, has_next = page_of(query.criteria(request).detections(), query)
-    cards = crop_cards(rows, backends.object_store())
+    tracks, has_next = page_of(query.criteria(request).tracks(), query)
+    cards = track_cards(tracks, backends.object_store())
     return DetectionPage(
         items=[_out(request, card) for card in cards], page=query.page, has_next=has_next
     )
@@ -156,7 +155,7 @@ def search(request: HttpRequest, query: Query[SearchQuery]) -> DetectionPage:
 def detection(request: HttpRequest, detection_id: str) -> DetectionOut:
     """One detection, with a fresh crop URL."""
     found = _visible(request, detection_id)
-    return _out(request, crop_cards([found], backends.object_store())[0])
+    return _out(request, detection_cards([found], backends.object_store())[0])
 
 
 @router.get("/{detection_id}/similar", response=SimilarOut)
@@ -169,7 +168,7 @@ def similar(request: HttpRequest, detection_id: str, query: Query[SimilarQuery])
         found, query.criteria(request), vectors=backends.vector_store(), objects=objects, k=query.k
     )
     return SimilarOut(
-        query=_out(request, crop_cards([found], objects)[0]),
+        query=_out(request, detection_cards([found], objects)[0]),
         embedded=cards is not None,
         items=[_out(request, card) for card in cards or []],
     )

@@ -107,7 +107,7 @@ class SearchCriteria:
         """
         best = self._matching(Track.objects.filter(best_detection__isnull=False))
         return Detection.objects.filter(pk__in=best.values("best_detection_id")).select_related(
-            "camera"
+            "camera", "track__camera__device"
         )
 
     def _matching(self, tracks: QuerySet[Track]) -> QuerySet[Track]:

@@ -25,7 +25,6 @@ from cloud.faces.recognizer import SAME_PERSON_COSINE
 from cloud.faces.vectors import face_vectors
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
-from cloud.search.by_vector import similar_to_vector
 from cloud.search.example import (
     ExampleSearchSettings,
     UploadAnalysis,
@@ -33,7 +32,7 @@ from cloud.search.example import (
     example_settings,
 )
 from cloud.search.forms import SearchForm
-from cloud.search.results import CropCard, crop_cards
+from cloud.search.results import CropCard, crop_cards, vector_cards
 from cloud.search.uploads import UploadRefused, decode_upload, too_large_message
 from cloud.search.views import visible_cameras, visible_detection
 from models.errors import ModelError
@@ -139,11 +138,11 @@ def detection_face(request: HttpRequest, detection_id: str) -> HttpResponse:
     }
     try:
         objects = backends.object_store()
-        context["query_card"] = crop_cards([detection], objects)[0]
+        context["query_card"] = crop_cards(detection.track, [detection], objects)[0]
         vectors = face_vectors()
         item = vectors.get(detection.id)
         if item is not None and form.is_valid():
-            cards = similar_to_vector(
+            cards = vector_cards(
                 item.vector,
                 form.criteria(),
                 vectors=vectors,
@@ -179,7 +178,7 @@ def _choice_results(
     }
     if form.is_valid():
         try:
-            cards = similar_to_vector(
+            cards = vector_cards(
                 choice.vector,
                 form.criteria(),
                 vectors=face_vectors() if face else backends.vector_store(),

@@ -1,30 +1,32 @@
 """Search results as the templates show them: one card per track (a sighting), with a crop.
 
 `page_of` cuts a page of tracks out of the grid's query; `track_cards` turns tracks into cards
-by their best crops; `similar_cards` runs the similar-objects search for one detection, one card
-per track; `crop_cards` shows given crops of one track. None touches the request: the views pass
-in the stores.
+by their best crops; `similar_cards` and `vector_cards` run the similar-objects search for one
+detection or a query vector, one card per track; `crop_cards` shows given crops of one track,
+`detection_cards` crops ranked one by one. None touches the request: the views pass in the
+stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+import numpy.typing as npt
 from django.db.models import QuerySet
 
 from cloud.detections.models import Detection, Track
 from cloud.lib.objectstore import ObjectStore
-from cloud.lib.vectorstore import MAX_K, Hit, VectorStore
+from cloud.lib.vectorstore import MAX_K, VectorStore
 from cloud.search.criteria import Order, SearchCriteria
+from cloud.search.similarity import TrackHit, similar_to_vector
 
 CROP_URL_LIFETIME: Final = timedelta(hours=1)
 """How long a page's crop links work: long enough to leave a results page open a while."""
 NEIGHBOURS_PER_RESULT: Final = 4
-"""Nearest crops fetched per wanted result, and the factor by which a search widens: a track
-usually has one to a few crops."""
+"""The factor by which a similar search widens when the database drops tracks it found."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,12 @@ def track_cards(tracks: Iterable[Track], objects: ObjectStore) -> list[CropCard]
     return cards
 
 
+def detection_cards(detections: Iterable[Detection], objects: ObjectStore) -> list[CropCard]:
+    """One card per crop, each of its own track (joined: `select_related("track")`), in the
+    given order: results ranked by crop (text search) rather than by track."""
+    return [_card(detection.track, detection, objects) for detection in detections]
+
+
 def crop_cards(
     track: Track, detections: Iterable[Detection], objects: ObjectStore
 ) -> list[CropCard]:
@@ -106,29 +114,58 @@ def similar_cards(
     k: int,
     order: Order = Order.SCORE,
 ) -> list[CropCard] | None:
-    """The `k` tracks most similar to `detection`'s that match `criteria`, in `order` (best
-    first by default).
+    """The `k` tracks most similar to `detection`'s crop that match `criteria`, other than its
+    own track, in `order` (best first by default); see `vector_cards`.
 
-    A track (one object) appears once, by its crop closest to the query: the edge may send
-    an early crop of a track and better ones later, and each has its vector. The query's own
-    track is never among the results (its other crops are the same object). Neighbours are
-    fetched `NEIGHBOURS_PER_RESULT` times `k` at a time, more when tracks with many crops
-    take up the nearest ones or the tracks fail what only the database knows
-    (`SearchCriteria.admits`). Returns None when `detection` has no vector yet (not embedded,
-    or the store was rebuilt). Raises what the vector store raises, `VectorStoreUnavailable`
-    included.
+    Returns None when `detection` has no vector yet (not embedded, or the store was rebuilt).
     """
     item = vectors.get(detection.id)
     if item is None:
         return None
-    filters = criteria.vector_filters(exclude_ids=[detection.id])
-    fetch = min(MAX_K, k * NEIGHBOURS_PER_RESULT)
+    return vector_cards(
+        item.vector,
+        criteria,
+        vectors=vectors,
+        objects=objects,
+        k=k,
+        order=order,
+        exclude_track=detection.track_id,
+        exclude_ids=(detection.id,),
+    )
+
+
+def vector_cards(
+    vector: npt.ArrayLike,
+    criteria: SearchCriteria,
+    *,
+    vectors: VectorStore,
+    objects: ObjectStore,
+    k: int,
+    order: Order = Order.SCORE,
+    exclude_track: str | None = None,
+    exclude_ids: Collection[str] = (),
+) -> list[CropCard]:
+    """The `k` tracks whose crops in `vectors` are most like `vector` and that match
+    `criteria`, one card each (its closest crop, scored), in `order`.
+
+    Every similar search of the pages ends here: a stored crop's vector, an uploaded image's,
+    a face's (in the face collection) or a text's (in the image-text collection). The tracks
+    come from `cloud.search.similarity` under the filters the vector store can apply; the
+    database then drops what only it knows about (`SearchCriteria.admits`: duration, and the
+    truth should a vector's properties be stale), asking for more tracks while that leaves
+    fewer than `k`. Raises what the vector store raises, `VectorStoreUnavailable` included.
+    """
+    filters = criteria.vector_filters(exclude_ids=exclude_ids)
+    wanted = min(MAX_K, k)
     while True:
-        hits = vectors.query(item.vector, k=fetch, filters=filters)
-        cards = _closest_per_track(hits, detection.track_id, criteria, objects, k)
-        if len(cards) >= k or len(hits) < fetch or fetch == MAX_K:
+        hits = similar_to_vector(
+            vectors, vector, k=wanted, filters=filters, exclude_track=exclude_track
+        )
+        cards = _admitted_cards(hits, criteria, objects)
+        if len(cards) >= k or len(hits) < wanted or wanted == MAX_K:
             break
-        fetch = min(MAX_K, fetch * NEIGHBOURS_PER_RESULT)
+        wanted = min(MAX_K, wanted * NEIGHBOURS_PER_RESULT)
+    cards = cards[:k]
     if order is Order.NEWEST:
         cards.sort(key=lambda card: card.track.last_seen, reverse=True)
     elif order is Order.OLDEST:
@@ -136,27 +173,19 @@ def similar_cards(
     return cards
 
 
-def _closest_per_track(
-    hits: list[Hit], query_track: str, criteria: SearchCriteria, objects: ObjectStore, k: int
+def _admitted_cards(
+    hits: list[TrackHit], criteria: SearchCriteria, objects: ObjectStore
 ) -> list[CropCard]:
-    """Up to `k` cards from best-first `hits`: the first hit of each admitted track but the
-    query's."""
+    """Cards of the hits whose rows exist and whose tracks `criteria` admits, in order."""
     rows = Detection.objects.select_related("camera", "track__camera__device").in_bulk(
         [hit.detection_id for hit in hits]
     )
     cards: list[CropCard] = []
-    seen = {query_track}
     for hit in hits:
         # The database is the source of truth: a vector whose detection was deleted is skipped.
         row = rows.get(hit.detection_id)
-        if row is None or row.track_id in seen:
-            continue
-        seen.add(row.track_id)
-        if not criteria.admits(row.track):
-            continue
-        cards.append(_card(row.track, row, objects, hit.score))
-        if len(cards) == k:
-            break
+        if row is not None and criteria.admits(row.track):
+            cards.append(_card(row.track, row, objects, hit.score))
     return cards
 
 

@@ -10,7 +10,6 @@ stack trace. The search form can link here with ``?q=...`` and the grid's filter
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -23,7 +22,7 @@ from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.criteria import SearchCriteria
 from cloud.search.forms import SearchForm
 from cloud.search.image_text import search_image_text
-from cloud.search.results import CropCard, crop_cards
+from cloud.search.results import CropCard, detection_cards
 from cloud.search.text import MAX_RESULTS, search_text
 from cloud.search.views import PAGE_SIZE, SIMILAR_K, visible_cameras
 from cloud.search.vocabulary import MAX_QUERY_CHARS, NotUnderstood, TextQueryError
@@ -54,7 +53,7 @@ def text_search(request: HttpRequest) -> HttpResponse:
                 understood=results.interpretation,
                 page_number=number,
                 has_next=len(rows) > PAGE_SIZE,
-                cards=crop_cards(rows[:PAGE_SIZE], objects),
+                cards=detection_cards(rows[:PAGE_SIZE], objects),
             )
         context["image_cards"] = _image_text_cards(query, criteria)
     except TextQueryError as err:
@@ -77,9 +76,7 @@ def _image_text_cards(query: str, criteria: SearchCriteria) -> list[CropCard] | 
     """The image-text model's results as cards, or None when no such model is configured."""
     if configured_settings() is None:
         return None
-    hits = search_image_text(query, criteria, k=SIMILAR_K)
-    cards = crop_cards([hit.detection for hit in hits], backends.object_store())
-    return [replace(card, similarity=hit.score) for card, hit in zip(cards, hits, strict=True)]
+    return search_image_text(query, criteria, k=SIMILAR_K, objects=backends.object_store())
 
 
 def _unavailable(request: HttpRequest, store: str, err: Exception) -> HttpResponse:

@@ -154,7 +154,9 @@ def _measure(cameras: list[int], repeat: int) -> None:
 
     words = vocabulary()
     week = SearchCriteria(
-        camera_ids=tuple(cameras[:2]), since=T0 + timedelta(days=10), until=T0 + timedelta(days=17)
+        camera_ids=frozenset(cameras[:2]),
+        since=T0 + timedelta(days=10),
+        until=T0 + timedelta(days=17),
     )
     for name, criteria in (("unfiltered", SearchCriteria()), ("2 cameras, 7 days", week)):
         for query in QUERIES:

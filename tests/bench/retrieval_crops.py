@@ -28,11 +28,11 @@ from edge.crops.image import cut, encode_jpeg, pixel_rect
 from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector, ModelSettings
 from edge.detectors.ort import OrtSettings
-from edge.detectors.postprocess import to_detections
 from edge.detectors.preprocess import Preprocessor
 from edge.detectors.registry import create_detector
 from edge.tracking.base import TrackState
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
+from models.detection import to_detections
 from tests.footage.clips import VTEST, source
 
 logger = logging.getLogger(__name__)

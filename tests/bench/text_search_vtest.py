@@ -79,10 +79,10 @@ def _run(workdir: Path, args: argparse.Namespace) -> int:
     from cloud.search.vocabulary import vocabulary
     from edge.crops.image import cut, pixel_rect
     from edge.detectors.ort import OrtDetector
-    from edge.detectors.postprocess import to_detections
     from edge.detectors.preprocess import Preprocessor
     from edge.detectors.registry import create_detector
     from edge.geometry import Box
+    from models.detection import to_detections
     from tests.edge.nanodet import detector_settings
     from tests.footage.clips import VTEST, source
 

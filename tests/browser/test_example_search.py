@@ -15,7 +15,6 @@ from typing import Any
 
 import cv2
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
@@ -34,6 +33,7 @@ from tests.cloud.faces.stores import configured_stores
 from tests.cloud.ingest.footage import OBJECTS, vtest_frame
 from tests.cloud.ingest.uploads import crop_request
 from tests.footage.photos import MESSI, photo
+from tests.users import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,7 +67,7 @@ def seeded(
 
         ids += [row.id for row in store_person_crops(photo(MESSI), "pitch", make, objects)]
         embed_detections(ids, analysers=[build()])
-        User.objects.create_user("operator", password=PASSWORD)
+        make_user("operator", password=PASSWORD)
         yield
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 from pytest_django.live_server_helper import LiveServer
@@ -28,6 +27,7 @@ from tests.browser.conftest import log_in
 from tests.browser.test_search import natural_widths
 from tests.cloud.attributes.vtest_people import ALL, detection
 from tests.models.built_models import require_model
+from tests.users import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,7 +60,7 @@ def seeded(live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     Device.objects.create(
         id="gate-01", site=ensure_site("hq"), hardware_profile=HardwareProfile.X86_CPU
     )
-    User.objects.create_user("operator", password=PASSWORD)
+    make_user("operator", password=PASSWORD)
     for item in ALL:
         record_detection(detection(item, from_gate), objects)
     rows = Detection.objects.all()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytest_django.fixtures import Settings
 
 from cloud.attributes.analyser import ColourAnalyser
 from cloud.attributes.models import DetectionColours
@@ -13,6 +17,7 @@ from cloud.embeddings.embedder import decode_jpeg
 from cloud.fleet.models import Device
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.attributes.vtest_people import RED_TOP_WOMAN, VAN, detection
+from tests.cloud.test_settings import load_settings
 
 
 def test_colours_are_stored_once_per_detection_and_replaced_when_analysed_again(
@@ -38,6 +43,11 @@ def test_colours_are_stored_once_per_detection_and_replaced_when_analysed_again(
     )
 
 
-def test_the_colour_analyser_is_on_by_default() -> None:
+def test_the_colour_analyser_is_on_by_default(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path
+) -> None:
+    defaults = load_settings(monkeypatch, DEBUG="true", DATA_DIR=str(tmp_path))
+    assert defaults["CROP_ANALYSERS"] == ["colours", "faces"]
+    settings.CROP_ANALYSERS = ["colours"]
     (enabled,) = analysers._build_enabled()
     assert isinstance(enabled, ColourAnalyser)

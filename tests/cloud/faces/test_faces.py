@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from pytest_django.fixtures import Settings
@@ -28,6 +27,7 @@ from tests.cloud.faces.photos import jpeg, store_person_crops
 from tests.cloud.faces.stores import configured_stores
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.footage.photos import MESSI, SOFA, TWO_PEOPLE, photo
+from tests.users import make_user
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def face_page(client: Client, url: str) -> tuple[list[str], list[float], list[st
 
 @pytest.fixture
 def viewer(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("analyst"))
+    client.force_login(make_user("analyst"))
     return client
 
 

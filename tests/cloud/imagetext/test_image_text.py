@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django.fixtures import Settings
 
@@ -33,6 +32,7 @@ from models.errors import ModelError
 from tests.cloud.attributes.vtest_people import ALL, detection
 from tests.cloud.imagetext.tiny_clip import DIMENSION, SIZE, TinyClip, build_tiny_clip
 from tests.cloud.test_settings import load_settings
+from tests.users import make_user
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -120,30 +120,46 @@ def test_a_text_query_ranks_the_analysed_crops_through_the_vector_store(
     model: ImageTextModel,
     collection: VectorStore,
     analysed: dict[str, npt.NDArray[np.uint8]],
+    objects: ObjectStore,
 ) -> None:
     query = "man in a red jacket"
     text = expected_text_vector(tiny, query)
     scores = {i: float(expected_image_vector(tiny, crop) @ text) for i, crop in analysed.items()}
 
-    hits = search_image_text(query, SearchCriteria(), k=5, model=model, vectors=collection)
+    hits = search_image_text(
+        query, SearchCriteria(), k=5, model=model, vectors=collection, objects=objects
+    )
 
     assert collection.count() == len(ALL)
     assert [hit.detection.id for hit in hits] == sorted(scores, key=scores.__getitem__)[::-1][:5]
     for hit in hits:
-        assert hit.score == pytest.approx(scores[hit.detection.id], abs=1e-4)
+        assert hit.similarity == pytest.approx(scores[hit.detection.id], abs=1e-4)
 
 
 def test_image_text_results_keep_the_pages_filters(
-    model: ImageTextModel, collection: VectorStore, analysed: dict[str, npt.NDArray[np.uint8]]
+    model: ImageTextModel,
+    collection: VectorStore,
+    analysed: dict[str, npt.NDArray[np.uint8]],
+    objects: ObjectStore,
 ) -> None:
     cars = search_image_text(
-        "white van", SearchCriteria(labels=("car",)), k=10, model=model, vectors=collection
+        "white van",
+        SearchCriteria(labels=("car",)),
+        k=10,
+        model=model,
+        vectors=collection,
+        objects=objects,
     )
     assert {hit.detection.label for hit in cars} == {"car"} and len(cars) == 2
-    nowhere = SearchCriteria(camera_ids=())
-    assert search_image_text("van", nowhere, k=10, model=model, vectors=collection) == []
+    nowhere = SearchCriteria(camera_ids=frozenset())
+    assert (
+        search_image_text("van", nowhere, k=10, model=model, vectors=collection, objects=objects)
+        == []
+    )
     with pytest.raises(TextQueryError, match="Type what to look for"):
-        search_image_text("  ", SearchCriteria(), k=10, model=model, vectors=collection)
+        search_image_text(
+            "  ", SearchCriteria(), k=10, model=model, vectors=collection, objects=objects
+        )
 
 
 def test_a_file_that_differs_from_its_pinned_sha256_is_refused(tiny: TinyClip) -> None:
@@ -169,7 +185,7 @@ def test_the_text_page_lists_the_image_text_results_when_configured(
     settings.IMAGE_TEXT = tiny.settings.model_dump(mode="json")
     monkeypatch.setattr(image_text, "image_text_model", lambda: model)
     monkeypatch.setattr(backends, "object_store", lambda: objects)
-    client.force_login(User.objects.create_user("viewer"))
+    client.force_login(make_user("viewer"))
 
     # Nothing here is in the vocabulary, but the image-text model still searches it.
     response = client.get("/text/", {"q": "zxqv"})

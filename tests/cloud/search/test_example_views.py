@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -25,12 +24,13 @@ from tests.cloud.faces.stores import configured_stores
 from tests.cloud.ingest.footage import OBJECTS, vtest_frame
 from tests.cloud.ingest.uploads import crop_request
 from tests.cloud.lib.jpeg_samples import declaring
+from tests.users import make_user
 
 
 @pytest.fixture
 def analyst(client: Client, db: None) -> Iterator[Client]:
     cache.clear()  # the upload budget is counted in the cache, per user and minute
-    client.force_login(User.objects.create_user("analyst"))
+    client.force_login(make_user("analyst"))
     yield client
     cache.clear()
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from cloud import backends
@@ -31,6 +30,7 @@ from tests.cloud.attributes.vtest_people import (
     detection,
 )
 from tests.models.built_models import require_model
+from tests.users import make_user
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_queries_that_cannot_be_searched_say_why(
 def test_the_text_page_shows_what_it_understood_and_explains_bad_queries(
     client: Client, words: Vocabulary, seen: dict[str, Seen]
 ) -> None:
-    client.force_login(User.objects.create_user("viewer"))
+    client.force_login(make_user("viewer"))
 
     response = client.get("/text/", {"q": "man in a red jacket"})
     assert response.status_code == 200

@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from cloud import backends
@@ -17,6 +16,7 @@ from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.results import CropCard
 from cloud.search.track_page import timeline
 from tests.cloud.search.data import SearchData, track_id
+from tests.users import make_user
 
 T0 = datetime(2026, 11, 21, 9, 30, 12, 400000, tzinfo=UTC)
 CONTEXT = b"\xff\xd8 the whole lobby \xff\xd9"
@@ -24,7 +24,7 @@ CONTEXT = b"\xff\xd8 the whole lobby \xff\xd9"
 
 @pytest.fixture
 def operator(client: Client, db: None) -> Client:
-    client.force_login(User.objects.create_user("operator"))
+    client.force_login(make_user("operator"))
     return client
 
 

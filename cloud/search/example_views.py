@@ -80,7 +80,7 @@ def _upload(request: HttpRequest, config: ExampleSearchSettings) -> HttpResponse
         context = {"form": UploadForm(), "config": config, "error": message}
         return render(request, "search/example.html", context, status=status)
 
-    if not _take_upload_slot(request, config.uploads_per_minute):
+    if not take_upload_slot(request, config.uploads_per_minute):
         return refuse(
             f"Too many uploads: at most {config.uploads_per_minute} a minute. "
             "Wait a minute and try again.",
@@ -208,7 +208,7 @@ def _analysis(request: HttpRequest, upload_id: str) -> UploadAnalysis | None:
     return UploadAnalysis.from_session(data)
 
 
-def _take_upload_slot(request: HttpRequest, per_minute: int) -> bool:
+def take_upload_slot(request: HttpRequest, per_minute: int) -> bool:
     """Count an upload against the user's budget for this minute; False when it is spent.
 
     Counted in the cache (per process with the default local-memory cache; shared with a

@@ -113,9 +113,11 @@ def similar_cards(
     objects: ObjectStore,
     k: int,
     order: Order = Order.SCORE,
+    min_score: float = -1.0,
 ) -> list[CropCard] | None:
-    """The `k` tracks most similar to `detection`'s crop that match `criteria`, other than its
-    own track, in `order` (best first by default); see `vector_cards`.
+    """The `k` tracks most similar to `detection`'s crop that match `criteria` and score at
+    least `min_score`, other than its own track, in `order` (best first by default); see
+    `vector_cards`.
 
     Returns None when `detection` has no vector yet (not embedded, or the store was rebuilt).
     """
@@ -131,6 +133,7 @@ def similar_cards(
         order=order,
         exclude_track=detection.track_id,
         exclude_ids=(detection.id,),
+        min_score=min_score,
     )
 
 
@@ -144,9 +147,11 @@ def vector_cards(
     order: Order = Order.SCORE,
     exclude_track: str | None = None,
     exclude_ids: Collection[str] = (),
+    min_score: float = -1.0,
 ) -> list[CropCard]:
     """The `k` tracks whose crops in `vectors` are most like `vector` and that match
-    `criteria`, one card each (its closest crop, scored), in `order`.
+    `criteria`, one card each (its closest crop, scored), in `order`; tracks scoring below
+    `min_score` are left out.
 
     Every similar search of the pages ends here: a stored crop's vector, an uploaded image's,
     a face's (in the face collection) or a text's (in the image-text collection). The tracks
@@ -159,7 +164,12 @@ def vector_cards(
     wanted = min(MAX_K, k)
     while True:
         hits = similar_to_vector(
-            vectors, vector, k=wanted, filters=filters, exclude_track=exclude_track
+            vectors,
+            vector,
+            k=wanted,
+            filters=filters,
+            exclude_track=exclude_track,
+            min_score=min_score,
         )
         cards = _admitted_cards(hits, criteria, objects)
         if len(cards) >= k or len(hits) < wanted or wanted == MAX_K:

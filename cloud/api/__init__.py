@@ -12,7 +12,7 @@ name the fields as the client wrote them. Every operation then gets, without wri
 - per-user rate limiting (``SIGHTLINE_CLOUD_API_RATE``): 429;
 - JSON errors: 400 with per-field messages for bad input (and `cloud.errors.InvalidInput`),
   403 for `PermissionDenied`, 404 for `Http404` and `cloud.errors.NotFound`, 503 when the object
-  or vector store is unavailable (`cloud.api.errors`).
+  or vector store or a model is unavailable (`cloud.api.errors`).
 
 Operations check roles with `cloud.access.roles.check_role(request.user, Role.X)` (every logged
 in user is at least a viewer, so reading needs no check) and must narrow what they return to

@@ -11,12 +11,15 @@ from django.views.decorators.http import require_safe
 from ninja import NinjaAPI, Router
 from ninja.throttling import UserRateThrottle
 
-from cloud.api import detections, devices, errors, tokens
+from cloud.api import detections, devices, errors, example, text, tokens, tracks
 from cloud.api.auth import AUTH
 
 ROUTERS: dict[str, Router] = {
     "/detections": detections.router,
     "/devices": devices.router,
+    "/search/text": text.router,
+    "/search": example.router,
+    "/tracks": tracks.router,
     "/tokens": tokens.router,
 }
 """Each router by its path under /api/v1/; add a feature's router here."""

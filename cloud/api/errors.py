@@ -18,6 +18,7 @@ from ninja.errors import ValidationError
 from cloud.errors import InvalidInput, NotFound
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
+from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(VectorStoreUnavailable)
     def vectors_down(request: HttpRequest, exc: VectorStoreUnavailable) -> HttpResponse:
         return _unavailable(request, "vector store", exc)
+
+    @api.exception_handler(ModelError)
+    def model_down(request: HttpRequest, exc: ModelError) -> HttpResponse:
+        logger.error("API %s: model unavailable: %s", request.path, exc)
+        response = answer(request, 503, "a model this search needs is unavailable")
+        response["Retry-After"] = "60"
+        return response
 
     @api.exception_handler(Exception)
     def bug(request: HttpRequest, exc: Exception) -> HttpResponse:

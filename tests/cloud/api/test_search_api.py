@@ -13,11 +13,18 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from cloud import backends
 from cloud.access import tokens
 from cloud.detections.models import Detection
 from cloud.detections.services import PathPoint, record_track_summary
+from cloud.faces.models import Face
+from cloud.faces.recognizer import SAME_PERSON_COSINE
 from cloud.fleet.models import Camera, CameraGroup, Device
+from cloud.imagetext.model import ImageTextModel
+from cloud.lib.objectstore import ObjectStore
+from cloud.search import image_text
 from cloud.search.similarity import DEFAULT_THRESHOLD
+from tests.cloud.imagetext.tiny_clip import TinyClip
 from tests.cloud.search.data import SearchData, track_id
 from tests.cloud.search.test_example_views import frame_jpeg
 from tests.users import make_user
@@ -275,3 +282,38 @@ def test_search_by_an_uploaded_image_within_scope(
         for _ in range(2)
     ]
     assert busy[-1].status_code == 429 and "Too many uploads" in busy[-1].json()["detail"]
+
+
+def test_faces_from_a_stored_crop_come_with_sface_s_verdict(
+    client: Client, stored: dict[str, list[Detection]]
+) -> None:
+    messi, again = (
+        Face.objects.get(detection__in=stored[name]).detection for name in ("messi", "messi again")
+    )
+    body = get(client, bearer("everyone"), f"/api/v1/search/faces/{messi.id}")
+    assert body["has_face"] is True
+    assert [item["crop"]["id"] for item in body["items"] if item["same_person"]] == [again.id]
+    assert body["items"][0]["similarity"] >= SAME_PERSON_COSINE
+    lobby = get(
+        client, bearer("lobby"), f"/api/v1/search/faces/{messi.id}", {"camera": messi.camera_id}
+    )
+    assert not any(item["same_person"] for item in lobby["items"])
+
+
+def test_text_nothing_understands_is_answered_by_the_image_text_plug_in(
+    client: Client,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny: TinyClip,
+    model: ImageTextModel,
+    objects: ObjectStore,
+    analysed: dict[str, Any],
+) -> None:
+    settings.IMAGE_TEXT = tiny.settings.model_dump(mode="json")
+    monkeypatch.setattr(image_text, "image_text_model", lambda: model)
+    monkeypatch.setattr(backends, "object_store", lambda: objects)
+    body = get(client, bearer("everyone"), "/api/v1/search/text", {"q": "zxqv"})
+    assert body["understood"] is None and "Nothing in" in body["not_understood"]
+    assert body["items"] == []
+    assert len(body["image_text"]) == len(analysed)
+    assert all(item["similarity"] is not None for item in body["image_text"])

@@ -22,6 +22,7 @@ from cloud.faces.recognizer import SAME_PERSON_COSINE
 from cloud.fleet.models import Camera, CameraGroup, Device
 from cloud.imagetext.model import ImageTextModel
 from cloud.lib.objectstore import ObjectStore
+from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search import image_text
 from cloud.search.similarity import DEFAULT_THRESHOLD
 from tests.cloud.imagetext.tiny_clip import TinyClip
@@ -157,6 +158,22 @@ def test_a_track_has_what_its_page_shows(client: Client, sightings: dict[str, De
     assert body["first_seen"].startswith("2026-11-21T09:30:00")
     assert body["similar_status"] == "ok"
     assert crop_ids(body["similar_elsewhere"]) == [sightings["yard"].id]
+
+
+def test_a_track_still_answers_when_the_vector_store_is_down(
+    client: Client, sightings: dict[str, Detection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down() -> None:
+        raise VectorStoreUnavailable("weaviate at http://10.0.0.7:8080 did not answer")
+
+    monkeypatch.setattr(backends, "vector_store", down)
+    everyone = bearer("everyone")
+    walker = sightings["walker"].track_id
+    body = get(client, everyone, f"/api/v1/tracks/{walker}")
+    assert (body["similar_status"], body["similar_elsewhere"]) == ("unavailable", None)
+    assert len(body["crops"]) == 2
+    similar = client.get(f"/api/v1/tracks/{walker}/similar", headers=everyone)
+    assert similar.status_code == 503 and "10.0.0.7" not in similar.content.decode()
 
 
 def test_similar_by_track_thresholds_and_orders(

@@ -38,6 +38,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cloud.embeddings.spec import CROP_MODEL_NAME
+
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +48,7 @@ DEVICE_ID = "demo-box"
 SITE = "demo"
 CAMERA_ID = "vtest"
 DEMO_USER = "demo"
-MODELS = ("nanodet-g", "mobilenetv2-reid")
+MODELS = ("nanodet-g", CROP_MODEL_NAME)
 
 
 class DemoError(Exception):

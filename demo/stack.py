@@ -38,6 +38,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cloud.embeddings.spec import CROP_MODEL_NAME
+
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,9 +48,9 @@ DEVICE_ID = "demo-box"
 SITE = "demo"
 CAMERA_ID = "vtest"
 DEMO_USER = "demo"
-# The detector (edge, and uploads searched by example), the crop embedder, and the face models of
-# the embed worker's default `faces` analyser.
-MODELS = ("nanodet-g", "mobilenetv2-reid", "yunet", "sface")
+# The detector (edge, and uploads searched by example), the crop embedder, the face models of the
+# embed worker's default `faces` analyser and the sentence model of text search.
+MODELS = ("nanodet-g", CROP_MODEL_NAME, "yunet", "sface", "minilm-l6")
 
 
 class DemoError(Exception):

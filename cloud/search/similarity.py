@@ -6,9 +6,10 @@ embedded by the same embedder). The results are tracks, not crops: the edge send
 crops of one object (a first view, then better ones), and a list of ten crops of the same
 person is no answer. A track's score is its best-matching crop's cosine similarity with the
 query, in [-1, 1]: on the retrieval benchmark (`tests/bench/bench_retrieval.py`, "crop>track")
-that ranks tracks slightly better than their mean vector does (person mAP 0.597 against 0.587
-on the eval half of vtest.avi), and it needs no second look-up. The query's own track is never
-among the results: its other crops are the same object.
+that ranks tracks as well as their mean vector does (person mAP 0.626 against 0.630 on the eval
+half of vtest.avi), and it needs no second look-up. Averaging the query with its first hits
+(query expansion) gained nothing there ("track>track crop+qe"), so a query is used as given.
+The query's own track is never among the results: its other crops are the same object.
 
 Neighbours are fetched `FETCH_PER_TRACK` times `k` at a time, four times more each round when
 tracks with many crops take up the nearest ones, until `k` tracks are found, the store has no
@@ -31,15 +32,16 @@ import numpy.typing as npt
 from cloud.lib.vectorstore import DetectionProperties, Filters, InvalidRequest, VectorStore
 from cloud.lib.vectorstore.base import MAX_K, check_k, unit_vector
 
-DEFAULT_THRESHOLD: Final = 0.90
-"""Score from which a hit is the same object as the query about seven times out of ten.
+DEFAULT_THRESHOLD: Final = 0.88
+"""Score from which a hit is the same object as the query about half the time.
 
 Calibrated with `uv run python -m tests.bench.bench_retrieval` for the crop vectors of
-`cloud.embeddings.crop_vector`: on person crops of the first half of vtest.avi, crop pairs
-scoring at least 0.90 are 70% the same person (0.896 on the second half), pairs less than two
-seconds apart left out. Nine in ten needs 0.945, which keeps almost no true match (recall
-0.0002), so it would hide nearly everything. Depends on the embedding: recalibrate when
-`cloud.embeddings` changes its vectors.
+`cloud.embeddings.crop_vector` (collection `DetectionV3`): on person crops of the first half of
+vtest.avi, crop pairs scoring at least 0.88 are 49% the same person (57% on the second half),
+and hold 4% of the same-person pairs (6%), pairs less than two seconds apart left out. Seven in
+ten needs 0.92, which keeps 0.2% of them, so it would hide nearly everything. A lower bound:
+pairs of one person on two visits that could not be told apart by eye count as misses.
+Depends on the embedding: recalibrate when `cloud.embeddings` changes its vectors.
 """
 FETCH_PER_TRACK: Final = 8
 """Neighbours fetched per wanted track on the first query (a track has a few crops)."""

@@ -21,6 +21,10 @@ it on are the "eval" half, whose figures are the ones to quote. Within a half:
 - crop to track: a crop query ranks tracks (what `cloud.search.similarity` returns); a track's
   score is its best crop's ("max") or its crops' mean ("mean"); the positive is the query's
   own track (its crops outside the window).
+- track to track: a track's early segment asks for tracks (`segment_to_track`): by each of its
+  crops alone, each crop with query expansion, the segment's mean, or the best pair of crops;
+  tracks ranked by their best crop; the positive is its late segment, the gallery every other
+  person's whole track.
 
 "person" restricts queries and gallery to persons; "all" keeps every class.
 
@@ -35,13 +39,15 @@ method alike, so the figures are a lower bound. Crop pairs of one `SAME_PERSON` 
 the same person in the threshold calibration.
 
 References measured in the same run: a colour histogram of the whole crop (HSV, 8x4x4 bins) and
-the previous production embedding (MobileNetV2 bottleneck, global mean pool, 1280-d). Not a
-pytest test: prints tables.
+the previous production embedding (MobileNetV2 bottleneck, global mean pool of a 224 x 224
+input, 1280-d); also the new network's four stripes side by side (5120-d) and their mean, and
+the colour parts alone, which the new crop vector is made of. Not a pytest test: prints tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -213,6 +219,70 @@ def track_level(
     return _ranks_metrics(ranked)
 
 
+def segment_to_track(
+    vectors: Vectors, crops: CropSet, rows: npt.NDArray[np.intp], window: int, query: str
+) -> Scores:
+    """What a user gets who picks a track and asks for similar tracks, tracks ranked by their
+    best crop (`cloud.search.similarity`), per way of querying with the track's early segment:
+
+    - "crop": each of its crops alone (one query per crop; what a click on one crop asks);
+    - "crop+qe": each crop, then again with the vector averaged with the best crops of the
+      first `EXPANSION` tracks found (query expansion);
+    - "mean": the normalised mean of its crops (`similarity.track_vector`);
+    - "max": a gallery track scores its best pair of a query crop and one of its crops.
+
+    The positive is the track's late segment; the gallery is every other person's track (all
+    their crops of the half)."""
+    person = identities(crops.track)
+    ranked = []
+    for number, early, late in track_segments(crops, rows, window):
+        others = rows[person[rows] != person[number]]
+        members = [
+            late,
+            *(others[crops.track[others] == t] for t in np.unique(crops.track[others])),
+        ]
+        owner = np.concatenate([np.full(len(m), t) for t, m in enumerate(members)])
+        gallery = vectors[np.concatenate(members)]
+
+        rank = functools.partial(_first_track_flags, owner=owner, tracks=len(members))
+        if query == "mean":
+            ranked.append(rank(gallery @ unit_rows(vectors[early].mean(axis=0)[None])[0]))
+        elif query == "max":
+            ranked.append(rank((gallery @ vectors[early].T).max(axis=1)))
+        else:
+            for crop in early:
+                flags = rank(gallery @ vectors[crop])
+                if query == "crop+qe":
+                    flags = rank(gallery @ expanded(vectors[crop], gallery, owner))
+                ranked.append(flags)
+    return _ranks_metrics(ranked)
+
+
+def _first_track_flags(
+    similarity: npt.NDArray[np.floating], owner: npt.NDArray[np.int_], tracks: int
+) -> npt.NDArray[np.bool_]:
+    """Tracks ranked by their best crop's similarity: True where track 0 (the positive) is."""
+    best = np.full(tracks, -np.inf)
+    np.maximum.at(best, owner, similarity)
+    flags: npt.NDArray[np.bool_] = np.argsort(-best, kind="stable") == 0
+    return flags
+
+
+EXPANSION = 2
+"""Tracks whose best crops "crop+qe" averages into the query."""
+
+
+def expanded(
+    query: npt.NDArray[np.float32], gallery: Vectors, owner: npt.NDArray[np.int_]
+) -> npt.NDArray[np.float32]:
+    """The query averaged with the best crops of its `EXPANSION` best tracks."""
+    order = np.argsort(-(gallery @ query), kind="stable")
+    _, first = np.unique(owner[order], return_index=True)
+    best = order[np.sort(first)[:EXPANSION]]
+    row: npt.NDArray[np.float32] = unit_rows((query + gallery[best].sum(axis=0))[None])[0]
+    return row
+
+
 def precision_threshold(
     vectors: Vectors, crops: CropSet, rows: npt.NDArray[np.intp], window: int, target: float
 ) -> tuple[float, float]:
@@ -261,19 +331,31 @@ def embedders() -> dict[str, Embed]:
     """The methods compared: name -> function from crops to unit vectors."""
     from cloud.embeddings import crop_vector
     from cloud.embeddings.colour_parts import colour_parts
-    from cloud.embeddings.embedder import EmbedderSettings, load_crop_embedder
+    from cloud.embeddings.embedder import CropEmbedder, EmbedderSettings, load_crop_embedder
+    from models.cache import resolve
+    from models.manifest import load_manifest
 
     embedder = load_crop_embedder(EmbedderSettings())
+    # The previous crop model: one global mean pool of a square 224 x 224 input.
+    square = CropEmbedder(
+        resolve("mobilenetv2-reid"),
+        load_manifest("mobilenetv2-reid"),
+        output_shape=(crop_vector.NETWORK_DIMENSION,),
+    )
 
-    def sketched(images: Sequence[Image]) -> Vectors:
-        return unit_rows(embedder.network_vectors(images) @ crop_vector.sketch_matrix())
+    def stripes_side_by_side(images: Sequence[Image]) -> Vectors:
+        return unit_rows(embedder.network_vectors(images).reshape(len(images), -1))
+
+    def stripes_mean(images: Sequence[Image]) -> Vectors:
+        return unit_rows(embedder.network_vectors(images).mean(axis=1))
 
     return {
         "colour histogram": colour_histogram,
-        "mobilenetv2 global (previous)": embedder.network_vectors,
-        "  its count sketch": sketched,
+        "mobilenetv2 global (previous)": square.network_vectors,
+        "stripes side by side (5120)": stripes_side_by_side,
+        "stripes mean (1280)": stripes_mean,
         "colour parts": colour_parts,
-        "new: sketch + colour parts": embedder.embed,
+        "new: stripes sketch + colour": embedder.embed,
     }
 
 
@@ -302,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contact sheets in {args.sheets}")
     window = args.window
     header = (
-        f"{'method':32} {'half':4} {'class':6} {'level':14} "
+        f"{'method':32} {'half':4} {'class':6} {'level':19} "
         f"{'R@1':>6} {'R@5':>6} {'mAP':>6} {'n':>5}"
     )
     print(header)
@@ -317,10 +399,16 @@ def main(argv: list[str] | None = None) -> int:
                     "crop>track max": crop_to_track(vectors, crops, rows, window, "max"),
                     "crop>track mean": crop_to_track(vectors, crops, rows, window, "mean"),
                     "track": track_level(vectors, crops, rows, window),
+                    **{
+                        f"track>track {query}": segment_to_track(
+                            vectors, crops, rows, window, query
+                        )
+                        for query in ("crop", "crop+qe", "mean", "max")
+                    },
                 }
                 for level, s in levels.items():
                     print(
-                        f"{name:32} {half:4} {label or 'all':6} {level:14} "
+                        f"{name:32} {half:4} {label or 'all':6} {level:19} "
                         f"{s.recall1:6.3f} {s.recall5:6.3f} {s.mean_ap:6.3f} {s.queries:5d}"
                     )
         fit = selected_rows(crops, "fit", "person")

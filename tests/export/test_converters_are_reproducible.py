@@ -14,7 +14,7 @@ from models.manifest import load_manifest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", ["mobilenetv2-reid", "minilm-l6"])
+@pytest.mark.parametrize("name", ["mobilenetv2-reid", "mobilenetv2-stripes", "minilm-l6"])
 def test_it_rebuilds_the_pinned_bytes_every_time(name: str, tmp_path: Path) -> None:
     manifest = load_manifest(name)
     archive = fetch_archive(

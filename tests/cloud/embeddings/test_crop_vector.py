@@ -80,12 +80,14 @@ def test_the_sketch_is_fixed_and_one_signed_one_per_row() -> None:
 
 def test_a_crop_vector_weighs_the_two_parts_cosines() -> None:
     rng = np.random.default_rng(7)
-    network = np.abs(rng.normal(size=(2, crop_vector.NETWORK_DIMENSION))).astype(np.float32)
-    network /= np.linalg.norm(network, axis=1, keepdims=True)
+    shape = (2, crop_vector.STRIPES, crop_vector.NETWORK_DIMENSION)
+    network = np.abs(rng.normal(size=shape)).astype(np.float32)
+    network /= np.linalg.norm(network, axis=2, keepdims=True)
     colour = colour_parts([dressed(RED, BLUE), dressed(WHITE, BLUE)])
     vectors = crop_vector.compose(network, colour)
     assert vectors.shape == (2, crop_vector.DIMENSION) == (2, CROP_EMBEDDING_DIMENSION)
-    sketched = network @ crop_vector.sketch_matrix()
+    # The stripes count alike: their mean is sketched.
+    sketched = network.mean(axis=1) @ crop_vector.sketch_matrix()
     sketched /= np.linalg.norm(sketched, axis=1, keepdims=True)
     expected = (
         crop_vector.NETWORK_WEIGHT**2 * sketched[0] @ sketched[1]

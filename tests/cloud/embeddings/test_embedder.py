@@ -10,7 +10,7 @@ import pytest
 from cloud.embeddings import crop_vector
 from cloud.embeddings.colour_parts import colour_parts
 from cloud.embeddings.embedder import CropEmbedder, UnreadableCrop, decode_jpeg
-from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION
+from cloud.embeddings.spec import CROP_EMBEDDING_DIMENSION, CROP_MODEL_NAME
 from models.errors import ModelError
 from models.manifest import load_manifest
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
@@ -32,7 +32,8 @@ def test_it_embeds_each_crop_into_a_unit_vector(embedder: CropEmbedder) -> None:
 def test_a_crop_vector_joins_the_network_and_colour_by_part(embedder: CropEmbedder) -> None:
     images = crops()
     network = embedder.network_vectors(images)
-    assert network.shape == (len(OBJECTS), crop_vector.NETWORK_DIMENSION)
+    assert network.shape == (len(OBJECTS), crop_vector.STRIPES, crop_vector.NETWORK_DIMENSION)
+    np.testing.assert_allclose(np.linalg.norm(network, axis=2), 1.0, atol=1e-5)
     np.testing.assert_allclose(
         embedder.embed(images), crop_vector.compose(network, colour_parts(images)), atol=1e-6
     )
@@ -55,11 +56,17 @@ def test_each_object_is_nearest_to_itself_three_frames_later(embedder: CropEmbed
 
 def test_it_refuses_a_model_file_that_differs_from_the_manifest(tmp_path: Path) -> None:
     altered = tmp_path / "model.onnx"
-    shutil.copyfile(require_model("mobilenetv2-reid"), altered)
+    shutil.copyfile(require_model(CROP_MODEL_NAME), altered)
     with altered.open("ab") as stream:
         stream.write(b"\0")
     with pytest.raises(ModelError, match="sha256"):
-        CropEmbedder(altered, load_manifest("mobilenetv2-reid"))
+        CropEmbedder(altered, load_manifest(CROP_MODEL_NAME))
+
+
+def test_it_refuses_a_model_whose_output_the_crop_vector_is_not_laid_out_for() -> None:
+    # The previous crop model: one global 1280-d vector per crop, not four stripes.
+    with pytest.raises(ModelError, match=r"\(1280,\) values per crop"):
+        CropEmbedder(require_model("mobilenetv2-reid"), load_manifest("mobilenetv2-reid"))
 
 
 def test_it_refuses_a_model_fed_another_way() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud.embeddings.spec import CROP_VECTOR_COLLECTION
 from tests.footage.clips import clip_path
 
 pytestmark = pytest.mark.slow
@@ -60,8 +61,9 @@ def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> Non
             "SELECT count(*) FROM detections_track WHERE best_detection_id IS NOT NULL"
         ).fetchone()[0]
     with sqlite3.connect(data / "vectors.sqlite3") as db:
-        # The embedded store keeps collection "Detection" (the settings' default) in this table.
-        vectors = db.execute('SELECT count(*) FROM "vectors_Detection"').fetchone()[0]
+        # The embedded store keeps the crop vectors' collection (the settings' default) here.
+        table = f"vectors_{CROP_VECTOR_COLLECTION}"
+        vectors = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     assert indexed == stored == vectors
     assert people >= 3
     ((state, session_seq),) = status

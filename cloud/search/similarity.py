@@ -127,6 +127,33 @@ def similar_to_detection(
     )
 
 
+@dataclass(frozen=True)
+class TrackQuery:
+    """What searching by a whole track asks: its query vector, and what the results leave out."""
+
+    vector: npt.NDArray[np.float32]
+    """`track_vector` of the track's crops that have a vector."""
+    track_id: str
+    detection_ids: list[str]
+    """Those crops."""
+
+
+def track_query(store: VectorStore, detection_ids: Sequence[str]) -> TrackQuery | None:
+    """The query of a whole track, given its crops' detection ids; None when none of them has
+    a vector. Raises `InvalidRequest` when the crops belong to more than one track."""
+    items = [item for item in map(store.get, detection_ids) if item is not None]
+    if not items:
+        return None
+    tracks = {item.properties.track_id for item in items}
+    if len(tracks) > 1:
+        raise InvalidRequest(f"the crops belong to {len(tracks)} tracks, not one")
+    return TrackQuery(
+        track_vector([item.vector for item in items], store.dimension),
+        tracks.pop(),
+        [item.detection_id for item in items],
+    )
+
+
 def similar_to_track(
     store: VectorStore,
     detection_ids: Sequence[str],
@@ -137,22 +164,18 @@ def similar_to_track(
 ) -> list[TrackHit] | None:
     """Up to `k` tracks most similar to a whole track, given its crops' detection ids.
 
-    The query is `track_vector` of the crops that have a vector; the results leave out the
-    track of those crops. None when none of them has a vector. Raises `InvalidRequest` when
-    the crops belong to more than one track, else as `similar_to_vector`.
+    The query is `track_query`; the results leave out the track of those crops. None when none
+    of them has a vector. Raises as `track_query`, else as `similar_to_vector`.
     """
-    items = [item for item in map(store.get, detection_ids) if item is not None]
-    if not items:
+    query = track_query(store, detection_ids)
+    if query is None:
         return None
-    tracks = {item.properties.track_id for item in items}
-    if len(tracks) > 1:
-        raise InvalidRequest(f"the crops belong to {len(tracks)} tracks, not one")
     return similar_to_vector(
         store,
-        track_vector([item.vector for item in items], store.dimension),
+        query.vector,
         k=k,
-        filters=_excluding(filters, [item.detection_id for item in items]),
-        exclude_track=tracks.pop(),
+        filters=_excluding(filters, query.detection_ids),
+        exclude_track=query.track_id,
         min_score=min_score,
     )
 

@@ -113,6 +113,8 @@ def test_a_scoped_analyst_searches_by_text_track_similarity_and_image(
     screenshots: Path,
 ) -> None:
     log_in(page, f"{live_server.url}/", "door", PASSWORD)
+    only_the_lobby(page, crops)
+    page.screenshot(path=screenshots / "journey-0-grid.png", full_page=True)
     page.get_by_label("Describe what to find").fill("person")
     page.get_by_role("button", name="Search text").click()
     expect(page.get_by_role("heading", name="Text search")).to_be_visible()

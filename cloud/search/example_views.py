@@ -5,6 +5,10 @@ Every refusal is a page that says what was wrong, with the status it deserves: 4
 that is not a usable image, 413 for one too large, 429 for too many uploads, 410 for a link to
 an upload that is no longer kept (the session keeps the latest one), 503 when a store or a
 model is unavailable. Nothing here is a 500 on bad input.
+
+The filters the upload page was opened with (from the grid's "Search by image") are kept
+through the upload and on the links to each pick's results; object results take a minimum
+similarity and a sort like the similar page, face results split by SFace's own threshold.
 """
 
 from __future__ import annotations

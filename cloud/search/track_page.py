@@ -169,6 +169,11 @@ class Timeline:
     step: timedelta
     """The time between ticks."""
 
+    @property
+    def spans_days(self) -> bool:
+        """Whether the axis is a day or longer, so that its ticks need dates too."""
+        return self.end - self.start >= timedelta(days=1)
+
 
 def timeline(cards: Sequence[CropCard], this: CropCard) -> Timeline:
     """The sightings of `cards` as bars on one time axis, in time order."""

@@ -185,6 +185,7 @@ def test_the_timeline_axis_has_ticks_at_round_times(search_data: SearchData) -> 
         "09:32:00",
     ]
     assert axis.ticks[0].left == pytest.approx(100 * 17.6 / 130)
+    assert not axis.spans_days
 
 
 @pytest.mark.parametrize(

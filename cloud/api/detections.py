@@ -50,8 +50,8 @@ class SimilarQuery(Filters):
         le=1.0,
         description="Leave out tracks scoring below this cosine similarity. From "
         f"{DEFAULT_THRESHOLD} (`cloud.search.similarity.DEFAULT_THRESHOLD`) a hit is the "
-        "same object as the query about seven times out of ten (calibrated on person crops "
-        "of vtest.avi); the default keeps every hit.",
+        "same object as the query about half the time (calibrated on person crops of "
+        "vtest.avi); the default keeps every hit.",
     )
     order: ScoreOrder = Field(
         "score", description="Most similar first, or by last seen (newest or oldest first)."

@@ -29,8 +29,7 @@ from cloud.api.detections import SimilarQuery
 from cloud.api.filters import GridQuery, criteria, grid
 from cloud.detections.models import Detection, Track
 from cloud.search.criteria import SearchCriteria
-from cloud.search.results import CropCard, vector_cards
-from cloud.search.similarity import track_vector
+from cloud.search.results import CropCard, track_similar_cards
 from cloud.search.track_page import MAX_CROPS, OVERLAY_SCALE, Overlay, Timeline, track_context
 from cloud.validators import validate_uuid
 
@@ -152,30 +151,26 @@ def track(request: HttpRequest, track_id: str) -> TrackDetail:
 @router.get("/{track_id}/similar", response=SimilarTracksOut)
 def similar(request: HttpRequest, track_id: str, query: Query[SimilarQuery]) -> SimilarTracksOut:
     """The `k` tracks most similar to this whole track (the normalised mean of its crops'
-    vectors, `cloud.search.similarity.track_vector`) that match the filters and score at
+    vectors, `cloud.search.similarity.track_query`) that match the filters and score at
     least `min_score`; the track itself is left out."""
     found = _visible(request, track_id)
     wanted, order = criteria(request, query, query.order, by_score=True)
-    vectors = backends.vector_store()
-    crop_ids = Detection.objects.filter(track=found).order_by("ts", "id").values_list("pk")
-    items = [item for (pk,) in crop_ids[:MAX_CROPS] if (item := vectors.get(pk)) is not None]
-    cards = []
-    if items:
-        cards = vector_cards(
-            track_vector([item.vector for item in items], vectors.dimension),
-            wanted,
-            vectors=vectors,
-            objects=backends.object_store(),
-            k=query.k,
-            order=order,
-            exclude_track=found.id,
-            exclude_ids=[item.detection_id for item in items],
-            min_score=query.min_score,
-        )
+    crop_ids = (
+        Detection.objects.filter(track=found).order_by("ts", "id").values_list("pk", flat=True)
+    )
+    cards = track_similar_cards(
+        list(crop_ids[:MAX_CROPS]),
+        wanted,
+        vectors=backends.vector_store(),
+        objects=backends.object_store(),
+        k=query.k,
+        order=order,
+        min_score=query.min_score,
+    )
     return SimilarTracksOut(
         query=summary(found),
-        embedded=bool(items),
-        items=[track_out(request, card) for card in cards],
+        embedded=cards is not None,
+        items=[track_out(request, card) for card in cards or []],
     )
 
 

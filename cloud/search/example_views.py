@@ -5,6 +5,10 @@ Every refusal is a page that says what was wrong, with the status it deserves: 4
 that is not a usable image, 413 for one too large, 429 for too many uploads, 410 for a link to
 an upload that is no longer kept (the session keeps the latest one), 503 when a store or a
 model is unavailable. Nothing here is a 500 on bad input.
+
+The filters the upload page was opened with (from the grid's "Search by image") are kept
+through the upload and on the links to each pick's results; object results take a minimum
+similarity and a sort like the similar page, face results split by SFace's own threshold.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cloud.faces.recognizer import SAME_PERSON_COSINE
 from cloud.faces.vectors import face_vectors
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
+from cloud.search.criteria import Order
 from cloud.search.example import (
     ExampleSearchSettings,
     UploadAnalysis,
@@ -32,7 +37,8 @@ from cloud.search.example import (
     example_settings,
 )
 from cloud.search.forms import SearchForm
-from cloud.search.results import CropCard, crop_cards, vector_cards
+from cloud.search.links import filter_query, link_context
+from cloud.search.results import CropCard, crop_cards, vector_cards, with_faces
 from cloud.search.uploads import UploadRefused, decode_upload, too_large_message
 from cloud.search.views import visible_cameras, visible_detection
 from models.errors import ModelError
@@ -65,7 +71,13 @@ def example(request: HttpRequest) -> HttpResponse:
     config = example_settings()
     if request.method == "POST":
         return _upload(request, config)
-    context: dict[str, object] = {"form": UploadForm(), "config": config}
+    filters = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
+    context: dict[str, object] = {
+        **link_context(request, filters),
+        "form": UploadForm(),
+        "config": config,
+        "filters": filters,
+    }
     upload_id = request.GET.get("upload")
     if upload_id:
         analysis = _analysis(request, upload_id)
@@ -77,7 +89,8 @@ def example(request: HttpRequest) -> HttpResponse:
 
 def _upload(request: HttpRequest, config: ExampleSearchSettings) -> HttpResponse:
     def refuse(message: str, status: int) -> HttpResponse:
-        context = {"form": UploadForm(), "config": config, "error": message}
+        context = {**link_context(request), "form": UploadForm(), "config": config}
+        context["error"] = message
         return render(request, "search/example.html", context, status=status)
 
     if not take_upload_slot(request, config.uploads_per_minute):
@@ -108,7 +121,11 @@ def _upload(request: HttpRequest, config: ExampleSearchSettings) -> HttpResponse
         logger.error("search by example unavailable: %s", err)
         return _unavailable(request, "object detector")
     request.session[SESSION_KEY] = analysis.to_session()
-    return redirect(f"{reverse('search:example')}?upload={analysis.upload_id}")
+    # The filters the upload page was opened with carry on to the objects' results.
+    filters = filter_query(request)
+    return redirect(
+        f"{reverse('search:example')}?upload={analysis.upload_id}{'&' if filters else ''}{filters}"
+    )
 
 
 @require_safe
@@ -132,6 +149,7 @@ def detection_face(request: HttpRequest, detection_id: str) -> HttpResponse:
         raise Http404("no such detection")
     form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     context: dict[str, object] = {
+        **link_context(request, form),
         "form": form,
         "detection": detection,
         "threshold": SAME_PERSON_COSINE,
@@ -169,8 +187,11 @@ def _choice_results(
     if index >= len(choices):
         return _no_such_choice(request, upload_id)
     choice = choices[index]
-    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
+    # Objects are ranked by similarity like the similar page (sort, minimum score); faces are
+    # split by SFace's own threshold instead.
+    form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request), by_score=not face)
     context: dict[str, object] = {
+        **link_context(request, form),
         "form": form,
         "choice": choice,
         "analysis": analysis,
@@ -184,12 +205,14 @@ def _choice_results(
                 vectors=face_vectors() if face else backends.vector_store(),
                 objects=backends.object_store(),
                 k=RESULTS_K,
+                order=Order.SCORE if face else form.order(Order.SCORE),
+                min_score=-1.0 if face else form.min_score(),
             )
         except ObjectStoreUnavailable:
             return _unavailable(request, "object store")
         except VectorStoreUnavailable:
             return _unavailable(request, "vector store")
-        context.update(_by_verdict(cards) if face else {"cards": cards})
+        context.update(_by_verdict(cards) if face else {"cards": with_faces(cards)})
     template = "search/face_results.html" if face else "search/example_results.html"
     return render(request, template, context)
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from cloud.detections.labels import track_labels
 from cloud.fleet.models import Camera, CameraGroup, Site
 from cloud.search.criteria import Order, SearchCriteria
+from cloud.search.similarity import DEFAULT_THRESHOLD
 
 _PICK_SEVERAL = "Ctrl- or Cmd-click to pick several; none picks all."
 # What <input type="datetime-local"> sends and shows (minutes, no time zone: the site's zone).
@@ -74,7 +75,8 @@ class SearchForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         """`visible_camera_ids`: the cameras the user may see (None: all); `by_score`: offer
-        sorting by similarity (the similar page), first and by default."""
+        sorting by similarity, first and by default, and a minimum similarity (similar
+        search)."""
         # Labels sit above their fields, so they need no trailing colon.
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
@@ -97,6 +99,19 @@ class SearchForm(forms.Form):
         sort = cast(forms.TypedChoiceField, self.fields["sort"])
         if by_score:
             sort.choices = [(Order.SCORE.value, "Most similar first"), *_TIME_ORDERS]
+            # Empty by default: a threshold hides results, and what score means "the same
+            # object" depends on the embedding; the help text suggests the calibrated one.
+            self.fields["min_score"] = forms.FloatField(
+                label="Minimum similarity",
+                required=False,
+                min_value=-1.0,
+                max_value=1.0,
+                widget=forms.NumberInput(attrs={"step": "0.01"}),
+                help_text=(
+                    "From -1 to 1; empty shows every match. From "
+                    f"{DEFAULT_THRESHOLD:.2f} a match is the same object about half the time."
+                ),
+            )
 
     def _choices(self, name: str) -> forms.ModelMultipleChoiceField[Any]:
         return cast("forms.ModelMultipleChoiceField[Any]", self.fields[name])
@@ -116,6 +131,12 @@ class SearchForm(forms.Form):
         """The chosen order, or `default`; call only after `is_valid()` returned True."""
         chosen: Order | None = self.cleaned_data["sort"]
         return default if chosen is None else chosen
+
+    def min_score(self) -> float:
+        """The minimum similarity asked for (-1, the lowest, when none); call only after
+        `is_valid()` returned True."""
+        chosen: float | None = self.cleaned_data.get("min_score")
+        return -1.0 if chosen is None else chosen
 
     def criteria(self) -> SearchCriteria:
         """The validated criteria; call only after `is_valid()` returned True."""

@@ -3,14 +3,15 @@
 `page_of` cuts a page of tracks out of the grid's query; `track_cards` turns tracks into cards
 by their best crops; `similar_cards` and `vector_cards` run the similar-objects search for one
 detection or a query vector, one card per track; `crop_cards` shows given crops of one track,
-`detection_cards` crops ranked one by one. None touches the request: the views pass in the
-stores.
+`detection_cards` crops ranked one by one; `track_similar_cards` searches by a whole track.
+`with_faces` marks the cards whose crop has a face (for a "same face" link). None touches the
+request: the views pass in the stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
@@ -18,10 +19,11 @@ import numpy.typing as npt
 from django.db.models import QuerySet
 
 from cloud.detections.models import Detection, Track
+from cloud.faces.models import Face
 from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import MAX_K, VectorStore
 from cloud.search.criteria import Order, SearchCriteria
-from cloud.search.similarity import TrackHit, similar_to_vector
+from cloud.search.similarity import TrackHit, similar_to_vector, track_query
 
 CROP_URL_LIFETIME: Final = timedelta(hours=1)
 """How long a page's crop links work: long enough to leave a results page open a while."""
@@ -40,6 +42,9 @@ class CropCard:
     """Presigned, expiring URL of the crop JPEG (the browser fetches it without a session)."""
     similarity: float | None = None
     """Cosine similarity with the query crop, in [-1, 1]; None outside similar search."""
+    has_face: bool = False
+    """Whether a face was found in the crop (`cloud.faces`), so face search can start from it;
+    set by `with_faces`."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,38 @@ def similar_cards(
     )
 
 
+def track_similar_cards(
+    detection_ids: Collection[str],
+    criteria: SearchCriteria,
+    *,
+    vectors: VectorStore,
+    objects: ObjectStore,
+    k: int,
+    order: Order = Order.SCORE,
+    min_score: float = -1.0,
+) -> list[CropCard] | None:
+    """The `k` tracks most similar to a whole track, given its crops' ids, that match
+    `criteria` and score at least `min_score`, other than that track, in `order` (best first
+    by default; `cloud.search.similarity.track_query`).
+
+    Returns None when none of the crops has a vector yet.
+    """
+    query = track_query(vectors, list(detection_ids))
+    if query is None:
+        return None
+    return vector_cards(
+        query.vector,
+        criteria,
+        vectors=vectors,
+        objects=objects,
+        k=k,
+        order=order,
+        exclude_track=query.track_id,
+        exclude_ids=query.detection_ids,
+        min_score=min_score,
+    )
+
+
 def vector_cards(
     vector: npt.ArrayLike,
     criteria: SearchCriteria,
@@ -149,9 +186,8 @@ def vector_cards(
     exclude_ids: Collection[str] = (),
     min_score: float = -1.0,
 ) -> list[CropCard]:
-    """The `k` tracks whose crops in `vectors` are most like `vector` and that match
-    `criteria`, one card each (its closest crop, scored), in `order`; tracks scoring below
-    `min_score` are left out.
+    """The `k` tracks whose crops in `vectors` are most like `vector`, score at least
+    `min_score` and match `criteria`, one card each (its closest crop, scored), in `order`.
 
     Every similar search of the pages ends here: a stored crop's vector, an uploaded image's,
     a face's (in the face collection) or a text's (in the image-text collection). The tracks
@@ -181,6 +217,16 @@ def vector_cards(
     elif order is Order.OLDEST:
         cards.sort(key=lambda card: card.track.last_seen)
     return cards
+
+
+def with_faces(cards: list[CropCard]) -> list[CropCard]:
+    """`cards`, each marked with whether its crop has a face: one query for them all."""
+    faces = set(
+        Face.objects.filter(detection_id__in=[card.detection.id for card in cards]).values_list(
+            "detection_id", flat=True
+        )
+    )
+    return [replace(card, has_face=card.detection.id in faces) for card in cards]
 
 
 def _admitted_cards(

@@ -1,14 +1,14 @@
 """Similar search by track: the tracks (objects) whose crops look most like a query, best first.
 
-A query is one stored crop (`similar_to_detection`), a whole track (`similar_to_track`: the
-normalised mean of its crops' vectors) or a raw vector (`similar_to_vector`: an uploaded image
-embedded by the same embedder). The results are tracks, not crops: the edge sends several
-crops of one object (a first view, then better ones), and a list of ten crops of the same
-person is no answer. A track's score is its best-matching crop's cosine similarity with the
-query, in [-1, 1]: on the retrieval benchmark (`tests/bench/bench_retrieval.py`, "crop>track")
-that ranks tracks as well as their mean vector does (person mAP 0.626 against 0.630 on the eval
-half of vtest.avi), and it needs no second look-up. Averaging the query with its first hits
-(query expansion) gained nothing there ("track>track crop+qe"), so a query is used as given.
+A query is a vector (`similar_to_vector`): a stored crop's, a whole track's (`track_query`: the
+normalised mean of its crops' vectors), or an uploaded image's embedded by the same embedder.
+The results are tracks, not crops: the edge sends several crops of one object (a first view,
+then better ones), and a list of ten crops of the same person is no answer. A track's score is
+its best-matching crop's cosine similarity with the query, in [-1, 1]: on the retrieval
+benchmark (`tests/bench/bench_retrieval.py`, "crop>track") that ranks tracks as well as their
+mean vector does (person mAP 0.626 against 0.630 on the eval half of vtest.avi), and it needs
+no second look-up. Averaging the query with its first hits (query expansion) gained nothing
+there ("track>track crop+qe"), so a query is used as given.
 The query's own track is never among the results: its other crops are the same object.
 
 Neighbours are fetched `FETCH_PER_TRACK` times `k` at a time, four times more each round when
@@ -23,7 +23,7 @@ with the cameras the user may see, and every hit passes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -103,63 +103,28 @@ def similar_to_vector(
         fetch = min(MAX_K, fetch * 4)
 
 
-def similar_to_detection(
-    store: VectorStore,
-    detection_id: str,
-    *,
-    k: int = 20,
-    filters: Filters | None = None,
-    min_score: float = -1.0,
-) -> list[TrackHit] | None:
-    """Up to `k` tracks most similar to one stored crop, other than its own track.
+@dataclass(frozen=True)
+class TrackQuery:
+    """What searching by a whole track asks: its query vector, and what the results leave out."""
 
-    None when the crop has no vector (not embedded yet, or the store was rebuilt). Raises as
-    `similar_to_vector`.
-    """
-    item = store.get(detection_id)
-    if item is None:
-        return None
-    return similar_to_vector(
-        store,
-        item.vector,
-        k=k,
-        filters=_excluding(filters, [detection_id]),
-        exclude_track=item.properties.track_id,
-        min_score=min_score,
-    )
+    vector: npt.NDArray[np.float32]
+    """`track_vector` of the track's crops that have a vector."""
+    track_id: str
+    detection_ids: list[str]
+    """Those crops."""
 
 
-def similar_to_track(
-    store: VectorStore,
-    detection_ids: Sequence[str],
-    *,
-    k: int = 20,
-    filters: Filters | None = None,
-    min_score: float = -1.0,
-) -> list[TrackHit] | None:
-    """Up to `k` tracks most similar to a whole track, given its crops' detection ids.
-
-    The query is `track_vector` of the crops that have a vector; the results leave out the
-    track of those crops. None when none of them has a vector. Raises `InvalidRequest` when
-    the crops belong to more than one track, else as `similar_to_vector`.
-    """
+def track_query(store: VectorStore, detection_ids: Sequence[str]) -> TrackQuery | None:
+    """The query of a whole track, given its crops' detection ids; None when none of them has
+    a vector. Raises `InvalidRequest` when the crops belong to more than one track."""
     items = [item for item in map(store.get, detection_ids) if item is not None]
     if not items:
         return None
     tracks = {item.properties.track_id for item in items}
     if len(tracks) > 1:
         raise InvalidRequest(f"the crops belong to {len(tracks)} tracks, not one")
-    return similar_to_vector(
-        store,
+    return TrackQuery(
         track_vector([item.vector for item in items], store.dimension),
-        k=k,
-        filters=_excluding(filters, [item.detection_id for item in items]),
-        exclude_track=tracks.pop(),
-        min_score=min_score,
+        tracks.pop(),
+        [item.detection_id for item in items],
     )
-
-
-def _excluding(filters: Filters | None, detection_ids: Sequence[str]) -> Filters:
-    """`filters` that also leave out these detection ids (fewer wasted neighbours)."""
-    filters = filters or Filters()
-    return replace(filters, exclude_ids=[*filters.exclude_ids, *detection_ids])

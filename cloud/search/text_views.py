@@ -22,10 +22,11 @@ from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.criteria import SearchCriteria
 from cloud.search.forms import SearchForm
 from cloud.search.image_text import search_image_text
-from cloud.search.results import CropCard, detection_cards
+from cloud.search.links import link_context
+from cloud.search.results import CropCard, detection_cards, with_faces
 from cloud.search.text import MAX_RESULTS, search_text
 from cloud.search.views import PAGE_SIZE, SIMILAR_K, visible_cameras
-from cloud.search.vocabulary import MAX_QUERY_CHARS, NotUnderstood, TextQueryError
+from cloud.search.vocabulary import NotUnderstood, TextQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def text_search(request: HttpRequest) -> HttpResponse:
     """Detections that the text in ``q`` describes, under the page's filters."""
     form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
     query = request.GET.get("q", "")
-    context: dict[str, object] = {"form": form, "query": query, "max_chars": MAX_QUERY_CHARS}
+    context: dict[str, object] = {**link_context(request, form), "form": form, "query": query}
     if "q" not in request.GET or not form.is_valid():
         return render(request, "search/text.html", context)
     criteria = form.criteria()
@@ -53,7 +54,7 @@ def text_search(request: HttpRequest) -> HttpResponse:
                 understood=results.interpretation,
                 page_number=number,
                 has_next=len(rows) > PAGE_SIZE,
-                cards=detection_cards(rows[:PAGE_SIZE], objects),
+                cards=with_faces(detection_cards(rows[:PAGE_SIZE], objects)),
             )
         context["image_cards"] = _image_text_cards(query, criteria)
     except TextQueryError as err:

@@ -26,7 +26,8 @@ from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.criteria import Order, SearchCriteria
 from cloud.search.forms import SearchForm
-from cloud.search.results import crop_cards, page_of, similar_cards, track_cards
+from cloud.search.links import link_context
+from cloud.search.results import crop_cards, page_of, similar_cards, track_cards, with_faces
 from cloud.search.track_page import track_context
 from cloud.validators import validate_detection_id, validate_uuid
 
@@ -58,7 +59,7 @@ def visible_cameras(request: HttpRequest) -> frozenset[int] | None:
 def detections(request: HttpRequest) -> HttpResponse:
     """A grid of sightings (tracks), newest first by default, each by its best crop."""
     form = SearchForm(request.GET, visible_camera_ids=visible_cameras(request))
-    context: dict[str, object] = {"form": form, "filter_query": _filter_query(request)}
+    context: dict[str, object] = {"form": form, **link_context(request, form)}
     if not form.is_valid():
         # Errors beside no results, rather than silently unfiltered ones.
         return render(request, "search/detections.html", context)
@@ -67,7 +68,7 @@ def detections(request: HttpRequest) -> HttpResponse:
     order = form.order(Order.NEWEST)
     page = page_of(criteria.tracks(order), number, PAGE_SIZE)
     try:
-        cards = track_cards(page.tracks, backends.object_store())
+        cards = with_faces(track_cards(page.tracks, backends.object_store()))
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
     context.update(
@@ -90,21 +91,24 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
     form = SearchForm(request.GET, visible_camera_ids=visible, by_score=True)
     context: dict[str, object] = {
         "form": form,
-        "filter_query": _filter_query(request),
+        **link_context(request, form),
         "detection": detection,
     }
     try:
         objects = backends.object_store()
-        context["query_card"] = crop_cards(detection.track, [detection], objects)[0]
+        context["query_card"] = with_faces(crop_cards(detection.track, [detection], objects))[0]
         if form.is_valid():
-            context["cards"] = similar_cards(
+            cards = similar_cards(
                 detection,
                 form.criteria(),
                 vectors=backends.vector_store(),
                 objects=objects,
                 k=SIMILAR_K,
                 order=form.order(Order.SCORE),
+                min_score=form.min_score(),
             )
+            context["cards"] = None if cards is None else with_faces(cards)
+            context["min_score_set"] = form.cleaned_data.get("min_score") is not None
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
     except VectorStoreUnavailable as err:
@@ -129,6 +133,7 @@ def track(request: HttpRequest, track_id: str) -> HttpResponse:
         )
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
+    context.update(link_context(request))
     return render(request, "search/track.html", context)
 
 
@@ -165,16 +170,6 @@ def _page_number(request: HttpRequest) -> int:
     except ValueError:
         return 1
     return min(max(number, 1), MAX_PAGE)
-
-
-def _filter_query(request: HttpRequest) -> str:
-    """The filters of this request as a query string, for links to another page that keep
-    them: without the page number, and without the order, which each page has its own of
-    (similar objects: most similar first)."""
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("sort", None)
-    return query.urlencode()
 
 
 def _not_found(request: HttpRequest, kind: str) -> HttpResponse:

@@ -80,8 +80,8 @@ def test_a_description_finds_the_people_it_describes_in_a_real_browser(
     results = page.locator("ol.ranked > li")
     # The red-top woman (frame 450: 45 s in) before the red-and-navy man (frame 570: 57 s in).
     expect(results).to_have_count(2)
-    expect(results.first.locator("time")).to_contain_text(":00:45")
-    expect(results.last.locator("time")).to_contain_text(":00:57")
+    expect(results.first.locator("time").first).to_contain_text(":00:45")
+    expect(results.last.locator("time").first).to_contain_text(":00:57")
     assert all(width > 0 for width in natural_widths(page, "ol.ranked img"))
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "text-search.png", full_page=True)

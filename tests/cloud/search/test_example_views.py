@@ -167,3 +167,32 @@ def test_links_to_an_upload_no_longer_kept_say_so(
     missing = analyst.get(f"/example/{second.upload_id}/objects/99/")
     assert missing.status_code == 404
     assert "No such object in this upload" in missing.content.decode()
+
+
+def test_the_filters_carry_through_an_upload_to_its_results(
+    analyst: Client, frame_zero: dict[str, str]
+) -> None:
+    ok, png = cv2.imencode(".png", np.full((240, 320, 3), 90, np.uint8))
+    assert ok
+    response = analyst.post(
+        "/example/?label=person&min_score=0.5", {"image": SimpleUploadedFile("b.png", bytes(png))}
+    )
+    location = response["Location"]
+    assert location.endswith("&label=person&min_score=0.5")
+    analysis = analysis_after(analyst, response)
+    page = analyst.get(location).content.decode()
+    pick = f"/example/{analysis.upload_id}/objects/0/?label=person&amp;min_score=0.5"
+    assert f'href="{pick}"' in page
+    assert 'name="upload" value="' in page  # the filter panel keeps the upload shown
+
+    results = analyst.get(f"/example/{analysis.upload_id}/objects/0/", {"label": "person"})
+    cards = results.context["cards"]
+    assert len(cards) == 3 and all(card.track.label == "person" for card in cards)
+    best = max(card.similarity for card in cards)
+    above = analyst.get(
+        f"/example/{analysis.upload_id}/objects/0/", {"min_score": f"{best - 1e-4:.6f}"}
+    )
+    assert len(above.context["cards"]) == 1
+    refused = analyst.get(f"/example/{analysis.upload_id}/objects/0/", {"min_score": "2"})
+    assert refused.status_code == 200
+    assert b"Fix the filters above to search." in refused.content

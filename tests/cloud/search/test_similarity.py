@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,12 +20,7 @@ from cloud.lib.vectorstore import (
 )
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
 from cloud.search import similarity
-from cloud.search.similarity import (
-    similar_to_detection,
-    similar_to_track,
-    similar_to_vector,
-    track_vector,
-)
+from cloud.search.similarity import TrackHit, similar_to_vector, track_query, track_vector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -39,6 +35,22 @@ CROPS = (
     ("c1", "c", "2", (0.7, 0.7, 0.0)),
     ("d1", "d", "2", (0.0, 0.0, 1.0)),
 )
+
+
+def from_a1(
+    store: VectorStore, *, filters: Filters | None = None, k: int = 20, min_score: float = -1.0
+) -> list[TrackHit]:
+    """Similar to crop a1, as the pages ask: its own track and the crop itself left out."""
+    item = store.get("a1")
+    assert item is not None
+    return similar_to_vector(
+        store,
+        item.vector,
+        k=k,
+        filters=replace(filters or Filters(), exclude_ids=["a1"]),
+        exclude_track="a",
+        min_score=min_score,
+    )
 
 
 @pytest.fixture
@@ -62,8 +74,7 @@ def store() -> Iterator[VectorStore]:
 def test_a_detection_query_gives_one_hit_per_other_track_best_crop_first(
     store: VectorStore,
 ) -> None:
-    hits = similar_to_detection(store, "a1", k=10)
-    assert hits is not None
+    hits = from_a1(store, k=10)
     assert [(hit.track_id, hit.detection_id) for hit in hits] == [
         ("b", "b1"),
         ("c", "c1"),
@@ -75,20 +86,20 @@ def test_a_detection_query_gives_one_hit_per_other_track_best_crop_first(
 
 
 def test_k_and_min_score_cut_the_list(store: VectorStore) -> None:
-    assert [hit.track_id for hit in similar_to_detection(store, "a1", k=1) or []] == ["b"]
-    kept = similar_to_detection(store, "a1", k=10, min_score=0.5)
-    assert [hit.track_id for hit in kept or []] == ["b", "c"]
+    assert [hit.track_id for hit in from_a1(store, k=1)] == ["b"]
+    kept = from_a1(store, k=10, min_score=0.5)
+    assert [hit.track_id for hit in kept] == ["b", "c"]
 
 
 def test_filters_apply_to_every_crop(store: VectorStore) -> None:
     # Only camera 2: track b is found by its crop there, not by its better ones on camera 1.
-    hits = similar_to_detection(store, "a1", filters=Filters(camera_ids=["2"]))
-    assert [(hit.track_id, hit.detection_id) for hit in hits or []] == [
+    hits = from_a1(store, filters=Filters(camera_ids=["2"]))
+    assert [(hit.track_id, hit.detection_id) for hit in hits] == [
         ("b", "b3"),
         ("c", "c1"),
         ("d", "d1"),
     ]
-    assert similar_to_detection(store, "a1", filters=Filters(camera_ids=[])) == []
+    assert from_a1(store, filters=Filters(camera_ids=[])) == []
 
 
 def test_more_neighbours_are_fetched_when_one_track_fills_the_first_batch(
@@ -101,23 +112,24 @@ def test_more_neighbours_are_fetched_when_one_track_fills_the_first_batch(
 
 
 def test_a_track_query_uses_the_mean_of_its_crops(store: VectorStore) -> None:
-    hits = similar_to_track(store, ["b1", "b2", "b3"], k=10)
-    assert [hit.track_id for hit in hits or []] == ["a", "c", "d"]
+    query = track_query(store, ["b1", "b2", "b3"])
+    assert query is not None and query.track_id == "b"
+    hits = similar_to_vector(store, query.vector, k=10, exclude_track=query.track_id)
+    assert [hit.track_id for hit in hits] == ["a", "c", "d"]
     mean = track_vector([v for d, _, _, v in CROPS if d.startswith("b")], 3)
     assert np.linalg.norm(mean) == pytest.approx(1.0)
-    assert hits is not None and hits[1].score == pytest.approx(
+    assert hits[1].score == pytest.approx(
         float(mean @ (np.array([0.7, 0.7, 0.0]) / np.hypot(0.7, 0.7))), abs=1e-5
     )
 
 
 def test_a_query_without_a_vector_gives_none(store: VectorStore) -> None:
-    assert similar_to_detection(store, "unknown") is None
-    assert similar_to_track(store, ["unknown"]) is None
+    assert track_query(store, ["unknown"]) is None
 
 
 def test_bad_queries_are_refused(store: VectorStore) -> None:
     with pytest.raises(InvalidRequest, match="tracks"):
-        similar_to_track(store, ["a1", "b1"])
+        track_query(store, ["a1", "b1"])
     with pytest.raises(DimensionMismatch):
         similar_to_vector(store, [1.0, 0.0])
     with pytest.raises(InvalidRequest, match="zeros"):

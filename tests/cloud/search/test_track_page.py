@@ -12,9 +12,10 @@ from django.test import Client
 from cloud import backends
 from cloud.detections.models import Track
 from cloud.detections.services import PathPoint, record_track_summary
+from cloud.faces.models import Face
 from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.results import CropCard
-from cloud.search.track_page import timeline
+from cloud.search.track_page import MAX_TICKS, tick_step, timeline
 from tests.cloud.search.data import SearchData, track_id
 from tests.users import make_user
 
@@ -113,7 +114,7 @@ def test_it_says_when_the_best_crop_is_not_embedded_yet(
     row = search_data.add(None)
     response = operator.get(f"/tracks/{row.track_id}/")
     assert "timeline" not in response.context
-    assert b"The best crop is not embedded yet" in response.content
+    assert b"No crop of this sighting is embedded yet" in response.content
 
 
 def test_the_page_still_shows_the_track_when_the_vector_store_is_down(
@@ -152,3 +153,58 @@ def test_timeline_bars_stay_inside_the_axis(search_data: SearchData) -> None:
     first, last = axis.rows
     assert (first.left, first.is_this) == (0, True)
     assert last.left + last.width == pytest.approx(100)  # a one-frame sighting at the very end
+
+
+def test_the_timeline_searches_by_the_whole_track(
+    operator: Client, search_data: SearchData
+) -> None:
+    """A sighting like only the track's later crop is found: the query is the mean of the
+    track's crops, not its best crop alone."""
+    walker = track_id("lobby/turning")
+    search_data.add([1, 0, 0, 0], track_id=walker, score=0.9, ts=at(0))
+    search_data.add([0, 1, 0, 0], track_id=walker, score=0.5, ts=at(2))
+    like_the_turn = search_data.add([0, 1, 0, 0], camera_id="yard", ts=at(30))
+    response = operator.get(f"/tracks/{walker}/")
+    others = [row.card for row in response.context["timeline"].rows if not row.is_this]
+    assert [card.track.pk for card in others] == [like_the_turn.track_id]
+    # The mean of (1, 0) and (0, 1) against (0, 1): cos 45 degrees.
+    assert others[0].similarity == pytest.approx(0.7071, abs=1e-3)
+
+
+def test_the_timeline_axis_has_ticks_at_round_times(search_data: SearchData) -> None:
+    rows = [search_data.add([1, 0, 0, 0], ts=at(n)) for n in (0, 130)]
+    tracks = Track.objects.in_bulk([row.track_id for row in rows])
+    cards = [CropCard(tracks[row.track_id], row, "u") for row in rows]
+    axis = timeline(cards, cards[0])
+    # 130 s fit six ticks at 30 s steps: 09:30:30, 09:31:00, ... 09:32:00 (T0 is 09:30:12.4).
+    assert axis.step == timedelta(seconds=30)
+    assert [tick.moment.strftime("%H:%M:%S") for tick in axis.ticks] == [
+        "09:30:30",
+        "09:31:00",
+        "09:31:30",
+        "09:32:00",
+    ]
+    assert axis.ticks[0].left == pytest.approx(100 * 17.6 / 130)
+    assert not axis.spans_days
+
+
+@pytest.mark.parametrize(
+    ("span", "step"),
+    [
+        (timedelta(seconds=1), timedelta(seconds=1)),
+        (timedelta(minutes=5), timedelta(minutes=1)),
+        (timedelta(hours=5), timedelta(hours=1)),
+        (timedelta(days=3), timedelta(hours=12)),
+        (timedelta(days=400), timedelta(weeks=10)),
+    ],
+)
+def test_tick_steps_are_round_and_few(span: timedelta, step: timedelta) -> None:
+    assert tick_step(span) == step
+    assert span / tick_step(span) <= MAX_TICKS
+
+
+def test_crops_with_a_face_offer_face_search(operator: Client, search_data: SearchData) -> None:
+    row = search_data.add([1, 0, 0, 0])
+    Face.objects.create(detection=row, x_min=0.3, y_min=0.1, x_max=0.6, y_max=0.3, score=0.9)
+    response = operator.get(f"/tracks/{row.track_id}/")
+    assert f'href="/detections/{row.id}/faces/"' in response.content.decode()

@@ -11,12 +11,14 @@ from django.utils.html import escape
 
 from cloud import backends
 from cloud.detections.models import Detection, Track
+from cloud.faces.models import Face
 from cloud.fleet.models import Camera, CameraGroup, Device, HardwareProfile
 from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.objectstore.local import LocalObjectStore
 from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search import views
+from cloud.search.similarity import DEFAULT_THRESHOLD
 from tests.cloud.search.data import SearchData, track_id
 from tests.users import make_user
 
@@ -495,3 +497,71 @@ def test_it_sends_anonymous_users_to_the_login_page(client: Client, db: None, pa
     response = client.get(path)
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=")
+
+
+# Minimum similarity, the search bar and face search links ---------------------------------------
+
+
+def test_similar_objects_can_be_thresholded_by_score(
+    operator: Client, search_data: SearchData
+) -> None:
+    query = search_data.add([1, 0, 0, 0], **minutes(0))
+    close = search_data.add([1, 0.1, 0, 0], **minutes(1))
+    diagonal = search_data.add([1, 1, 0, 0], **minutes(2))
+    search_data.add([0, 1, 0, 0], **minutes(3))
+    assert similar_ids(operator, query.id, {"min_score": "0.7"}) == [close.id, diagonal.id]
+    assert similar_ids(operator, query.id, {"min_score": "0.7", "sort": "newest"}) == [
+        diagonal.id,
+        close.id,
+    ]
+    response = operator.get(f"/detections/{query.id}/similar/", {"min_score": "0.999"})
+    assert response.context["cards"] == []
+    assert b"at this minimum similarity" in response.content
+    # Every result shows its score; the default threshold is suggested, not applied.
+    html = operator.get(f"/detections/{query.id}/similar/").content.decode()
+    assert html.count('class="similarity"') == 3
+    assert f"From {DEFAULT_THRESHOLD:.2f} a match is the same object" in html
+
+
+@pytest.mark.parametrize("value", ["high", "1.5", "-2", "nan", "inf"])
+def test_a_bad_minimum_similarity_is_a_message(
+    operator: Client, search_data: SearchData, value: str
+) -> None:
+    query = search_data.add([1, 0, 0, 0])
+    response = operator.get(f"/detections/{query.id}/similar/", {"min_score": value})
+    assert response.status_code == 200
+    assert "cards" not in response.context
+    assert b"Fix the filters above to search." in response.content
+    assert response.context["form"].errors["min_score"]
+
+
+def test_the_search_bar_goes_to_text_search_with_the_filters_kept(
+    operator: Client, search_data: SearchData
+) -> None:
+    search_data.add()
+    lobby = camera_pk("gate-01", "lobby")
+    html = operator.get("/", {"camera": lobby, "label": "person", "page": "2"}).content.decode()
+    bar = html[html.index('<form class="searchbar"') :]
+    bar = bar[: bar.index("</form>")]
+    assert 'action="/text/"' in bar
+    assert f'<input type="hidden" name="camera" value="{lobby}">' in bar
+    assert '<input type="hidden" name="label" value="person">' in bar
+    assert 'name="page"' not in bar
+    assert f'href="/example/?camera={lobby}&amp;label=person"' in bar
+    # The text page links back to the grid with the same filters.
+    text = operator.get("/text/", {"q": "person", "camera": lobby}).content.decode()
+    assert f'href="/?camera={lobby}"' in text
+
+
+def test_grid_cards_with_a_face_offer_face_search_in_one_query(
+    operator: Client, search_data: SearchData
+) -> None:
+    rows = [search_data.add([1, n, 0, 0], **minutes(n)) for n in range(3)]
+    Face.objects.create(detection=rows[1], x_min=0.3, y_min=0.1, x_max=0.6, y_max=0.3, score=0.9)
+    with CaptureQueriesContext(connection) as queries:
+        html = operator.get("/").content.decode()
+    assert len([q for q in queries.captured_queries if "faces_face" in q["sql"]]) == 1
+    assert html.count('class="same-face"') == 1
+    assert f'href="/detections/{rows[1].id}/faces/"' in html
+    similar = operator.get(f"/detections/{rows[0].id}/similar/").content.decode()
+    assert f'href="/detections/{rows[1].id}/faces/"' in similar

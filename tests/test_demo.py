@@ -61,7 +61,7 @@ def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> Non
         ).fetchone()[0]
     with sqlite3.connect(data / "vectors.sqlite3") as db:
         # The embedded store keeps collection "Detection" (the settings' default) in this table.
-        vectors = db.execute('SELECT count(*) FROM "vectors_Detection"').fetchone()[0]
+        vectors = db.execute('SELECT count(*) FROM "items_Detection"').fetchone()[0]
     assert indexed == stored == vectors
     assert people >= 3
     ((state, session_seq),) = status

@@ -9,8 +9,13 @@ Queries go through ``EmbeddedIndex`` (``embedded_index.py``): a faiss HNSW graph
 the rows, which catches up from SQLite before each query, so every process sees every other
 process's writes. A process that only writes (the embed worker) never builds it. Filters
 run over in-memory columns; when at most ``flat_search_cutoff`` rows pass, they are scored
-exactly, otherwise the graph is searched with a filter. Measured figures (latency, recall
-against exact search, memory per million objects) are in ``tests/bench/bench_search_scale.py``.
+exactly, otherwise the graph is searched with a filter.
+
+Measured with ``tests/bench/bench_search_scale.py`` (1,000,000 clustered 256-d vectors, two
+busy cores, default settings): camera + class + 7-day queries p99 4 ms with recall@20 1.00;
+class-only p99 8 ms, recall 0.96; unfiltered p99 2 ms, recall 0.87 (0.93 with ef_search 512).
+The index takes about 1.2 GB of memory per million 256-d vectors; building it from SQLite ran
+at 2,300-3,700 vectors/s, a restart from its snapshot in under a second.
 """
 
 from __future__ import annotations
@@ -75,21 +80,22 @@ class EmbeddedVectorStoreSettings(VectorStoreSettingsBase):
         "with VectorStoreUnavailable.",
     )
     hnsw_m: int = Field(
-        default=32,
+        default=16,
         ge=4,
         le=128,
-        description="Links per vector in the HNSW graph: more gives better recall on hard "
-        "data for more memory (8 bytes per link) and slower building.",
+        description="Links per vector in the HNSW graph (M): more gives better recall on hard "
+        "data for more memory (about 8 x M bytes per vector) and slower building. Changing "
+        "it rebuilds the index from SQLite at the next start.",
     )
     ef_construction: int = Field(
-        default=128,
+        default=64,
         ge=8,
         le=2048,
         description="Candidates considered while linking a new vector: higher builds a "
         "better graph, more slowly. Applies to vectors added from now on.",
     )
     ef_search: int = Field(
-        default=128,
+        default=256,
         ge=8,
         le=10_000,
         description="Candidates kept while searching (at least k): higher is more accurate "
@@ -102,7 +108,7 @@ class EmbeddedVectorStoreSettings(VectorStoreSettingsBase):
         description="Upper bound of the raised ef of a filtered graph search.",
     )
     flat_search_cutoff: int = Field(
-        default=40_000,
+        default=20_000,
         ge=0,
         description="When at most this many stored vectors pass the filters, they are all "
         "scored exactly instead of searching the graph (exact and fast for few rows).",

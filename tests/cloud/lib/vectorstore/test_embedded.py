@@ -363,3 +363,29 @@ def test_rows_of_the_former_exact_scan_table_are_moved(db_path: Path) -> None:
             ).fetchone() == (0,)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("cutoff", [0, 20_000])
+def test_a_filter_naming_many_values_admits_exactly_those(db_path: Path, cutoff: int) -> None:
+    store = open_store(db_path, dimension=8, flat_search_cutoff=cutoff)
+    items = [
+        VectorItem(
+            f"det-{n}",
+            np.eye(8, dtype=np.float32)[n % 8] + 0.1,
+            DetectionProperties("dev-1", f"cam-{n % 10}", "1", "car", T0),
+        )
+        for n in range(100)
+    ]
+    store.upsert(items)
+    wanted = ["cam-1", "cam-3", "cam-4", "cam-7", "cam-8", "cam-404"]
+    try:
+        hits = store.query(np.ones(8), k=100, filters=Filters(camera_ids=wanted))
+        few = store.query(np.ones(8), k=100, filters=Filters(camera_ids=wanted[:2]))
+    finally:
+        store.close()
+
+    assert sorted(int(hit.detection_id[4:]) for hit in hits) == [
+        n for n in range(100) if f"cam-{n % 10}" in wanted
+    ]
+    assert {hit.properties.camera_id for hit in few} == {"cam-1", "cam-3"}
+    assert len(few) == 20

@@ -62,7 +62,7 @@ def test_the_demo_makes_the_clip_searchable_and_serves_it(tmp_path: Path) -> Non
         ).fetchone()[0]
     with sqlite3.connect(data / "vectors.sqlite3") as db:
         # The embedded store keeps the crop vectors' collection (the settings' default) here.
-        table = f"vectors_{CROP_VECTOR_COLLECTION}"
+        table = f"items_{CROP_VECTOR_COLLECTION}"
         vectors = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     assert indexed == stored == vectors
     assert people >= 3

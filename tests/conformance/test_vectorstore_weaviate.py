@@ -82,6 +82,73 @@ def test_the_collection_is_cosine_hnsw_with_whole_value_filterable_properties(
     assert properties["ts"].index_range_filters
 
 
+def test_the_index_is_created_with_the_configured_accuracy_settings(
+    weaviate_server: WeaviateServer, weaviate_client: WeaviateClient, weaviate_collection: str
+) -> None:
+    from weaviate.classes.config import VectorFilterStrategy
+
+    settings = settings_for(
+        weaviate_server,
+        weaviate_collection,
+        ef=300,
+        ef_construction=96,
+        max_connections=24,
+        flat_search_cutoff=5000,
+        filter_strategy="sweeping",
+    )
+    store = WeaviateVectorStore(settings, dimension=DIM)
+    try:
+        store.ensure_collection()
+    finally:
+        store.close()
+
+    config = weaviate_client.collections.use(weaviate_collection).config.get()
+    (vector,) = config.vector_config.values()  # type: ignore[union-attr]
+    index = vector.vector_index_config
+    assert (index.ef, index.ef_construction, index.max_connections) == (300, 96, 24)  # type: ignore[union-attr]
+    assert index.flat_search_cutoff == 5000  # type: ignore[union-attr]
+    assert index.filter_strategy == VectorFilterStrategy.SWEEPING  # type: ignore[union-attr]
+
+
+def test_an_existing_collection_takes_the_run_time_settings_and_keeps_the_others(
+    weaviate_server: WeaviateServer,
+    weaviate_client: WeaviateClient,
+    weaviate_collection: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from weaviate.classes.config import VectorFilterStrategy
+
+    first = WeaviateVectorStore(settings_for(weaviate_server, weaviate_collection), dimension=DIM)
+    try:
+        first.ensure_collection()
+        first.upsert([item("det-1", QUERY)])
+    finally:
+        first.close()
+    changed = settings_for(
+        weaviate_server,
+        weaviate_collection,
+        ef=64,
+        flat_search_cutoff=123,
+        filter_strategy="sweeping",
+        ef_construction=64,
+    )
+
+    second = WeaviateVectorStore(changed, dimension=DIM)
+    try:
+        second.ensure_collection()
+        assert [hit.detection_id for hit in second.query(QUERY, k=1)] == ["det-1"]
+    finally:
+        second.close()
+
+    config = weaviate_client.collections.use(weaviate_collection).config.get()
+    (vector,) = config.vector_config.values()  # type: ignore[union-attr]
+    index = vector.vector_index_config
+    assert (index.ef, index.flat_search_cutoff) == (64, 123)  # type: ignore[union-attr]
+    assert index.filter_strategy == VectorFilterStrategy.SWEEPING  # type: ignore[union-attr]
+    assert index.ef_construction == 128, "fixed when the collection was created"  # type: ignore[union-attr]
+    assert "keeps ef_construction=128" in caplog.text
+
+
 def test_the_stored_object_id_is_derived_from_the_detection_id(
     store: WeaviateVectorStore, weaviate_client: WeaviateClient, weaviate_collection: str
 ) -> None:

@@ -1,7 +1,7 @@
 """Detection embeddings searched by cosine similarity: one protocol, two backends.
 
 Build a store with ``create_vector_store(settings, dimension=...)`` (``embedded``: SQLite and
-an exact numpy search, zero servers; ``weaviate``), call ``ensure_collection()`` once at
+an in-memory faiss HNSW index, zero servers; ``weaviate``), call ``ensure_collection()`` once at
 start-up, and key items by the edge's detection id.
 """
 

@@ -264,7 +264,9 @@ class VectorStore(Protocol):
         """Return up to ``k`` items (``1 <= k <= MAX_K``) most similar to ``vector``.
 
         Hits are ordered best first by cosine similarity (``Hit.score`` in [-1, 1]) and
-        all pass ``filters``. Backends may use an approximate index; the embedded one is exact.
+        all pass ``filters``. Backends use an approximate (HNSW) index, so a hit may be
+        missed; each has settings that trade speed for recall, and searches exactly when few
+        stored items pass the filters.
         """
         ...
 

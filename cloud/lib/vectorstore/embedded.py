@@ -1,16 +1,21 @@
-"""Zero-server vector store: SQLite rows plus an exact cosine search in numpy.
+"""Zero-server vector store: SQLite rows plus an approximate (HNSW) index in memory.
 
-The demo runs the ingest worker and the web app as separate processes on one machine, so
-the store must persist and be shared through a file: SQLite in WAL mode gives any number
-of concurrent readers next to one writer. ``path=":memory:"`` gives a private in-process
-store for unit tests (this family's in-memory backend: each such instance is its own store).
+The demo runs the embed worker and the web app as separate processes on one machine, so the
+store must persist and be shared through a file: SQLite in WAL mode gives any number of
+concurrent readers next to one writer, and it stays the source of truth. ``path=":memory:"``
+gives a private in-process store for unit tests (each such instance is its own store).
 
-Search is an exact scan: the filters run in SQL on indexed columns, then numpy scores every
-remaining vector. At demo scale (a few thousand crops) that is fast enough and, unlike an
-approximate index, never misses a match or needs tuning. Its cost is reading
-``rows x dimension x 4`` bytes per query: measured here (2 busy cores) about 0.3 s for 10,000
-unfiltered 1280-d vectors and 1.4 s for 50,000, less in proportion when filters narrow the
-rows. Past about ten thousand vectors, use Weaviate.
+Queries go through ``EmbeddedIndex`` (``embedded_index.py``): a faiss HNSW graph built from
+the rows, which catches up from SQLite before each query, so every process sees every other
+process's writes. A process that only writes (the embed worker) never builds it. Filters
+run over in-memory columns; when at most ``flat_search_cutoff`` rows pass, they are scored
+exactly, otherwise the graph is searched with a filter.
+
+Measured with ``tests/bench/bench_search_scale.py`` (1,000,000 clustered 256-d vectors, two
+busy cores, default settings): camera + class + 7-day queries p99 4 ms with recall@20 1.00;
+class-only p99 8 ms, recall 0.96; unfiltered p99 2 ms, recall 0.87 (0.93 with ef_search 512).
+The index takes about 1.2 GB of memory per million 256-d vectors; building it from SQLite ran
+at 2,300-3,700 vectors/s, a restart from its snapshot in under a second.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from cloud.lib.vectorstore.base import (
     require_ready,
     unit_vector,
 )
+from cloud.lib.vectorstore.embedded_index import EmbeddedIndex, IndexParameters, Selection
 from cloud.lib.vectorstore.errors import (
     CollectionMismatch,
     CollectionNotFound,
@@ -54,6 +60,8 @@ logger = logging.getLogger(__name__)
 MEMORY: Final = ":memory:"
 
 _PROPERTY_COLUMNS: Final = "detection_id, device_id, camera_id, track_id, label, ts_us"
+_COMPACT_DEAD_FRACTION: Final = 0.5
+"""Rebuild the graph when this share of its nodes are deleted or overwritten rows."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -71,6 +79,58 @@ class EmbeddedVectorStoreSettings(VectorStoreSettingsBase):
         description="How long a write waits for another process's write before failing "
         "with VectorStoreUnavailable.",
     )
+    hnsw_m: int = Field(
+        default=16,
+        ge=4,
+        le=128,
+        description="Links per vector in the HNSW graph (M): more gives better recall on hard "
+        "data for more memory (about 8 x M bytes per vector) and slower building. Changing "
+        "it rebuilds the index from SQLite at the next start.",
+    )
+    ef_construction: int = Field(
+        default=64,
+        ge=8,
+        le=2048,
+        description="Candidates considered while linking a new vector: higher builds a "
+        "better graph, more slowly. Applies to vectors added from now on.",
+    )
+    ef_search: int = Field(
+        default=256,
+        ge=8,
+        le=10_000,
+        description="Candidates kept while searching (at least k): higher is more accurate "
+        "and slower. A filtered search raises it by the inverse of the share that passes.",
+    )
+    max_ef_search: int = Field(
+        default=4096,
+        ge=8,
+        le=100_000,
+        description="Upper bound of the raised ef of a filtered graph search.",
+    )
+    flat_search_cutoff: int = Field(
+        default=20_000,
+        ge=0,
+        description="When at most this many stored vectors pass the filters, they are all "
+        "scored exactly instead of searching the graph (exact and fast for few rows).",
+    )
+    snapshot_every: int = Field(
+        default=100_000,
+        ge=1,
+        description="Write the index snapshot (next to the SQLite file) after this many "
+        "changes, so that a restart loads it instead of rebuilding the graph. close() "
+        "writes it too.",
+    )
+
+    def index_parameters(self, dimension: int) -> IndexParameters:
+        """The index knobs for vectors of ``dimension``."""
+        return IndexParameters(
+            dimension=dimension,
+            m=self.hnsw_m,
+            ef_construction=self.ef_construction,
+            ef_search=self.ef_search,
+            flat_search_cutoff=self.flat_search_cutoff,
+            max_ef_search=self.max_ef_search,
+        )
 
 
 def _to_us(ts: datetime) -> int:
@@ -93,12 +153,18 @@ class EmbeddedVectorStore:
     def __init__(self, settings: EmbeddedVectorStoreSettings, *, dimension: int) -> None:
         check_dimension(dimension)
         self._dimension = dimension
+        self._settings = settings
         self._collection = settings.collection
         # The collection name matches COLLECTION_NAME_PATTERN, so quoting it is enough.
-        self._table = f'"vectors_{settings.collection}"'
+        self._items_table = f"items_{settings.collection}"
+        self._removed_table = f"removed_{settings.collection}"
+        self._items = f'"{self._items_table}"'
+        self._removed = f'"{self._removed_table}"'
         database = str(settings.path)
+        self._snapshot: Path | None = None
         if database != MEMORY:
             settings.path.parent.mkdir(parents=True, exist_ok=True)
+            self._snapshot = settings.path.with_name(f"{settings.path.name}.{settings.collection}")
         # One connection guarded by a lock: sqlite3 connections must not be used by two
         # threads at once, and a :memory: database exists only inside its connection.
         # isolation_level=None leaves transactions to the explicit BEGINs below.
@@ -114,6 +180,7 @@ class EmbeddedVectorStore:
             # NORMAL is durable against process crashes in WAL mode; a power cut may lose
             # the last commits, which are derived data that re-running the embed tasks restores.
             self._db.execute("PRAGMA synchronous=NORMAL")
+        self._index: EmbeddedIndex | None = None
         self._closed = False
         self._ready = False
 
@@ -154,7 +221,7 @@ class EmbeddedVectorStore:
             self._db.execute("COMMIT")
 
     def ensure_collection(self) -> None:
-        """Create the table, its indexes and the dimension record if missing."""
+        """Create the tables, indexes, trigger and the dimension record if missing."""
         name = self._collection
         # IMMEDIATE takes the write lock first, so two processes cannot both create.
         with self._transaction("BEGIN IMMEDIATE") as db:
@@ -170,18 +237,24 @@ class EmbeddedVectorStore:
                     f"collection {name!r} holds {row[0]}-d vectors, this store is "
                     f"{self._dimension}-d: use another collection name for another model"
                 )
+            # seq grows with every write and is never reused (AUTOINCREMENT): an index
+            # catches up by reading the rows past the last seq it saw.
             db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} ("
-                " detection_id TEXT PRIMARY KEY, device_id TEXT NOT NULL,"
-                " camera_id TEXT NOT NULL, track_id TEXT NOT NULL, label TEXT NOT NULL,"
-                " ts_us INTEGER NOT NULL, vector BLOB NOT NULL) STRICT"
+                f"CREATE TABLE IF NOT EXISTS {self._items} ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT, detection_id TEXT NOT NULL UNIQUE,"
+                " device_id TEXT NOT NULL, camera_id TEXT NOT NULL, track_id TEXT NOT NULL,"
+                " label TEXT NOT NULL, ts_us INTEGER NOT NULL, vector BLOB NOT NULL) STRICT"
             )
-            for column in ("camera_id", "device_id", "label"):
-                db.execute(
-                    f'CREATE INDEX IF NOT EXISTS "{name}_{column}_ts"'
-                    f" ON {self._table} ({column}, ts_us)"
-                )
-            db.execute(f'CREATE INDEX IF NOT EXISTS "{name}_ts" ON {self._table} (ts_us)')
+            # Deleted and overwritten rows, in the order they went, for the same catch-up.
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._removed} ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT, item INTEGER NOT NULL) STRICT"
+            )
+            db.execute(
+                f'CREATE TRIGGER IF NOT EXISTS "{name}_log_removed" AFTER DELETE ON {self._items}'
+                f" BEGIN INSERT INTO {self._removed} (item) VALUES (old.seq); END"
+            )
+            self._migrate_exact_scan_table(db)
             if row is None:
                 db.execute(
                     "INSERT INTO sightline_collections (name, dimension) VALUES (?, ?)",
@@ -189,6 +262,19 @@ class EmbeddedVectorStore:
                 )
                 logger.info("created embedded collection %s (%d-d)", name, self._dimension)
         self._ready = True
+
+    def _migrate_exact_scan_table(self, db: sqlite3.Connection) -> None:
+        """Move rows from the table of the former exact-scan store (no ``seq``), if any."""
+        old = f"vectors_{self._collection}"
+        if db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (old,)
+        ).fetchone():
+            db.execute(
+                f"INSERT OR REPLACE INTO {self._items} ({_PROPERTY_COLUMNS}, vector)"
+                f' SELECT {_PROPERTY_COLUMNS}, vector FROM "{old}" ORDER BY rowid'
+            )
+            db.execute(f'DROP TABLE "{old}"')
+            logger.info("moved the rows of %s into %s", old, self._items)
 
     def upsert(self, items: Sequence[VectorItem]) -> None:
         """Insert or overwrite items in one transaction (all or nothing)."""
@@ -207,28 +293,34 @@ class EmbeddedVectorStore:
             for item in batch
         ]
         with self._transaction("BEGIN IMMEDIATE") as db:
+            # An overwrite is a delete (logged by the trigger) plus a row with a new seq, so
+            # that indexes in other processes replace the vector rather than miss the change.
+            self._delete_ids(db, [row[0] for row in rows])
             db.executemany(
-                f"INSERT INTO {self._table} ({_PROPERTY_COLUMNS}, vector)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (detection_id) DO UPDATE SET device_id = excluded.device_id,"
-                " camera_id = excluded.camera_id, track_id = excluded.track_id,"
-                " label = excluded.label, ts_us = excluded.ts_us, vector = excluded.vector",
+                f"INSERT INTO {self._items} ({_PROPERTY_COLUMNS}, vector)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
+    def _delete_ids(self, db: sqlite3.Connection, detection_ids: Iterable[str]) -> None:
+        db.execute(
+            f"DELETE FROM {self._items} WHERE detection_id IN (SELECT value FROM json_each(?))",
+            (_json_list(detection_ids),),
+        )
+
     def delete(self, detection_ids: Iterable[str]) -> None:
         """Delete these ids; unknown ids are ignored."""
-        rows = [(detection_id,) for detection_id in set(detection_ids)]
+        unique = sorted(set(detection_ids))
         require_ready(self._ready, self._collection)
         with self._transaction("BEGIN IMMEDIATE") as db:
-            db.executemany(f"DELETE FROM {self._table} WHERE detection_id = ?", rows)
+            self._delete_ids(db, unique)
 
     def get(self, detection_id: str) -> VectorItem | None:
         """Return the stored item or ``None``."""
         require_ready(self._ready, self._collection)
         with self._transaction("BEGIN") as db:
             row = db.execute(
-                f"SELECT {_PROPERTY_COLUMNS}, vector FROM {self._table} WHERE detection_id = ?",
+                f"SELECT {_PROPERTY_COLUMNS}, vector FROM {self._items} WHERE detection_id = ?",
                 (detection_id,),
             ).fetchone()
         if row is None:
@@ -239,85 +331,90 @@ class EmbeddedVectorStore:
     def query(
         self, vector: npt.ArrayLike, k: int = 10, filters: Filters | None = None
     ) -> list[Hit]:
-        """Exact top-k by cosine similarity over the rows that pass ``filters``."""
+        """Top-k by cosine similarity over the rows that pass ``filters`` (see the module)."""
         check_k(k)
         require_ready(self._ready, self._collection)
         query = unit_vector(vector, self._dimension)
         filters = filters or Filters()
         if filters.matches_nothing:
             return []
-        where, params = _where(filters)
-        # One read transaction: the scan and the property lookup see the same snapshot
-        # even while another process writes.
+        # One read transaction: the catch-up, the search and the property lookup see the
+        # same snapshot even while another process writes.
         with self._transaction("BEGIN") as db:
-            scanned = db.execute(
-                f"SELECT rowid, vector FROM {self._table} WHERE {where}", params
-            ).fetchall()
-            if not scanned:
-                return []
-            matrix = np.frombuffer(b"".join(row[1] for row in scanned), dtype=np.float32)
-            scores = matrix.reshape(len(scanned), self._dimension) @ query
-            top = _top_k(scores, k)
-            rowids = [scanned[i][0] for i in top]
-            found = {
+            index = self._caught_up_index(db)
+            excluded = [
+                seq
+                for (seq,) in db.execute(
+                    f"SELECT seq FROM {self._items}"
+                    " WHERE detection_id IN (SELECT value FROM json_each(?))",
+                    (_json_list(filters.exclude_ids),),
+                )
+            ]
+            found = index.search(query, k, _selection(filters, excluded))
+            rows = {
                 row[0]: row[1:]
                 for row in db.execute(
-                    f"SELECT rowid, {_PROPERTY_COLUMNS} FROM {self._table}"
-                    " WHERE rowid IN (SELECT value FROM json_each(?))",
-                    (_json_list(rowids),),
+                    f"SELECT seq, {_PROPERTY_COLUMNS} FROM {self._items}"
+                    " WHERE seq IN (SELECT value FROM json_each(?))",
+                    (_json_list(seq for seq, _ in found),),
                 )
             }
         return [
-            Hit(found[rowid][0], cosine_score(float(scores[i])), _properties(found[rowid]))
-            for i, rowid in zip(top, rowids, strict=True)
+            Hit(rows[seq][0], cosine_score(score), _properties(rows[seq])) for seq, score in found
         ]
+
+    def _caught_up_index(self, db: sqlite3.Connection) -> EmbeddedIndex:
+        if self._index is None:
+            self._index = EmbeddedIndex(
+                self._settings.index_parameters(self._dimension), self._snapshot
+            )
+        index = self._index
+        if index.catch_up(db, self._items_table, self._removed_table) and (
+            index.dead_fraction > _COMPACT_DEAD_FRACTION
+        ):
+            index.compact()
+        if index.unsaved >= self._settings.snapshot_every:
+            index.save()
+        return index
 
     def count(self) -> int:
         """Number of stored items."""
         require_ready(self._ready, self._collection)
         with self._transaction("BEGIN") as db:
-            (total,) = db.execute(f"SELECT count(*) FROM {self._table}").fetchone()
+            (total,) = db.execute(f"SELECT count(*) FROM {self._items}").fetchone()
         return int(total)
 
     def close(self) -> None:
-        """Close the SQLite connection; idempotent."""
+        """Write the index snapshot if it has unsaved changes, close SQLite; idempotent."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
+            if self._closed:
+                return
+            self._closed = True
+            self._db.close()
+            if self._index is not None and self._index.unsaved:
+                try:
+                    self._index.save()
+                except (OSError, RuntimeError) as err:
+                    # Only a slower next start is lost: the index is rebuilt from SQLite.
+                    logger.warning("could not write the vector index snapshot: %s", err)
 
 
-def _top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
-    """Indices of the ``k`` largest scores, largest first."""
-    # argpartition is O(n); only the k survivors get sorted.
-    candidates = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
-    return candidates[np.argsort(-scores[candidates], kind="stable")]
+def _selection(filters: Filters, excluded_seqs: list[int]) -> Selection:
+    return Selection(
+        camera_ids=_optional_list(filters.camera_ids),
+        device_ids=_optional_list(filters.device_ids),
+        labels=_optional_list(filters.labels),
+        since_us=None if filters.since is None else _to_us(filters.since),
+        until_us=None if filters.until is None else _to_us(filters.until),
+        excluded_seqs=excluded_seqs,
+    )
+
+
+def _optional_list(values: Iterable[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
 
 
 def _json_list(values: Iterable[object]) -> str:
     # Lists travel as one JSON parameter read by json_each(): no per-value placeholders,
     # so no SQLITE_MAX_VARIABLE_NUMBER limit on exclude lists or camera scopes.
     return json.dumps(list(values))
-
-
-def _where(filters: Filters) -> tuple[str, list[object]]:
-    clauses = ["1"]
-    params: list[object] = []
-    for column, values in (
-        ("camera_id", filters.camera_ids),
-        ("device_id", filters.device_ids),
-        ("label", filters.labels),
-    ):
-        if values is not None:
-            clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
-            params.append(_json_list(values))
-    if filters.since is not None:
-        clauses.append("ts_us >= ?")
-        params.append(_to_us(filters.since))
-    if filters.until is not None:
-        clauses.append("ts_us < ?")
-        params.append(_to_us(filters.until))
-    if filters.exclude_ids:
-        clauses.append("detection_id NOT IN (SELECT value FROM json_each(?))")
-        params.append(_json_list(filters.exclude_ids))
-    return " AND ".join(clauses), params

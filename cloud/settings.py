@@ -240,6 +240,13 @@ else:
 VECTOR_STORE["collection"] = env_str(
     "SIGHTLINE_CLOUD_VECTOR_STORE_COLLECTION", default=CROP_VECTOR_COLLECTION
 )
+# The index's accuracy against speed, for either backend; unset keeps the backend's measured
+# defaults (cloud.lib.vectorstore: embedded `ef_search`, Weaviate `ef`; both
+# `flat_search_cutoff`, the filtered searches answered exactly).
+if _ef := env_int("SIGHTLINE_CLOUD_VECTOR_STORE_EF", default=0, minimum=0):
+    VECTOR_STORE["ef" if VECTOR_STORE["type"] == "weaviate" else "ef_search"] = _ef
+if _cutoff := env_int("SIGHTLINE_CLOUD_VECTOR_STORE_FLAT_SEARCH_CUTOFF", default=0, minimum=0):
+    VECTOR_STORE["flat_search_cutoff"] = _cutoff
 
 # gRPC crop ingest (`python -m cloud ingest_grpc`; cloud.ingest.server.IngestServerSettings).
 # The largest crop (width x height, as its JPEG header declares) the embed workers decode; the

@@ -19,6 +19,7 @@ import cloud.settings
 from cloud.embeddings.spec import CROP_VECTOR_COLLECTION
 from cloud.lib.objectstore import PresignedUrlInvalid
 from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
+from cloud.lib.vectorstore import parse_settings
 
 # Run by path: re-running the imported module by name would alias the live settings module.
 SETTINGS_FILE = cloud.settings.__file__
@@ -239,3 +240,18 @@ def test_logins_lock_out_after_the_configured_failures(monkeypatch: pytest.Monke
     )
     assert settings["AXES_FAILURE_LIMIT"] == 3
     assert settings["AXES_COOLOFF_TIME"] == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("backend", "key"), [("embedded", "ef_search"), ("weaviate", "ef")])
+def test_the_vector_index_accuracy_is_set_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str, key: str
+) -> None:
+    env = {"DEBUG": "true", "DATA_DIR": str(tmp_path), "VECTOR_STORE": backend}
+    if backend == "weaviate":
+        env["WEAVIATE_URL"] = "http://127.0.0.1:8080"
+    settings = load_settings(
+        monkeypatch, **env, VECTOR_STORE_EF="512", VECTOR_STORE_FLAT_SEARCH_CUTOFF="5000"
+    )
+    parsed = parse_settings(settings["VECTOR_STORE"])
+    assert getattr(parsed, key) == 512
+    assert parsed.flat_search_cutoff == 5000

@@ -15,6 +15,28 @@ from cloud.fleet.models import Camera, Device
 from cloud.validators import validate_detection_id, validate_uuid
 
 
+def box_and_score_constraints(prefix: str) -> tuple[models.CheckConstraint, ...]:
+    """The database's checks of a model with a normalised box (`x_min` .. `y_max` in [0, 1],
+    min <= max) and a detector `score` in [0, 1], named `<prefix>_box_normalised` and
+    `<prefix>_score_unit_range`."""
+    return (
+        models.CheckConstraint(
+            condition=Q(
+                x_min__gte=0,
+                x_min__lte=F("x_max"),
+                x_max__lte=1,
+                y_min__gte=0,
+                y_min__lte=F("y_max"),
+                y_max__lte=1,
+            ),
+            name=f"{prefix}_box_normalised",
+        ),
+        models.CheckConstraint(
+            condition=Q(score__gte=0, score__lte=1), name=f"{prefix}_score_unit_range"
+        ),
+    )
+
+
 class Track(models.Model):
     """One object followed across frames by a camera's tracker."""
 
@@ -122,22 +144,7 @@ class Detection(models.Model):
                 name="detections_embed_pending",
             ),
         )
-        constraints = (
-            models.CheckConstraint(
-                condition=Q(
-                    x_min__gte=0,
-                    x_min__lte=F("x_max"),
-                    x_max__lte=1,
-                    y_min__gte=0,
-                    y_min__lte=F("y_max"),
-                    y_max__lte=1,
-                ),
-                name="detections_box_normalised",
-            ),
-            models.CheckConstraint(
-                condition=Q(score__gte=0, score__lte=1), name="detections_score_unit_range"
-            ),
-        )
+        constraints = box_and_score_constraints("detections")
 
     def __str__(self) -> str:
         return f"{self.label} {self.score:.2f} {self.id}"

@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.embeddings import crop_vector
@@ -32,7 +31,8 @@ from cloud.embeddings.spec import (
 )
 from cloud.errors import InvalidInput
 from cloud.lib.jpeg import JpegHeaderError, read_jpeg_size
-from models.cache import BUILD_COMMAND, built_model, sha256_file
+from cloud.lib.onnx_runtime import check_pinned, cpu_session
+from models.cache import built_model
 from models.errors import ModelError
 from models.manifest import RuntimeManifest, manifest_path, read_runtime_manifest
 
@@ -130,18 +130,10 @@ class CropEmbedder:
         height, width = spec.shape[2], spec.shape[3]
         if not isinstance(height, int) or not isinstance(width, int):
             raise ModelError(f"{manifest.name}: the input height and width must be fixed")
-        digest = sha256_file(model_path)
-        if digest != manifest.output.sha256:
-            raise ModelError(
-                f"{model_path} has sha256 {digest}, but {manifest.name}.toml pins "
-                f"{manifest.output.sha256}: rebuild it with `{BUILD_COMMAND} {manifest.name}`"
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        check_pinned(model_path, manifest)
+        # The web process embeds uploads too; workers run nothing else, but the spinning
+        # threads of several worker processes would take the cores from each other.
+        self._session = cpu_session(model_path, threads=threads, spinning=False)
         self._input = spec.name
         self._size = (width, height)
         self._rgb = spec.color == "RGB"

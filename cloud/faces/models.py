@@ -9,9 +9,8 @@ analysing a crop again overwrites both instead of adding a second face.
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
 
-from cloud.detections.models import Detection
+from cloud.detections.models import Detection, box_and_score_constraints
 
 
 class Face(models.Model):
@@ -28,22 +27,7 @@ class Face(models.Model):
     found_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = (
-            models.CheckConstraint(
-                condition=Q(
-                    x_min__gte=0,
-                    x_min__lte=F("x_max"),
-                    x_max__lte=1,
-                    y_min__gte=0,
-                    y_min__lte=F("y_max"),
-                    y_max__lte=1,
-                ),
-                name="faces_box_normalised",
-            ),
-            models.CheckConstraint(
-                condition=Q(score__gte=0, score__lte=1), name="faces_score_unit_range"
-            ),
-        )
+        constraints = box_and_score_constraints("faces")
 
     def __str__(self) -> str:
         return f"face {self.score:.2f} in {self.detection_id}"

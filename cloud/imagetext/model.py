@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from django.conf import settings
 from tokenizers import Tokenizer
 
 from cloud import backends
 from cloud.imagetext.config import ImageTextSettings, PinnedFile
+from cloud.lib.onnx_runtime import cpu_session
 from models.cache import sha256_file
 from models.errors import ModelError
 
@@ -63,9 +63,6 @@ class ImageTextModel:
         Raises `models.errors.ModelError` for a missing or changed file or a wrong dimension.
         """
         self.config = config
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = config.threads
-        providers = ["CPUExecutionProvider"]
         image_path = _verified(config.image_encoder, "image encoder")
         text_path = _verified(config.text_encoder, "text encoder")
         self._tokenizer = Tokenizer.from_file(_verified(config.tokenizer, "tokenizer"))
@@ -78,8 +75,9 @@ class ImageTextModel:
             pad_id=padding.get("pad_id", 0),
             pad_token=padding.get("pad_token", "[PAD]"),
         )
-        self._image = ort.InferenceSession(image_path, options, providers=providers)
-        self._text = ort.InferenceSession(text_path, options, providers=providers)
+        # Both run in the web process (texts) and the embed workers (crops).
+        self._image = cpu_session(image_path, threads=config.threads, spinning=False)
+        self._text = cpu_session(text_path, threads=config.threads, spinning=False)
         # A warm-up that also catches a model of another dimension before it fills a collection.
         blank = np.zeros((config.height, config.width, 3), dtype=np.uint8)
         for what, vectors in (

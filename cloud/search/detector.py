@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
-from models.cache import built_model, sha256_file
+from cloud.lib.onnx_runtime import check_pinned, cpu_session
+from models.cache import built_model
 from models.detection import (
     Detection,
     decode_nanodet,
@@ -63,20 +63,8 @@ class UploadDetector:
             or not isinstance(shape[3], int)
         ):
             raise ModelError(f"{manifest.name}: not a letterboxed NCHW detector with labels")
-        digest = sha256_file(model_path)
-        if digest != manifest.output.sha256:
-            raise ModelError(
-                f"{model_path} has sha256 {digest}, but {manifest.name}.toml pins "
-                f"{manifest.output.sha256}"
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # No busy-waiting between runs: a web server's cores serve requests in between.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        check_pinned(model_path, manifest)
+        self._session = cpu_session(model_path, threads=threads, spinning=False)
         self._input = spec.name
         self._size = (shape[3], shape[2])
         self._mean, self._std = spec.mean, spec.std

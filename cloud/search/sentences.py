@@ -14,10 +14,10 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from cloud import backends
+from cloud.lib.onnx_runtime import cpu_session
 from models.cache import built_model
 from models.manifest import manifest_path, read_runtime_manifest
 
@@ -43,11 +43,7 @@ class SentenceEncoder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_padding()
         self._tokenizer.enable_truncation(_MAX_TOKENS)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model_path, threads=threads, spinning=False)
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """The unit-length vectors of `texts` (at most 32 tokens each are read), one per row."""

@@ -256,7 +256,11 @@ _DEVICES_PAGE = textwrap.dedent(
     from django.contrib.auth.models import User
     from django.test import Client
     client = Client(HTTP_HOST="localhost")
-    client.force_login(User.objects.get_or_create(username="operator")[0])
+    # A superuser is an admin: every device is visible (cloud.access).
+    admin = User.objects.get_or_create(
+        username="operator", defaults={"is_superuser": True, "is_staff": True}
+    )[0]
+    client.force_login(admin)
     response = client.get("/devices/")
     assert response.status_code == 200, response.status_code
     print(response.content.decode())

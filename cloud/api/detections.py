@@ -7,15 +7,14 @@ vector store by the same cameras, so no crop URL of it is ever signed for this c
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from cloud import backends
-from cloud.access import scope
 from cloud.api.cards import DetectionOut, detection_out
 from cloud.api.filters import Filters, GridQuery, ScoreOrder, criteria, grid
 from cloud.detections.models import Detection
+from cloud.search import views
 from cloud.search.results import detection_cards, similar_cards
 from cloud.search.similarity import DEFAULT_THRESHOLD
 
@@ -59,13 +58,12 @@ class SimilarQuery(Filters):
 
 
 def visible_detection(request: HttpRequest, detection_id: str) -> Detection:
-    """The detection if the caller may see its camera; 404 otherwise, or for no such id."""
-    return get_object_or_404(
-        scope.visible_detections(
-            request.user, Detection.objects.select_related("camera", "track__camera__device")
-        ),
-        pk=detection_id,
-    )
+    """The detection if the caller may see its camera; 404 otherwise, or for no such id (the
+    search pages' lookup, `cloud.search.views.visible_detection`)."""
+    found = views.visible_detection(request, detection_id)
+    if found is None:
+        raise Http404("no such detection")
+    return found
 
 
 @router.get("", response=DetectionPage)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema
 
@@ -28,10 +27,10 @@ from cloud.api.cards import (
 from cloud.api.detections import SimilarQuery
 from cloud.api.filters import GridQuery, criteria, grid
 from cloud.detections.models import Detection, Track
+from cloud.search import views
 from cloud.search.criteria import SearchCriteria
 from cloud.search.results import CropCard, track_similar_cards
 from cloud.search.track_page import MAX_CROPS, OVERLAY_SCALE, Overlay, Timeline, track_context
-from cloud.validators import validate_uuid
 
 router = Router(tags=["tracks"])
 
@@ -89,19 +88,12 @@ class SimilarTracksOut(Schema):
 
 
 def _visible(request: HttpRequest, track_id: str) -> Track:
-    """The track if the caller may see its camera; 404 otherwise, or for no such id."""
-    try:
-        validate_uuid(track_id)
-    except ValidationError as err:  # a malformed id is "not found", as on the track page
-        raise Http404("no such track") from err
-    found = Track.objects.select_related("camera__device", "best_detection").filter(pk=track_id)
-    visible = scope.visible_camera_ids(request.user)
-    if visible is not None:
-        found = found.filter(camera_id__in=sorted(visible))
-    track = found.first()
-    if track is None:
+    """The track if the caller may see its camera; 404 otherwise, or for no such id (the
+    search pages' lookup, `cloud.search.views.visible_track`)."""
+    found = views.visible_track(request, track_id)
+    if found is None:
         raise Http404("no such track")
-    return track
+    return found
 
 
 @router.get("", response=TrackPage)

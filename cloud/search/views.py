@@ -142,6 +142,11 @@ def visible_detection(request: HttpRequest, detection_id: str) -> Detection | No
     return _visible(_DETECTIONS, detection_id, validate_detection_id, visible_cameras(request))
 
 
+def visible_track(request: HttpRequest, track_id: str) -> Track | None:
+    """The track of `track_id` if the user may see it; None when not, or no such id."""
+    return _visible(_TRACKS, track_id, validate_uuid, visible_cameras(request))
+
+
 def _visible(
     rows: QuerySet[Shown], pk: str, validator: RegexValidator, visible: frozenset[int] | None
 ) -> Shown | None:

@@ -210,6 +210,9 @@ def test_unknown_ids_and_paths_answer_404_in_json(
 ) -> None:
     for url in (
         "/api/v1/detections/nope",
+        # No id has a NUL; PostgreSQL would refuse the lookup itself, so it is never made.
+        "/api/v1/detections/bad%00id",
+        "/api/v1/tracks/bad%00id",
         "/api/v1/nothing/here",
         "/api/v1/detections/x/y/z",
     ):

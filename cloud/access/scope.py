@@ -14,7 +14,6 @@ from django.http import Http404
 
 from cloud.access.models import Access
 from cloud.access.roles import User, scoped_access, sees_everything
-from cloud.detections.models import Detection
 from cloud.fleet.models import Camera, Device
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "sees_everything",
     "visible_camera_ids",
     "visible_cameras",
-    "visible_detections",
     "visible_devices",
 ]
 
@@ -67,9 +65,3 @@ def require_visible_device(user: User, device_id: str) -> None:
     403 would tell them the id is taken."""
     if not visible_devices(user, Device.objects.filter(pk=device_id)).exists():
         raise Http404(f"no device {device_id!r}")
-
-
-def visible_detections(user: User, detections: QuerySet[Detection]) -> QuerySet[Detection]:
-    """`detections` cut down to those of cameras the user may see."""
-    visible = visible_camera_ids(user)
-    return detections if visible is None else detections.filter(camera_id__in=visible)

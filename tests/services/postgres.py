@@ -33,6 +33,9 @@ BOOTSTRAP_SQL = f"""
 SELECT 'CREATE ROLE {ROLE}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}')
 \\gexec
 ALTER ROLE {ROLE} WITH LOGIN CREATEDB PASSWORD :'password';
+-- The tests drop their databases WITH (FORCE), which also ends an autovacuum worker that happens
+-- to be in that database; only members of pg_signal_backend may end a process with no role.
+GRANT pg_signal_backend TO {ROLE};
 SELECT 'CREATE DATABASE {DATABASE} OWNER {ROLE}'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DATABASE}')
 \\gexec

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "cloud.embeddings",
     "cloud.faces",
     "cloud.attributes",
+    "cloud.labels",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",

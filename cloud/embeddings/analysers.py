@@ -14,6 +14,12 @@ built once per worker process, on first use. The contract that keeps retries saf
   that cannot read it) is that crop's result, not an exception.
 - It runs after the crops' appearance vectors are stored and before the rows are marked
   embedded, so a crop marked embedded has been through every enabled analyser.
+
+After the analysers, the crops' appearance vectors go to every `VECTOR_CONSUMERS` entry: the
+features that act on what a new crop looks like (a label's suggestions and learned classifier,
+alerts). They are part of the product, not options, so they always run; with nothing to act on
+(no labels, no alerts) they cost a query or two. They keep the analysers' contract, and run in
+the order listed, so a later one sees what an earlier one stored for the same crops.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 
 from cloud import backends
@@ -56,6 +64,23 @@ def _build_enabled() -> tuple[CropAnalyser, ...]:
             f"unknown crop analysers {unknown} in settings; known: {sorted(ANALYSERS)}"
         )
     return tuple(pkgutil.resolve_name(ANALYSERS[name])() for name in names)
+
+
+class VectorConsumer(Protocol):
+    """Acts on new crops' appearance vectors; see the module docstring for the contract."""
+
+    def __call__(self, detections: Sequence[Detection], vectors: npt.NDArray[np.float32]) -> None:
+        """Act on these crops; row i of `vectors` is the unit vector of `detections[i]`."""
+        ...
+
+
+VECTOR_CONSUMERS: Final[Sequence[str]] = ()
+"""``module:function`` of every `VectorConsumer`, in the order they run."""
+
+
+def vector_consumers() -> tuple[VectorConsumer, ...]:
+    """The `VECTOR_CONSUMERS`, imported."""
+    return tuple(pkgutil.resolve_name(name) for name in VECTOR_CONSUMERS)
 
 
 enabled_analysers: Final = backends.Once(_build_enabled)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from cloud import backends
 from cloud.detections.models import Detection
-from cloud.embeddings.analysers import CropAnalyser, enabled_analysers
+from cloud.embeddings.analysers import CropAnalyser, enabled_analysers, vector_consumers
 from cloud.embeddings.recovery import recovery_settings
 from cloud.lib.objectstore import ObjectNotFound, ObjectStore, ObjectStoreUnavailable
 from cloud.lib.vectorstore import (
@@ -170,6 +170,9 @@ def _run(
         )
         for analyser in analysers:
             analyser.analyse(crops)
+        detections = [row for row, _ in crops]
+        for consume in vector_consumers():
+            consume(detections, embeddings)  # unit rows, as `CropEmbedder.embed` returns
     except TRANSIENT_ERRORS:
         # Not the crops' fault: this run does not count towards giving them up.
         Detection.objects.filter(pk__in=ids).update(embed_attempts=F("embed_attempts") - 1)

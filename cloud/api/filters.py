@@ -19,6 +19,7 @@ from ninja.errors import ValidationError
 from cloud import backends
 from cloud.access import scope
 from cloud.api.pages import PageQuery
+from cloud.labels.matching import LEARNED_MIN_CONFIDENCE
 from cloud.search.criteria import Order, SearchCriteria
 from cloud.search.forms import MAX_DURATION_S, SearchForm
 from cloud.search.results import CropCard, page_of, track_cards
@@ -40,6 +41,12 @@ class Filters(Schema):
     group: list[int] = Field(default_factory=list, description="Camera group ids (any of them).")
     camera: list[int] = Field(default_factory=list, description="Camera ids (any of them).")
     label: list[str] = Field(default_factory=list, description="Classes (any of them).")
+    user_label: list[int] = Field(
+        default_factory=list,
+        description="User label ids (any of them; `/labels`): sightings with a crop marked "
+        "positive, or that the label's learned classifier is at least "
+        f"{LEARNED_MIN_CONFIDENCE} sure of and nobody marked negative.",
+    )
     since: datetime | None = Field(
         None,
         description="Seen from this time on (ISO 8601; without an offset, the site's time "

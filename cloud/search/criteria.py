@@ -4,8 +4,8 @@ One `SearchCriteria` feeds both the track grid (a database query over tracks) an
 similar-objects list (a vector store query over crops), so the pages can never disagree about
 what a filter means. Each filter is one field, applied in `tracks` to the database, in
 `vector_filters` to the vector store where the store can (cameras, classes, time) and in
-`admits` to the tracks behind vector hits where it cannot (track duration): a new filter
-(user labels, issue 10) is one more field in those three places.
+`admits` to the tracks behind vector hits where it cannot (track duration, user labels): a new
+filter is one more field in those three places.
 
 Cameras are the one filter a user cannot widen: `visible_camera_ids` is the set the user may
 see (the views set it from their scope helper, `cloud.search.views.visible_cameras`), and every
@@ -24,6 +24,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, Max, QuerySet
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from cloud.detections.models import Detection, Track
+from cloud.labels.matching import labelled_crops, labelled_track_ids
 from cloud.lib.vectorstore import Filters
 
 DURATION: Final = ExpressionWrapper(F("last_seen") - F("first_seen"), output_field=DurationField())
@@ -59,6 +60,10 @@ class SearchCriteria:
     visible_camera_ids: frozenset[int] | None = None
     """The cameras the user may see; None: every camera. Never widened by `camera_ids`."""
     labels: tuple[str, ...] | None = None
+    """Detector classes (any of them)."""
+    user_labels: tuple[int, ...] | None = None
+    """User labels (`cloud.labels.models.Label` keys, any of them): tracks with a crop that has
+    one, as `cloud.labels.matching` says (a positive mark, or a confident learned score)."""
     since: datetime | None = None
     until: datetime | None = None
     min_duration: timedelta | None = None
@@ -116,6 +121,8 @@ class SearchCriteria:
             tracks = tracks.filter(camera_id__in=sorted(cameras))
         if self.labels is not None:
             tracks = tracks.filter(label__in=self.labels)
+        if self.user_labels is not None:
+            tracks = tracks.filter(pk__in=labelled_track_ids(self.user_labels))
         if self.since is not None:
             tracks = tracks.filter(last_seen__gte=self.since)
         if self.until is not None:
@@ -145,7 +152,8 @@ class SearchCriteria:
 
     def admits(self, track: Track) -> bool:
         """Whether a track behind a vector hit passes what `vector_filters` cannot say about
-        it: its duration is in range, and its camera and class (the database is the truth,
+        it: its duration is in range, it has one of the user labels asked for (one query per
+        track, only with that filter), and its camera and class (the database is the truth,
         should a vector's properties be stale) match."""
         cameras = self.cameras
         duration = track.last_seen - track.first_seen
@@ -154,4 +162,8 @@ class SearchCriteria:
             and (self.labels is None or track.label in self.labels)
             and (self.min_duration is None or duration >= self.min_duration)
             and (self.max_duration is None or duration <= self.max_duration)
+            and (
+                self.user_labels is None
+                or labelled_crops(self.user_labels).filter(track_id=track.pk).exists()
+            )
         )

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from cloud.detections.labels import track_labels
 from cloud.fleet.models import Camera, CameraGroup, Site
+from cloud.labels.models import Label
 from cloud.search.criteria import Order, SearchCriteria
 from cloud.search.similarity import DEFAULT_THRESHOLD
 
@@ -56,6 +57,12 @@ class SearchForm(forms.Form):
         queryset=Camera.objects.all(), required=False, help_text=_PICK_SEVERAL
     )
     label = forms.MultipleChoiceField(label="Class", required=False, help_text=_PICK_SEVERAL)
+    user_label = forms.ModelMultipleChoiceField(
+        label="Label",
+        queryset=Label.objects.all(),
+        required=False,
+        help_text="Your labels: marked positive, or learned. " + _PICK_SEVERAL,
+    )
     since = _local_datetime("From")
     until = _local_datetime("To (exclusive)")
     min_duration = _seconds("Seen at least")
@@ -155,6 +162,7 @@ class SearchForm(forms.Form):
             camera_ids=picked,
             visible_camera_ids=self._visible,
             labels=tuple(data["label"]) or None,
+            user_labels=tuple([label.pk for label in data["user_label"]]) or None,
             since=data["since"],
             until=data["until"],
             min_duration=_duration(data["min_duration"]),

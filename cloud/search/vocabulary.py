@@ -1,5 +1,5 @@
-"""What text search can understand: object classes (and, later, user labels), body parts and
-colour names, and the parser that maps free text onto them.
+"""What text search can understand: object classes, user labels, body parts and colour names,
+and the parser that maps free text onto them.
 
 Public surface: `Term`, `TermSource`, `TERM_SOURCES`, `ColourTerm`, `Interpretation`,
 `TextQueryError`, `NotUnderstood`, `query_words`, `MAX_QUERY_CHARS`, `Vocabulary` and
@@ -16,8 +16,8 @@ named next to it ("red jacket", "jeans that are blue"), else to the whole object
 body part implies a person.
 
 Where classes come from: `TERM_SOURCES` lists ``module:factory`` names of `TermSource`s. The
-detector's classes are the first; user labels (issue 10) add a source that names its labels and
-says how to filter detections by them, with nothing else here to change.
+detector's classes are the first; user labels (`cloud.labels.terms`) are the second: a source
+names its terms and says how to filter detections by them, with nothing else here to change.
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ _WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A colour joins a part named within this many words of it.
 _COLOUR_REACH: Final = 3
+# Match scores are compared to this many decimals: a phrase and the same phrase embedded in
+# another batch differ in the last bits.
+_SCORE_DIGITS: Final = 4
 
 
 class TextQueryError(ValueError):
@@ -122,7 +125,7 @@ class Term:
 
 
 class TermSource(Protocol):
-    """A kind of searchable name: detector classes now, user labels later (issue 10)."""
+    """A kind of searchable name: detector classes, user labels."""
 
     kind: str
     """Short name, unique among the sources (``class``, ``label``)."""
@@ -152,7 +155,10 @@ class DetectorClasses:
         return detections.filter(label__in=names)
 
 
-TERM_SOURCES: Final[Sequence[str]] = ("cloud.search.vocabulary:DetectorClasses",)
+TERM_SOURCES: Final[Sequence[str]] = (
+    "cloud.search.vocabulary:DetectorClasses",
+    "cloud.labels.terms:UserLabels",
+)
 """``module:factory`` of every `TermSource`, in order (an earlier source wins a tie)."""
 
 
@@ -265,7 +271,13 @@ class Vocabulary:
                 candidates.append(candidate)
         chosen: list[_Match] = []
         taken: set[int] = set()
-        for candidate in sorted(candidates, key=lambda m: (-m.score, m.start)):
+        # Equal scores (to _SCORE_DIGITS, below the model's float noise): the longer span wins,
+        # so a label "delivery van" named in full beats the class phrasing "van" inside it.
+        ranked = sorted(
+            candidates,
+            key=lambda m: (-round(m.score, _SCORE_DIGITS), m.start - m.end, m.start),
+        )
+        for candidate in ranked:
             span = set(range(candidate.start, candidate.end + 1))
             if not span & taken:
                 chosen.append(candidate)

@@ -17,8 +17,14 @@ from cloud.embeddings.embedder import decode_jpeg
 from cloud.fleet.models import Device
 from cloud.lib.objectstore import ObjectStore
 from cloud.search.criteria import SearchCriteria
+from cloud.search.sentences import sentence_encoder
 from cloud.search.text import search_text
-from cloud.search.vocabulary import MAX_QUERY_CHARS, TextQueryError, Vocabulary, vocabulary
+from cloud.search.vocabulary import (
+    MAX_QUERY_CHARS,
+    DetectorClasses,
+    TextQueryError,
+    Vocabulary,
+)
 from tests.cloud.attributes.vtest_people import (
     ALL,
     JEANS_MAN,
@@ -36,7 +42,9 @@ from tests.users import make_user
 @pytest.fixture(scope="module")
 def words() -> Vocabulary:
     require_model("minilm-l6")
-    return vocabulary()
+    # The detector's classes only: user labels come from the database, which a module's
+    # fixture cannot read (tests/cloud/labels/test_label_search.py reads them).
+    return Vocabulary(list(DetectorClasses().terms()), sentence_encoder().encode)
 
 
 @pytest.fixture

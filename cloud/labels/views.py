@@ -33,7 +33,7 @@ from cloud.errors import InvalidInput, NotFound
 from cloud.labels import marks as marking
 from cloud.labels.forms import ACTIONS, LabelSettingsForm, MarkForm, NewLabelForm
 from cloud.labels.models import Label, MarkEvent, Value
-from cloud.labels.scope import require_labeler, visible_batch, visible_crops
+from cloud.labels.scope import crops_within, require_labeler, visible_batch, visible_crops
 from cloud.labels.services import (
     create_label,
     history,
@@ -44,10 +44,10 @@ from cloud.labels.services import (
 )
 from cloud.lib.objectstore import ObjectStoreUnavailable
 from cloud.lib.vectorstore import VectorStoreUnavailable
-from cloud.search.criteria import Order
 from cloud.search.forms import SearchForm
 from cloud.search.links import link_context
-from cloud.search.results import CropCard, detection_cards, similar_cards
+from cloud.search.results import CropCard, detection_cards
+from cloud.search.views import similar_by_form
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def delete(request: HttpRequest, label_id: int) -> HttpResponse:
 @require_safe
 def crop_labels(request: HttpRequest, detection_id: str) -> HttpResponse:
     """Label one crop: its marks so far, and every label to mark it with (or a new one)."""
-    crop = _visible_crop(request, detection_id)
+    crop = _visible_crop(visible_camera_ids(request.user), detection_id)
     if crop is None:
         return _not_found(request, "crop")
     try:
@@ -159,7 +159,7 @@ def labelling(request: HttpRequest, label_id: int, detection_id: str) -> HttpRes
     """Mark a crop and the crops most like it with one label, under the search filters."""
     found = get_object_or_404(Label, pk=label_id)
     cameras = visible_camera_ids(request.user)
-    crop = _visible_crop(request, detection_id)
+    crop = _visible_crop(cameras, detection_id)
     if crop is None:
         return _not_found(request, "crop")
     form = SearchForm(request.GET, visible_camera_ids=cameras, by_score=True)
@@ -176,15 +176,7 @@ def labelling(request: HttpRequest, label_id: int, detection_id: str) -> HttpRes
         cards: list[CropCard] | None = None
         if form.is_valid():
             try:
-                cards = similar_cards(
-                    crop,
-                    form.criteria(),
-                    vectors=backends.vector_store(),
-                    objects=objects,
-                    k=SHOWN,
-                    order=form.order(Order.SCORE),
-                    min_score=form.min_score(),
-                )
+                cards = similar_by_form(crop, form, k=SHOWN)
             except VectorStoreUnavailable as err:
                 logger.warning("labelling page: vector store unavailable: %s", err)
                 context["similar_unavailable"] = True
@@ -298,9 +290,9 @@ def _marking_context(request: HttpRequest, found: Label) -> dict[str, object]:
     }
 
 
-def _visible_crop(request: HttpRequest, detection_id: str) -> Detection | None:
+def _visible_crop(cameras: frozenset[int] | None, detection_id: str) -> Detection | None:
     try:
-        return visible_crops(request.user, [detection_id])[detection_id]
+        return crops_within(cameras, [detection_id])[detection_id]
     except NotFound:
         return None
 

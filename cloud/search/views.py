@@ -27,7 +27,14 @@ from cloud.lib.vectorstore import VectorStoreUnavailable
 from cloud.search.criteria import Order, SearchCriteria
 from cloud.search.forms import SearchForm
 from cloud.search.links import link_context
-from cloud.search.results import crop_cards, page_of, similar_cards, track_cards, with_faces
+from cloud.search.results import (
+    CropCard,
+    crop_cards,
+    page_of,
+    similar_cards,
+    track_cards,
+    with_faces,
+)
 from cloud.search.track_page import track_context
 from cloud.validators import validate_detection_id, validate_uuid
 
@@ -98,15 +105,7 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
         objects = backends.object_store()
         context["query_card"] = with_faces(crop_cards(detection.track, [detection], objects))[0]
         if form.is_valid():
-            cards = similar_cards(
-                detection,
-                form.criteria(),
-                vectors=backends.vector_store(),
-                objects=objects,
-                k=SIMILAR_K,
-                order=form.order(Order.SCORE),
-                min_score=form.min_score(),
-            )
+            cards = similar_by_form(detection, form, k=SIMILAR_K)
             context["cards"] = None if cards is None else with_faces(cards)
             context["min_score_set"] = form.cleaned_data.get("min_score") is not None
     except ObjectStoreUnavailable as err:
@@ -135,6 +134,21 @@ def track(request: HttpRequest, track_id: str) -> HttpResponse:
         return _unavailable(request, "object store", err)
     context.update(link_context(request))
     return render(request, "search/track.html", context)
+
+
+def similar_by_form(detection: Detection, form: SearchForm, *, k: int) -> list[CropCard] | None:
+    """`similar_cards` of `detection` under a valid similar-search `form` (its filters, order
+    and minimum similarity) on the process's stores: what the similar page and the labelling
+    page (`cloud.labels.views`) list. None while the crop has no vector."""
+    return similar_cards(
+        detection,
+        form.criteria(),
+        vectors=backends.vector_store(),
+        objects=backends.object_store(),
+        k=k,
+        order=form.order(Order.SCORE),
+        min_score=form.min_score(),
+    )
 
 
 def visible_detection(request: HttpRequest, detection_id: str) -> Detection | None:

@@ -21,21 +21,38 @@ LEARNED_MIN_CONFIDENCE: Final = 0.5
 """Classifier confidence from which an unmarked crop counts as having the label in search."""
 
 
-def labelled_crops(label_ids: Collection[int]) -> QuerySet[Detection]:
-    """The crops that have any of the labels `label_ids` (see the module docstring)."""
-    ids = sorted(label_ids)
-    positives = Mark.objects.filter(label_id__in=ids, value=Value.POSITIVE)
+def _positives(**where: object) -> QuerySet[Mark]:
+    return Mark.objects.filter(value=Value.POSITIVE, **where)
+
+
+def _learned(**where: object) -> QuerySet[Score]:
     negative = Mark.objects.filter(
         label_id=OuterRef("label_id"), detection_id=OuterRef("detection_id"), value=Value.NEGATIVE
     )
-    learned = Score.objects.filter(
-        label_id__in=ids,
-        source=Score.Source.CLASSIFIER,
-        confidence__gte=LEARNED_MIN_CONFIDENCE,
+    return Score.objects.filter(
+        source=Score.Source.CLASSIFIER, confidence__gte=LEARNED_MIN_CONFIDENCE, **where
     ).exclude(Exists(negative))
-    return Detection.objects.filter(
-        Q(pk__in=positives.values("detection_id")) | Q(pk__in=learned.values("detection_id"))
-    )
+
+
+def labelled_crops(label_ids: Collection[int]) -> QuerySet[Detection]:
+    """The crops that have any of the labels `label_ids` (see the module docstring)."""
+    ids = sorted(label_ids)
+    positives = _positives(label_id__in=ids).values("detection_id")
+    learned = _learned(label_id__in=ids).values("detection_id")
+    return Detection.objects.filter(Q(pk__in=positives) | Q(pk__in=learned))
+
+
+def labels_of_tracks(track_ids: Collection[str]) -> dict[str, list[str]]:
+    """The names of the labels each of these tracks has, sorted (tracks without any left out)."""
+    ids = sorted(track_ids)
+    pairs = {
+        *_positives(detection__track_id__in=ids).values_list("detection__track_id", "label__name"),
+        *_learned(detection__track_id__in=ids).values_list("detection__track_id", "label__name"),
+    }
+    names: dict[str, list[str]] = {}
+    for track_id, name in sorted(pairs):
+        names.setdefault(track_id, []).append(name)
+    return names
 
 
 def labelled_track_ids(label_ids: Collection[int]) -> QuerySet[Detection, str]:

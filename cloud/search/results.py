@@ -4,7 +4,8 @@
 by their best crops; `similar_cards` and `vector_cards` run the similar-objects search for one
 detection or a query vector, one card per track; `crop_cards` shows given crops of one track,
 `detection_cards` crops ranked one by one; `track_similar_cards` searches by a whole track.
-`with_faces` marks the cards whose crop has a face (for a "same face" link). None touches the
+`with_faces` marks the cards whose crop has a face (for a "same face" link), `with_user_labels`
+names their tracks' user labels. None touches the
 request: the views pass in the stores.
 """
 
@@ -20,6 +21,7 @@ from django.db.models import QuerySet
 
 from cloud.detections.models import Detection, Track
 from cloud.faces.models import Face
+from cloud.labels.matching import labels_of_tracks
 from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import MAX_K, VectorStore
 from cloud.search.criteria import Order, SearchCriteria
@@ -45,6 +47,9 @@ class CropCard:
     has_face: bool = False
     """Whether a face was found in the crop (`cloud.faces`), so face search can start from it;
     set by `with_faces`."""
+    user_labels: tuple[str, ...] = ()
+    """Names of the user labels the track has (`cloud.labels.matching`); set by
+    `with_user_labels`."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,12 @@ def with_faces(cards: list[CropCard]) -> list[CropCard]:
         )
     )
     return [replace(card, has_face=card.detection.id in faces) for card in cards]
+
+
+def with_user_labels(cards: list[CropCard]) -> list[CropCard]:
+    """`cards`, each with the names of its track's user labels: two queries for them all."""
+    labels = labels_of_tracks({card.track.pk for card in cards})
+    return [replace(card, user_labels=tuple(labels.get(card.track.pk, ()))) for card in cards]
 
 
 def _admitted_cards(

@@ -23,7 +23,7 @@ from cloud.search.criteria import SearchCriteria
 from cloud.search.forms import SearchForm
 from cloud.search.image_text import search_image_text
 from cloud.search.links import link_context
-from cloud.search.results import CropCard, detection_cards, with_faces
+from cloud.search.results import CropCard, detection_cards, with_faces, with_user_labels
 from cloud.search.text import MAX_RESULTS, search_text
 from cloud.search.views import PAGE_SIZE, SIMILAR_K, visible_cameras
 from cloud.search.vocabulary import NotUnderstood, TextQueryError
@@ -54,7 +54,7 @@ def text_search(request: HttpRequest) -> HttpResponse:
                 understood=results.interpretation,
                 page_number=number,
                 has_next=len(rows) > PAGE_SIZE,
-                cards=with_faces(detection_cards(rows[:PAGE_SIZE], objects)),
+                cards=with_user_labels(with_faces(detection_cards(rows[:PAGE_SIZE], objects))),
             )
         context["image_cards"] = _image_text_cards(query, criteria)
     except TextQueryError as err:

@@ -34,6 +34,7 @@ from cloud.search.results import (
     similar_cards,
     track_cards,
     with_faces,
+    with_user_labels,
 )
 from cloud.search.track_page import track_context
 from cloud.validators import validate_detection_id, validate_uuid
@@ -75,7 +76,7 @@ def detections(request: HttpRequest) -> HttpResponse:
     order = form.order(Order.NEWEST)
     page = page_of(criteria.tracks(order), number, PAGE_SIZE)
     try:
-        cards = with_faces(track_cards(page.tracks, backends.object_store()))
+        cards = with_user_labels(with_faces(track_cards(page.tracks, backends.object_store())))
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)
     context.update(
@@ -106,7 +107,7 @@ def similar(request: HttpRequest, detection_id: str) -> HttpResponse:
         context["query_card"] = with_faces(crop_cards(detection.track, [detection], objects))[0]
         if form.is_valid():
             cards = similar_by_form(detection, form, k=SIMILAR_K)
-            context["cards"] = None if cards is None else with_faces(cards)
+            context["cards"] = None if cards is None else with_user_labels(with_faces(cards))
             context["min_score_set"] = form.cleaned_data.get("min_score") is not None
     except ObjectStoreUnavailable as err:
         return _unavailable(request, "object store", err)

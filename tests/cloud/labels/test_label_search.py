@@ -38,6 +38,8 @@ def test_the_grid_and_similar_search_filter_by_user_label(
     grid = client.get("/", {"user_label": label.pk})
     assert "Label" in [field.label for field in grid.context["form"]]
     assert shown(grid) == [b.id, a.id]  # newest first
+    assert [card.user_labels for card in grid.context["cards"]] == [("Delivery van",)] * 2
+    assert '<dt>Labels</dt><dd class="user-labels">Delivery van</dd>' in grid.content.decode()
     similar = client.get(f"/detections/{y.id}/similar/", {"user_label": label.pk})
     assert shown(similar) == [b.id, a.id]  # most similar first; c is negative
     refused = client.get("/", {"user_label": "999"})

@@ -14,7 +14,12 @@ from cloud.detections.models import Detection
 from cloud.errors import NotFound
 from cloud.fleet.models import CameraGroup
 from cloud.labels.marks import apply_marks
-from cloud.labels.matching import LEARNED_MIN_CONFIDENCE, labelled_crops, labelled_track_ids
+from cloud.labels.matching import (
+    LEARNED_MIN_CONFIDENCE,
+    labelled_crops,
+    labelled_track_ids,
+    labels_of_tracks,
+)
 from cloud.labels.models import Label, Score, Value
 from cloud.labels.scope import require_labeler, visible_batch, visible_crops
 from tests.users import make_user
@@ -81,3 +86,9 @@ def test_search_counts_positives_and_confident_learned_scores_not_negated(
     Score.objects.filter(detection=crops["b"]).update(confidence=LEARNED_MIN_CONFIDENCE - 0.01)
     assert list(labelled_track_ids([label.pk, other.pk])) == [crops["a"].track_id]
     assert not labelled_crops([other.pk]).exists()
+    apply_marks(other, {crops["a"].id: Value.POSITIVE, crops["b"].id: Value.POSITIVE}, labeler)
+    tracks = [crops[name].track_id for name in "abcy"]
+    assert labels_of_tracks(tracks) == {
+        crops["a"].track_id: ["Delivery van", "staff"],
+        crops["b"].track_id: ["staff"],
+    }

@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
@@ -28,6 +27,7 @@ from cloud.labels.scope import require_labeler, visible_batch, visible_crops
 from cloud.labels.services import (
     MAX_NAME,
     Batch,
+    counted,
     create_label,
     history,
     marked,
@@ -125,13 +125,8 @@ class MarkedPage(Schema):
     has_next: bool
 
 
-def _out(request: HttpRequest, label: Label) -> LabelOut:
-    cameras = visible_camera_ids(request.user)
-    on_cameras = Q() if cameras is None else Q(marks__detection__camera_id__in=sorted(cameras))
-    counts = Label.objects.filter(pk=label.pk).aggregate(
-        positives=Count("marks", filter=on_cameras & Q(marks__value=Value.POSITIVE)),
-        negatives=Count("marks", filter=on_cameras & Q(marks__value=Value.NEGATIVE)),
-    )
+def _out(label: Label) -> LabelOut:
+    """A label read through `counted`."""
     return LabelOut(
         id=label.pk,
         name=label.name,
@@ -140,14 +135,22 @@ def _out(request: HttpRequest, label: Label) -> LabelOut:
         created_by=None if label.created_by is None else label.created_by.get_username(),
         positive_threshold=label.positive_threshold,
         negative_threshold=label.negative_threshold,
-        **counts,
+        positives=label.positives,  # type: ignore[attr-defined]
+        negatives=label.negatives,  # type: ignore[attr-defined]
     )
+
+
+def _counted(request: HttpRequest, label_id: int) -> Label:
+    """The label with its marks counted on the caller's cameras; 404 when there is none."""
+    labels = counted(Label.objects.select_related("created_by"), visible_camera_ids(request.user))
+    return get_object_or_404(labels, pk=label_id)
 
 
 @router.get("", response=list[LabelOut])
 def list_labels(request: HttpRequest) -> list[LabelOut]:
     """Every label, by name."""
-    return [_out(request, label) for label in Label.objects.select_related("created_by")]
+    labels = counted(Label.objects.select_related("created_by"), visible_camera_ids(request.user))
+    return [_out(label) for label in labels]
 
 
 @router.post("", response={201: LabelOut})
@@ -155,13 +158,13 @@ def create(request: HttpRequest, body: NewLabel) -> Status[LabelOut]:
     """Make a label (labelers and above); 400 when the name is taken or unusable."""
     require_labeler(request.user)
     label = create_label(body.name, request.user, description=body.description)
-    return Status(201, _out(request, label))
+    return Status(201, _out(_counted(request, label.pk)))
 
 
 @router.get("/{label_id}", response=LabelOut)
 def get_label(request: HttpRequest, label_id: int) -> LabelOut:
     """One label."""
-    return _out(request, get_object_or_404(Label, pk=label_id))
+    return _out(_counted(request, label_id))
 
 
 @router.patch("/{label_id}", response=LabelOut)
@@ -169,7 +172,8 @@ def change(request: HttpRequest, label_id: int, body: LabelChange) -> LabelOut:
     """Rename a label, or change its description or thresholds (labelers and above)."""
     require_labeler(request.user)
     label = get_object_or_404(Label, pk=label_id)
-    return _out(request, update_label(label, **body.model_dump(exclude_none=True)))
+    update_label(label, **body.model_dump(exclude_none=True))
+    return _out(_counted(request, label_id))
 
 
 @router.delete("/{label_id}", response={204: None})

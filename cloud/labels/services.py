@@ -90,6 +90,16 @@ def _save(label: Label) -> None:
         raise InvalidInput(f"A label called {label.name!r} exists already.") from err
 
 
+def counted(labels: QuerySet[Label], cameras: Collection[int] | None) -> QuerySet[Label]:
+    """`labels` with ``positives`` and ``negatives``: their marks on crops of `cameras` (None:
+    every camera)."""
+    on_cameras = Q() if cameras is None else Q(marks__detection__camera_id__in=sorted(cameras))
+    return labels.annotate(
+        positives=Count("marks", filter=on_cameras & Q(marks__value=Value.POSITIVE)),
+        negatives=Count("marks", filter=on_cameras & Q(marks__value=Value.NEGATIVE)),
+    )
+
+
 def marked(label: Label, value: Value, cameras: Collection[int] | None) -> QuerySet[Mark]:
     """The marks `value` of `label` on crops of `cameras` (None: every camera), newest first,
     with the crop and what its card shows joined."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,6 +34,7 @@ from cloud.labels.forms import ACTIONS, LabelSettingsForm, MarkForm, NewLabelFor
 from cloud.labels.models import Label, MarkEvent, Value
 from cloud.labels.scope import crops_within, require_labeler, visible_batch, visible_crops
 from cloud.labels.services import (
+    counted,
     create_label,
     history,
     last_batch,
@@ -77,12 +77,7 @@ def labels(request: HttpRequest) -> HttpResponse:
                 if crop:
                     return redirect("labels:labelling", label_id=label.pk, detection_id=crop)
                 return redirect("labels:label", label_id=label.pk)
-    cameras = visible_camera_ids(request.user)
-    on_cameras = Q() if cameras is None else Q(marks__detection__camera_id__in=sorted(cameras))
-    rows = Label.objects.annotate(
-        positives=Count("marks", filter=on_cameras & Q(marks__value=Value.POSITIVE)),
-        negatives=Count("marks", filter=on_cameras & Q(marks__value=Value.NEGATIVE)),
-    )
+    rows = counted(Label.objects.select_related("created_by"), visible_camera_ids(request.user))
     return render(
         request,
         "labels/labels.html",

@@ -117,7 +117,11 @@ def test_labelers_mark_with_keys_and_ranges_undo_and_find_the_label_within_their
     expect(history.nth(1)).to_contain_text("(undone)")
     expect(page.locator("ul.positives > li")).to_have_count(3)
     expect(page.locator("ul.negatives > li")).to_have_count(3)
+    page.keyboard.press("a")
+    expect(page.locator("[data-selected-count]")).to_have_text("6 selected")
     page.screenshot(path=screenshots / "labeling-4-label-page.png", full_page=True)
+    page.keyboard.press("Escape")
+    expect(page.locator("li.markable.selected")).to_have_count(0)
 
     # The same label for a labeler scoped to the lobby, then for a viewer.
     label_url = page.url

@@ -55,6 +55,14 @@ def labels_of_tracks(track_ids: Collection[str]) -> dict[str, list[str]]:
     return names
 
 
-def labelled_track_ids(label_ids: Collection[int]) -> QuerySet[Detection, str]:
-    """The ids of the tracks that have any of the labels, as a subquery."""
-    return labelled_crops(label_ids).values_list("track_id", flat=True)
+def labelled_tracks(label_ids: Collection[int], field: str = "pk") -> Q:
+    """A condition on `field` (a track id: ``pk`` of a track, ``track_id`` of a detection):
+    the track has any of the labels `label_ids`.
+
+    Two independent subqueries of track ids (marked, learned) rather than a test of each
+    track's crops: PostgreSQL hashes each once, so walking the tracks in time order costs a
+    hash probe per track (tests/bench/bench_track_grid.py)."""
+    ids = sorted(label_ids)
+    positives = _positives(label_id__in=ids).values("detection__track_id")
+    learned = _learned(label_id__in=ids).values("detection__track_id")
+    return Q(**{f"{field}__in": positives}) | Q(**{f"{field}__in": learned})

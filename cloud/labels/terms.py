@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from django.db.models import QuerySet
 
 from cloud.detections.models import Detection
-from cloud.labels.matching import labelled_track_ids
+from cloud.labels.matching import labelled_tracks
 from cloud.labels.models import Label
 from cloud.search.vocabulary import Term
 
@@ -31,4 +31,4 @@ class UserLabels:
     def filter(self, detections: QuerySet[Detection], names: Sequence[str]) -> QuerySet[Detection]:
         """Detections of tracks that have any of the labels called `names`."""
         label_ids = list(Label.objects.filter(name__in=names).values_list("pk", flat=True))
-        return detections.filter(track_id__in=labelled_track_ids(label_ids))
+        return detections.filter(labelled_tracks(label_ids, field="track_id"))

@@ -24,7 +24,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, Max, QuerySet
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from cloud.detections.models import Detection, Track
-from cloud.labels.matching import labelled_crops, labelled_track_ids
+from cloud.labels.matching import labelled_crops, labelled_tracks
 from cloud.lib.vectorstore import Filters
 
 DURATION: Final = ExpressionWrapper(F("last_seen") - F("first_seen"), output_field=DurationField())
@@ -122,7 +122,7 @@ class SearchCriteria:
         if self.labels is not None:
             tracks = tracks.filter(label__in=self.labels)
         if self.user_labels is not None:
-            tracks = tracks.filter(pk__in=labelled_track_ids(self.user_labels))
+            tracks = tracks.filter(labelled_tracks(self.user_labels))
         if self.since is not None:
             tracks = tracks.filter(last_seen__gte=self.since)
         if self.until is not None:

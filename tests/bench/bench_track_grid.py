@@ -9,7 +9,8 @@ sites, 25 devices, 100 cameras, one camera group per site) and with tracks sprea
 detections by default), written by SQL in one transaction. Then, in this process, it runs the
 grid's query (`SearchCriteria.tracks`, one page of 48 through `page_of`) for filters a user
 sets (none, one camera, a site, a class and a day, camera + class + day, a duration, the
-oldest first, a deep page) and the filter form (its class and camera choices), each
+oldest first, a deep page, a user label: marked, and with learned scores) and the filter
+form (its class and camera choices), each
 `--repeat` times, and reports p50 and p99 in milliseconds and the plan PostgreSQL chose
 (EXPLAIN ANALYZE), so that a plan that scans instead of walking an index shows. The database
 is dropped afterwards.
@@ -129,7 +130,45 @@ def fill(tracks: int, crops_per_track: int) -> None:
         cursor.execute("VACUUM ANALYZE detections_detection")
 
 
-def cases() -> tuple[dict[str, Callable[[], object]], dict[str, QuerySet[Any]]]:
+def fill_labels(tracks: int) -> dict[str, int]:
+    """Two user labels by SQL: "marked" with a positive on one track in 500 (of every class)
+    and a negative on one in 5,000; "learned" with the same marks and a classifier score on
+    the best crop of one track in ten (confidence spread over [0, 1), so half count). By name,
+    their keys."""
+    from django.db import connection
+
+    from cloud.labels.models import Label
+
+    labels = {name: Label.objects.create(name=name).pk for name in ("marked", "learned")}
+    with connection.cursor() as cursor:
+        for label in labels.values():
+            cursor.execute(
+                """
+                INSERT INTO labels_mark (label_id, detection_id, value, at)
+                SELECT %(label)s, md5('d' || i || '-0')::uuid::text,
+                       CASE WHEN i %% 5000 = 0 THEN 'negative' ELSE 'positive' END, now()
+                FROM generate_series(0, %(tracks)s - 1, 500) AS i
+                """,
+                {"label": label, "tracks": tracks},
+            )
+        cursor.execute(
+            """
+            INSERT INTO labels_score
+                (label_id, detection_id, source, confidence, version, updated_at)
+            SELECT %(label)s, md5('d' || i || '-0')::uuid::text, 'classifier',
+                   ((i::bigint * 7919) %% 1000) / 1000.0, 1, now()
+            FROM generate_series(3, %(tracks)s - 1, 10) AS i
+            """,
+            {"label": labels["learned"], "tracks": tracks},
+        )
+        cursor.execute("VACUUM ANALYZE labels_mark")
+        cursor.execute("VACUUM ANALYZE labels_score")
+    return labels
+
+
+def cases(
+    labels: dict[str, int],
+) -> tuple[dict[str, Callable[[], object]], dict[str, QuerySet[Any]]]:
     """What a user does on the grid, each a callable that runs it once, and the grid queries
     among them to explain."""
     from cloud.detections.labels import track_labels
@@ -158,6 +197,11 @@ def cases() -> tuple[dict[str, Callable[[], object]], dict[str, QuerySet[Any]]]:
         "at least 9 minutes": SearchCriteria(min_duration=timedelta(minutes=9)),
         "scoped to 10 cameras": SearchCriteria(
             visible_camera_ids=frozenset(Camera.objects.values_list("pk", flat=True)[:10])
+        ),
+        "user label, marked": SearchCriteria(user_labels=(labels["marked"],)),
+        "user label, learned": SearchCriteria(user_labels=(labels["learned"],)),
+        "user label, car, day": SearchCriteria(
+            user_labels=(labels["learned"],), labels=("car",), since=day[0], until=day[1]
         ),
     }
     run: dict[str, Callable[[], object]] = {
@@ -225,12 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
         began = time.perf_counter()
         fill(args.tracks, args.crops_per_track)
+        labels = fill_labels(args.tracks)
         fill_s = time.perf_counter() - began
         from cloud.detections.models import Detection, Track
 
         counts = {"tracks": Track.objects.count(), "detections": Detection.objects.count()}
         print(f"filled {counts} in {fill_s:.0f} s", file=sys.stderr)
-        runs, explains = cases()
+        runs, explains = cases(labels)
         results: dict[str, dict[str, Any]] = {}
         for name, run in runs.items():
             p50, p99 = measure(run, args.repeat)

@@ -10,14 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from cloud.access.models import Role
-from cloud.detections.models import Detection
+from cloud.detections.models import Detection, Track
 from cloud.errors import NotFound
 from cloud.fleet.models import CameraGroup
 from cloud.labels.marks import apply_marks
 from cloud.labels.matching import (
     LEARNED_MIN_CONFIDENCE,
     labelled_crops,
-    labelled_track_ids,
+    labelled_tracks,
     labels_of_tracks,
 )
 from cloud.labels.models import Label, Score, Value
@@ -84,11 +84,11 @@ def test_search_counts_positives_and_confident_learned_scores_not_negated(
         crops["b"].id,
     }
     Score.objects.filter(detection=crops["b"]).update(confidence=LEARNED_MIN_CONFIDENCE - 0.01)
-    assert list(labelled_track_ids([label.pk, other.pk])) == [crops["a"].track_id]
+    tracks = Track.objects.filter(labelled_tracks([label.pk, other.pk]))
+    assert list(tracks.values_list("pk", flat=True)) == [crops["a"].track_id]
     assert not labelled_crops([other.pk]).exists()
     apply_marks(other, {crops["a"].id: Value.POSITIVE, crops["b"].id: Value.POSITIVE}, labeler)
-    tracks = [crops[name].track_id for name in "abcy"]
-    assert labels_of_tracks(tracks) == {
+    assert labels_of_tracks([crops[name].track_id for name in "abcy"]) == {
         crops["a"].track_id: ["Delivery van", "staff"],
         crops["b"].track_id: ["staff"],
     }

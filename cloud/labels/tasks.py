@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from celery import shared_task
 from django.dispatch import receiver
 
-from cloud.embeddings.services import TRANSIENT_ERRORS
+from cloud.embeddings.tasks import retried_when_transient
 from cloud.labels import suggestions
 from cloud.labels.signals import marks_changed
 
@@ -18,19 +17,9 @@ logger = logging.getLogger(__name__)
 REFRESH_DELAY_S: Final = 2.0
 """How long a refresh waits after a batch of marks: a user marking crop after crop sends a
 batch per click, and only the last of a quick run of them refreshes (see `queue_refresh`)."""
-# As the embed task: a retry waits in the worker's memory, below the visibility timeout.
-RETRY_BACKOFF_MAX_S: Final = 60
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_S,
-    retry_jitter=True,
-    max_retries=12,
-    ignore_result=True,
-)
+@retried_when_transient
 def refresh_label_suggestions(label_id: int, after_event: int | None = None) -> int:
     """Refresh the label's similarity suggestions (`suggestions.refresh_suggestions`), unless
     a batch of marks newer than `after_event` exists: that batch queued its own refresh, which

@@ -1,4 +1,4 @@
-"""Suggestions test data: crops with fixed 4-d vectors on the embedded vector store, and a label.
+"""Suggestions test helpers: fixed 4-d vectors at chosen cosines from a positive, marks, scores.
 
 Vectors lie in the x-y plane at a chosen cosine from the label's positive (1, 0, 0, 0), so the
 expected confidence is worked out by hand: (cosine - 0.9) / 0.1 at the default thresholds.
@@ -7,24 +7,13 @@ expected confidence is worked out by hand: (cosine - 0.9) / 0.1 at the default t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
-import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from cloud import backends
-from cloud.access.models import Role
 from cloud.detections.models import Detection
-from cloud.detections.services import NewDetection
-from cloud.fleet.models import Device
 from cloud.labels.models import Label, Mark, MarkEvent, Score, Value
-from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
-from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
-from tests.cloud.search.data import DIMENSION, SearchData, vtest_crop_jpeg
-from tests.users import make_user
 
 POSITIVE = (1.0, 0.0, 0.0, 0.0)
 
@@ -58,35 +47,3 @@ def similarity_scores(label: Label) -> dict[str, float]:
         score.detection_id: round(score.confidence, 3)
         for score in Score.objects.filter(label=label, source=Score.Source.SIMILARITY)
     }
-
-
-@pytest.fixture
-def data(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    provisioned_device: Device,
-    make_detection: Callable[..., NewDetection],
-) -> Iterator[SearchData]:
-    """Empty stores installed as `cloud.backends`' object store and vector store."""
-    objects = LocalObjectStore(
-        LocalObjectStoreSettings(type="local", root=tmp_path / "objects", url_signing_key="k" * 32)
-    )
-    objects.ensure_bucket()
-    vectors = EmbeddedVectorStore(
-        EmbeddedVectorStoreSettings(path=Path(":memory:")), dimension=DIMENSION
-    )
-    vectors.ensure_collection()
-    monkeypatch.setattr(backends, "object_store", lambda: objects)
-    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
-    yield SearchData(objects, vectors, make_detection, vtest_crop_jpeg())
-    vectors.close()
-
-
-@pytest.fixture
-def label(db: None) -> Label:
-    return Label.objects.create(name="Red jacket")
-
-
-@pytest.fixture
-def labeler(db: None) -> User:
-    return make_user("labeler", Role.LABELER)

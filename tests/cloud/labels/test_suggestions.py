@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from cloud import backends
 from cloud.celery import app
 from cloud.detections.models import Detection
 from cloud.embeddings.analysers import vector_consumers
@@ -26,16 +27,11 @@ from cloud.lib.vectorstore.embedded import EmbeddedVectorStore
 from tests.cloud.labels.suggestion_data import (
     POSITIVE,
     at,
-    data,
-    label,
-    labeler,
     mark,
     similarity_scores,
     turned,
 )
 from tests.cloud.search.data import SearchData
-
-__all__ = ["data", "label", "labeler"]  # fixtures
 
 
 def unit_rows(*vectors: tuple[float, ...]) -> npt.NDArray[np.float32]:
@@ -48,12 +44,12 @@ def unit_rows(*vectors: tuple[float, ...]) -> npt.NDArray[np.float32]:
 
 
 def test_a_refresh_suggests_unmarked_crops_near_the_positives_with_their_confidence(
-    data: SearchData, label: Label
+    search_data: SearchData, label: Label
 ) -> None:
-    positive = data.add(POSITIVE)
-    near = data.add(at(0.95))
-    nearer = data.add(at(0.98, flip=True))
-    far = data.add(at(0.85))
+    positive = search_data.add(POSITIVE)
+    near = search_data.add(at(0.95))
+    nearer = search_data.add(at(0.98, flip=True))
+    far = search_data.add(at(0.85))
     mark(label, positive, Value.POSITIVE)
     report = refresh_suggestions(label.pk)
     assert similarity_scores(label) == {near.id: 0.5, nearer.id: 0.8}
@@ -65,13 +61,13 @@ def test_a_refresh_suggests_unmarked_crops_near_the_positives_with_their_confide
 
 
 def test_a_negative_stops_its_near_duplicates_and_a_refresh_deletes_what_no_longer_holds(
-    data: SearchData, label: Label
+    search_data: SearchData, label: Label
 ) -> None:
-    positive = data.add(POSITIVE)
+    positive = search_data.add(POSITIVE)
     # Both 0.95 from the positive, on either side: one is a near-copy of the crop rejected.
-    near_copy = data.add(turned(18.19))
-    other_side = data.add(turned(-18.19))
-    rejected = data.add(turned(18.0))
+    near_copy = search_data.add(turned(18.19))
+    other_side = search_data.add(turned(-18.19))
+    rejected = search_data.add(turned(18.0))
     mark(label, positive, Value.POSITIVE)
     refresh_suggestions(label.pk)
     assert set(similarity_scores(label)) == {near_copy.id, other_side.id, rejected.id}
@@ -83,9 +79,9 @@ def test_a_negative_stops_its_near_duplicates_and_a_refresh_deletes_what_no_long
     assert report.removed == 2
 
 
-def test_a_label_without_positives_suggests_nothing(data: SearchData, label: Label) -> None:
-    negative = data.add(POSITIVE)
-    data.add(at(0.99))
+def test_a_label_without_positives_suggests_nothing(search_data: SearchData, label: Label) -> None:
+    negative = search_data.add(POSITIVE)
+    search_data.add(at(0.99))
     mark(label, negative, Value.NEGATIVE)
     assert refresh_suggestions(label.pk).suggested == 0
     assert refresh_suggestions(label.pk + 1000).suggested == 0  # no such label
@@ -93,49 +89,49 @@ def test_a_label_without_positives_suggests_nothing(data: SearchData, label: Lab
 
 
 def test_neighbours_are_fetched_in_growing_pages_up_to_a_bound(
-    data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
+    search_data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(suggestions, "FIRST_FETCH", 2)
     monkeypatch.setattr(suggestions, "MAX_NEIGHBOURS", 8)
-    positive = data.add(POSITIVE)
-    crops = [data.add(at(0.999 - i * 0.005)) for i in range(12)]  # all above 0.9
+    positive = search_data.add(POSITIVE)
+    crops = [search_data.add(at(0.999 - i * 0.005)) for i in range(12)]  # all above 0.9
     mark(label, positive, Value.POSITIVE)
     queries: list[int] = []
-    query = data.vectors.query
+    query = search_data.vectors.query
 
     def counted(vector: Any, k: int = 10, filters: Any = None) -> Any:
         queries.append(k)
         return query(vector, k, filters)
 
-    monkeypatch.setattr(data.vectors, "query", counted)
+    monkeypatch.setattr(search_data.vectors, "query", counted)
     refresh_suggestions(label.pk)
     assert queries == [2, 8]
     assert set(similarity_scores(label)) == {crop.id for crop in crops[:8]}
 
 
 def test_a_refresh_whose_marks_changed_meanwhile_writes_nothing(
-    data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
+    search_data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    positive = data.add(POSITIVE)
-    data.add(at(0.95))
-    other = data.add(at(0.5))
+    positive = search_data.add(POSITIVE)
+    search_data.add(at(0.95))
+    other = search_data.add(at(0.5))
     mark(label, positive, Value.POSITIVE)
-    query = data.vectors.query
+    query = search_data.vectors.query
 
     def concurrent_batch(vector: Any, k: int = 10, filters: Any = None) -> Any:
         mark(label, other, Value.NEGATIVE)  # a user marks while the refresh reads
         return query(vector, k, filters)
 
-    monkeypatch.setattr(data.vectors, "query", concurrent_batch)
+    monkeypatch.setattr(search_data.vectors, "query", concurrent_batch)
     assert refresh_suggestions(label.pk).superseded
     assert not Score.objects.exists()
 
 
 def test_the_scores_of_crops_deleted_from_the_database_are_not_written(
-    data: SearchData, label: Label
+    search_data: SearchData, label: Label
 ) -> None:
-    positive = data.add(POSITIVE)
-    gone = data.add(at(0.95))
+    positive = search_data.add(POSITIVE)
+    gone = search_data.add(at(0.95))
     mark(label, positive, Value.POSITIVE)
     Detection.objects.filter(pk=gone.id).delete()  # its vector is still in the store
     assert refresh_suggestions(label.pk).suggested == 0
@@ -150,12 +146,12 @@ def test_the_refresh_runs_on_the_embed_queue() -> None:
 
 
 def test_a_burst_of_batches_refreshes_once_after_the_last(
-    data: SearchData,
+    search_data: SearchData,
     label: Label,
     labeler: User,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    crops = [data.add(at(cosine)) for cosine in (1.0, 0.99, 0.98, 0.95)]
+    crops = [search_data.add(at(cosine)) for cosine in (1.0, 0.99, 0.98, 0.95)]
     queued: list[tuple[Any, ...]] = []
     with mock.patch.object(
         tasks.refresh_label_suggestions,
@@ -176,9 +172,12 @@ def test_a_burst_of_batches_refreshes_once_after_the_last(
 
 
 def test_a_batch_queues_the_refresh_with_a_delay(
-    label: Label, labeler: User, django_capture_on_commit_callbacks: Callable[..., Any], data: Any
+    label: Label,
+    labeler: User,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    search_data: SearchData,
 ) -> None:
-    crop = data.add(POSITIVE)
+    crop = search_data.add(POSITIVE)
     with (
         mock.patch.object(tasks.refresh_label_suggestions, "apply_async") as queue,
         django_capture_on_commit_callbacks(execute=True),
@@ -192,19 +191,19 @@ def test_a_batch_queues_the_refresh_with_a_delay(
 # New crops ----------------------------------------------------------------------------------------
 
 
-def new_crops(data: SearchData, *vectors: tuple[float, ...]) -> list[Detection]:
-    return [data.add(vector) for vector in vectors]
+def new_crops(search_data: SearchData, *vectors: tuple[float, ...]) -> list[Detection]:
+    return [search_data.add(vector) for vector in vectors]
 
 
 def test_new_crops_are_scored_against_every_label_with_positives(
-    data: SearchData, label: Label
+    search_data: SearchData, label: Label
 ) -> None:
     assert vector_consumers() == (score_new_crops,)
     other = Label.objects.create(name="Van")
     unused = Label.objects.create(name="Bicycle")  # no marks: nothing to do
-    mark(label, data.add(POSITIVE), Value.POSITIVE)
-    mark(other, data.add((0.0, 0.0, 1.0, 0.0)), Value.POSITIVE)
-    crops = new_crops(data, at(0.95), (0.0, 0.0, 0.98, 0.199), (0.0, 1.0, 0.0, 0.0))
+    mark(label, search_data.add(POSITIVE), Value.POSITIVE)
+    mark(other, search_data.add((0.0, 0.0, 1.0, 0.0)), Value.POSITIVE)
+    crops = new_crops(search_data, at(0.95), (0.0, 0.0, 0.98, 0.199), (0.0, 1.0, 0.0, 0.0))
     vectors = unit_rows(at(0.95), (0.0, 0.0, 0.98, 0.199), (0.0, 1.0, 0.0, 0.0))
     score_new_crops(crops, vectors)
     assert similarity_scores(label) == {crops[0].id: 0.5}
@@ -214,13 +213,15 @@ def test_new_crops_are_scored_against_every_label_with_positives(
     assert Score.objects.count() == 2
 
 
-def test_a_new_crop_near_a_negative_or_marked_is_not_scored(data: SearchData, label: Label) -> None:
-    mark(label, data.add(POSITIVE), Value.POSITIVE)
-    rejected = data.add(turned(18.0))
+def test_a_new_crop_near_a_negative_or_marked_is_not_scored(
+    search_data: SearchData, label: Label
+) -> None:
+    mark(label, search_data.add(POSITIVE), Value.POSITIVE)
+    rejected = search_data.add(turned(18.0))
     mark(label, rejected, Value.NEGATIVE)
-    accepted = data.add(at(0.97))
+    accepted = search_data.add(at(0.97))
     mark(label, accepted, Value.POSITIVE)
-    near_copy = data.add(turned(18.19))
+    near_copy = search_data.add(turned(18.19))
     score_new_crops([near_copy, accepted], unit_rows(turned(18.19), at(0.97)))
     assert similarity_scores(label) == {}
 
@@ -241,13 +242,13 @@ class CountingStore:
 
 
 def test_marks_vectors_are_read_once_per_worker_until_the_marks_change(
-    data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
+    search_data: SearchData, label: Label, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suggestions.mark_cache.keep_only(())
-    counting = CountingStore(data.vectors)
-    monkeypatch.setattr(suggestions.backends, "vector_store", lambda: counting)
-    mark(label, data.add(POSITIVE), Value.POSITIVE)
-    first, second = new_crops(data, turned(18.0), turned(18.19))
+    counting = CountingStore(search_data.vectors)
+    monkeypatch.setattr(backends, "vector_store", lambda: counting)
+    mark(label, search_data.add(POSITIVE), Value.POSITIVE)
+    first, second = new_crops(search_data, turned(18.0), turned(18.19))
     score_new_crops([first], unit_rows(turned(18.0)))
     score_new_crops([second], unit_rows(turned(18.19)))
     assert counting.reads == 1  # the one positive, once
@@ -259,11 +260,11 @@ def test_marks_vectors_are_read_once_per_worker_until_the_marks_change(
 
 
 def test_a_refresh_keeps_what_new_crops_got_after_it_started(
-    data: SearchData, label: Label
+    search_data: SearchData, label: Label
 ) -> None:
-    positive = data.add(POSITIVE)
+    positive = search_data.add(POSITIVE)
     mark(label, positive, Value.POSITIVE)
-    late = data.add(at(0.96))
+    late = search_data.add(at(0.96))
     # The consumer wrote this crop's score after the refresh started; the refresh's delete
     # must leave it, although it did not find the crop itself.
     Score.objects.create(
@@ -273,6 +274,6 @@ def test_a_refresh_keeps_what_new_crops_got_after_it_started(
         confidence=0.6,
         updated_at=timezone.now() + timedelta(seconds=5),
     )
-    data.vectors.delete([late.id])
+    search_data.vectors.delete([late.id])
     refresh_suggestions(label.pk)
     assert similarity_scores(label) == {late.id: 0.6}

@@ -16,17 +16,12 @@ from cloud.labels.suggestions import refresh_suggestions
 from tests.cloud.labels.suggestion_data import (
     POSITIVE,
     at,
-    data,
-    label,
-    labeler,
     mark,
     similarity_scores,
     turned,
 )
 from tests.cloud.search.data import SearchData, track_id
 from tests.users import make_user
-
-__all__ = ["data", "label", "labeler"]  # fixtures
 
 
 def score(
@@ -55,12 +50,12 @@ def listed(client: Client, label: Label, page: int = 1) -> list[tuple[str, float
 
 
 def test_it_lists_unmarked_crops_most_confident_first_once_per_track_with_both_sources(
-    client: Client, data: SearchData, label: Label, labeler: User
+    client: Client, search_data: SearchData, label: Label, labeler: User
 ) -> None:
     van = track_id("van")
-    van_front, van_side = data.add(track_id=van), data.add(track_id=van)
-    person = data.add()
-    marked = data.add()
+    van_front, van_side = search_data.add(track_id=van), search_data.add(track_id=van)
+    person = search_data.add()
+    marked = search_data.add()
     score(label, van_front, 0.4)
     score(label, van_side, 0.7)
     score(label, van_side, 0.9, "classifier")
@@ -78,10 +73,10 @@ def test_it_lists_unmarked_crops_most_confident_first_once_per_track_with_both_s
 
 
 def test_it_shows_only_the_cameras_the_user_may_see(
-    client: Client, data: SearchData, label: Label
+    client: Client, search_data: SearchData, label: Label
 ) -> None:
-    lobby = data.add()
-    yard = data.add(camera_id="yard")
+    lobby = search_data.add()
+    yard = search_data.add(camera_id="yard")
     score(label, lobby, 0.5)
     score(label, yard, 0.6)
     entrances = CameraGroup.objects.create(site_id="hq", name="entrances")
@@ -95,13 +90,13 @@ def test_it_shows_only_the_cameras_the_user_may_see(
 
 def test_it_pages_through_the_suggestions(
     client: Client,
-    data: SearchData,
+    search_data: SearchData,
     label: Label,
     labeler: User,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(suggestions_views, "PAGE_SIZE", 2)
-    crops = [data.add() for _ in range(3)]
+    crops = [search_data.add() for _ in range(3)]
     for i, crop in enumerate(crops):
         score(label, crop, 0.9 - i / 10)
     client.force_login(labeler)
@@ -111,11 +106,11 @@ def test_it_pages_through_the_suggestions(
 
 
 def test_accepting_in_bulk_marks_every_suggested_crop_of_the_tracks_positive(
-    client: Client, data: SearchData, label: Label, labeler: User
+    client: Client, search_data: SearchData, label: Label, labeler: User
 ) -> None:
     van = track_id("van")
-    van_front, van_side = data.add(track_id=van), data.add(track_id=van)
-    person, other = data.add(), data.add()
+    van_front, van_side = search_data.add(track_id=van), search_data.add(track_id=van)
+    person, other = search_data.add(), search_data.add()
     for crop in (van_front, van_side, person, other):
         score(label, crop, 0.5)
     client.force_login(labeler)
@@ -130,12 +125,12 @@ def test_accepting_in_bulk_marks_every_suggested_crop_of_the_tracks_positive(
 
 
 def test_a_rejected_suggestion_and_its_near_duplicates_do_not_come_back(
-    client: Client, data: SearchData, label: Label, labeler: User
+    client: Client, search_data: SearchData, label: Label, labeler: User
 ) -> None:
-    mark(label, data.add(POSITIVE), Value.POSITIVE)
-    rejected = data.add(turned(18.0))
-    near_copy = data.add(turned(18.19))
-    other_side = data.add(turned(-18.19))
+    mark(label, search_data.add(POSITIVE), Value.POSITIVE)
+    rejected = search_data.add(turned(18.0))
+    near_copy = search_data.add(turned(18.19))
+    other_side = search_data.add(turned(-18.19))
     refresh_suggestions(label.pk)
     client.force_login(labeler)
     assert len(listed(client, label)) == 3
@@ -151,9 +146,9 @@ def test_a_rejected_suggestion_and_its_near_duplicates_do_not_come_back(
 
 
 def test_viewers_see_suggestions_but_may_not_decide(
-    client: Client, data: SearchData, label: Label
+    client: Client, search_data: SearchData, label: Label
 ) -> None:
-    crop = data.add(at(0.95))
+    crop = search_data.add(at(0.95))
     score(label, crop, 0.5)
     client.force_login(make_user("viewer", Role.VIEWER))
     response = client.get(url(label))
@@ -165,9 +160,9 @@ def test_viewers_see_suggestions_but_may_not_decide(
 
 
 def test_bad_input_is_a_clear_400_and_marks_nothing(
-    client: Client, data: SearchData, label: Label, labeler: User
+    client: Client, search_data: SearchData, label: Label, labeler: User
 ) -> None:
-    crop = data.add()
+    crop = search_data.add()
     score(label, crop, 0.5)
     client.force_login(labeler)
     unknown = client.post(url(label), {"action": "delete", "track": [crop.track_id]})

@@ -7,6 +7,7 @@ import logging
 from typing import Any, Final
 
 from django.dispatch import receiver
+from kombu.exceptions import OperationalError as BrokerError
 
 from cloud.embeddings.tasks import retried_when_transient
 from cloud.labels import suggestions
@@ -33,7 +34,16 @@ def refresh_label_suggestions(label_id: int, after_event: int | None = None) -> 
 @receiver(marks_changed, dispatch_uid="cloud.labels.tasks.queue_refresh")
 def queue_refresh(sender: object, *, label_id: int, **_kwargs: Any) -> None:
     """After a committed batch of marks: refresh the label's suggestions `REFRESH_DELAY_S`
-    later, carrying the batch's latest event, so that a burst of batches refreshes once."""
-    refresh_label_suggestions.apply_async(
-        (label_id, suggestions.latest_mark_event(label_id)), countdown=REFRESH_DELAY_S
-    )
+    later, carrying the batch's latest event, so that a burst of batches refreshes once.
+
+    The marks are committed already, so a broker outage must not fail the user's action: it
+    is logged, and the label's next batch of marks queues a refresh that covers this one.
+    """
+    try:
+        refresh_label_suggestions.apply_async(
+            (label_id, suggestions.latest_mark_event(label_id)), countdown=REFRESH_DELAY_S
+        )
+    except BrokerError:
+        logger.exception(
+            "could not queue the suggestions refresh of label %s; its next marks will", label_id
+        )

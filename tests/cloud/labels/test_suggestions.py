@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from cloud import backends
 from cloud.celery import app
@@ -20,7 +21,7 @@ from cloud.detections.models import Detection
 from cloud.embeddings.analysers import vector_consumers
 from cloud.labels import suggestions, tasks
 from cloud.labels.marks import apply_marks
-from cloud.labels.models import Label, Score, Value
+from cloud.labels.models import Label, Mark, Score, Value
 from cloud.labels.suggestions import refresh_suggestions, score_new_crops
 from cloud.lib.vectorstore import VectorItem
 from cloud.lib.vectorstore.embedded import EmbeddedVectorStore
@@ -186,6 +187,27 @@ def test_a_batch_queues_the_refresh_with_a_delay(
     queue.assert_called_once_with(
         (label.pk, suggestions.latest_mark_event(label.pk)), countdown=tasks.REFRESH_DELAY_S
     )
+
+
+def test_a_broker_outage_does_not_fail_the_marks(
+    search_data: SearchData,
+    label: Label,
+    labeler: User,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crop = search_data.add(POSITIVE)
+    with (
+        mock.patch.object(
+            tasks.refresh_label_suggestions,
+            "apply_async",
+            side_effect=BrokerError("connection refused"),
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        apply_marks(label, {crop.id: Value.POSITIVE}, labeler)
+    assert Mark.objects.get(detection=crop).value == Value.POSITIVE
+    assert "could not queue the suggestions refresh" in caplog.text
 
 
 # New crops ----------------------------------------------------------------------------------------

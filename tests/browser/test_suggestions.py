@@ -70,6 +70,12 @@ def test_a_labeler_accepts_suggestions_in_bulk_and_rejects_one(
     assert confidences == sorted(confidences, reverse=True) and 0 < confidences[-1] <= 1
     page.screenshot(path=screenshots / "suggestions.png", full_page=True)
 
+    # Select all on the page, then none again.
+    page.get_by_label("Select all on this page").check()
+    expect(page.locator("#selected-count")).to_have_text(f"{suggested} selected")
+    page.get_by_label("Select all on this page").uncheck()
+    expect(page.locator(".suggestion.selected")).to_have_count(0)
+
     # Click the first, Shift-click the third: three selected; A accepts them.
     accepted = [cards.nth(i).get_attribute("data-track") for i in range(3)]
     cards.nth(0).locator(".facts").click()

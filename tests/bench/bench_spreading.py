@@ -23,7 +23,12 @@ Per threshold, over all labels of a half:
   wrong (another person or object: each one a reject click);
 - labels with any right suggestion / with any suggestion at all.
 
-Not a pytest test: prints a table, then one JSON line.
+Then the feedback loop: for each person track of the fit half as a label, the fit half's
+suggestions are accepted where right (more positives) and rejected where wrong (negatives), and
+the eval half's crops arrive as new ones: the sightings suggested per label, wrong and right,
+without and with that feedback.
+
+Not a pytest test: prints two tables, then one JSON line.
 """
 
 from __future__ import annotations
@@ -143,6 +148,70 @@ def measure(
     return result
 
 
+@dataclass(frozen=True)
+class Feedback:
+    threshold: float
+    labels: int
+    wrong_before: float
+    right_before: float
+    wrong_after: float
+    right_after: float
+
+
+def feedback(
+    vectors: Vectors,
+    track: npt.NDArray[np.int64],
+    label: npt.NDArray[np.str_],
+    frame: npt.NDArray[np.int64],
+    *,
+    threshold: float,
+    positives: int,
+) -> Feedback:
+    """What accepting and rejecting the fit half's suggestions does to the eval half's (the
+    crops that arrive later): sightings suggested per label, wrong and right, without and with
+    that feedback (accepted crops as positives, rejected ones as negatives)."""
+    keep = ~np.isin(track, list(MIXED_TRACKS))
+    fit, later = (
+        np.flatnonzero(keep & (frame < SPLIT_FRAME)),
+        np.flatnonzero(keep & ~(frame < SPLIT_FRAME)),
+    )
+    person = identities(track)
+    totals = np.zeros(4)  # wrong before, right before, wrong after, right after
+    labels = 0
+    for number in np.unique(track[fit]):
+        own = fit[track[fit] == number]
+        own = own[np.argsort(frame[own], kind="stable")]
+        if label[own[0]] != "person" or len(own) <= positives:
+            continue
+        labels += 1
+        marked = own[:positives]
+        candidates = fit[track[fit] != number]
+        first = spread(vectors[candidates], vectors[marked], vectors[:0], threshold) > 0
+        same = person[candidates] == person[number]
+        accepted, rejected = candidates[first & same], candidates[first & ~same]
+        right_later = person[later] == person[number]
+        for column, (pos, neg) in enumerate(
+            ((marked, later[:0]), (np.concatenate([marked, accepted]), rejected))
+        ):
+            suggested = spread(vectors[later], vectors[pos], vectors[neg], threshold) > 0
+            totals[2 * column] += len(set(track[later][suggested & ~right_later].tolist()))
+            totals[2 * column + 1] += len(set(track[later][suggested & right_later].tolist()))
+    n = max(labels, 1)
+    return Feedback(threshold, labels, *(float(total) / n for total in totals))
+
+
+def spread(
+    candidates: Vectors, positives: Vectors, negatives: Vectors, threshold: float
+) -> Vectors:
+    return spread_confidence(
+        candidates,
+        positives,
+        negatives,
+        positive_threshold=threshold,
+        negative_threshold=NEGATIVE_THRESHOLD,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positives", type=int, default=3, help="crops marked per label")
@@ -179,7 +248,38 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row.wrong_tracks_per_label:11.2f} "
                 f"{row.labels_reached:3d}/{row.labels_with_suggestions:<4d}"
             )
-    print(json.dumps({"positives": args.positives, "rows": [asdict(row) for row in rows]}))
+    print(
+        "\nfeedback: the fit half's suggestions accepted (right) and rejected (wrong), then the "
+        "eval half's crops arrive; sightings suggested per label"
+    )
+    print(
+        f"{'thr':>5} {'labels':>6} {'wrong before':>12} {'right before':>12} "
+        f"{'wrong after':>11} {'right after':>11}"
+    )
+    effects = []
+    for threshold in THRESHOLDS:
+        effect = feedback(
+            vectors,
+            crops.track,
+            crops.label,
+            crops.frame,
+            threshold=threshold,
+            positives=args.positives,
+        )
+        effects.append(effect)
+        print(
+            f"{effect.threshold:5.2f} {effect.labels:6d} {effect.wrong_before:12.2f} "
+            f"{effect.right_before:12.2f} {effect.wrong_after:11.2f} {effect.right_after:11.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "positives": args.positives,
+                "rows": [asdict(row) for row in rows],
+                "feedback": [asdict(effect) for effect in effects],
+            }
+        )
+    )
     return 0
 
 

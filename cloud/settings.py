@@ -446,6 +446,8 @@ CELERY_TASK_ROUTES = {
     "cloud.detections.tasks.*": {"queue": "embed"},
     "cloud.monitoring.tasks.*": {"queue": "embed"},
     "cloud.rollouts.tasks.*": {"queue": "embed"},
+    # A label's suggestions refresh: vector-store queries, on the workers that embed.
+    "cloud.labels.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -7,6 +7,7 @@ from django.urls import include, path
 from cloud.api.app import urlpatterns as api_urlpatterns
 from cloud.fleet import api as fleet_api
 from cloud.fleet import views as fleet_views
+from cloud.labels import suggestions_views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -26,5 +27,10 @@ urlpatterns = [
     path("account/tokens/", include("cloud.access.urls")),
     # Not under devices/: any name there could be a device id.
     path("enrolments/", fleet_views.enrol, name="enrolments"),
+    path(
+        "labels/<int:label_id>/suggestions/",
+        suggestions_views.suggestions,
+        name="label_suggestions",
+    ),
     path("", include("cloud.search.urls")),
 ]

@@ -74,7 +74,7 @@ class VectorConsumer(Protocol):
         ...
 
 
-VECTOR_CONSUMERS: Final[Sequence[str]] = ()
+VECTOR_CONSUMERS: Final[Sequence[str]] = ("cloud.labels.suggestions:score_new_crops",)
 """``module:function`` of every `VectorConsumer`, in the order they run."""
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from celery import shared_task
+from celery.app.task import Task
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import worker_process_init, worker_ready
 from django.utils import timezone
@@ -17,6 +19,8 @@ from cloud.embeddings.analysers import enabled_analysers
 from cloud.embeddings.recovery import detections_to_sweep, recovery_settings
 
 logger = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def warm_up() -> None:
@@ -54,15 +58,22 @@ TRANSIENT_ERRORS = services.TRANSIENT_ERRORS
 RETRY_BACKOFF_MAX_S = 60
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_S,
-    retry_jitter=True,
-    max_retries=12,
-    ignore_result=True,
-)
+def retried_when_transient(function: Callable[_P, _R]) -> Task[_P, _R]:
+    """`shared_task` for an idempotent task over the stores: late acks, and retries of
+    `TRANSIENT_ERRORS` only, with backoff and jitter (the labels' refresh is one too)."""
+    task: Task[_P, _R] = shared_task(
+        acks_late=True,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=True,
+        retry_backoff_max=RETRY_BACKOFF_MAX_S,
+        retry_jitter=True,
+        max_retries=12,
+        ignore_result=True,
+    )(function)
+    return task
+
+
+@retried_when_transient
 def embed_detections(detection_ids: list[str]) -> int:
     """Embed these detections' crops (see `services.embed_detections`); return how many.
 

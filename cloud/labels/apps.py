@@ -6,3 +6,7 @@ class LabelsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "cloud.labels"
+
+    def ready(self) -> None:
+        # Connects the receiver that queues a label's suggestions refresh when its marks change.
+        from cloud.labels import tasks  # noqa: F401

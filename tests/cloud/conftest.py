@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from cloud.fleet.registry import ensure_site
 from cloud.lib.objectstore import ObjectStore, create_object_store
 from cloud.lib.objectstore.local import LocalObjectStoreSettings
 from tests.cloud.deploy.uploads import ONNX
+from tests.cloud.search.data import SearchData, installed_search_data
 from tests.signed_models import Artifact, Operator, signed
 
 # A pedestrian in frame 120 of OpenCV's vtest.avi (768x576), as the edge would report it: box
@@ -96,3 +97,14 @@ def operator(db: None) -> Operator:
 @pytest.fixture
 def artifact(operator: Operator) -> Artifact:
     return signed(operator, ONNX, "2")
+
+
+@pytest.fixture
+def search_data(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    provisioned_device: Device,
+    make_detection: Callable[..., NewDetection],
+) -> Iterator[SearchData]:
+    """Empty stores installed as `cloud.backends`' object store and vector store (4-d)."""
+    yield from installed_search_data(tmp_path, monkeypatch, make_detection)

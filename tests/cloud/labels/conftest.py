@@ -1,5 +1,5 @@
 """Labels' test data: four crops of vtest.avi on two cameras of one device, with vectors, in
-the search tests' stores (`tests.cloud.search.conftest.search_data`); the lobby camera alone
+the search tests' stores (`tests.cloud.conftest.search_data`); the lobby camera alone
 is in the camera group "entrances"."""
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from cloud.access.models import Role
 from cloud.detections.models import Detection
 from cloud.fleet.models import Camera, CameraGroup
 from cloud.labels.models import Label
-from tests.cloud.search.conftest import search_data
 from tests.cloud.search.data import SearchData
 from tests.users import make_user
-
-__all__ = ["crops", "entrances", "label", "labeler", "search_data"]
 
 T0 = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 

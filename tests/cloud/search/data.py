@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
+from pydantic import SecretStr
 
+from cloud import backends
 from cloud.detections.models import Detection
 from cloud.detections.services import NewDetection, record_detection
-from cloud.lib.objectstore.local import LocalObjectStore
+from cloud.lib.objectstore.local import LocalObjectStore, LocalObjectStoreSettings
 from cloud.lib.vectorstore import DetectionProperties, VectorItem
-from cloud.lib.vectorstore.embedded import EmbeddedVectorStore
+from cloud.lib.vectorstore.embedded import EmbeddedVectorStore, EmbeddedVectorStoreSettings
 from tests.footage.clips import VTEST, source
 
 # Short vectors whose cosines are easy to work out by hand; the views never look at the length.
@@ -82,3 +86,24 @@ class SearchData:
             ts=row.ts,
         )
         self.vectors.upsert([VectorItem(row.id, np.asarray(vector, np.float32), properties)])
+
+
+def installed_search_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_detection: Callable[..., NewDetection]
+) -> Iterator[SearchData]:
+    """Empty stores (a local object store under `tmp_path`, an in-memory embedded vector
+    store) installed as `cloud.backends`' own for the test, as `SearchData`; closed after."""
+    objects = LocalObjectStore(
+        LocalObjectStoreSettings(
+            type="local", root=tmp_path / "objects", url_signing_key=SecretStr("k" * 32)
+        )
+    )
+    objects.ensure_bucket()
+    vectors = EmbeddedVectorStore(
+        EmbeddedVectorStoreSettings(path=Path(":memory:")), dimension=DIMENSION
+    )
+    vectors.ensure_collection()
+    monkeypatch.setattr(backends, "object_store", lambda: objects)
+    monkeypatch.setattr(backends, "vector_store", lambda: vectors)
+    yield SearchData(objects, vectors, make_detection, vtest_crop_jpeg())
+    vectors.close()

@@ -32,8 +32,7 @@ class ExportForm(forms.Form):
         required=False,
         min_value=0.01,
         max_value=1.0,
-        help_text="Empty (the default): only crops users marked. "
-        + _help("min_classifier_confidence"),
+        help_text=_help("min_classifier_confidence"),
     )
     crops_without_context = forms.BooleanField(
         label="Export crops without a context frame",

@@ -17,6 +17,7 @@ Only crops of the cameras given (the requesting user's, `cloud.access.scope`) ar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -58,7 +59,7 @@ class ExportOptions(BaseModel):
         gt=0.0,
         le=1.0,
         description="Also box crops nobody marked that a learned classifier scores at least "
-        "this confident; None (the default) exports user marks only.",
+        "this confident; without it (the default) only marked crops are boxed.",
     )
     crops_without_context: bool = Field(
         default=False,
@@ -74,7 +75,8 @@ class ExportOptions(BaseModel):
         default=0.2,
         ge=0.0,
         lt=1.0,
-        description="Share of the tracks whose images go to validation (`cloud.datasets.split`).",
+        description="Share of the tracks whose images go to validation; all the images of a "
+        "track are on one side.",
     )
 
 
@@ -172,6 +174,8 @@ _CROP_FIELDS: Final = (
     "x_max",
     "y_max",
 )
+_COLUMNS: Final = ("label_id", *(f"detection__{name}" for name in _CROP_FIELDS))
+"""A mark's or score's label, then its crop's `_CROP_FIELDS`."""
 
 
 def _crop(row: Sequence[Any]) -> _Crop:
@@ -204,99 +208,59 @@ def plan_dataset(options: ExportOptions, camera_ids: frozenset[int] | None) -> D
     Raises `InvalidInput` for an unknown label.
     """
     labels = resolve_labels(options.labels)
-    names = {label.pk: label.name for label in labels}
     visible = Q() if camera_ids is None else Q(detection__camera_id__in=camera_ids)
-    columns = ("label_id", *(f"detection__{name}" for name in _CROP_FIELDS))
-
-    boxed: dict[str, _Crop] = {}
-    boxes: dict[str, list[tuple[str, BoxSource]]] = defaultdict(list)
-    marked = Mark.objects.filter(label__in=labels, value=Value.POSITIVE).filter(visible)
-    sources: list[tuple[QuerySet[Mark] | QuerySet[Score], BoxSource]] = [(marked, BoxSource.MARK)]
-    if options.min_classifier_confidence is not None:
-        any_mark = Mark.objects.filter(label=OuterRef("label"), detection=OuterRef("detection"))
-        scored = (
-            Score.objects.filter(
-                label__in=labels,
-                source=Score.Source.CLASSIFIER,
-                confidence__gte=options.min_classifier_confidence,
-            )
-            .filter(visible)
-            .exclude(Exists(any_mark))
-        )
-        sources.append((scored, BoxSource.CLASSIFIER))
-    for rows, source in sources:
-        for label_id, *row in rows.values_list(*columns).iterator():
-            crop = _crop(row)
-            boxed[crop.id] = crop
-            boxes[crop.id].append((names[label_id], source))
-
-    negatives: dict[str, _Crop] = {}
-    if options.hard_negatives:
-        negative = Mark.objects.filter(label__in=labels, value=Value.NEGATIVE).filter(visible)
-        for _, *row in negative.values_list(*columns).iterator():
-            crop = _crop(row)
-            if crop.id not in boxed:
-                negatives[crop.id] = crop
-
+    boxed, boxes = _boxed_crops(labels, visible, options.min_classifier_confidence)
     by_frame: dict[tuple[int, datetime], list[_Crop]] = defaultdict(list)
     for crop in boxed.values():
         by_frame[crop.frame].append(crop)
-    negative_frames: dict[tuple[int, datetime], list[_Crop]] = defaultdict(list)
-    for crop in negatives.values():
-        if crop.frame not in by_frame:
-            negative_frames[crop.frame].append(crop)
-    contexts = _context_frames([*by_frame.items(), *negative_frames.items()], camera_ids)
+    if options.hard_negatives:
+        # Frames of negatives that hold no box; a frame with a box is already in.
+        with_boxes = set(by_frame)
+        negative = Mark.objects.filter(label__in=labels, value=Value.NEGATIVE).filter(visible)
+        for _, *row in negative.values_list(*_COLUMNS).iterator():
+            crop = _crop(row)
+            # A crop negative for two of the labels comes twice.
+            if crop.frame not in with_boxes and crop not in by_frame[crop.frame]:
+                by_frame[crop.frame].append(crop)
+    contexts = _context_frames(list(by_frame.items()), camera_ids)
 
-    planned: list[tuple[tuple[int, datetime, str], str, str, tuple[Box, ...], frozenset[str]]] = []
+    drafts: list[tuple[tuple[int, datetime, str], PlannedImage]] = []
     skipped: dict[str, str] = {}
-    for frame, crops in (*by_frame.items(), *negative_frames.items()):
-        frame_boxes = tuple(
-            sorted(
-                (
-                    Box(crop.id, crop.track_id, name, source, *crop.box)
-                    for crop in crops
-                    for name, source in boxes.get(crop.id, ())
-                ),
-                key=lambda box: (box.detection_id, box.category),
-            )
+    for frame, crops in by_frame.items():
+        frame_boxes = sorted(
+            (
+                Box(crop.id, crop.track_id, name, source, *crop.box)
+                for crop in crops
+                for name, source in boxes.get(crop.id, ())
+            ),
+            key=lambda box: (box.detection_id, box.category),
         )
         context = contexts.get(frame)
         if context is not None:
             tracks = frozenset(crop.track_id for crop in crops)
-            planned.append(
-                (
-                    (*frame, context.id),
-                    f"{context.id}.jpg",
-                    context.context_key,
-                    frame_boxes,
-                    tracks,
-                )
+            image = PlannedImage(
+                f"{context.id}.jpg", context.context_key, tuple(frame_boxes), tracks, Split.TRAIN
             )
+            drafts.append(((*frame, context.id), image))
             continue
         for crop in crops:
             if not options.crops_without_context:
                 skipped[crop.id] = NO_CONTEXT
                 continue
             whole = tuple(
-                Box(crop.id, crop.track_id, box.category, box.source, 0.0, 0.0, 1.0, 1.0)
+                dataclasses.replace(box, x_min=0.0, y_min=0.0, x_max=1.0, y_max=1.0)
                 for box in frame_boxes
                 if box.detection_id == crop.id
             )
-            planned.append(
-                (
-                    (*frame, crop.id),
-                    f"{crop.id}-crop.jpg",
-                    crop.object_key,
-                    whole,
-                    frozenset({crop.track_id}),
-                )
-            )
+            tracks = frozenset({crop.track_id})
+            image = PlannedImage(f"{crop.id}-crop.jpg", crop.object_key, whole, tracks, Split.TRAIN)
+            drafts.append(((*frame, crop.id), image))
 
-    planned.sort(key=lambda item: item[0])
-    sides = split_by_track([item[4] for item in planned], options.val_fraction)
+    drafts.sort(key=lambda draft: draft[0])
+    sides = split_by_track([image.tracks for _, image in drafts], options.val_fraction)
     images = [
-        PlannedImage(name=name, key=key, boxes=image_boxes, tracks=tracks, split=side)
-        for (_, name, key, image_boxes, tracks), side in zip(planned, sides, strict=True)
+        dataclasses.replace(image, split=side)
+        for (_, image), side in zip(drafts, sides, strict=True)
     ]
     images.sort(key=lambda image: image.split != Split.TRAIN)  # stable: keeps frame order
     return DatasetPlan(
@@ -304,6 +268,37 @@ def plan_dataset(options: ExportOptions, camera_ids: frozenset[int] | None) -> D
         images=tuple(images),
         skipped=tuple(Skipped(id_, reason) for id_, reason in sorted(skipped.items())),
     )
+
+
+def _boxed_crops(
+    labels: Sequence[Label], visible: Q, min_classifier_confidence: float | None
+) -> tuple[dict[str, _Crop], dict[str, list[tuple[str, BoxSource]]]]:
+    """The crops to box, by id, and each one's (label name, why) pairs: the labels' positive
+    marks, and unmarked crops the classifier scores at least `min_classifier_confidence`."""
+    names = {label.pk: label.name for label in labels}
+    marked = Mark.objects.filter(label__in=labels, value=Value.POSITIVE).filter(visible)
+    sources: list[tuple[QuerySet[Mark] | QuerySet[Score], BoxSource]] = [(marked, BoxSource.MARK)]
+    if min_classifier_confidence is not None:
+        # A user's mark, either way, overrides what the classifier thinks.
+        any_mark = Mark.objects.filter(label=OuterRef("label"), detection=OuterRef("detection"))
+        scored = (
+            Score.objects.filter(
+                label__in=labels,
+                source=Score.Source.CLASSIFIER,
+                confidence__gte=min_classifier_confidence,
+            )
+            .filter(visible)
+            .exclude(Exists(any_mark))
+        )
+        sources.append((scored, BoxSource.CLASSIFIER))
+    crops: dict[str, _Crop] = {}
+    boxes: dict[str, list[tuple[str, BoxSource]]] = defaultdict(list)
+    for rows, source in sources:
+        for label_id, *row in rows.values_list(*_COLUMNS).iterator():
+            crop = _crop(row)
+            crops[crop.id] = crop
+            boxes[crop.id].append((names[label_id], source))
+    return crops, boxes
 
 
 def _context_frames(

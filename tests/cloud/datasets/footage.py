@@ -33,7 +33,13 @@ from cloud.ingest.crops import parse_upload
 from cloud.labels.models import Label, Mark, Score, Value
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.faces.photos import jpeg
-from tests.cloud.ingest.footage import FRAME_HEIGHT, FRAME_WIDTH, OBJECTS, vtest_frame
+from tests.cloud.ingest.footage import (
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    OBJECTS,
+    VtestObject,
+    vtest_frame,
+)
 from tests.cloud.ingest.uploads import FRAME_TIME, crop_request
 from tests.cloud.search.data import track_id
 
@@ -60,6 +66,19 @@ def context_jpeg(frame: int) -> bytes:
     return jpeg(cv2.resize(vtest_frame(frame), CONTEXT_SIZE, interpolation=cv2.INTER_AREA))
 
 
+def store_crop(objects: ObjectStore, camera: str, item: VtestObject, *, context: bool) -> Detection:
+    """Record the crop of `item` as `camera` saw it (track: the camera and the object's name),
+    with the frame's context frame or without one, and return its row."""
+    request = crop_request(item, camera_id=camera, track_id=track_id(f"{camera}/{item.name}"))
+    new = dataclasses.replace(
+        parse_upload(request),
+        ts=FRAME_TIME + timedelta(seconds=item.frame / FPS),
+        context_jpeg=context_jpeg(item.frame) if context else b"",
+    )
+    assert record_detection(new, objects).created
+    return Detection.objects.get(pk=new.id)
+
+
 def store_footage(objects: ObjectStore) -> dict[str, Detection]:
     """Record every crop of the table (the device must exist), label them, and return the
     rows by name ("lobby/woman/0")."""
@@ -68,14 +87,7 @@ def store_footage(objects: ObjectStore) -> dict[str, Detection]:
     items += [("yard", item) for item in OBJECTS if f"{item.name}/{item.frame}" in YARD]
     for camera, item in items:
         name = f"{camera}/{item.name}/{item.frame}"
-        request = crop_request(item, camera_id=camera, track_id=track_id(f"{camera}/{item.name}"))
-        new = dataclasses.replace(
-            parse_upload(request),
-            ts=FRAME_TIME + timedelta(seconds=item.frame / FPS),
-            context_jpeg=context_jpeg(item.frame) if name in WITH_CONTEXT else b"",
-        )
-        assert record_detection(new, objects).created
-        rows[name] = Detection.objects.get(pk=new.id)
+        rows[name] = store_crop(objects, camera, item, context=name in WITH_CONTEXT)
     now = timezone.now()
     labels = {name: Label.objects.create(name=name) for name in ("walker", "Van")}
     for marks, value in ((POSITIVES, Value.POSITIVE), (NEGATIVES, Value.NEGATIVE)):

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
+from django.utils import timezone
 from globox import AnnotationSet
 from pycocotools.coco import COCO
 
@@ -21,9 +22,11 @@ from cloud.datasets.services import build_dataset
 from cloud.detections.models import Detection
 from cloud.errors import InvalidInput
 from cloud.fleet.models import Camera
+from cloud.labels.models import Label, Mark, Value
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.datasets.conftest import EVERYTHING, Export
-from tests.cloud.datasets.footage import ExpectedBox, expected_boxes
+from tests.cloud.datasets.footage import ExpectedBox, expected_boxes, store_crop
+from tests.cloud.ingest.footage import VtestObject
 
 SPLITS = ("train", "val")
 
@@ -190,3 +193,21 @@ def test_an_image_gone_from_the_store_is_listed_and_the_rest_exported(
         (footage["yard/van/0"].id, NO_CONTEXT),
         (footage["lobby/woman/3"].id, "image missing from the object store"),
     ]
+
+
+def test_a_crop_negative_for_two_labels_is_one_hard_negative(
+    footage: dict[str, Detection], export: Export, store: ObjectStore
+) -> None:
+    # A walker on the yard camera in frame 6, whose frame has no context frame.
+    item = VtestObject("man-on-road", "person", 6, (494, 162, 524, 238))
+    row = store_crop(store, "yard", item, context=False)
+    Mark.objects.bulk_create(
+        Mark(label=label, detection=row, value=Value.NEGATIVE, at=timezone.now())
+        for label in Label.objects.all()
+    )
+
+    folder, summary = export(DatasetFormat.COCO, **EVERYTHING)
+
+    crops = sorted(path.name for path in folder.rglob("*-crop.jpg"))
+    assert crops == sorted([f"{footage['yard/van/0'].id}-crop.jpg", f"{row.id}-crop.jpg"])
+    assert sum(summary.images.values()) == 5 and summary.boxes == 6

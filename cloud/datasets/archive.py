@@ -103,10 +103,7 @@ def write_archive(
                     if isinstance(err, ObjectNotFound)
                     else f"image unreadable: {err}"
                 )
-                crops = sorted({box.detection_id for box in image.boxes}) or [
-                    image.name.removesuffix(".jpg").removesuffix("-crop")
-                ]
-                skipped += [Skipped(crop, reason) for crop in crops]
+                skipped += [Skipped(crop, reason) for crop in sorted(image.crops)]
             else:
                 archive.write(Entry(image_path(image), jpeg), stored=True)
                 for entry in layout.add(image, size):

@@ -113,7 +113,9 @@ class PlannedImage:
     boxes: tuple[Box, ...]
     """Empty for a hard negative."""
     tracks: frozenset[str]
-    """Tracks shown: those of the boxes, or the negative crop's."""
+    """Tracks shown: those of the boxes, or the negative crops'."""
+    crops: frozenset[str]
+    """The chosen crops it shows: those boxed, or those marked negative (a hard negative)."""
     split: Split
 
 
@@ -237,9 +239,13 @@ def plan_dataset(options: ExportOptions, camera_ids: frozenset[int] | None) -> D
         )
         context = contexts.get(frame)
         if context is not None:
-            tracks = frozenset(crop.track_id for crop in crops)
             image = PlannedImage(
-                f"{context.id}.jpg", context.context_key, tuple(frame_boxes), tracks, Split.TRAIN
+                name=f"{context.id}.jpg",
+                key=context.context_key,
+                boxes=tuple(frame_boxes),
+                tracks=frozenset(crop.track_id for crop in crops),
+                crops=frozenset(crop.id for crop in crops),
+                split=Split.TRAIN,
             )
             drafts.append(((*frame, context.id), image))
             continue
@@ -252,8 +258,14 @@ def plan_dataset(options: ExportOptions, camera_ids: frozenset[int] | None) -> D
                 for box in frame_boxes
                 if box.detection_id == crop.id
             )
-            tracks = frozenset({crop.track_id})
-            image = PlannedImage(f"{crop.id}-crop.jpg", crop.object_key, whole, tracks, Split.TRAIN)
+            image = PlannedImage(
+                name=f"{crop.id}-crop.jpg",
+                key=crop.object_key,
+                boxes=whole,
+                tracks=frozenset({crop.track_id}),
+                crops=frozenset({crop.id}),
+                split=Split.TRAIN,
+            )
             drafts.append(((*frame, crop.id), image))
 
     drafts.sort(key=lambda draft: draft[0])

@@ -51,14 +51,18 @@ PLAN = DatasetPlan(
                 box("van", "Van", 0.85, 0.07, 0.94, 0.17),
             ),
             frozenset({"track-woman", "track-van"}),
+            frozenset({"woman", "van"}),
             Split.TRAIN,
         ),
-        PlannedImage("empty.jpg", "50", (), frozenset({"track-man"}), Split.TRAIN),
+        PlannedImage(
+            "empty.jpg", "50", (), frozenset({"track-man"}), frozenset({"man"}), Split.TRAIN
+        ),
         PlannedImage(
             "frame-3.jpg",
             "3",
             (box("man", "walker", 0.35, 0.375, 0.40, 0.52),),
             frozenset({"track-other"}),
+            frozenset({"man"}),
             Split.VAL,
         ),
     ),

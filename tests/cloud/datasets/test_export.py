@@ -184,15 +184,28 @@ def test_an_unknown_label_is_named(footage: dict[str, Detection]) -> None:
 def test_an_image_gone_from_the_store_is_listed_and_the_rest_exported(
     footage: dict[str, Detection], export: Export, store: ObjectStore
 ) -> None:
+    # Frame 3's context frames: the one lobby's woman is boxed on, and the yard's hard negative.
     store.delete(footage["lobby/man-on-grass/3"].context_key)
+    store.delete(footage["yard/man-on-road/3"].context_key)
+    # A second negative on that frame, which has no context frame of its own.
+    van = Label.objects.get(name="Van")
+    Mark.objects.create(
+        label=van, detection=footage["yard/woman/3"], value=Value.NEGATIVE, at=timezone.now()
+    )
 
-    folder, summary = export(DatasetFormat.COCO)
+    folder, summary = export(DatasetFormat.COCO, hard_negatives=True)
 
     assert [path.name for path in folder.rglob("*.jpg")] == [f"{footage['lobby/woman/0'].id}.jpg"]
-    assert [(s.detection_id, s.reason) for s in summary.skipped] == [
-        (footage["yard/van/0"].id, NO_CONTEXT),
-        (footage["lobby/woman/3"].id, "image missing from the object store"),
-    ]
+    missing = "image missing from the object store"
+    assert sorted((s.detection_id, s.reason) for s in summary.skipped) == sorted(
+        [
+            (footage["yard/van/0"].id, NO_CONTEXT),
+            (footage["lobby/woman/3"].id, missing),
+            # Every chosen crop of the image, not only the one whose context frame it was.
+            (footage["yard/man-on-road/3"].id, missing),
+            (footage["yard/woman/3"].id, missing),
+        ]
+    )
 
 
 def test_a_crop_negative_for_two_labels_is_one_hard_negative(

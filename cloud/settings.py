@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "cloud.faces",
     "cloud.attributes",
     "cloud.labels",
+    "cloud.datasets",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
@@ -308,6 +309,16 @@ DEPLOY: dict[str, Any] = {
     "public_url": env_str("SIGHTLINE_CLOUD_PUBLIC_URL", default=""),
 }
 
+# Dataset exports from the web app (cloud.datasets.config.DatasetExportSettings): the zip is
+# built in a temporary file and stored whole, so it may not pass the object store's own
+# max_object_bytes (64 MiB unless configured). `python -m cloud export_dataset` has no bound.
+DATASET_EXPORT: dict[str, Any] = {
+    "max_bytes": env_int(
+        "SIGHTLINE_CLOUD_DATASET_MAX_BYTES", default=64 * 1024 * 1024, minimum=1024 * 1024
+    ),
+    "url_lifetime_s": env_int("SIGHTLINE_CLOUD_DATASET_URL_LIFETIME_S", default=3600, minimum=60),
+}
+
 # Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the
 # same broker, logged in as a dynamic-security admin. Only that command needs it, so a missing
 # admin login fails there, not in every process.
@@ -448,6 +459,8 @@ CELERY_TASK_ROUTES = {
     "cloud.rollouts.tasks.*": {"queue": "embed"},
     # A label's suggestions refresh: vector-store queries, on the workers that embed.
     "cloud.labels.tasks.*": {"queue": "embed"},
+    # Dataset exports read crops from the object store and write one zip, minutes at most.
+    "cloud.datasets.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

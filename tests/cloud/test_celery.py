@@ -9,6 +9,8 @@ from cloud.celery import app
     ("task", "queue"),
     [
         ("cloud.embeddings.tasks.embed_detections", "embed"),
+        # The queue every deployment's workers consume (README: `celery -A cloud worker -Q embed`).
+        ("cloud.datasets.tasks.build_export", "embed"),
         ("cloud.fleet.tasks.expire_devices", "default"),
     ],
 )

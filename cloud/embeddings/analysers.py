@@ -74,7 +74,10 @@ class VectorConsumer(Protocol):
         ...
 
 
-VECTOR_CONSUMERS: Final[Sequence[str]] = ()
+VECTOR_CONSUMERS: Final[Sequence[str]] = (
+    # Last: it reads the scores the labels' consumers stored for the same crops.
+    "cloud.alerts.matching:match_new_crops",
+)
 """``module:function`` of every `VectorConsumer`, in the order they run."""
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     # The JSON API (cloud.api): token or session, JSON errors, OpenAPI at api/v1/openapi.json.
     path("api/v1/", include((api_urlpatterns(), "api"))),
     path("account/tokens/", include("cloud.access.urls")),
+    path("alerts/", include("cloud.alerts.urls")),
     # Not under devices/: any name there could be a device id.
     path("enrolments/", fleet_views.enrol, name="enrolments"),
     path("", include("cloud.search.urls")),

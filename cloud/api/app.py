@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 from ninja import NinjaAPI, Router
 from ninja.throttling import UserRateThrottle
 
-from cloud.api import detections, devices, errors, example, text, tokens, tracks
+from cloud.api import alerts, detections, devices, errors, example, text, tokens, tracks
 from cloud.api.auth import AUTH
 
 ROUTERS: dict[str, Router] = {
@@ -21,6 +21,7 @@ ROUTERS: dict[str, Router] = {
     "/search": example.router,
     "/tracks": tracks.router,
     "/tokens": tokens.router,
+    "/alerts": alerts.router,
 }
 """Each router by its path under /api/v1/; add a feature's router here."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -10,6 +12,8 @@ from cloud.access.models import Role
 from cloud.alerts.events import Match, record
 from cloud.alerts.models import Alert
 from cloud.labels.models import Label
+from cloud.search.example import QueryChoice, UploadAnalysis
+from cloud.search.example_views import SESSION_KEY
 from tests.cloud.alerts.conftest import AddCrop
 from tests.models.built_models import require_model
 from tests.users import make_user
@@ -140,3 +144,41 @@ def test_the_owner_turns_an_alert_off_and_on_and_deletes_it(owner: User) -> None
     assert Alert.objects.get(pk=alert.pk).enabled
     assert client.post(f"/alerts/{alert.pk}/delete/")["Location"] == "/alerts/"
     assert not Alert.objects.exists()
+
+
+def test_the_search_pages_offer_an_alert_on_their_filters_to_labelers_only(
+    owner: User, add_crop: AddCrop
+) -> None:
+    add_crop()
+    labeler = _client(owner).get("/", {"label": "person"}).content.decode()
+    viewer = _client(make_user("vi", Role.VIEWER)).get("/", {"label": "person"}).content.decode()
+
+    assert 'href="/alerts/new/?label=person"' in labeler
+    assert "/alerts/new/" not in viewer
+
+
+def test_an_object_of_an_uploaded_image_becomes_the_alerts_example(owner: User) -> None:
+    vector = np.asarray([3, 4, 0, 0], dtype=np.float32)  # unit length once stored
+    analysis = UploadAnalysis(
+        upload_id="u1",
+        width=768,
+        height=576,
+        objects=[QueryChoice("object", "person", 0.8, (0, 0, 10, 20), b"jpeg", vector)],
+        faces=[],
+    )
+    client = _client(owner)
+    session = client.session
+    session[SESSION_KEY] = analysis.to_session()
+    session.save()
+    url = "/alerts/new/?upload=u1&object=0"
+    assert "like the person of the uploaded image" in client.get(url).content.decode()
+
+    client.post(url, {"name": "him", "threshold": "0.88", "min_interval_s": "60"})
+
+    alert = Alert.objects.get()
+    assert alert.example_collection == settings.VECTOR_STORE["collection"]
+    stored = np.frombuffer(bytes(alert.example_vector or b""), dtype=np.float32)
+    assert stored == pytest.approx([0.6, 0.8, 0, 0])
+    missing = client.get("/alerts/new/?upload=u1&object=1")
+    assert missing.status_code == 400
+    assert "no such object" in missing.content.decode()

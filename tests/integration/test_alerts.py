@@ -40,8 +40,11 @@ pytestmark = pytest.mark.integration
 
 DEVICE = "gate-01"
 
-# One process start for both: the alert (any person) and the device's token.
+# One process start for all three: the device as an operator provisions it, the alert (any
+# person) and the device's token.
 MAKE_ALERT = """
+from django.core.management import call_command
+
 from cloud.access.models import Role
 from cloud.alerts.models import Alert
 from cloud.ingest.credentials import issue_token
@@ -52,6 +55,7 @@ alert = Alert.objects.create(
     understood={{"terms": [{{"source": "class", "name": "person"}}], "colours": []}},
     webhook_url="{url}", mqtt=True, min_interval_s=0,
 )
+call_command("provision_device", "{device}", "--hardware", "x86-cpu")
 print(alert.pk, alert.secret, issue_token("{device}"))
 """
 
@@ -99,7 +103,6 @@ def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) ->
         }
     )
     run_cloud(env, "migrate", "--noinput")
-    run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
     return env
 
 
@@ -120,12 +123,13 @@ def test_a_new_crop_fires_its_alert_once_by_webhook_and_mqtt(
     tmp_path: Path,
 ) -> None:
     url, received = hooks
-    made = run_cloud(env, "shell", "-c", MAKE_ALERT.format(url=url, device=DEVICE))
-    alert_id, secret, token = made.strip().splitlines()[-1].split()
+    # The bridge connects while the alert is made.
     bridge = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
-    with BrokerSession(mqtt_broker, mqtt_broker.admin, f"{mqtt_site}-alerts") as session:
-        try:
-            bridge.wait_for("connected to the broker")
+    try:
+        made = run_cloud(env, "shell", "-c", MAKE_ALERT.format(url=url, device=DEVICE))
+        alert_id, secret, token = made.strip().splitlines()[-1].split()
+        bridge.wait_for("connected to the broker")
+        with BrokerSession(mqtt_broker, mqtt_broker.admin, f"{mqtt_site}-alerts") as session:
             topic = f"{mqtt_broker.topic_prefix}/{mqtt_site}/alerts/{alert_id}"
             assert not session.subscribe(topic).is_failure
             request = crop_request(device_id=DEVICE)
@@ -152,5 +156,5 @@ def test_a_new_crop_fires_its_alert_once_by_webhook_and_mqtt(
             assert received.empty()
             assert session.messages.empty()
             assert _events(database) == [(request.detection_id, "sent", "sent")]
-        finally:
-            bridge.stop()
+    finally:
+        bridge.stop()

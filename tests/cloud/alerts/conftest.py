@@ -104,7 +104,7 @@ def event(owner: User, add_crop: AddCrop, queued: list[int], receiver: Receiver)
     alert = Alert.objects.create(
         owner=owner, name="vans", kind="label", label=van, webhook_url=receiver.url
     )
-    (made,) = record(alert, [Match(add_crop(), 0.97)])
+    (made,) = record({alert: [Match(add_crop(), 0.97)]})
     return AlertEvent.objects.select_related("alert__label", "detection__camera__device").get(
         pk=made.pk
     )

@@ -45,7 +45,7 @@ def test_an_alert_is_made_read_listed_turned_off_and_deleted(
     assert len(body["secret"]) == 64
     alert = Alert.objects.get(pk=body["id"])
     crop = add_crop()
-    record(alert, [Match(crop, 0.9)])
+    record({alert: [Match(crop, 0.9)]})
 
     assert [a["id"] for a in client.get("/api/v1/alerts", headers=headers).json()] == [alert.pk]
     (event,) = client.get(f"/api/v1/alerts/{alert.pk}/events", headers=headers).json()

@@ -39,7 +39,7 @@ def test_matches_within_the_interval_are_suppressed_and_counted_in_the_next_noti
     )  # fmt: skip
     first, second, third, later = (add_crop() for _ in range(4))
 
-    events = record(alert, [Match(first, None), Match(second, 0.5), Match(third, None)])
+    events = record({alert: [Match(first, None), Match(second, 0.5), Match(third, None)]})
     assert [e.suppressed for e in events] == [False, True, True]
     assert [(e.webhook, e.mqtt) for e in events] == [
         (Delivery.PENDING, Delivery.PENDING),
@@ -53,7 +53,7 @@ def test_matches_within_the_interval_are_suppressed_and_counted_in_the_next_noti
     Alert.objects.filter(pk=alert.pk).update(
         last_notified_at=alert.last_notified_at - timedelta(seconds=61)
     )
-    (next_one,) = record(alert, [Match(later, None), Match(first, None)])  # `first` is known
+    (next_one,) = record({alert: [Match(later, None), Match(first, None)]})  # `first` is known
 
     assert next_one.detection_id == later.id
     assert not next_one.suppressed

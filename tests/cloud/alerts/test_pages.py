@@ -108,7 +108,7 @@ def test_an_alert_page_shows_its_events_with_their_crop_and_track(
         owner=owner, name="people", kind="search", filters={"label": ["person"]}
     )
     crop = add_crop()
-    record(alert, [Match(crop, 0.93)])
+    record({alert: [Match(crop, 0.93)]})
     client = _client(owner)
 
     listing = client.get("/alerts/").content.decode()

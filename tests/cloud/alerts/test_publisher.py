@@ -34,7 +34,7 @@ def test_acknowledged_events_are_marked_sent_and_the_rest_wait_or_expire(
     alert = Alert.objects.create(
         owner=owner, name="all", kind="search", mqtt=True, min_interval_s=0
     )
-    first, second, old = record(alert, [Match(add_crop(), None) for _ in range(3)])
+    first, second, old = record({alert: [Match(add_crop(), None) for _ in range(3)]})
     AlertEvent.objects.filter(pk=old.pk).update(
         matched_at=old.matched_at - timedelta(seconds=settings.ALERTS["mqtt_expiry_s"] + 1)
     )

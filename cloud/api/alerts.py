@@ -27,7 +27,7 @@ router = Router(tags=["alerts"])
 
 
 class ExampleIn(Schema):
-    """An object of an image uploaded to ``POST /api/v1/search/example``."""
+    """An object of an image uploaded to ``POST /api/v1/search/image``."""
 
     upload_id: str
     index: int = Field(ge=0, description="Which object of the upload.")

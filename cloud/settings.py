@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "cloud.attributes",
     "cloud.labels",
     "cloud.datasets",
+    "cloud.alerts",
     "cloud.deploy",
     "cloud.monitoring",
     "cloud.rollouts",
@@ -319,6 +320,16 @@ DATASET_EXPORT: dict[str, Any] = {
     "url_lifetime_s": env_int("SIGHTLINE_CLOUD_DATASET_URL_LIFETIME_S", default=3600, minimum=60),
 }
 
+# Alerts (cloud.alerts.notifications.AlertSettings): links in notifications point at the public
+# address of the web app (the one devices use for model downloads); webhook retries; how long
+# an event may wait for the broker (the bridge publishes alerts).
+ALERTS: dict[str, Any] = {
+    "public_url": DEPLOY["public_url"],
+    "webhook_timeout_s": env_int("SIGHTLINE_CLOUD_ALERT_WEBHOOK_TIMEOUT_S", default=5, minimum=1),
+    "webhook_attempts": env_int("SIGHTLINE_CLOUD_ALERT_WEBHOOK_ATTEMPTS", default=8, minimum=1),
+    "mqtt_expiry_s": env_int("SIGHTLINE_CLOUD_ALERT_MQTT_EXPIRY_S", default=3600, minimum=1),
+}
+
 # Broker accounts (`python -m cloud mqtt_account`; cloud.fleet.broker.BrokerAdminSettings): the
 # same broker, logged in as a dynamic-security admin. Only that command needs it, so a missing
 # admin login fails there, not in every process.
@@ -461,6 +472,8 @@ CELERY_TASK_ROUTES = {
     "cloud.labels.tasks.*": {"queue": "embed"},
     # Dataset exports read crops from the object store and write one zip, minutes at most.
     "cloud.datasets.tasks.*": {"queue": "embed"},
+    # A webhook POST waits at most its timeout (5 s by default); retries wait unacknowledged.
+    "cloud.alerts.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

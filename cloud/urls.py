@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns(), "api"))),
     path("account/tokens/", include("cloud.access.urls")),
     path("datasets/", include("cloud.datasets.urls")),
+    path("alerts/", include("cloud.alerts.urls")),
     # Not under devices/: any name there could be a device id.
     path("enrolments/", fleet_views.enrol, name="enrolments"),
     path(

@@ -11,7 +11,17 @@ from django.views.decorators.http import require_safe
 from ninja import NinjaAPI, Router
 from ninja.throttling import UserRateThrottle
 
-from cloud.api import detections, devices, errors, example, labels, text, tokens, tracks
+from cloud.api import (
+    alerts,
+    detections,
+    devices,
+    errors,
+    example,
+    labels,
+    text,
+    tokens,
+    tracks,
+)
 from cloud.api.auth import AUTH
 
 ROUTERS: dict[str, Router] = {
@@ -22,6 +32,7 @@ ROUTERS: dict[str, Router] = {
     "/tracks": tracks.router,
     "/tokens": tokens.router,
     "/labels": labels.router,
+    "/alerts": alerts.router,
 }
 """Each router by its path under /api/v1/; add a feature's router here."""
 

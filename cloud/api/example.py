@@ -167,6 +167,13 @@ def _by_choice(
     request: HttpRequest, upload_id: str, index: int, query: ExampleQuery, *, face: bool
 ) -> tuple[ChoiceOut, list[CropCard]]:
     """One object or face of the caller's upload, and the tracks most like it."""
+    choice = uploaded_choice(request, upload_id, index, face=face)
+    return _choice(index, choice), _search(request, choice.vector, query, face=face)
+
+
+def uploaded_choice(request: HttpRequest, upload_id: str, index: int, *, face: bool) -> QueryChoice:
+    """Object (or face) `index` of the caller's upload `upload_id`; `Http404` when the upload
+    expired, is another user's, or has no such choice."""
     data = cache.get(_key(request, upload_id))
     if data is None:
         raise Http404("no such upload: it expired, or another user made it; upload it again")
@@ -174,8 +181,7 @@ def _by_choice(
     choices = analysis.faces if face else analysis.objects
     if not 0 <= index < len(choices):
         raise Http404(f"the upload has no {'face' if face else 'object'} {index}")
-    choice = choices[index]
-    return _choice(index, choice), _search(request, choice.vector, query, face=face)
+    return choices[index]
 
 
 def _search(

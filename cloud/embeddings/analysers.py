@@ -74,7 +74,11 @@ class VectorConsumer(Protocol):
         ...
 
 
-VECTOR_CONSUMERS: Final[Sequence[str]] = ("cloud.labels.suggestions:score_new_crops",)
+VECTOR_CONSUMERS: Final[Sequence[str]] = (
+    "cloud.labels.suggestions:score_new_crops",
+    # Last: it reads the scores the labels' consumers stored for the same crops.
+    "cloud.alerts.matching:match_new_crops",
+)
 """``module:function`` of every `VectorConsumer`, in the order they run."""
 
 

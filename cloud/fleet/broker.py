@@ -14,7 +14,8 @@ has no `%u` patterns:
   `reported`) and reads only its own downstream topics (`desired`, `cmd/<name>`); it can
   neither publish under another site nor write its own desired state or commands;
 - a bridge reads the upstream leaves of every device at its sites, and writes their desired
-  state and commands (it is the cloud's one publisher: `cloud.deploy.publisher`).
+  state and commands (it is the cloud's one publisher: `cloud.deploy.publisher`) and alerts'
+  notifications (`cloud.alerts.publisher`).
 
 Deleting an account disconnects its live session at once, so revocation takes effect
 immediately. Publishes are acknowledged (QoS 1) and each command's answer is awaited, so a
@@ -35,6 +36,7 @@ from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import Field, SecretStr, ValidationError
 
+from cloud.alerts.topics import alert_topics
 from cloud.errors import CloudError
 from cloud.lib.mqtt_tls import apply_tls
 from sightline.device.v1.topics import (
@@ -91,7 +93,7 @@ def device_acls(topic_prefix: str, site: str, device_id: str) -> list[dict[str, 
 
 def bridge_acls(topic_prefix: str, sites: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The role of a bridge: read every upstream leaf of every device at `sites` (all when
-    empty), write their desired state and commands."""
+    empty), write their desired state and commands, and alerts' notifications."""
     filters = upstream_subscriptions(topic_prefix, sites)
     return [
         *(_acl("subscribePattern", topic) for topic in filters),
@@ -100,6 +102,7 @@ def bridge_acls(topic_prefix: str, sites: Sequence[str] = ()) -> list[dict[str, 
             _acl("publishClientSend", topic)
             for topic in downstream_publications(topic_prefix, sites)
         ),
+        _acl("publishClientSend", alert_topics(topic_prefix)),
     ]
 
 

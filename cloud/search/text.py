@@ -1,7 +1,7 @@
 """Text search over what the system knows: a query understood through the vocabulary
 (`cloud.search.vocabulary`), then answered by the database under the page's filters.
 
-Public surface: `TextResults` and `search_text(query, criteria, ...)`.
+Public surface: `TextResults`, `search_text(query, criteria, ...)` and `described`.
 
 The understood classes (or labels) filter the detections; each colour asked for must be one of
 the two most common colours of its part (`cloud.attributes.models.DetectionColours`), and the
@@ -22,6 +22,7 @@ shows once, by its best crop (`SearchCriteria.best_detections`), as on the grid.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -97,12 +98,36 @@ def search_text(
     return TextResults(interpretation, (detections,))
 
 
-def _restricted(
-    criteria: SearchCriteria, interpretation: Interpretation, sources: list[TermSource]
+def described(
+    detections: QuerySet[Detection],
+    interpretation: Interpretation,
+    sources: Sequence[TermSource],
 ) -> QuerySet[Detection]:
+    """`detections` cut down to those `interpretation` describes, unranked: of any of its
+    terms of each source (a class, a label), with every colour asked for among the two main
+    colours of its part. For matching a few given crops (alerts), where `search_text` ranks
+    the best crops of every matching track."""
+    by_source = _by_source(interpretation)
+    for source in sources:
+        names = by_source.get(source.kind)
+        if names:
+            detections = source.filter(detections, names)
+    for colour in interpretation.colours:
+        detections = detections.filter(_has(colour.part, colour.colour))
+    return detections
+
+
+def _by_source(interpretation: Interpretation) -> dict[str, list[str]]:
     by_source: dict[str, list[str]] = defaultdict(list)
     for term in interpretation.terms:
         by_source[term.source].append(term.name)
+    return by_source
+
+
+def _restricted(
+    criteria: SearchCriteria, interpretation: Interpretation, sources: list[TermSource]
+) -> QuerySet[Detection]:
+    by_source = _by_source(interpretation)
     classes = by_source.pop("class", None)
     if classes is not None and criteria.labels is not None:
         # The page's class filter and the query's classes must both hold.

@@ -28,6 +28,7 @@ def test_a_bridge_reads_every_upstream_leaf_of_its_sites_and_writes_their_downst
     assert allowed(acls, "publishClientSend") == {
         "sightline/v1/hq/+/desired",
         "sightline/v1/hq/+/cmd/+",
+        "sightline/alerts/+",  # alerts' notifications (cloud.alerts.publisher)
     }
     assert "sightline/v1/hq/+/status" in allowed(acls, "subscribePattern")
     assert allowed(acls, "subscribePattern") == allowed(acls, "publishClientReceive")

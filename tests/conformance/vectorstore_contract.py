@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cloud.lib.vectorstore import (
+    MAX_K,
     CollectionMismatch,
     CollectionNotFound,
     DetectionProperties,
@@ -159,6 +160,7 @@ class VectorStoreContract:
         calls: list[Callable[[], object]] = [
             store.count,
             lambda: store.get("a"),
+            lambda: store.get_many(["a"]),
             lambda: store.query(QUERY),
             lambda: store.upsert([item("a", QUERY)]),
             lambda: store.delete(["a"]),
@@ -227,6 +229,16 @@ class VectorStoreContract:
         assert got is not None
         assert got.properties.label == "car"
         np.testing.assert_allclose(got.vector, second, atol=1e-6)
+
+    def test_get_many_returns_the_stored_ones_of_those_ids(self, five: VectorStore) -> None:
+        got = {item.detection_id: item for item in five.get_many(["near", "same", "never-stored"])}
+
+        assert sorted(got) == ["near", "same"]
+        np.testing.assert_allclose(got["near"].vector, VECTORS["near"], atol=1e-6)
+        assert got["same"].properties == props(camera="cam-1", label="person", minute=0)
+        assert five.get_many([]) == []
+        with pytest.raises(InvalidRequest, match="at most"):
+            five.get_many([f"det-{n}" for n in range(MAX_K + 1)])
 
     def test_delete_removes_those_ids_and_ignores_unknown_ones(self, five: VectorStore) -> None:
         five.delete(["same", "near", "never-stored"])

@@ -179,6 +179,12 @@ def require_ready(ready: bool, collection: str) -> None:
         )
 
 
+def check_many(detection_ids: Sequence[str]) -> None:
+    """Raise ``InvalidRequest`` when ``get_many`` is asked for more than ``MAX_K`` ids."""
+    if len(detection_ids) > MAX_K:
+        raise InvalidRequest(f"get_many takes at most {MAX_K} ids, got {len(detection_ids)}")
+
+
 def check_dimension(dimension: int) -> None:
     """Raise ``InvalidRequest`` unless ``dimension`` is a positive int."""
     if dimension < 1:
@@ -256,6 +262,15 @@ class VectorStore(Protocol):
 
     def get(self, detection_id: str) -> VectorItem | None:
         """Return the stored item (unit vector, UTC ``ts``) or ``None`` if absent."""
+        ...
+
+    def get_many(self, detection_ids: Sequence[str]) -> list[VectorItem]:
+        """Return the stored items of these ids (unit vectors, UTC ``ts``), in no set order;
+        ids not stored are left out. At most ``MAX_K`` ids per call (``InvalidRequest``).
+
+        One round trip, for readers of many vectors at once (a learned label scoring every
+        stored crop) where ``get`` per id would cost a round trip each.
+        """
         ...
 
     def query(

@@ -42,6 +42,7 @@ from cloud.lib.vectorstore.base import (
     VectorStoreSettingsBase,
     check_dimension,
     check_k,
+    check_many,
     cosine_score,
     prepare_batch,
     require_ready,
@@ -327,6 +328,23 @@ class EmbeddedVectorStore:
             return None
         vector = np.frombuffer(row[-1], dtype=np.float32).copy()
         return VectorItem(row[0], vector, _properties(row[:-1]))
+
+    def get_many(self, detection_ids: Sequence[str]) -> list[VectorItem]:
+        """Return the stored items of these ids in one read; unknown ids are left out."""
+        check_many(detection_ids)
+        require_ready(self._ready, self._collection)
+        with self._transaction("BEGIN") as db:
+            rows = db.execute(
+                f"SELECT {_PROPERTY_COLUMNS}, vector FROM {self._items}"
+                " WHERE detection_id IN (SELECT value FROM json_each(?))",
+                (_json_list(detection_ids),),
+            ).fetchall()
+        return [
+            VectorItem(
+                row[0], np.frombuffer(row[-1], dtype=np.float32).copy(), _properties(row[:-1])
+            )
+            for row in rows
+        ]
 
     def query(
         self, vector: npt.ArrayLike, k: int = 10, filters: Filters | None = None

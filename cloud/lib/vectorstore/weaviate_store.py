@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,7 @@ from cloud.lib.vectorstore.base import (
     VectorStoreSettingsBase,
     check_dimension,
     check_k,
+    check_many,
     cosine_score,
     object_uuid,
     prepare_batch,
@@ -92,7 +94,7 @@ class WeaviateVectorStoreSettings(VectorStoreSettingsBase):
         "VectorStoreUnavailable.",
     )
     batch_size: int = Field(
-        default=256, ge=1, le=10_000, description="Objects per insert or delete request."
+        default=256, ge=1, le=10_000, description="Objects per insert, delete or get_many request."
     )
     ef: int = Field(
         default=256,
@@ -432,6 +434,34 @@ class WeaviateVectorStore:
             return None
         vector = np.asarray(_default_vector(obj.vector), dtype=np.float32)
         return VectorItem(detection_id, vector, _from_weaviate(obj.properties))
+
+    def get_many(self, detection_ids: Sequence[str]) -> list[VectorItem]:
+        """Return the stored items of these ids, one fetch per ``batch_size`` ids."""
+        check_many(detection_ids)
+        require_ready(self._ready, self._settings.collection)
+        uuids = sorted({object_uuid(detection_id) for detection_id in detection_ids})
+        items: list[VectorItem] = []
+        for chunk in _chunks(uuids, self._settings.batch_size):
+            result = self._run("get_many", partial(self._fetch, chunk))
+            items.extend(
+                VectorItem(
+                    str(obj.properties["detection_id"]),
+                    np.asarray(_default_vector(obj.vector), dtype=np.float32),
+                    _from_weaviate(obj.properties),
+                )
+                for obj in result.objects
+            )
+        return items
+
+    async def _fetch(self, uuids: Sequence[UUID], client: WeaviateAsyncClient) -> Any:
+        from weaviate.classes.query import Filter
+
+        return await self._collection(client).query.fetch_objects(
+            filters=Filter.by_id().contains_any(list(uuids)),
+            limit=len(uuids),
+            include_vector=True,
+            return_properties=_RETURN_PROPERTIES,
+        )
 
     def query(
         self, vector: npt.ArrayLike, k: int = 10, filters: Filters | None = None

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "cloud.faces",
     "cloud.attributes",
     "cloud.labels",
+    "cloud.learned",
     "cloud.datasets",
     "cloud.alerts",
     "cloud.deploy",
@@ -474,6 +475,8 @@ CELERY_TASK_ROUTES = {
     "cloud.datasets.tasks.*": {"queue": "embed"},
     # A webhook POST waits at most its timeout (5 s by default); retries wait unacknowledged.
     "cloud.alerts.tasks.*": {"queue": "embed"},
+    # Training a label's classifier takes seconds; its backfill runs in time-bounded slices.
+    "cloud.learned.tasks.*": {"queue": "embed"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

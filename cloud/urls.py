@@ -19,6 +19,7 @@ urlpatterns = [
     path("devices/", include("cloud.fleet.urls")),
     path("models/", include("cloud.deploy.urls")),
     path("rollouts/", include("cloud.rollouts.urls")),
+    path("labels/<int:label_id>/classifier/", include("cloud.learned.urls")),
     path("labels/", include("cloud.labels.urls")),
     # Devices call it without a session: the enrolment token is the credential.
     path("api/v1/enrol", fleet_api.enrol, name="enrol"),

@@ -76,6 +76,7 @@ class VectorConsumer(Protocol):
 
 VECTOR_CONSUMERS: Final[Sequence[str]] = (
     "cloud.labels.suggestions:score_new_crops",
+    "cloud.learned.scoring:score_new_crops",
     # Last: it reads the scores the labels' consumers stored for the same crops.
     "cloud.alerts.matching:match_new_crops",
 )

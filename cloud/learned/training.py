@@ -33,9 +33,9 @@ MIN_TRACKS: Final = 2
 MAX_FOLDS: Final = 5
 """Folds of tracks for the held-out measurement (fewer when there are fewer tracks)."""
 REGULARISATION: Final = 10.0
-"""scikit-learn's C (inverse regularisation strength). Crop vectors are unit vectors of a few
-hundred values, each small, so the default C of 1 shrinks every weight towards nothing;
-10 ranked the held-out vtest.avi tracks best (tests/bench/bench_labeling.py)."""
+"""scikit-learn's C (inverse regularisation strength). On the held-out vtest.avi tracks of
+tests/bench/bench_labeling.py, C of 1, 10 and 100 came within 0.05 of each other in precision
+and recall for every appearance tried; 10 sits in the middle."""
 
 
 class NotEnoughMarks(ValueError):

@@ -33,6 +33,19 @@ BACKFILL_SLICE_S: Final = 60.0
 """Seconds of one backfill task before it queues its continuation (within the time limits)."""
 
 
+# Both tasks are idempotent (late acks are safe) and retried, with backoff, only while a store
+# is unavailable (`cloud.embeddings.services.TRANSIENT_ERRORS`), as the embed task is.
+retried_task: Final = shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=12,
+    ignore_result=True,
+)
+
+
 def queue_training(label_id: int, *, delay_s: float = TRAIN_DELAY_S) -> bool:
     """Queue a training of the label unless one is queued already; True if this queued it."""
     now = timezone.now()
@@ -51,15 +64,7 @@ def queue_training(label_id: int, *, delay_s: float = TRAIN_DELAY_S) -> bool:
     return bool(claimed)
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=12,
-    ignore_result=True,
-)
+@retried_task
 def train_label(label_id: int) -> str:
     """Train the label's classifier (`services.train_label`), then queue its backfill."""
     if not Label.objects.filter(pk=label_id).exists():
@@ -71,15 +76,7 @@ def train_label(label_id: int) -> str:
     return outcome.status
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=12,
-    ignore_result=True,
-)
+@retried_task
 def backfill_classifier(classifier_id: int) -> bool:
     """Score existing crops with a classifier for `BACKFILL_SLICE_S`, then queue the rest."""
     finished = services.backfill(classifier_id, budget_s=BACKFILL_SLICE_S)

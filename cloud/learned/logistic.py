@@ -27,3 +27,17 @@ def probabilities(
     # the warning is silenced rather than the logits clipped.
     with np.errstate(over="ignore"):
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
+
+
+def confidence(probability: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[np.float64]:
+    """A classifier's probability as a `Score` confidence: 0.5 at its own decision threshold.
+
+    Each version's threshold is chosen on held-out marks and may lie anywhere in [0, 1], while
+    readers of scores (search's label filter, alerts, dataset exports) compare confidences
+    across labels and versions; stretching [0, threshold] onto [0, 0.5] and [threshold, 1]
+    onto [0.5, 1] keeps the order of crops and makes 0.5 mean "the classifier says yes".
+    """
+    p = np.asarray(probability, dtype=np.float64)
+    below = 0.5 * p / threshold if threshold > 0 else np.ones_like(p)
+    above = 0.5 + 0.5 * (p - threshold) / (1.0 - threshold) if threshold < 1 else np.ones_like(p)
+    return np.asarray(np.clip(np.where(p >= threshold, above, below), 0.0, 1.0))

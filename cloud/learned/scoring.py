@@ -3,8 +3,10 @@
 `score_new_crops` is a `VECTOR_CONSUMERS` entry (`cloud.embeddings.analysers`): every batch of
 new crops goes through every label's classifier in use, one matrix product for all of them,
 and a crop at or above a classifier's threshold gets a `Score` of source ``classifier`` with
-the classifier's version (its probability as the confidence); a crop below it has none (a row
-left from an earlier run is removed, so scoring again is idempotent).
+the classifier's version; a crop below it has none (a row left from an earlier run is
+removed, so scoring again is idempotent). The confidence is the probability stretched so that
+0.5 is the classifier's own threshold (`cloud.learned.logistic.confidence`): every classifier
+score is at least 0.5, and 0.5 means the same for every label and version.
 
 Classifiers are plain numbers (`cloud.learned.logistic`), cached per process by id: a version
 never changes once stored, so each batch asks the database only which versions are in use and
@@ -27,7 +29,7 @@ from django.utils import timezone
 
 from cloud.detections.models import Detection
 from cloud.labels.models import Score
-from cloud.learned.logistic import Vectors, probabilities
+from cloud.learned.logistic import Vectors, confidence, probabilities
 from cloud.learned.models import Classifier, LearnedLabel
 
 logger = logging.getLogger(__name__)
@@ -88,27 +90,29 @@ def classifiers_in_use(dimension: int) -> list[Loaded]:
 def store_scores(
     classifier: Loaded,
     detection_ids: Sequence[str],
-    confidence: npt.NDArray[np.float64],
+    probability: npt.NDArray[np.float64],
     *,
     clear_below: bool,
 ) -> int:
-    """Write the scores of these crops (at or above the threshold); return how many.
+    """Write the scores of these crops at or above the threshold, as `confidence` (0.5 at
+    the threshold); return how many.
 
     `clear_below` also deletes the label's classifier scores of the crops below the
     threshold (new crops; a backfill instead deletes every older version's row at its end).
     """
-    above = confidence >= classifier.threshold
+    above = probability >= classifier.threshold
+    confident = confidence(probability, classifier.threshold)
     now = timezone.now()
     rows = [
         Score(
             label_id=classifier.label_id,
             detection_id=detection_id,
             source=Score.Source.CLASSIFIER,
-            confidence=min(1.0, float(value)),
+            confidence=float(value),
             version=classifier.version,
             updated_at=now,
         )
-        for detection_id, value, keep in zip(detection_ids, confidence, above, strict=True)
+        for detection_id, value, keep in zip(detection_ids, confident, above, strict=True)
         if keep
     ]
     Score.objects.bulk_create(
@@ -136,11 +140,11 @@ def score_new_crops(detections: Sequence[Detection], vectors: Vectors) -> None:
     classifiers = classifiers_in_use(vectors.shape[1]) if len(detections) else []
     if not classifiers:
         return
-    confidence = probabilities(
+    probability = probabilities(
         vectors,
         np.stack([c.weights for c in classifiers]),
         np.array([c.bias for c in classifiers]),
     )
     ids = [row.id for row in detections]
     for column, classifier in enumerate(classifiers):
-        store_scores(classifier, ids, confidence[:, column], clear_below=True)
+        store_scores(classifier, ids, probability[:, column], clear_below=True)

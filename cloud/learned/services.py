@@ -190,11 +190,11 @@ def backfill(
             return True
         items = store.get_many(page)
         if items:
-            confidence = probabilities(
+            probability = probabilities(
                 np.stack([item.vector for item in items]), loaded.weights, loaded.bias
             )
             store_scores(
-                loaded, [item.detection_id for item in items], confidence, clear_below=False
+                loaded, [item.detection_id for item in items], probability, clear_below=False
             )
         moved = Backfill.objects.filter(pk=classifier_id, after=after).update(
             after=page[-1], done=F("done") + len(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.learned.logistic import probabilities
+from cloud.learned.logistic import confidence, probabilities
 from cloud.learned.training import (
     Marks,
     NotEnoughMarks,
@@ -115,3 +115,10 @@ def test_scoring_several_classifiers_at_once_matches_one_by_one() -> None:
     for k in range(2):
         np.testing.assert_allclose(stacked[:, k], probabilities(vectors, weights[k], bias[k]))
     assert probabilities(vectors, weights[0] * 1e4, 0.0).min() >= 0.0
+
+
+def test_confidence_is_one_half_at_the_threshold_and_keeps_the_order() -> None:
+    p = np.array([0.0, 0.1, 0.2, 0.6, 1.0])
+    np.testing.assert_allclose(confidence(p, 0.2), [0.0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(confidence(p, 1.0)[-1], 1.0)
+    np.testing.assert_allclose(confidence(p, 0.0), [0.5, 0.55, 0.6, 0.8, 1.0])

@@ -4,7 +4,8 @@ Marks arrive in bursts (a user clicking through crops, a bulk accept), and each 
 cost one training: `queue_training` queues a training `TRAIN_DELAY_S` ahead unless one is
 queued already, and the training clears that mark when it starts, so marks changed while it
 runs queue the next one. A queued training lost with its broker would block every later one,
-so a mark older than `QUEUED_STALE_S` no longer counts.
+so a mark older than `QUEUED_STALE_S` no longer counts. Both tasks are idempotent and are
+retried only while a store is unavailable (`retried_when_transient`), as the embed task is.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import logging
 from datetime import timedelta
 from typing import Final
 
-from celery import shared_task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cloud.embeddings.services import TRANSIENT_ERRORS
+from cloud.embeddings.tasks import retried_when_transient
 from cloud.labels.models import Label
 from cloud.learned import services
 from cloud.learned.models import LearnedLabel
@@ -31,19 +31,6 @@ QUEUED_STALE_S: Final = 600.0
 """After this long a queued training that never started is taken as lost."""
 BACKFILL_SLICE_S: Final = 60.0
 """Seconds of one backfill task before it queues its continuation (within the time limits)."""
-
-
-# Both tasks are idempotent (late acks are safe) and retried, with backoff, only while a store
-# is unavailable (`cloud.embeddings.services.TRANSIENT_ERRORS`), as the embed task is.
-retried_task: Final = shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=12,
-    ignore_result=True,
-)
 
 
 def queue_training(label_id: int, *, delay_s: float = TRAIN_DELAY_S) -> bool:
@@ -64,7 +51,7 @@ def queue_training(label_id: int, *, delay_s: float = TRAIN_DELAY_S) -> bool:
     return bool(claimed)
 
 
-@retried_task
+@retried_when_transient
 def train_label(label_id: int) -> str:
     """Train the label's classifier (`services.train_label`), then queue its backfill."""
     if not Label.objects.filter(pk=label_id).exists():
@@ -76,7 +63,7 @@ def train_label(label_id: int) -> str:
     return outcome.status
 
 
-@retried_task
+@retried_when_transient
 def backfill_classifier(classifier_id: int) -> bool:
     """Score existing crops with a classifier for `BACKFILL_SLICE_S`, then queue the rest."""
     finished = services.backfill(classifier_id, budget_s=BACKFILL_SLICE_S)

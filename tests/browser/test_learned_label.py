@@ -21,9 +21,8 @@ from pytest_django.live_server_helper import LiveServer
 from cloud.access.models import Role
 from cloud.learned import services, tasks
 from tests.browser.conftest import log_in
-from tests.cloud.conftest import make_detection, provisioned_device  # noqa: F401
+from tests.cloud.conftest import make_detection, provisioned_device, search_data  # noqa: F401
 from tests.cloud.learned.conftest import Crops, crops  # noqa: F401
-from tests.cloud.search.conftest import search_data  # noqa: F401
 from tests.users import make_user
 
 pytestmark = pytest.mark.browser

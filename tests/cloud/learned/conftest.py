@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from cloud.detections.models import Detection
 from cloud.labels.models import Label, Mark, Value
-from tests.cloud.search.conftest import search_data  # noqa: F401  (the fixture, reused)
 from tests.cloud.search.data import SearchData
 
 # Crops of the label lie near the first axis, others near the second.
@@ -51,5 +50,5 @@ class Crops:
 
 
 @pytest.fixture
-def crops(search_data: SearchData) -> Crops:  # noqa: F811
+def crops(search_data: SearchData) -> Crops:
     return Crops(search_data, Label.objects.create(name="red jacket"))

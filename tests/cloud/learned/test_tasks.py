@@ -10,12 +10,15 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from cloud.access.models import Role
 from cloud.celery import app
-from cloud.labels.models import Label
+from cloud.labels.marks import apply_marks
+from cloud.labels.models import Label, Value
 from cloud.labels.signals import marks_changed
 from cloud.learned import tasks
 from cloud.learned.models import Backfill, LearnedLabel
-from tests.cloud.learned.conftest import Crops
+from tests.cloud.learned.conftest import LIKE, Crops, near
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +56,15 @@ def test_marks_changed_while_it_trains_queue_the_next_training(
     backfill.assert_called_once()
     marks_changed.send(sender=None, label_id=crops.label.pk)
     assert queued.call_count == 2
+
+
+def test_marking_through_the_mark_service_queues_a_training(
+    crops: Crops, queued: mock.MagicMock, django_capture_on_commit_callbacks: Any
+) -> None:
+    row = crops.add(near(LIKE, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_marks(crops.label, {row.id: Value.POSITIVE}, make_user("lab", Role.LABELER))
+    queued.assert_called_once_with((crops.label.pk,), countdown=tasks.TRAIN_DELAY_S)
 
 
 def test_a_queued_training_that_never_started_is_queued_again(queued: mock.MagicMock) -> None:

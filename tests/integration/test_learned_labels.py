@@ -5,7 +5,8 @@ van in six frames (two tracks) and the three walkers (three tracks). The van cro
 positive for "parked van" and the walkers negative; the worker trains the label's classifier
 and backfills its scores. Then new crops arrive (the van in two later frames, a walker) and
 the worker, embedding them, applies the learned label to the van's only: `Score` rows of
-source ``classifier`` with the classifier's version.
+source ``classifier`` with the classifier's version. An alert on the label, made before the new
+crops came, fires from those learned scores: one event per new van crop, none for the walker.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ SCRIPT = textwrap.dedent(
     from cloud.labels.models import Label, Mark
     from cloud.learned.models import Backfill
     from cloud.learned.tasks import queue_training
+    from cloud.access.models import Role
+    from cloud.alerts.models import Alert
+    from tests.users import make_user
     from tests.cloud.ingest.footage import OBJECTS, VtestObject
     from tests.cloud.ingest.uploads import crop_request
 
@@ -68,6 +72,10 @@ SCRIPT = textwrap.dedent(
             Mark.objects.create(label=label, detection_id=i, value=value, at=timezone.now())
     queue_training(label.pk, delay_s=0)
     wait(lambda: Backfill.objects.filter(finished_at__isnull=False).exists(), "backfilled")
+    Alert.objects.create(
+        owner=make_user("ana", Role.LABELER), name="van is back", kind="label", label=label,
+        threshold=0.5, mqtt=True, min_interval_s=0,
+    )
     print(json.dumps([first, store({new!r})]))
     """
 )
@@ -114,3 +122,6 @@ def test_the_embed_worker_applies_a_learned_label_to_new_crops(
     # version 1 as it embedded them, and not the walker's.
     assert set(scores) == {*first["van"], *new["van"]}
     assert set(scores.values()) == {1}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        events = conn.execute("SELECT detection_id FROM alerts_alertevent").fetchall()
+    assert sorted(str(detection) for (detection,) in events) == sorted(new["van"])

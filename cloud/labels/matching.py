@@ -47,7 +47,7 @@ def labels_of_tracks(track_ids: Collection[str]) -> dict[str, list[str]]:
     ids = sorted(track_ids)
     pairs = {
         *_positives(detection__track_id__in=ids).values_list("detection__track_id", "label__name"),
-        *_learned(detection__track_id__in=ids).values_list("detection__track_id", "label__name"),
+        *_learned(track_id__in=ids).values_list("track_id", "label__name"),
     }
     names: dict[str, list[str]] = {}
     for track_id, name in sorted(pairs):
@@ -61,8 +61,10 @@ def labelled_tracks(label_ids: Collection[int], field: str = "pk") -> Q:
 
     Two independent subqueries of track ids (marked, learned) rather than a test of each
     track's crops: PostgreSQL hashes each once, so walking the tracks in time order costs a
-    hash probe per track (tests/bench/bench_track_grid.py)."""
+    hash probe per track (tests/bench/bench_track_grid.py). The learned one reads the scores'
+    own copy of the track (`Score.track`) from their index, never the detections: a learned
+    label may score a tenth of a million crops."""
     ids = sorted(label_ids)
     positives = _positives(label_id__in=ids).values("detection__track_id")
-    learned = _learned(label_id__in=ids).values("detection__track_id")
+    learned = _learned(label_id__in=ids).values("track_id")
     return Q(**{f"{field}__in": positives}) | Q(**{f"{field}__in": learned})

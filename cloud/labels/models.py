@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
-from cloud.detections.models import Detection
+from cloud.detections.models import Detection, Track
 
 DEFAULT_POSITIVE_THRESHOLD = 0.90
 """Similarity to a positive from which an unmarked crop is suggested (Pinecone's video search
@@ -140,6 +140,13 @@ class Score(models.Model):
 
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="scores")
     detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="+")
+    track = models.ForeignKey(
+        Track,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The detection's track, copied: search's label filter reads a label's "
+        "tracks from the scores' index alone, not through a million detections.",
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
     confidence = models.FloatField(help_text="In [0, 1]; how sure the source is.")
     version = models.PositiveIntegerField(
@@ -159,8 +166,14 @@ class Score(models.Model):
                 name="scores_confidence_in_unit_range",
             ),
         )
-        # A label's suggestions, most confident first.
-        indexes = (models.Index(fields=("label", "source", "-confidence"), name="scores_best"),)
+        indexes = (
+            # A label's suggestions, most confident first.
+            models.Index(fields=("label", "source", "-confidence"), name="scores_best"),
+            # The tracks a learned label applies to (cloud.labels.matching).
+            models.Index(
+                fields=("label", "source", "confidence", "track"), name="scores_label_tracks"
+            ),
+        )
 
     def __str__(self) -> str:
         return f"{self.label_id}/{self.detection_id} {self.source}: {self.confidence:.2f}"

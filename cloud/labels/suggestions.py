@@ -28,7 +28,6 @@ import logging
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 import numpy as np
@@ -39,6 +38,7 @@ from django.utils import timezone
 from cloud import backends
 from cloud.detections.models import Detection
 from cloud.labels.models import Label, Mark, MarkEvent, Score, Value
+from cloud.labels.scores import upsert_scores
 from cloud.labels.spreading import Vectors, spread_confidence
 from cloud.lib.vectorstore import Filters, VectorStore
 from cloud.lib.vectorstore.base import MAX_K
@@ -51,8 +51,6 @@ still reaches the positive threshold."""
 MAX_NEIGHBOURS: Final = 1024
 """Most neighbours looked at per positive: a positive with more than this many crops above
 the threshold (a parked car seen all day) suggests the nearest of them, not all."""
-WRITE_BATCH: Final = 500
-"""Score rows per insert statement."""
 
 SIMILARITY: Final = Score.Source.SIMILARITY
 
@@ -166,7 +164,7 @@ def refresh_suggestions(label_id: int, *, store: VectorStore | None = None) -> R
         if latest_mark_event(label_id) != version:
             logger.info("label %s: marks changed during the refresh; left to the next", label_id)
             return RefreshReport(superseded=True)
-        write_scores(label_id, scores, started)
+        upsert_scores(label_id, SIMILARITY, scores, version=0, at=started)
         # Scores the new-crop consumer wrote after this refresh started stay: they were made
         # from marks at least as new as these.
         removed, _ = (
@@ -183,27 +181,6 @@ def refresh_suggestions(label_id: int, *, store: VectorStore | None = None) -> R
     )
     logger.info("label %s: suggestions refreshed: %s", label_id, report)
     return report
-
-
-def write_scores(label_id: int, scores: dict[str, float], at: datetime) -> None:
-    """Insert or overwrite the label's similarity scores of these crops (one row each)."""
-    Score.objects.bulk_create(
-        [
-            Score(
-                label_id=label_id,
-                detection_id=detection_id,
-                source=SIMILARITY,
-                confidence=confidence,
-                version=0,
-                updated_at=at,
-            )
-            for detection_id, confidence in scores.items()
-        ],
-        batch_size=WRITE_BATCH,
-        update_conflicts=True,
-        unique_fields=("label", "detection", "source"),
-        update_fields=("confidence", "version", "updated_at"),
-    )
 
 
 def forget_near_duplicates(label: Label, negative_ids: Iterable[str], store: VectorStore) -> int:
@@ -298,6 +275,7 @@ def score_new_crops(detections: Sequence[Detection], vectors: Vectors) -> None:
         return
     store = backends.vector_store()
     ids = [detection.id for detection in detections]
+    tracks = {detection.id: detection.track_id for detection in detections}
     marked = set(
         Mark.objects.filter(
             detection_id__in=ids, label_id__in=[label.pk for label in labels]
@@ -323,7 +301,7 @@ def score_new_crops(detections: Sequence[Detection], vectors: Vectors) -> None:
             stale |= Q(label_id=label.pk, detection_id__in=dropped)
     with transaction.atomic():
         for label_id, scores in confident.items():
-            write_scores(label_id, scores, now)
+            upsert_scores(label_id, SIMILARITY, scores, version=0, at=now, tracks=tracks)
         Score.objects.filter(stale, source=SIMILARITY).delete()
     suggested = sum(map(len, confident.values()))
     if suggested:

@@ -72,18 +72,16 @@ def suggestion_page(
     scores = suggested_scores(label, visible_camera_ids)
     start = (number - 1) * size
     ranked = [
-        row["detection__track_id"]
-        for row in scores.values("detection__track_id")
+        row["track_id"]
+        for row in scores.values("track_id")
         .annotate(best=Max("confidence"))
-        .order_by("-best", "detection__track_id")[start : start + size + 1]
+        .order_by("-best", "track_id")[start : start + size + 1]
     ]
     tracks = ranked[:size]
     by_crop: dict[str, dict[str, float]] = defaultdict(dict)
     crops_of_track: dict[str, set[str]] = defaultdict(set)
     rows = {}
-    for score in scores.filter(detection__track_id__in=tracks).select_related(
-        "detection__track__camera"
-    ):
+    for score in scores.filter(track_id__in=tracks).select_related("detection__track__camera"):
         by_crop[score.detection_id][score.source] = score.confidence
         crops_of_track[score.detection.track_id].add(score.detection_id)
         rows[score.detection_id] = score.detection
@@ -130,7 +128,7 @@ def decide(
     crops = sorted(
         set(
             suggested_scores(label, visible_camera_ids)
-            .filter(detection__track_id__in=track_ids)
+            .filter(track_id__in=track_ids)
             .values_list("detection_id", flat=True)
         )
     )

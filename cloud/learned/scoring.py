@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from cloud.detections.models import Detection
 from cloud.labels.models import Score
+from cloud.labels.scores import upsert_scores
 from cloud.learned.logistic import Vectors, confidence, probabilities
 from cloud.learned.models import Classifier, LearnedLabel
 
@@ -93,33 +94,28 @@ def store_scores(
     probability: npt.NDArray[np.float64],
     *,
     clear_below: bool,
+    tracks: Mapping[str, str] | None = None,
 ) -> int:
     """Write the scores of these crops at or above the threshold, as `confidence` (0.5 at
     the threshold); return how many.
 
     `clear_below` also deletes the label's classifier scores of the crops below the
     threshold (new crops; a backfill instead deletes every older version's row at its end).
+    `tracks` (crop id -> track id) saves a query where the caller has the rows.
     """
     above = probability >= classifier.threshold
     confident = confidence(probability, classifier.threshold)
-    now = timezone.now()
-    rows = [
-        Score(
-            label_id=classifier.label_id,
-            detection_id=detection_id,
-            source=Score.Source.CLASSIFIER,
-            confidence=float(value),
-            version=classifier.version,
-            updated_at=now,
-        )
-        for detection_id, value, keep in zip(detection_ids, confident, above, strict=True)
-        if keep
-    ]
-    Score.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=("label", "detection", "source"),
-        update_fields=("confidence", "version", "updated_at"),
+    written = upsert_scores(
+        classifier.label_id,
+        Score.Source.CLASSIFIER,
+        {
+            detection_id: float(value)
+            for detection_id, value, keep in zip(detection_ids, confident, above, strict=True)
+            if keep
+        },
+        version=classifier.version,
+        at=timezone.now(),
+        tracks=tracks,
     )
     if clear_below and not above.all():
         below = [
@@ -132,7 +128,7 @@ def store_scores(
             source=Score.Source.CLASSIFIER,
             detection_id__in=below,
         ).delete()
-    return len(rows)
+    return written
 
 
 def score_new_crops(detections: Sequence[Detection], vectors: Vectors) -> None:
@@ -145,6 +141,7 @@ def score_new_crops(detections: Sequence[Detection], vectors: Vectors) -> None:
         np.stack([c.weights for c in classifiers]),
         np.array([c.bias for c in classifiers]),
     )
-    ids = [row.id for row in detections]
+    tracks = {row.id: row.track_id for row in detections}
     for column, classifier in enumerate(classifiers):
-        store_scores(classifier, ids, probability[:, column], clear_below=True)
+        column_of = probability[:, column]
+        store_scores(classifier, list(tracks), column_of, clear_below=True, tracks=tracks)

@@ -135,8 +135,9 @@ def _batch(
         for row in rows
     )  # fmt: skip
     Score.objects.bulk_create(
-        Score(label_id=label, detection=row, source=Score.Source.CLASSIFIER,
-              confidence=float(rng.random()), updated_at=timezone.now())
+        Score(label_id=label, detection=row, track_id=row.track_id,
+              source=Score.Source.CLASSIFIER, confidence=float(rng.random()),
+              updated_at=timezone.now())
         for row in rows
         for label in labels
     )  # fmt: skip

@@ -154,8 +154,9 @@ def fill_labels(tracks: int) -> dict[str, int]:
         cursor.execute(
             """
             INSERT INTO labels_score
-                (label_id, detection_id, source, confidence, version, updated_at)
-            SELECT %(label)s, md5('d' || i || '-0')::uuid::text, 'classifier',
+                (label_id, detection_id, track_id, source, confidence, version, updated_at)
+            SELECT %(label)s, md5('d' || i || '-0')::uuid::text, md5('t' || i)::uuid::text,
+                   'classifier',
                    ((i::bigint * 7919) %% 1000) / 1000.0, 1, now()
             FROM generate_series(3, %(tracks)s - 1, 10) AS i
             """,

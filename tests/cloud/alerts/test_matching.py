@@ -28,7 +28,12 @@ Capture = Callable[..., object]
 
 def _score(label: Label, crop: Detection, confidence: float, source: str) -> None:
     Score.objects.create(
-        label=label, detection=crop, source=source, confidence=confidence, updated_at=timezone.now()
+        label=label,
+        detection=crop,
+        track_id=crop.track_id,
+        source=source,
+        confidence=confidence,
+        updated_at=timezone.now(),
     )
 
 

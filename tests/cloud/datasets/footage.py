@@ -100,6 +100,7 @@ def store_footage(objects: ObjectStore) -> dict[str, Detection]:
         Score(
             label=labels[label],
             detection=rows[name],
+            track_id=rows[name].track_id,
             source=Score.Source.CLASSIFIER,
             confidence=confidence,
             version=1,

@@ -30,6 +30,7 @@ def test_the_grid_and_similar_search_filter_by_user_label(
     Score.objects.create(
         label=label,
         detection=b,
+        track_id=b.track_id,
         source=Score.Source.CLASSIFIER,
         confidence=LEARNED_MIN_CONFIDENCE,
         updated_at=timezone.now(),

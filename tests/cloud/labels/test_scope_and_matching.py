@@ -71,6 +71,7 @@ def test_search_counts_positives_and_confident_learned_scores_not_negated(
         Score.objects.create(
             label=label,
             detection=crops[name],
+            track_id=crops[name].track_id,
             source=source,
             confidence=confidence,
             updated_at=now,

@@ -292,6 +292,7 @@ def test_a_refresh_keeps_what_new_crops_got_after_it_started(
     Score.objects.create(
         label=label,
         detection=late,
+        track_id=late.track_id,
         source=Score.Source.SIMILARITY,
         confidence=0.6,
         updated_at=timezone.now() + timedelta(seconds=5),

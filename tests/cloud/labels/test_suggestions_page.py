@@ -30,6 +30,7 @@ def score(
     Score.objects.create(
         label=label,
         detection=detection,
+        track_id=detection.track_id,
         source=source,
         confidence=confidence,
         updated_at=timezone.now(),

@@ -16,19 +16,16 @@ query), and the embed worker's own work on 16 crops is about 150-250 ms on this 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
-import psycopg
 
-from tests.bench.bench_text_scale import _setup
+from tests.bench.django_database import bench_database
 from tests.bench.measure import percentiles
 
 if TYPE_CHECKING:
@@ -38,13 +35,6 @@ CAMERAS = 20
 BATCH = 16
 DIMENSION = 208
 DATABASE = "bench_alerts"
-
-
-def _database_url(server: str) -> str:
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    return urlsplit(server)._replace(path=f"/{DATABASE}").geturl()
 
 
 def _world() -> tuple[list[int], list[int]]:
@@ -178,20 +168,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=30, help="timed batches per alert count")
     args = parser.parse_args()
-    server = os.environ.get("SIGHTLINE_TEST_DATABASE_URL")
-    if not server:
-        print("SIGHTLINE_TEST_DATABASE_URL is not set: source the test services' env")
-        return 2
-    url = _database_url(server)
-    try:
-        _setup(url)
+    with bench_database(DATABASE):
         _measure(args.repeat)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     return 0
 
 

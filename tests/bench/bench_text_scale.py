@@ -14,16 +14,15 @@ filter. Prints p50/p99 in milliseconds and the query plan of the main query.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
 
+from tests.bench.django_database import bench_database
 from tests.bench.measure import percentiles
 
 COLOURS = ("black", "grey", "white", "red", "orange", "yellow", "green", "blue", "purple", "pink")
@@ -34,28 +33,6 @@ CAMERAS = 20
 DAYS = 30
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 DATABASE = "bench_text_scale"
-
-
-def _database_url(server: str) -> str:
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    return urlsplit(server)._replace(path=f"/{DATABASE}").geturl()
-
-
-def _setup(url: str) -> None:
-    os.environ.update(
-        SIGHTLINE_CLOUD_SECRET_KEY="bench-only-secret-key-that-is-long-enough-0123456789",
-        SIGHTLINE_CLOUD_ALLOWED_HOSTS="localhost",
-        SIGHTLINE_CLOUD_DATABASE_URL=url,
-        SIGHTLINE_CLOUD_CELERY_BROKER_URL="memory://",
-        DJANGO_SETTINGS_MODULE="cloud.settings",
-    )
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def _fill(url: str, rows: int) -> list[int]:
@@ -125,23 +102,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="detections to create")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per query")
     args = parser.parse_args()
-    server = os.environ.get("SIGHTLINE_TEST_DATABASE_URL")
-    if not server:
-        print("SIGHTLINE_TEST_DATABASE_URL is not set: source the test services' env")
-        return 2
-    url = _database_url(server)
-    try:
-        _setup(url)
+    with bench_database(DATABASE) as url:
         started = time.perf_counter()
         cameras = _fill(url, args.rows)
         print(f"filled {args.rows} detections in {time.perf_counter() - started:.0f} s")
         _measure(cameras, args.repeat)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     return 0
 
 

@@ -6,8 +6,8 @@ missing is skipped with the variable's name, or fails when CI is set.
 
 Session fixtures give connection settings and shared clients. Per-test fixtures give each test
 its own namespace named after its node id, made fresh and removed afterwards: a database, empty
-(`postgres_database`) or migrated (`migrated_postgres_database`), a key prefix (`redis_prefix`), a bucket (`s3_bucket`), a collection
-(`weaviate_collection`) and an MQTT site (`mqtt_site`).
+(`postgres_database`) or migrated (`migrated_postgres_database`), a key prefix (`redis_prefix`),
+a bucket (`s3_bucket`), a collection (`weaviate_collection`) and an MQTT site (`mqtt_site`).
 
 Client libraries are imported inside the fixtures, so unit tests never pay for (or need) them.
 """

@@ -5,15 +5,16 @@ Configuration comes from the environment only (the variables in tests/services/c
 missing is skipped with the variable's name, or fails when CI is set.
 
 Session fixtures give connection settings and shared clients. Per-test fixtures give each test
-its own namespace named after its node id, made fresh and removed afterwards: a database
-(`postgres_database`), a key prefix (`redis_prefix`), a bucket (`s3_bucket`), a collection
-(`weaviate_collection`) and an MQTT site (`mqtt_site`).
+its own namespace named after its node id, made fresh and removed afterwards: a database, empty
+(`postgres_database`) or migrated (`migrated_postgres_database`), a key prefix (`redis_prefix`),
+a bucket (`s3_bucket`), a collection (`weaviate_collection`) and an MQTT site (`mqtt_site`).
 
 Client libraries are imported inside the fixtures, so unit tests never pay for (or need) them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -136,13 +137,51 @@ def session_token() -> str:
 
 @pytest.fixture
 def postgres_database(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """URL of a database created for this test and dropped after it."""
-    import psycopg
-
+    """URL of an empty database created for this test and dropped after it."""
     name = isolated_name(request.node.nodeid, prefix="t", separator="_", max_length=63)
+    with _database(postgres_url, name) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_url: str, session_token: str) -> Iterator[str]:
+    """Name of a database migrated once per run by `python -m cloud migrate`, the deployment's
+    own entry point, for `migrated_postgres_database` to copy.
+
+    Migrating every test's database anew cost each test seconds of Django start-up and schema
+    work; a copy from a template is a file copy inside PostgreSQL (a fraction of a second).
+    """
+    from tests.cloud.ingest.processes import cloud_env, run_cloud
+
+    with _database(postgres_url, f"template_migrated_{session_token}") as url:
+        run_cloud(cloud_env({"SIGHTLINE_CLOUD_DATABASE_URL": url}), "migrate", "--noinput")
+        yield urlsplit(url).path.lstrip("/")
+
+
+@pytest.fixture
+def migrated_postgres_database(
+    postgres_url: str, migrated_postgres_template: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """URL of a database for this test with every migration applied (a copy of the run's
+    migrated template), dropped after it. Tests of the migrations themselves start from
+    `postgres_database` instead."""
+    name = isolated_name(request.node.nodeid, prefix="t", separator="_", max_length=63)
+    with _database(postgres_url, name, template=migrated_postgres_template) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _database(postgres_url: str, name: str, template: str | None = None) -> Iterator[str]:
+    """Create database `name` (a copy of `template` when given), yield its URL, drop it."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    create = SQL("CREATE DATABASE {}").format(Identifier(name))
+    if template is not None:
+        create = SQL("{} TEMPLATE {}").format(create, Identifier(template))
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         _drop_database(admin, name)
-        admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+        admin.execute(create)
     try:
         yield urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
     finally:

@@ -27,7 +27,7 @@ from tests.services.contract import S3Server, WeaviateServer
 
 @pytest.fixture
 def storage_env(
-    postgres_database: str,
+    migrated_postgres_database: str,
     s3_server: S3Server,
     s3_bucket: str,
     weaviate_server: WeaviateServer,
@@ -35,9 +35,10 @@ def storage_env(
     redis_url: str,
     redis_prefix: str,
 ) -> dict[str, str]:
-    """Cloud settings for this test's database, bucket, Weaviate collection and Redis prefix."""
+    """Cloud settings for this test's database (migrated), bucket, Weaviate collection and Redis
+    prefix."""
     return storage_variables(
-        database_url=postgres_database,
+        database_url=migrated_postgres_database,
         s3=s3_server,
         bucket=s3_bucket,
         weaviate=weaviate_server,

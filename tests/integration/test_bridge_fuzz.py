@@ -34,7 +34,7 @@ from tests.cloud.ingest.processes import (
     bridge_variables,
     cloud_command,
     cloud_env,
-    prepare_database,
+    provision_devices,
 )
 from tests.cloud.ingest.well_formed import ill_formed_rows
 from tests.integration.mqtt_session import BrokerSession
@@ -50,14 +50,14 @@ HEARTBEAT_TIMEOUT_S = 10.0
 
 
 @pytest.fixture
-def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
+def env(migrated_postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
     env = cloud_env(
         {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_DATABASE_URL": migrated_postgres_database,
             **bridge_variables(mqtt_broker, mqtt_site),
         }
     )
-    prepare_database(env, mqtt_broker.device.username, mqtt_broker.device2.username)
+    provision_devices(env, mqtt_broker.device.username, mqtt_broker.device2.username)
     return env
 
 

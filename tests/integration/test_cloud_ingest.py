@@ -48,7 +48,6 @@ RETRY_LATER = ingest_pb2.ACK_STATUS_RETRY_LATER
 def env(storage_env: dict[str, str]) -> dict[str, str]:
     """The cloud's environment on this test's database, bucket, collection and key prefix."""
     env = cloud_env(storage_env)
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu")
     return env
 

@@ -109,14 +109,13 @@ class Device:
 
 
 @pytest.fixture
-def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
+def env(migrated_postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
     env = cloud_env(
         {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_DATABASE_URL": migrated_postgres_database,
             **bridge_variables(mqtt_broker, mqtt_site),
         }
     )
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", mqtt_broker.device.username, "--hardware", "x86-cpu")
     return env
 

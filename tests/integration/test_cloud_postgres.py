@@ -1,6 +1,7 @@
 """The models, their migrations and `record_detection` on real PostgreSQL, via `python -m cloud`.
 
-Each test gets its own database (`postgres_database`), where the deployment's own entry points
+Each test gets its own database (`postgres_database`, or `migrated_postgres_database`: a copy of
+one migrated by `python -m cloud migrate` once per run), where the deployment's own entry points
 (`migrate`, `shell`) run exactly as in production, and racing uploads hit PostgreSQL's real
 locking.
 """
@@ -152,10 +153,10 @@ RACE_GROUPS = textwrap.dedent(
 
 
 @pytest.fixture
-def migrated_database(postgres_database: str) -> str:
-    """This test's database (see tests/conftest.py), migrated by `python -m cloud migrate`."""
-    run_cloud(on(postgres_database), "migrate", "--noinput")
-    return postgres_database
+def migrated_database(migrated_postgres_database: str) -> str:
+    """This test's database, a copy of the run's database migrated by `python -m cloud migrate`
+    (see tests/conftest.py)."""
+    return migrated_postgres_database
 
 
 def on(database_url: str, objects: Path | None = None) -> dict[str, str]:

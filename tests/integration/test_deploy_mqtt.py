@@ -41,13 +41,15 @@ def device(mqtt_accounts: MosquittoAccounts, mqtt_site: str) -> Iterator[MqttAcc
 
 @pytest.fixture
 def env(
-    postgres_database: str,
+    migrated_postgres_database: str,
     mqtt_broker: MqttBroker,
     mqtt_site: str,
     device: MqttAccount,
     tmp_path: Path,
 ) -> dict[str, str]:
-    env = model_registry_cloud(postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects")
+    env = model_registry_cloud(
+        migrated_postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects"
+    )
     run(env, "provision_device", device.username, "--hardware", "x86-cpu", "--site", mqtt_site)
     key, onnx, manifest = tmp_path / "op.pem", tmp_path / "m.onnx", tmp_path / "m.toml"
     run(env, "models", "keygen", "--out", str(key))

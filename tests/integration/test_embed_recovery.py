@@ -82,7 +82,6 @@ TIME_LONE_CROPS = textwrap.dedent(
 @pytest.fixture
 def env(storage_env: dict[str, str], settings: dict[str, str]) -> dict[str, str]:
     env = cloud_env({**storage_env, **settings})
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu", "--site", "hq")
     return env
 

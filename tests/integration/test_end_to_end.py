@@ -54,7 +54,6 @@ def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) ->
             "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
         }
     )
-    run_cloud(env, "migrate", "--noinput")
     device = mqtt_broker.device.username
     run_cloud(env, "provision_device", device, "--hardware", "x86-cpu", "--site", mqtt_site)
     return env

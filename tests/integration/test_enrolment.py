@@ -88,7 +88,6 @@ def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) ->
             "PYTHONUNBUFFERED": "1",
         }
     )
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "sites", "add", mqtt_site)
     return env
 

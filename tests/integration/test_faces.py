@@ -54,7 +54,6 @@ def face_collection(weaviate_client: WeaviateClient, weaviate_collection: str) -
 def env(storage_env: dict[str, str], face_collection: str) -> dict[str, str]:
     # After the face collection's clean-up: the worker makes it when it starts.
     env = cloud_env({**storage_env, "SIGHTLINE_CLOUD_CROP_ANALYSERS": "faces"})
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu", "--site", "hq")
     return env
 

@@ -45,16 +45,15 @@ ALERT_PASS = "from cloud.monitoring.tasks import evaluate_alerts; print(evaluate
 
 
 @pytest.fixture
-def env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
+def env(migrated_postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
     env = cloud_env(
         {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_DATABASE_URL": migrated_postgres_database,
             **bridge_variables(mqtt_broker, mqtt_site),
             "SIGHTLINE_CLOUD_MONITORING_HEARTBEAT_S": str(int(HEARTBEAT_S)),
             "SIGHTLINE_CLOUD_MONITORING_ALERT_WINDOW_S": "10",
         }
     )
-    run_cloud(env, "migrate", "--noinput")
     return env
 
 

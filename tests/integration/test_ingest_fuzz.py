@@ -19,7 +19,7 @@ from minio import Minio
 
 from tests.cloud.ingest.fuzz_cases import bytes_example, crop_example, record_example
 from tests.cloud.ingest.hostile import crop_requests, raw_requests, record_requests
-from tests.cloud.ingest.processes import cloud_env, prepare_database, run_cloud
+from tests.cloud.ingest.processes import cloud_env, provision_devices, run_cloud
 from tests.cloud.ingest.uploads import Ingest
 from tests.integration.stores import PostgresStores
 
@@ -34,9 +34,9 @@ DEVICE = "gate-01"
 
 @pytest.fixture
 def env(storage_env: dict[str, str]) -> dict[str, str]:
-    """The cloud's environment on this test's stores, migrated, with the device provisioned."""
+    """The cloud's environment on this test's stores (migrated), with the device provisioned."""
     env = cloud_env(storage_env)
-    prepare_database(env, DEVICE)
+    provision_devices(env, DEVICE)
     return env
 
 

@@ -44,9 +44,11 @@ ROLLOUT = ["--soak-s", "3", "--baseline-s", "20"]
 
 @pytest.fixture
 def env(
-    postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
+    migrated_postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str, tmp_path: Path
 ) -> dict[str, str]:
-    env = model_registry_cloud(postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects")
+    env = model_registry_cloud(
+        migrated_postgres_database, mqtt_broker, mqtt_site, tmp_path / "objects"
+    )
     upload_models(env, tmp_path)
     return env
 

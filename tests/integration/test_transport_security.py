@@ -33,7 +33,7 @@ from tests.cloud.ingest.processes import (
     bridge_variables,
     cloud_command,
     cloud_env,
-    prepare_database,
+    provision_devices,
     run_cloud,
 )
 from tests.cloud.ingest.uploads import crop_request
@@ -155,18 +155,20 @@ def test_the_mqtt_link_without_a_certificate_is_refused_where_one_is_required(
 
 
 @pytest.fixture
-def bridge_env(postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
+def bridge_env(
+    migrated_postgres_database: str, mqtt_broker: MqttBroker, mqtt_site: str
+) -> dict[str, str]:
     """The bridge's environment on the mTLS listener, without a client certificate yet."""
     env = cloud_env(
         {
-            "SIGHTLINE_CLOUD_DATABASE_URL": postgres_database,
+            "SIGHTLINE_CLOUD_DATABASE_URL": migrated_postgres_database,
             **bridge_variables(mqtt_broker, mqtt_site),
             "SIGHTLINE_CLOUD_MQTT_PORT": str(mqtt_broker.mtls_port),
             "SIGHTLINE_CLOUD_MQTT_TLS": "true",
             "SIGHTLINE_CLOUD_MQTT_CA_FILE": str(mqtt_broker.ca_file),
         }
     )
-    prepare_database(env, mqtt_broker.device.username)
+    provision_devices(env, mqtt_broker.device.username)
     return env
 
 
@@ -253,7 +255,7 @@ def test_the_uplink_stores_a_crop_through_the_ingest_server_over_tls(
         env["SIGHTLINE_CLOUD_INGEST_TLS_CLIENT_CA_FILE"] = str(ca_file)
         cert, key = authority.issue(DEVICE, server=False).write(tmp_path, DEVICE)
         device_tls |= {"cert_file": cert, "key_file": key}
-    prepare_database(env, DEVICE)
+    provision_devices(env, DEVICE)
     token = run_cloud(env, "device_token", DEVICE).strip()
     server = Background(cloud_command("ingest_grpc"), env, tmp_path / "ingest.log")
     try:

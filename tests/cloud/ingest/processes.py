@@ -78,9 +78,10 @@ def bridge_variables(broker: MqttBroker, site: str) -> dict[str, str]:
 def model_registry_cloud(
     database_url: str, broker: MqttBroker, site: str, objects: Path
 ) -> dict[str, str]:
-    """A migrated cloud on `database_url` whose bridge serves `site`, with models stored under
-    `objects` and download URLs naming https://cloud.example."""
-    env = cloud_env(
+    """The cloud on `database_url` (migrated already: `migrated_postgres_database`) whose bridge
+    serves `site`, with models stored under `objects` and download URLs naming
+    https://cloud.example."""
+    return cloud_env(
         {
             "SIGHTLINE_CLOUD_DATABASE_URL": database_url,
             "SIGHTLINE_CLOUD_OBJECT_STORE_ROOT": str(objects),
@@ -88,8 +89,6 @@ def model_registry_cloud(
             **bridge_variables(broker, site),
         }
     )
-    run_cloud(env, "migrate", "--noinput")
-    return env
 
 
 def run_cloud(env: Mapping[str, str], *args: str) -> str:
@@ -106,9 +105,8 @@ def run_cloud(env: Mapping[str, str], *args: str) -> str:
     return result.stdout
 
 
-def prepare_database(env: Mapping[str, str], *devices: str) -> None:
-    """Migrate the database of `env` and provision `devices`, as an operator does."""
-    run_cloud(env, "migrate", "--noinput")
+def provision_devices(env: Mapping[str, str], *devices: str) -> None:
+    """Provision `devices` in the (migrated) database of `env`, as an operator does."""
     for device in devices:
         run_cloud(env, "provision_device", device, "--hardware", "x86-cpu")
 

@@ -230,7 +230,6 @@ _READY: Mapping[ProcessName, str] = {
 _PROVISION = textwrap.dedent(
     """
     from django.core.management import call_command
-    call_command("migrate", "--noinput", verbosity=0)
     call_command("provision_device", {device!r}, "--hardware", "x86-cpu", "--site", {site!r})
     call_command("device_token", {device!r})
     """
@@ -287,7 +286,7 @@ def _text(html: str) -> str:
 
 
 def provision(env: Mapping[str, str], enrolment: Enrolment) -> str:
-    """Migrate the database, provision the device and issue its token (one Django start);
+    """Provision the device in the (migrated) database and issue its token (one Django start);
     return the token."""
     script = _PROVISION.format(device=enrolment.device_id, site=enrolment.site)
     return run_cloud(env, "shell", "--no-imports", "-c", script).strip().splitlines()[-1]

@@ -102,7 +102,6 @@ def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) ->
             "SIGHTLINE_CLOUD_PUBLIC_URL": "https://sightline.example",
         }
     )
-    run_cloud(env, "migrate", "--noinput")
     return env
 
 

@@ -96,7 +96,6 @@ NEW = [
 @pytest.fixture
 def env(storage_env: dict[str, str]) -> dict[str, str]:
     env = cloud_env(storage_env)
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu", "--site", "hq")
     return env
 

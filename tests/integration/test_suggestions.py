@@ -60,7 +60,6 @@ STORE_AND_QUEUE = textwrap.dedent(
 @pytest.fixture
 def env(storage_env: dict[str, str]) -> dict[str, str]:
     env = cloud_env({**storage_env, "SIGHTLINE_CLOUD_CROP_ANALYSERS": "none"})
-    run_cloud(env, "migrate", "--noinput")
     run_cloud(env, "provision_device", DEVICE, "--hardware", "x86-cpu", "--site", "hq")
     return env
 

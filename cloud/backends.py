@@ -1,11 +1,12 @@
 """The process's object store and vector store, built once from the Django settings.
 
-Public surface: `object_store()`, `vector_store()` and `vector_collection(suffix, dimension)`,
-and `Once`, which other per-process singletons (the crop embedder) use the same way. Stores are
-built on first use, not at import, so a Celery prefork child or a web worker builds its own
-after the fork (a Weaviate client's connections belong to one process). A build that fails
-(server down) is not cached, so the next call tries again. The first successful build also
-runs ``ensure_bucket()`` / ``ensure_collection()``, which the stores require once before use.
+Public surface: `object_store()`, `vector_store()`, `vector_collection(suffix, dimension)`,
+`crop_collection()` and `Once`, which other per-process singletons (the crop embedder) use the
+same way. Stores are built on first use, not at import, so a Celery prefork child or a web
+worker builds its own after the fork (a Weaviate client's connections belong to one process).
+A build that fails (server down) is not cached, so the next call tries again. The first
+successful build also runs ``ensure_bucket()`` / ``ensure_collection()``, which the stores
+require once before use.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def _build_vector_store(suffix: str = "", dimension: int = CROP_EMBEDDING_DIMENS
         store.close()
         raise
     return store
+
+
+def crop_collection() -> str:
+    """The name of the collection the crop vectors are in: what says which embedding a stored
+    vector (a learned classifier, an alert's example) belongs to. Read from the settings as the
+    store reads them (a setting without a name gets the backend's default), without building
+    the store."""
+    return parse_settings(settings.VECTOR_STORE).collection
 
 
 object_store: Final = Once(_build_object_store)

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 from django.db.models import Max
 
+from cloud import backends
 from cloud.access.scope import visible_camera_ids
 from cloud.alerts.events import Match, record
 from cloud.alerts.models import Alert
@@ -125,7 +125,7 @@ class _Batch:
 
     def _similar(self, alert: Alert, scores: dict[int, float | None]) -> dict[int, float | None]:
         """`scores` cut down to the crops at least `alert.threshold` similar to its example."""
-        collection = settings.VECTOR_STORE["collection"]
+        collection = backends.crop_collection()
         example = np.frombuffer(bytes(alert.example_vector or b""), dtype=np.float32)
         if alert.example_collection != collection or example.shape[0] != self._vectors.shape[1]:
             # Vectors of two embeddings never compare (docs/architecture.md, "Search").

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db.models import QuerySet
 
+from cloud import backends
 from cloud.access.models import Role
 from cloud.access.roles import User, check_role, has_role, user_pk
 from cloud.access.scope import visible_camera_ids
@@ -128,7 +128,7 @@ def _saved_search(
             errors["example"] = ["The example has no usable vector."]
         else:
             alert.example_vector = (vector / norm).tobytes()
-            alert.example_collection = settings.VECTOR_STORE["collection"]
+            alert.example_collection = backends.crop_collection()
     if not text and spec.example is None and not alert.filters:
         errors["request"] = ["Say what to watch for: a label, a text, an example or filters."]
 

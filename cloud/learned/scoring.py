@@ -24,9 +24,9 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 from django.utils import timezone
 
+from cloud import backends
 from cloud.detections.models import Detection
 from cloud.labels.models import Score
 from cloud.labels.scores import upsert_scores
@@ -34,11 +34,6 @@ from cloud.learned.logistic import Vectors, confidence, probabilities
 from cloud.learned.models import Classifier, LearnedLabel
 
 logger = logging.getLogger(__name__)
-
-
-def vector_collection() -> str:
-    """The collection (embedding) the crop vectors of this deployment are in."""
-    return str(settings.VECTOR_STORE["collection"])
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ def classifiers_in_use(dimension: int) -> list[Loaded]:
     plus one for versions this process has not loaded yet."""
     in_use = set(
         LearnedLabel.objects.filter(
-            classifier__collection=vector_collection(), classifier__dimension=dimension
+            classifier__collection=backends.crop_collection(), classifier__dimension=dimension
         ).values_list("classifier_id", "classifier__trained_at")
     )
     with _cache_lock:

@@ -37,7 +37,7 @@ from cloud.labels.models import Label, Mark, Score, Value
 from cloud.learned import training
 from cloud.learned.logistic import Vectors, probabilities
 from cloud.learned.models import Backfill, Classifier, LearnedLabel
-from cloud.learned.scoring import Loaded, store_scores, vector_collection
+from cloud.learned.scoring import Loaded, store_scores
 from cloud.lib.vectorstore import VectorStore
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def train_label(label_id: int, *, vectors: VectorStore | None = None) -> Outcome
     # Cleared first: marks changed from now on queue another training after this one.
     LearnedLabel.objects.filter(pk=learned.pk).update(queued_at=None)
     started = time.perf_counter()
-    collection = vector_collection()
+    collection = backends.crop_collection()
     marks = [
         (detection_id, value, track_id)
         for detection_id, value, track_id in Mark.objects.filter(label_id=label_id).values_list(

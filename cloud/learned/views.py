@@ -14,11 +14,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from cloud import backends
 from cloud.access.models import Role
 from cloud.access.roles import has_role, require_role
 from cloud.labels.models import Label, Mark, Value
 from cloud.learned.models import Backfill, Classifier, LearnedLabel
-from cloud.learned.scoring import vector_collection
 from cloud.learned.tasks import queue_training
 from cloud.learned.training import MIN_MARKS, MIN_TRACKS
 
@@ -58,7 +58,7 @@ def _state(label: Label) -> dict[str, Any]:
             "folds": classifier.folds,
             "trained_at": classifier.trained_at.isoformat(),
             "training_s": classifier.training_s,
-            "current_embedding": classifier.collection == vector_collection(),
+            "current_embedding": classifier.collection == backends.crop_collection(),
         },
         "backfill": _backfill(classifier),
     }

@@ -335,7 +335,7 @@ def score_objects(database_url: str, objects: int) -> dict[str, float]:
         from cloud.learned import services
         from cloud.learned.logistic import probabilities
         from cloud.learned.models import Backfill, Classifier, LearnedLabel
-        from cloud.learned.scoring import score_new_crops, vector_collection
+        from cloud.learned.scoring import score_new_crops
         from cloud.lib.vectorstore import DetectionProperties, VectorItem
 
         rng = np.random.default_rng(7)
@@ -417,7 +417,7 @@ def score_objects(database_url: str, objects: int) -> dict[str, float]:
         classifier = Classifier.objects.create(
             label=label,
             version=1,
-            collection=vector_collection(),
+            collection=backends.crop_collection(),
             dimension=CROP_EMBEDDING_DIMENSION,
             weights=[float(w) for w in weights],
             bias=bias,

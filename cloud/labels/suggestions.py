@@ -40,7 +40,7 @@ from cloud.detections.models import Detection
 from cloud.labels.models import Label, Mark, MarkEvent, Score, Value
 from cloud.labels.scores import upsert_scores
 from cloud.labels.spreading import Vectors, spread_confidence
-from cloud.lib.vectorstore import Filters, VectorStore
+from cloud.lib.vectorstore import Filters, VectorStore, get_all
 from cloud.lib.vectorstore.base import MAX_K
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _latest_event_subquery() -> Subquery:
 
 def fetch_vectors(store: VectorStore, detection_ids: Iterable[str]) -> tuple[list[str], Vectors]:
     """The unit vectors of those crops that have one, as rows, with their ids in row order."""
-    items = [item for item in map(store.get, detection_ids) if item is not None]
+    items = get_all(store, list(detection_ids))
     if not items:
         return [], np.zeros((0, store.dimension), dtype=np.float32)
     return [item.detection_id for item in items], np.stack([item.vector for item in items])

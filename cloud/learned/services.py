@@ -38,7 +38,7 @@ from cloud.learned import training
 from cloud.learned.logistic import Vectors, probabilities
 from cloud.learned.models import Backfill, Classifier, LearnedLabel
 from cloud.learned.scoring import Loaded, store_scores
-from cloud.lib.vectorstore import VectorStore
+from cloud.lib.vectorstore import VectorStore, get_all
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +55,7 @@ class Outcome:
 
 
 def _vectors(store: VectorStore, ids: list[str]) -> dict[str, Vectors]:
-    found: dict[str, Vectors] = {}
-    for start in range(0, len(ids), PAGE):
-        for item in store.get_many(ids[start : start + PAGE]):
-            found[item.detection_id] = item.vector
-    return found
+    return {item.detection_id: item.vector for item in get_all(store, ids)}
 
 
 def marks_digest(collection: str, marks: list[tuple[str, str, str]]) -> str:

@@ -12,6 +12,7 @@ from cloud.lib.vectorstore.base import (
     Hit,
     VectorItem,
     VectorStore,
+    get_all,
     object_uuid,
 )
 from cloud.lib.vectorstore.errors import (
@@ -49,6 +50,7 @@ __all__ = [
     "VectorStoreSettings",
     "VectorStoreUnavailable",
     "create_vector_store",
+    "get_all",
     "object_uuid",
     "parse_settings",
 ]

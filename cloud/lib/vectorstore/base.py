@@ -165,6 +165,16 @@ class VectorStoreSettingsBase(BaseModel):
     )
 
 
+def get_all(store: VectorStore, detection_ids: Sequence[str]) -> list[VectorItem]:
+    """The stored items of any number of ids, read through `VectorStore.get_many` in pages of
+    ``MAX_K``; ids not stored are left out, the order is the store's."""
+    return [
+        item
+        for start in range(0, len(detection_ids), MAX_K)
+        for item in store.get_many(detection_ids[start : start + MAX_K])
+    ]
+
+
 def check_k(k: int) -> None:
     """Raise ``InvalidRequest`` unless ``1 <= k <= MAX_K``."""
     if not 1 <= k <= MAX_K:

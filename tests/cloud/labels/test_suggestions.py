@@ -3,7 +3,7 @@ worker's consumer), on the embedded vector store with fixed vectors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -249,15 +249,15 @@ def test_a_new_crop_near_a_negative_or_marked_is_not_scored(
 
 
 class CountingStore:
-    """The embedded store, counting the vectors read one by one."""
+    """The embedded store, counting the vectors read."""
 
     def __init__(self, store: EmbeddedVectorStore) -> None:
         self.store = store
         self.reads = 0
 
-    def get(self, detection_id: str) -> VectorItem | None:
-        self.reads += 1
-        return self.store.get(detection_id)
+    def get_many(self, detection_ids: Sequence[str]) -> list[VectorItem]:
+        self.reads += len(detection_ids)
+        return self.store.get_many(detection_ids)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)

@@ -64,6 +64,11 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
     rm -rf "$buf_tmp"
 fi
 export PATH="$buf_dir:$PATH"
+# kustomize renders k8s/ for tests/k8s: built from the Go module proxy on a new machine and
+# cached by version, in the background like the services (waited for before the tests).
+kustomize_log=$(mktemp)
+python3 tests/k8s/kustomize.py install >"$kustomize_log" 2>&1 &
+kustomize_pid=$!
 
 step "models and footage"
 uv run --no-sync python -m models build
@@ -88,6 +93,15 @@ set -a
 # shellcheck disable=SC1091
 . .services/env
 set +a
+
+kustomize_status=0
+wait "$kustomize_pid" || kustomize_status=$?
+if ((kustomize_status != 0)); then
+    cat "$kustomize_log" >&2
+    echo "tests/k8s/kustomize.py install failed (exit status $kustomize_status)" >&2
+    exit "$kustomize_status"
+fi
+rm -f "$kustomize_log"
 
 step "tests"
 # --durations: the slowest tests of every run are in CI's log, to keep the run's time in view.

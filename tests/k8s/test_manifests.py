@@ -7,7 +7,8 @@ must be validated against its own schema or listed here as skipped, with why). W
 cannot see is checked against the code: every variable the cloud containers get is one that
 cloud/settings.py reads, and the settings load from the rendered values; the edge's file and
 overrides load through the agent's own config loader; probes point at paths and ports the
-processes serve; selectors select the pods they mean; every Secret used is documented.
+processes serve; selectors select the pods they mean; pods meet their namespace's Pod Security
+level; every Secret used is documented.
 """
 
 from __future__ import annotations
@@ -341,3 +342,29 @@ def test_every_secret_used_is_documented(rendered: list[Manifest]) -> None:
         if not re.search(rf"^\| `{re.escape(name)}` \| [^|]*`{re.escape(key or '')}", readme, re.M)
     ]
     assert not missing, f"k8s/README.md's table of Secrets lacks: {missing}"
+
+
+def test_pods_meet_their_namespaces_pod_security_level(rendered: list[Manifest]) -> None:
+    """The API server would refuse pods below their namespace's enforced level; the restricted
+    level's rules that these manifests touch are checked here (non-root, no escalation, no
+    capabilities, the runtime's seccomp profile, no host paths or host namespaces)."""
+    levels = {
+        ns["metadata"]["name"]: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for ns in of_kind(rendered, "Namespace")
+    }
+    restricted = [
+        w for w in workloads(rendered) if levels[w["metadata"]["namespace"]] == "restricted"
+    ]
+    assert restricted
+    for workload in restricted:
+        pod = workload["spec"]["template"]["spec"]
+        name = workload["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert not any(key in pod for key in ("hostNetwork", "hostPID", "hostIPC")), name
+        assert not [v for v in pod.get("volumes", []) if "hostPath" in v], name
+        for spec in [*pod.get("initContainers", []), *pod["containers"]]:
+            context = spec["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, (name, spec["name"])
+            assert context["capabilities"]["drop"] == ["ALL"], (name, spec["name"])
+            assert context.get("runAsUser", 1) != 0, (name, spec["name"])

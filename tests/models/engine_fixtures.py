@@ -6,6 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from onnx import TensorProto, helper
+
 from models.engines import EngineManifest, EngineTarget, engine_cache_key, engine_paths
 
 ORIN = EngineTarget(tensorrt_version="10.3.0", device_name="Orin", compute_capability="8.7")
@@ -42,3 +44,19 @@ def fake_engine(
     manifest = EngineManifest.model_validate(fields | changes)
     manifest_path.write_text(manifest.model_dump_json(), encoding="utf-8")
     return engine_path, manifest
+
+
+def model_bytes(*opsets: tuple[str, int]) -> bytes:
+    """A small ONNX model importing `opsets` ((domain, version) pairs)."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets],
+        producer_name="a producer name long enough to need a two-byte length" * 3,
+    )
+    return bytes(model.SerializeToString())

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from models.errors import ModelError, RuntimeUnavailableError
 from models.trt_engine import BuildProgress, build_engine, builder_flags, onnx_opset, profile_shapes
+from tests.models.engine_fixtures import model_bytes
 
 
 def test_a_dynamic_batch_gets_a_profile_from_one_to_max_batch() -> None:
@@ -70,21 +70,6 @@ def test_progress_ignores_steps_of_unknown_phases() -> None:
     progress.phase_finish("never started")
 
     assert reports == []
-
-
-def model_bytes(*opsets: tuple[str, int]) -> bytes:
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets],
-        producer_name="a producer name long enough to need a two-byte length" * 3,
-    )
-    return bytes(model.SerializeToString())
 
 
 def test_it_reads_the_default_domain_opset_from_the_wire_format() -> None:

@@ -21,7 +21,6 @@ import importlib.util
 import pkgutil
 import sys
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,6 +65,13 @@ from edge.tracking.base import TrackState
 from edge.tracking.bytetrack import ByteTrackSettings
 from models.detection import letterbox_transform, to_detections
 from tests.edge.nanodet import MANIFEST, built_model, clip_frames, detector_settings
+from tests.edge.pipelines.pyds_standins import (
+    PYDS,
+    FrameMeta,
+    glist_of,
+    layer,
+    tensor_user_meta,
+)
 from tests.edge.sinks import RecordingSink
 from tests.footage.clips import VTEST
 
@@ -210,85 +216,6 @@ def test_usb_cameras_are_left_to_the_python_pipeline() -> None:
 
 
 # --- NvDs metadata, through stand-ins of pyds's objects --------------------------------------
-
-
-@dataclass
-class GList:
-    """A node of a GList as pyds exposes it: `data` and `next` (None at the end)."""
-
-    data: Any
-    next: GList | None = None
-
-
-def glist_of(items: list[Any]) -> GList | None:
-    head = None
-    for item in reversed(items):
-        head = GList(item, head)
-    return head
-
-
-@dataclass
-class ObjectMeta:
-    """NvDsObjectMeta's fields that the agent reads and writes."""
-
-    rect_params: SimpleNamespace = field(default_factory=SimpleNamespace)
-    detector_bbox_info: SimpleNamespace = field(
-        default_factory=lambda: SimpleNamespace(org_bbox_coords=SimpleNamespace())
-    )
-    confidence: float = 0.0
-    tracker_confidence: float = 0.0
-    class_id: int = 0
-    obj_label: str = ""
-    object_id: int = 0
-    unique_component_id: int = 0
-
-
-@dataclass
-class FrameMeta:
-    """NvDsFrameMeta's fields that the agent reads."""
-
-    pad_index: int = 0
-    batch_id: int = 0
-    frame_num: int = 0
-    buf_pts: int = 0
-    obj_meta_list: GList | None = None
-    frame_user_meta_list: GList | None = None
-    added: list[ObjectMeta] = field(default_factory=list)
-
-
-def layer(name: str, array: np.ndarray) -> SimpleNamespace:
-    """NvDsInferLayerInfo: a name, a data type, dims without the batch and a host buffer."""
-    dims = list(array.shape) + [0] * (8 - array.ndim)
-    return SimpleNamespace(
-        layerName=name,
-        dataType=0,
-        inferDims=SimpleNamespace(numDims=array.ndim, d=dims),
-        buffer=np.ascontiguousarray(array, dtype=np.float32),
-    )
-
-
-def tensor_user_meta(layers: list[SimpleNamespace]) -> SimpleNamespace:
-    return SimpleNamespace(
-        base_meta=SimpleNamespace(meta_type="NVDSINFER_TENSOR_OUTPUT_META"),
-        user_meta_data=SimpleNamespace(num_output_layers=len(layers), layers=layers),
-    )
-
-
-def identity(data: Any) -> Any:
-    return data
-
-
-PYDS = SimpleNamespace(
-    NvDsFrameMeta=SimpleNamespace(cast=identity),
-    NvDsObjectMeta=SimpleNamespace(cast=identity),
-    NvDsUserMeta=SimpleNamespace(cast=identity),
-    NvDsInferTensorMeta=SimpleNamespace(cast=identity),
-    NvDsMetaType=SimpleNamespace(NVDSINFER_TENSOR_OUTPUT_META="NVDSINFER_TENSOR_OUTPUT_META"),
-    get_nvds_LayerInfo=lambda meta, index: meta.layers[index],
-    get_ptr=lambda buffer: buffer.ctypes.data,
-    nvds_acquire_obj_meta_from_pool=lambda batch_meta: ObjectMeta(),
-    nvds_add_obj_meta_to_frame=lambda frame_meta, obj, parent: frame_meta.added.append(obj),
-)
 
 
 def test_tensors_are_read_by_layer_name_as_copies() -> None:

@@ -3,7 +3,7 @@
 (`pyds_standins.py`). The stand-in stream pushes real vtest frames through the two probes
 the way nvinfer and nvtracker would (NanoDet output tensors from ONNX Runtime, then object ids),
 so the pipeline's own code runs: engine preparation, config files, elements, properties, links,
-probes, the stop and error paths, and the crops that reach the sink.
+probes, the stop and error paths, the crops that reach the sink, and the agent's deepstream run.
 
 On a Jetson, `test_deepstream.py::test_it_tracks_the_pedestrians_of_vtest_on_a_jetson` runs the
 real thing.
@@ -22,7 +22,10 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from edge import app
+from edge.config import EdgeConfig
 from edge.crops.selector import CropSettings
+from edge.delivery import CountingDelivery
 from edge.detectors.base import ModelSettings
 from edge.detectors.model import load_model_spec
 from edge.detectors.preprocess import Preprocessor
@@ -187,3 +190,30 @@ def test_a_missing_deepstream_plugin_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(BackendUnavailable, match="GStreamer element nvtracker is missing"):
         pipeline.run(threading.Event())
+
+
+def test_the_agent_runs_a_deepstream_config_to_a_summary(tmp_path: Path) -> None:
+    built_model()  # skips when the model is not built
+    config = EdgeConfig.model_validate(
+        {
+            "device": {"id": "jetson-1", "hardware_profile": "jetson-orin"},
+            "detector": {
+                "type": "trt", "model": {"manifest": str(MANIFEST)},
+                "engine_cache": str(tmp_path / "engines"),
+            },
+            "pipeline": {"type": "deepstream", "width": 768, "height": 576},
+            "cameras": [{"id": "door", "source": {"url": str(VTEST)}, "labels": ["person"]}],
+            "journal": {"path": str(tmp_path / "journal.db")},
+        }
+    )  # fmt: skip
+
+    def play(built: Pipeline) -> None:
+        push_frames(built, clip_frames(3))
+        built.bus.post(SimpleNamespace(type="EOS"))
+
+    gst_standins.STREAM.play = play
+
+    summary = app.run(config, delivery=CountingDelivery())
+
+    assert (summary.frames, summary.failed_cameras, summary.exit_code) == (3, (), 0)
+    assert summary.tracks >= 1 and summary.crops_queued >= 1

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydantic import TypeAdapter
 
 from edge.detectors.base import Detector
 from edge.detectors.preprocess import Preprocessor
@@ -186,7 +187,7 @@ class Measurement:
 
     def settings(self) -> DetectorConfig:
         """The detector's settings: the backend's defaults but for the model and threshold."""
-        return DetectorConfig.model_validate(
+        return TypeAdapter(DetectorConfig).validate_python(
             {
                 "type": self.detector,
                 "model": {"manifest": self.manifest},

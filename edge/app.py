@@ -15,6 +15,11 @@ its whole reconnection budget) or whose pipeline hits a bug stops the whole agen
 On a device that makes the supervisor (systemd, Kubernetes) restart the agent and shows the
 failure, instead of leaving a camera silently dead beside healthy ones.
 
+With `pipeline: {type: deepstream}` one `DeepStreamPipeline` runs every camera instead (decode,
+inference and tracking on the GPU, then the same track ledgers, journal and delivery); it runs
+on the main thread's GLib loop, files are not resumed, and models are not swapped while it runs
+(no deployer: a new model is a restart).
+
 Shutdown: cameras end their tracks (crops and summaries of objects still in view are spooled),
 the delivery layer gets `delivery.drain_timeout_s` to empty the outbox, then stops. A second
 signal skips the drain; a third one kills the process the default way.
@@ -23,6 +28,7 @@ signal skips the drain; a third one kills the process the default way.
 from __future__ import annotations
 
 import logging
+import pkgutil
 import signal
 import threading
 import time
@@ -31,24 +37,31 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edge.config import EdgeConfig
 from edge.delivery import CountingDelivery, DeliveryStats, OutboxDelivery
 from edge.deploy.agent import Deployer
 from edge.deploy.swap import LoadedModel, ModelSlot
 from edge.detectors.base import Detector
+from edge.detectors.model import load_model_spec
 from edge.detectors.registry import create_detector
-from edge.errors import SourceError
+from edge.detectors.trt import TrtSettings
+from edge.errors import ConfigError, SourceError
 from edge.journal import Journal, journal_path
 from edge.logs import ErrorTally
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
+from edge.pipelines.deepstream.settings import DeepStreamSettings
 from edge.pipelines.python import PythonPipeline
+from edge.pipelines.registry import PIPELINES
 from edge.records import CameraEvent, EventSeverity, ModelRef
 from edge.sources.base import SourceStatus
 from edge.sources.capture import CaptureSource
 from edge.tracking.registry import create_tracker
 from edge.transport.heartbeat import CameraSample
+
+if TYPE_CHECKING:
+    from edge.pipelines.deepstream.pipeline import DeepStreamPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +285,15 @@ def run(
 ) -> RunSummary:
     """Run the agent until every camera is done or `stop` is set; return what it did.
 
-    `max_frames` ends each camera after that many processed frames. `delivery` replaces the one
-    the config describes (tests). Raises ModelError, BackendUnavailable or ConfigError when a
-    component cannot be built; camera failures are reported in the summary instead.
+    `max_frames` ends each camera after that many processed frames (python pipeline only).
+    `delivery` replaces the one the config describes (tests). Raises ModelError,
+    BackendUnavailable or ConfigError when a component cannot be built; camera failures are
+    reported in the summary instead.
     """
+    if isinstance(config.pipeline, DeepStreamSettings):
+        return _run_deepstream(
+            config, config.pipeline, delivery, _Shutdown(stop or threading.Event())
+        )
     shutdown = _Shutdown(stop or threading.Event())
     started = time.perf_counter()
     errors = ErrorTally()
@@ -335,6 +353,65 @@ def run(
         summary.crops_queued, summary.crops_sent, summary.seconds,
     )  # fmt: skip
     return summary
+
+
+def _run_deepstream(
+    config: EdgeConfig,
+    settings: DeepStreamSettings,
+    delivery: Delivery | None,
+    shutdown: _Shutdown,
+) -> RunSummary:
+    """`run` for the DeepStream pipeline (see the module docstring)."""
+    detector = config.detector
+    if not isinstance(detector, TrtSettings):  # EdgeConfig checks it; this tells mypy
+        raise ConfigError("pipeline type deepstream needs detector type trt")
+    started = time.perf_counter()
+    errors = ErrorTally()
+    failed: tuple[str, ...] = ()
+    with ExitStack() as resources:
+        logging.getLogger().addHandler(errors)
+        resources.callback(logging.getLogger().removeHandler, errors)
+        outbox = config.delivery.outbox.path if config.delivery else None
+        journal = Journal(journal_path(config.journal, outbox))
+        resources.callback(journal.close)
+        if delivery is None:
+            spec = load_model_spec(detector.model)
+            model = ModelRef(spec.name, spec.version)
+            delivery = build_delivery(
+                config,
+                model,
+                tracks_interrupted=journal.tracks_interrupted_total,
+                errors=errors.snapshot,
+            )
+        resources.callback(delivery.close)
+        # No file identity: DeepStream reads files from the start, so no position is kept.
+        journals = {camera.id: journal.camera(camera.id, None) for camera in config.cameras}
+        # Resolved on use: the module is the one that knows gi and pyds (it imports them in run).
+        backend = pkgutil.resolve_name(PIPELINES[settings.type])
+        pipeline: DeepStreamPipeline = backend(
+            config.cameras,
+            settings=settings,
+            detector=detector,
+            tracker=config.tracker,
+            crops=config.crops,
+            sink=delivery,
+            journals=journals,
+        )
+        delivery.start()
+        interrupted = journal.recover(delivery)
+        with shutdown.installed():
+            try:
+                stats = pipeline.run(shutdown.stop)
+            except SourceError as err:
+                logger.error("%s", err)
+                failed = tuple(camera.id for camera in config.cameras)
+                stats = pipeline.stats()
+            timeout = config.delivery.drain_timeout_s if config.delivery else 0.0
+            delivery.drain(timeout, shutdown.skip_drain)
+        delivered = delivery.stats()
+    return _summarise(
+        list(stats.values()), delivered, interrupted, time.perf_counter() - started, failed
+    )
 
 
 def _deployer(config: EdgeConfig, slots: dict[str, ModelSlot]) -> Deployer | None:

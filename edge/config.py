@@ -24,9 +24,13 @@ from edge.crops.selector import CropSettings
 from edge.delivery import DeliverySettings
 from edge.deploy.agent import DeploySettings
 from edge.detectors.registry import DetectorConfig
+from edge.detectors.trt import TrtSettings
 from edge.journal import JournalSettings
 from edge.logs import LogFormat, LogLevel
 from edge.pipelines.base import CameraSettings
+from edge.pipelines.python import PythonPipelineSettings
+from edge.pipelines.registry import PipelineConfig
+from edge.sources.base import SourceKind
 from edge.tracking.bytetrack import ByteTrackSettings
 from edge.tracking.registry import TrackerSettings
 from sightline.names import Name
@@ -53,7 +57,14 @@ class EdgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     device: DeviceSettings = Field(description="Identity of this device.")
-    detector: DetectorConfig = Field(description="Object detector backend and model (type: ort).")
+    detector: DetectorConfig = Field(
+        description="Object detector backend and model (type: ort | trt)."
+    )
+    pipeline: PipelineConfig = Field(
+        default=PythonPipelineSettings(),
+        description="How video becomes tracks (type: python | deepstream). deepstream needs the "
+        "edge-jetson image and detector type trt.",
+    )
     tracker: TrackerSettings = Field(
         default=ByteTrackSettings(), description="Multi-object tracker, one per camera."
     )
@@ -104,7 +115,24 @@ class EdgeConfig(BaseModel):
                 f"tracker.low_score ({self.tracker.low_score}): the tracker would never see the "
                 "weak detections that keep occluded objects' tracks alive"
             )
+        if self.pipeline.type == "deepstream":
+            self._check_deepstream()
         return self
+
+    def _check_deepstream(self) -> None:
+        detector = self.detector
+        if not isinstance(detector, TrtSettings):
+            raise ValueError("pipeline type deepstream runs the model as a TensorRT engine: "
+                             "set detector.type to trt")  # fmt: skip
+        if detector.max_batch < len(self.cameras):
+            raise ValueError(
+                f"pipeline type deepstream infers one frame of each camera per batch: "
+                f"detector.max_batch ({detector.max_batch}) must be at least the number of "
+                f"cameras ({len(self.cameras)})"
+            )
+        usb = [c.id for c in self.cameras if c.source.kind is SourceKind.USB]
+        if usb:
+            raise ValueError(f"pipeline type deepstream cannot open USB cameras: {usb}")
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:

@@ -90,14 +90,26 @@ def letterbox(
     goes right/bottom).
     """
     height, width = frame.shape[:2]
+    transform = letterbox_transform((width, height), size)
+    new_w, new_h = round(width * transform.scale), round(height * transform.scale)
+    resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h))
+    canvas = np.zeros((size[1], size[0], frame.shape[2]), dtype=np.uint8)
+    x, y = transform.pad_x, transform.pad_y
+    canvas[y : y + new_h, x : x + new_w] = resized
+    return canvas, transform
+
+
+def letterbox_transform(frame_size: tuple[int, int], size: tuple[int, int]) -> LetterboxTransform:
+    """Where `letterbox` puts a frame of `frame_size` (width, height) on a `size` canvas, without
+    the pixels: for runtimes that letterbox themselves (DeepStream's nvinfer with symmetric
+    padding), whose model-input boxes still have to be mapped back to the frame."""
+    width, height = frame_size
     target_w, target_h = size
     scale = min(target_w / width, target_h / height)
     new_w, new_h = round(width * scale), round(height * scale)
-    resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h))
-    pad_x, pad_y = (target_w - new_w) // 2, (target_h - new_h) // 2
-    canvas = np.zeros((target_h, target_w, frame.shape[2]), dtype=np.uint8)
-    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
-    return canvas, LetterboxTransform(scale, pad_x, pad_y, width, height)
+    return LetterboxTransform(
+        scale, (target_w - new_w) // 2, (target_h - new_h) // 2, width, height
+    )
 
 
 def to_nchw(

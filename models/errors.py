@@ -27,3 +27,8 @@ class ChecksumMismatchError(ModelError):
 
 class ModelNotBuiltError(ModelError):
     """The model is not in the cache; the message says which command builds it."""
+
+
+class RuntimeUnavailableError(ModelError):
+    """An inference runtime (TensorRT, pycuda) or the GPU it needs is missing on this machine;
+    the message says what to install. Callers that have a `BackendUnavailable` translate it."""

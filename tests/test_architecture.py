@@ -44,6 +44,12 @@ LIGHT_MODELS = (
     "models.errors",
     "models.cache",
     "models.detection",
+    # TensorRT engines: the manifest and cache key (pure), the one builder and the runner, shared
+    # by the edge (builds at model swap) and export (INT8 builds). tensorrt and pycuda are
+    # imported inside their functions, never at module import, so these stay light.
+    "models.engines",
+    "models.trt_engine",
+    "models.trt_runtime",
 )
 
 # One row per part; adding a top-level package is adding its row here.
@@ -161,8 +167,10 @@ def test_every_import_follows_the_dependency_table(monkeypatch: pytest.MonkeyPat
 
 def test_the_light_models_modules_load_neither_the_recipe_nor_a_runtime() -> None:
     heavy = ["models.build", "models.fetch", "export", "onnx", "onnxruntime", "cv2", "torch"]
+    heavy += ["tensorrt", "pycuda"]
     script = (
         "import sys, models.manifest, models.errors, models.cache\n"
+        "import models.engines, models.trt_engine, models.trt_runtime\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     result = subprocess.run(

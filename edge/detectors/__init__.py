@@ -4,5 +4,6 @@ Public surface: the contract in `base` (`Detector`, `DetectorSettings`), `regist
 to build the configured backend, `model.ModelSpec` (what a backend runs), and `fake.FakeDetector`
 (scripted detections, no model) for unit tests and local development. The pure helpers every
 backend shares (letterbox, NanoDet decode, NMS) live in `models.detection`, because the cloud
-detects uploaded images with them too; `preprocess.Preprocessor` makes the input tensors.
+detects uploaded images with them too; `preprocess.Preprocessor` makes the input tensors and
+`nanodet` holds the interface check and decode that the backends (`ort`, `trt`) share.
 """

@@ -15,14 +15,9 @@ from pydantic import Field
 
 from edge.detectors.base import DetectorSettings
 from edge.detectors.model import ModelSpec, load_model_spec
+from edge.detectors.nanodet import check_interface, decode
 from edge.errors import BackendUnavailable
-from models.detection import (
-    NANODET_OUTPUT_NAMES,
-    FloatArray,
-    RawDetections,
-    decode_nanodet,
-    nanodet_levels,
-)
+from models.detection import FloatArray, RawDetections
 from models.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -84,7 +79,12 @@ class OrtDetector:
         self._spec = spec = load_model_spec(settings.model)
         started = time.perf_counter()
         self._session = _session(runtime, spec.read_verified(), spec, settings.intra_op_threads)
-        self._check_interface()
+        check_interface(
+            spec,
+            f"model {spec.path}",
+            {i.name: i.shape for i in self._session.get_inputs()},
+            (o.name for o in self._session.get_outputs()),
+        )
         self._output_names = [output.name for output in self._session.get_outputs()]
         # Warm-up: ONNX Runtime's first run allocates its memory arena and prepares kernels, and
         # costs several steady-state runs. Paying it here keeps that stall out of the first
@@ -97,26 +97,6 @@ class OrtDetector:
             spec.name, spec.version, time.perf_counter() - started, settings.intra_op_threads,
         )  # fmt: skip
 
-    def _check_interface(self) -> None:
-        spec = self._spec
-        inputs = {i.name: i.shape for i in self._session.get_inputs()}
-        outputs = {o.name for o in self._session.get_outputs()}
-        expected_outputs = {name for pair in NANODET_OUTPUT_NAMES.values() for name in pair}
-        width, height = spec.input_size
-        shape = list(inputs.get(spec.input_name) or [0])
-        # A dynamic batch dimension shows up as a name (str) or None.
-        batch_ok = shape[0] == 1 or not isinstance(shape[0], int)
-        if not batch_ok or shape[1:] != [3, height, width]:
-            raise ModelError(
-                f"model {spec.path}: inputs {inputs} do not match the manifest's "
-                f"{spec.input_name} [1, 3, {height}, {width}]"
-            )
-        if not expected_outputs <= outputs:
-            raise ModelError(
-                f"model {spec.path}: the ort detector decodes NanoDet outputs "
-                f"{sorted(expected_outputs)}, the model has {sorted(outputs)}"
-            )
-
     @property
     def spec(self) -> ModelSpec:
         """The model being run."""
@@ -124,18 +104,9 @@ class OrtDetector:
 
     def detect(self, tensor: FloatArray) -> RawDetections:
         """Detections in model-input pixels, best first (see `Detector.detect`)."""
-        settings = self._settings
         outputs = self._session.run(self._output_names, {self._spec.input_name: tensor})
-        scores, box_logits = nanodet_levels(dict(zip(self._output_names, outputs, strict=True)))
-        return decode_nanodet(
-            scores,
-            box_logits,
-            input_size=self._spec.input_size,
-            score_threshold=settings.score_threshold,
-            iou_threshold=settings.iou_threshold,
-            max_detections=settings.max_detections,
-            class_agnostic=settings.class_agnostic,
-        )
+        named = dict(zip(self._output_names, outputs, strict=True))
+        return decode(named, self._spec, self._settings)
 
     def close(self) -> None:
         """Drop the session; ONNX Runtime frees it with the last reference."""

@@ -4,6 +4,7 @@ Public surface: the contract in `base` (`CameraSettings`, `PipelineSink`, `Pipel
 `tracks.TrackLedger`, the per-track state every pipeline backend feeds its `TrackUpdate`s to (track
 ids, first/last seen, best crops, summaries); and `python.PythonPipeline` (decode, detector and
 tracker in this process, then the ledger). The records a pipeline emits (`Crop`, `TrackSummary`,
-`CameraEvent`) are in `edge.records`. A DeepStream pipeline, which owns decode, inference and
-tracking itself, would feed the same ledger and emit the same records.
+`CameraEvent`) are in `edge.records`. `deepstream.pipeline.DeepStreamPipeline` owns decode,
+inference and tracking itself (on the GPU) and feeds the same ledger, so it emits the same
+records; `registry` lists both by config `type`.
 """

@@ -1,6 +1,6 @@
 """The pipeline contract: a camera's settings in; crops, track summaries and events out.
 
-Pipelines (`python.py` now, a DeepStream pipeline later) turn video into the records of
+Pipelines (`python.py`, `deepstream/`) turn video into the records of
 `edge.records` and hand them to a `PipelineSink`; nothing past the sink sees frames, tensors or
 tracker internals.
 """

@@ -28,9 +28,11 @@ import time
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.crops.selector import CropSettings
 from edge.deploy.swap import LoadedModel, ModelSlot
@@ -46,6 +48,14 @@ from edge.tracking.base import Tracker
 from models.detection import RawDetections, to_detections
 
 logger = logging.getLogger(__name__)
+
+
+class PythonPipelineSettings(BaseModel):
+    """Decode, detector and tracker in the agent's own process, one thread per camera."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["python"] = Field(default="python", description="Pipeline backend key.")
 
 
 class PythonPipeline:

@@ -1,7 +1,8 @@
 """The tracker contract: detections of one camera in, per-track updates out.
 
-Everything a pipeline needs to know about tracking is here; backends (`bytetrack.py`, and later the
-DeepStream probe, which converts NvDs metadata into these same dataclasses) only implement it.
+Everything a pipeline needs to know about tracking is here; backends (`bytetrack.py`) implement
+it, and the DeepStream pipeline converts nvtracker's metadata into these same dataclasses
+(`edge.pipelines.deepstream.updates`).
 """
 
 from __future__ import annotations

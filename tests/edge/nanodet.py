@@ -6,10 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.detectors.base import ModelSettings
 from edge.detectors.ort import OrtSettings
+from tests.footage.clips import clip_path
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "models" / "nanodet-g.toml"
@@ -46,3 +49,15 @@ def tampered_copy(directory: Path) -> Path:
     data[len(data) // 2] ^= 0x01
     (directory / model.name).write_bytes(bytes(data))
     return manifest
+
+
+def clip_frames(count: int, name: str = "vtest-3s.avi") -> list[np.ndarray]:
+    """The first `count` frames (BGR) of a derived test clip."""
+    capture = cv2.VideoCapture(str(clip_path(name)))
+    images = []
+    for _ in range(count):
+        ok, image = capture.read()
+        assert ok, f"{name} has fewer than {count} frames"
+        images.append(image)
+    capture.release()
+    return images

@@ -17,8 +17,8 @@ from edge.detectors.preprocess import Preprocessor
 from edge.detectors.registry import create_detector
 from models.detection import RawDetections, to_detections
 from models.errors import ModelError
-from tests.edge.nanodet import built_model, detector_settings, tampered_copy
-from tests.footage.clips import VTEST, clip_path
+from tests.edge.nanodet import built_model, clip_frames, detector_settings, tampered_copy
+from tests.footage.clips import VTEST
 from tests.models.built_models import unavailable
 
 PERSON = 0
@@ -34,14 +34,7 @@ def detector() -> OrtDetector:
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(clip_path("vtest-3s.avi")))
-    images = []
-    for _ in range(4):
-        ok, image = capture.read()
-        assert ok
-        images.append(image)
-    capture.release()
-    return images
+    return clip_frames(4)
 
 
 def test_it_finds_the_pedestrians_of_vtest_in_model_input_pixels(

@@ -1,8 +1,11 @@
-"""`python -m export onnx`: a user's PyTorch model to a checked ONNX file.
+"""`python -m export onnx|engine`: a user's PyTorch model to a checked ONNX file, and an ONNX
+model to a TensorRT engine with its manifest.
 
 onnx     export a detector or embedder (module:factory [+ --weights] or --torchscript) with a
          dynamic batch axis, check the graph and compare ONNX Runtime with the source model on
          real vtest.avi frames or crops; writes FILE and FILE.report.json
+engine   build an FP16 or INT8 engine of a built model (or any ONNX file with a manifest); INT8
+         is calibrated on real frames and crops and refused when it drifts from FP16
 
 Exit status: 0 accepted, 1 refused or failed (the message and the report say why), 2 bad
 arguments.
@@ -15,16 +18,26 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from export.engine_build import (
+    EngineBuildError,
+    EngineOutcome,
+    EngineRequest,
+    ProgressPrinter,
+    build,
+)
 from export.onnx_checks import OnnxCheckError
 from export.onnx_graph import OPSET
 from export.parity import Tolerance
+from export.parity_gate import GateBound
 from export.samples import VTEST, SamplesError
 from export.torch_to_onnx import ExportError, ExportReport, ExportRequest, export_to_onnx
-from models.manifest import InputSpec
+from models.cache import built_model, cache_root
+from models.errors import ModelError
+from models.manifest import InputSpec, RuntimeManifest, manifest_path, read_runtime_manifest
 
 logger = logging.getLogger("export")
 
@@ -116,6 +129,119 @@ def _onnx_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     onnx.set_defaults(run=_run_onnx)
 
 
+# Defaults by task: what the model sees in service (whole frames for a detector, person crops
+# for an embedder), and enough of it that calibration and the gate see many walkers.
+_CALIBRATION = {"detector": (128, 0), "crop-embedder": (0, 256)}
+_HELD_OUT = {"detector": 24, "crop-embedder": 64}
+_INT8_ONLY = (
+    "calibration_frames",
+    "calibration_crops",
+    "calibration_batch",
+    "held_out",
+    "min_box_recall",
+    "min_cosine",
+)
+
+
+def _model(args: argparse.Namespace) -> tuple[Path, RuntimeManifest]:
+    """The ONNX file and its manifest: a built model by name, or a file and a manifest."""
+    if args.name is not None:
+        if args.onnx is not None or args.manifest is not None:
+            raise ValueError("give a model name or --onnx with --manifest, not both")
+        manifest = read_runtime_manifest(manifest_path(args.name))
+        return built_model(manifest), manifest
+    if args.onnx is None or args.manifest is None:
+        raise ValueError("give a model name, or both --onnx FILE and --manifest FILE")
+    return args.onnx, read_runtime_manifest(args.manifest)
+
+
+def engine_request(args: argparse.Namespace) -> EngineRequest:
+    """The request the `engine` arguments describe. Raises `ValueError` for arguments that do
+    not fit together or the model, before anything is built."""
+    onnx, manifest = _model(args)
+    task = manifest.task
+    fixed_batch = isinstance(manifest.input.shape[0], int)
+    max_batch = args.max_batch or (1 if fixed_batch else 8)
+    if fixed_batch and max_batch != manifest.input.shape[0]:
+        raise ValueError(f"{manifest.name} has a fixed batch of {manifest.input.shape[0]}")
+    if args.precision == "fp16":
+        named = [f"--{n.replace('_', '-')}" for n in _INT8_ONLY if getattr(args, n) is not None]
+        if named:
+            raise ValueError(f"{', '.join(named)} only apply to --precision int8")
+    frames, crops = _CALIBRATION.get(task, (0, 0))
+    bound = GateBound()
+
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return EngineRequest(
+        onnx=onnx,
+        manifest=manifest,
+        precision=args.precision,
+        max_batch=max_batch,
+        cache_dir=given(args.cache_dir, cache_root() / "engines"),
+        video=args.video,
+        calibration_frames=given(args.calibration_frames, frames),
+        calibration_crops=given(args.calibration_crops, crops),
+        calibration_batch=given(args.calibration_batch, max_batch),
+        held_out=given(args.held_out, _HELD_OUT.get(task, 1)),
+        bound=GateBound(
+            box_recall=given(args.min_box_recall, bound.box_recall),
+            mean_cosine=given(args.min_cosine, bound.mean_cosine),
+        ),
+    )
+
+
+def _print_engine(outcome: EngineOutcome) -> None:
+    manifest = outcome.manifest
+    lines = [
+        f"{'accepted' if outcome.accepted else 'REFUSED'}: {manifest.model_name} "
+        f"{manifest.precision}, batch 1..{manifest.max_batch}, {manifest.target.device_name} "
+        f"(TensorRT {manifest.target.tensorrt_version}), built in {manifest.build_seconds:.0f}s",
+        f"engine: {outcome.engine or 'deleted'}",
+        f"{'manifest' if outcome.accepted else 'report'}: {outcome.manifest_path}",
+    ]
+    if manifest.calibration is not None:
+        c = manifest.calibration
+        lines.append(f"calibration: {c.frames} frames, {c.crops} crops, batches of {c.batch_size}")
+    if manifest.parity is not None:
+        p = manifest.parity
+        lines.append(f"parity: {p.metric} = {p.value:.4f} (bound {p.bound}) vs {p.reference}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _run_engine(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        request = engine_request(args)
+    except (ValueError, ValidationError) as err:
+        message = _validation_message(err) if isinstance(err, ValidationError) else str(err)
+        parser.error(message)
+    outcome = build(request, ProgressPrinter())
+    _print_engine(outcome)
+    if not outcome.accepted:
+        logger.error("the INT8 engine drifts past the bound from FP16: refused and deleted")
+        return 1
+    return 0
+
+
+def _engine_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    engine = commands.add_parser("engine", help="build a TensorRT engine (FP16, or gated INT8)")
+    engine.add_argument("name", nargs="?", help="a built model (models/NAME.toml)")
+    engine.add_argument("--onnx", type=Path, metavar="FILE", help="or an ONNX file ...")
+    engine.add_argument("--manifest", type=Path, metavar="FILE", help="... with its manifest")
+    engine.add_argument("--precision", choices=["fp16", "int8"], default="fp16")
+    engine.add_argument("--max-batch", type=int, help="default: the fixed batch, else 8")
+    engine.add_argument("--cache-dir", type=Path, help="default: $SIGHTLINE_CACHE_DIR/engines")
+    engine.add_argument("--video", type=Path, default=VTEST, help="real footage")
+    engine.add_argument("--calibration-frames", type=int, help="default: 128 for a detector")
+    engine.add_argument("--calibration-crops", type=int, help="default: 256 for an embedder")
+    engine.add_argument("--calibration-batch", type=int, help="default: --max-batch")
+    engine.add_argument("--held-out", type=int, help="frames or crops judged (24 / 64)")
+    engine.add_argument("--min-box-recall", type=float, help="detector bound (0.9)")
+    engine.add_argument("--min-cosine", type=float, help="embedder bound (0.98)")
+    engine.set_defaults(run=_run_engine)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line (`--help` shows the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -125,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _onnx_parser(commands)
+    _engine_parser(commands)
     return parser
 
 
@@ -137,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args, command_line))
-    except (ExportError, OnnxCheckError, SamplesError) as err:
+    except (ExportError, OnnxCheckError, SamplesError, EngineBuildError, ModelError) as err:
         logger.error("%s", err)
         return 1
 

@@ -136,10 +136,9 @@ _HELD_OUT = {"detector": 24, "crop-embedder": 64}
 _INT8_ONLY = (
     "calibration_frames",
     "calibration_crops",
-    "calibration_batch",
     "held_out",
-    "min_box_recall",
-    "min_cosine",
+    "max_boxes_lost",
+    "max_cosine_distance",
 )
 
 
@@ -183,11 +182,10 @@ def engine_request(args: argparse.Namespace) -> EngineRequest:
         video=args.video,
         calibration_frames=given(args.calibration_frames, frames),
         calibration_crops=given(args.calibration_crops, crops),
-        calibration_batch=given(args.calibration_batch, max_batch),
         held_out=given(args.held_out, _HELD_OUT.get(task, 1)),
         bound=GateBound(
-            box_recall=given(args.min_box_recall, bound.box_recall),
-            mean_cosine=given(args.min_cosine, bound.mean_cosine),
+            boxes_lost=given(args.max_boxes_lost, bound.boxes_lost),
+            cosine_distance=given(args.max_cosine_distance, bound.cosine_distance),
         ),
     )
 
@@ -235,10 +233,9 @@ def _engine_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     engine.add_argument("--video", type=Path, default=VTEST, help="real footage")
     engine.add_argument("--calibration-frames", type=int, help="default: 128 for a detector")
     engine.add_argument("--calibration-crops", type=int, help="default: 256 for an embedder")
-    engine.add_argument("--calibration-batch", type=int, help="default: --max-batch")
     engine.add_argument("--held-out", type=int, help="frames or crops judged (24 / 64)")
-    engine.add_argument("--min-box-recall", type=float, help="detector bound (0.9)")
-    engine.add_argument("--min-cosine", type=float, help="embedder bound (0.98)")
+    engine.add_argument("--max-boxes-lost", type=float, help="detector bound (0.1)")
+    engine.add_argument("--max-cosine-distance", type=float, help="embedder bound (0.02)")
     engine.set_defaults(run=_run_engine)
 
 

@@ -9,7 +9,7 @@ again (`read_calibration_cache`) it skips calibration. Everything but the copy t
 pure and lives in `CalibrationFeed`, tested without TensorRT. The `trt.IInt8EntropyCalibrator2`
 subclass is made by `make_entropy_calibrator`, which is the only place tensorrt and pycuda are
 imported (NVIDIA's Python samples' calibrator shape: a device buffer of one batch,
-`memcpy_htod`, the pointer as an int).
+`memcpy_htod`, the pointer as an int; in the primary context, as `models.trt_runtime`).
 
 The images are real (`export.samples`) and fed exactly as the runtime feeds them
 (`export.samples.input_tensor`: the detectors' letterbox or the embedder's stretch, mean, std and
@@ -145,18 +145,25 @@ class CalibrationFeed:
 def make_entropy_calibrator(feed: CalibrationFeed) -> Any:
     """A `trt.IInt8EntropyCalibrator2` that feeds `feed`'s batches through one device buffer.
 
-    Imports tensorrt and pycuda (with `pycuda.autoinit`'s context on the first GPU, as NVIDIA's
-    samples do); raises ImportError where they are missing.
+    The buffer lives in device 0's primary CUDA context, the one TensorRT's builder and
+    `models.trt_runtime.TrtRunner` use; it is made current only around our own CUDA calls, so
+    that TensorRT, reading the buffer from its own thread state, finds it in its context.
+    Raises ImportError where tensorrt or pycuda is missing.
     """
     # Imported by name: neither ships type information, and both exist only on NVIDIA machines.
-    importlib.import_module("pycuda.autoinit")  # makes the CUDA context the buffer lives in
-    cuda = importlib.import_module("pycuda.driver")
     trt = importlib.import_module("tensorrt")
+    cuda = importlib.import_module("pycuda.driver")
+    cuda.init()
+    context = cuda.Device(0).retain_primary_context()
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined,misc]
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self._buffer = cuda.mem_alloc(feed.batch_nbytes)
+            context.push()
+            try:
+                self._buffer = cuda.mem_alloc(feed.batch_nbytes)
+            finally:
+                cuda.Context.pop()
 
         def get_batch_size(self) -> int:
             return feed.batch_size
@@ -165,7 +172,11 @@ def make_entropy_calibrator(feed: CalibrationFeed) -> Any:
             batch = feed.next_batch()
             if batch is None:
                 return None
-            cuda.memcpy_htod(self._buffer, batch)
+            context.push()
+            try:
+                cuda.memcpy_htod(self._buffer, batch)
+            finally:
+                cuda.Context.pop()
             return [int(self._buffer)]
 
         def read_calibration_cache(self) -> bytes | None:

@@ -88,9 +88,6 @@ class EngineRequest(BaseModel):
     video: Path = Field(default=VTEST, description="real footage for calibration and parity")
     calibration_frames: int = Field(ge=0, description="frames calibrated on")
     calibration_crops: int = Field(ge=0, description="person crops calibrated on")
-    calibration_batch: int = Field(
-        ge=1, le=256, description="images per calibration batch, at most `max_batch`"
-    )
     held_out: int = Field(ge=1, description="frames (detector) or crops (embedder) judged on")
     bound: GateBound = Field(default_factory=GateBound)
     score_threshold: float = Field(
@@ -112,18 +109,13 @@ class EngineRequest(BaseModel):
                     f"{task}: build it in FP16"
                 )
             self.plan()  # raises ValueError for a plan that cannot fill one batch
-            if self.calibration_batch > self.max_batch:
-                raise ValueError(
-                    f"calibration batches of {self.calibration_batch} exceed the engine's "
-                    f"largest batch, {self.max_batch}"
-                )
         return self
 
     def plan(self) -> CalibrationPlan:
-        """The calibration this request asks for."""
-        return CalibrationPlan(
-            self.calibration_frames, self.calibration_crops, self.calibration_batch
-        )
+        """The calibration this request asks for, in batches of `max_batch`: TensorRT
+        calibrates a dynamic-batch network at one shape, its profile's optimum, which
+        `models.trt_engine` sets to the largest batch."""
+        return CalibrationPlan(self.calibration_frames, self.calibration_crops, self.max_batch)
 
 
 @dataclass(frozen=True)
@@ -228,12 +220,11 @@ def judge(
         if not any(len(frame) for frame in fp16):
             raise EngineBuildError("the FP16 engine finds nothing in the held-out frames")
         recall, _ = box_agreement(fp16, int8)
-        return decide(DETECTOR_METRIC, recall, request.bound.box_recall)
+        return decide(DETECTOR_METRIC, 1.0 - recall, request.bound.boxes_lost)
     stacked = {name: np.concatenate([o[name] for o in reference]) for name in reference[0]}
     compared = {name: np.concatenate([o[name] for o in candidate]) for name in candidate[0]}
-    return decide(
-        EMBEDDER_METRIC, embedding_agreement(stacked, compared), request.bound.mean_cosine
-    )
+    distance = 1.0 - embedding_agreement(stacked, compared)
+    return decide(EMBEDDER_METRIC, distance, request.bound.cosine_distance)
 
 
 def _cached(request: EngineRequest, model_sha256: str) -> tuple[Path, EngineManifest] | None:

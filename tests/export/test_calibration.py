@@ -98,18 +98,44 @@ class _FakeCalibratorBase:
 
 
 class _FakeDriver:
-    """pycuda.driver: mem_alloc gives an allocation that int() turns into a device pointer."""
+    """pycuda.driver: init, the device's primary context, mem_alloc (an allocation that int()
+    turns into a device pointer) and memcpy_htod, each call recording the context stack."""
 
     def __init__(self) -> None:
-        self.copies: list[tuple[int, np.ndarray]] = []
-        self.allocated: list[int] = []
+        self.copies: list[tuple[int, np.ndarray, list[str]]] = []
+        self.allocated: list[tuple[int, list[str]]] = []
+        self.stack: list[str] = []
+        self.initialised = False
+        driver = self
+
+        class Context:
+            @staticmethod
+            def pop() -> None:
+                driver.stack.pop()
+
+        class Primary:
+            def push(self) -> None:
+                driver.stack.append("primary")
+
+        class Device:
+            def __init__(self, ordinal: int) -> None:
+                assert ordinal == 0 and driver.initialised
+
+            def retain_primary_context(self) -> Primary:
+                return Primary()
+
+        self.Context = Context
+        self.Device = Device
+
+    def init(self) -> None:
+        self.initialised = True
 
     def mem_alloc(self, nbytes: int) -> Any:
-        self.allocated.append(nbytes)
+        self.allocated.append((nbytes, list(self.stack)))
         return _Pointer(0xDEAD)
 
     def memcpy_htod(self, dest: Any, array: np.ndarray) -> None:
-        self.copies.append((int(dest), array.copy()))
+        self.copies.append((int(dest), array.copy(), list(self.stack)))
 
 
 class _Pointer:
@@ -126,11 +152,8 @@ def test_the_calibrator_copies_each_batch_to_one_device_buffer(
     driver = _FakeDriver()
     trt = types.ModuleType("tensorrt")
     trt.IInt8EntropyCalibrator2 = _FakeCalibratorBase  # type: ignore[attr-defined]
-    pycuda = types.ModuleType("pycuda")
-    autoinit = types.ModuleType("pycuda.autoinit")
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
-    monkeypatch.setitem(sys.modules, "pycuda.autoinit", autoinit)
+    monkeypatch.setitem(sys.modules, "pycuda", types.ModuleType("pycuda"))
     monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
     batches = calibration_batches(_images(4), SPEC, 2)
     feed = CalibrationFeed(batches, tmp_path / "t.calibration")
@@ -138,12 +161,17 @@ def test_the_calibrator_copies_each_batch_to_one_device_buffer(
     calibrator = make_entropy_calibrator(feed)
 
     assert isinstance(calibrator, _FakeCalibratorBase) and calibrator.base_initialised
-    assert driver.allocated == [batches[0].nbytes]
+    # Allocated and filled in the primary context, which is current only around those calls.
+    assert driver.allocated == [(batches[0].nbytes, ["primary"])]
     assert calibrator.get_batch_size() == 2
     assert calibrator.get_batch(["images"]) == [0xDEAD]
     assert calibrator.get_batch(["images"]) == [0xDEAD]
     assert calibrator.get_batch(["images"]) is None
-    assert [pointer for pointer, _ in driver.copies] == [0xDEAD, 0xDEAD]
+    assert [(pointer, stack) for pointer, _, stack in driver.copies] == [
+        (0xDEAD, ["primary"]),
+        (0xDEAD, ["primary"]),
+    ]
+    assert driver.stack == []
     np.testing.assert_array_equal(driver.copies[1][1], batches[1])
     assert calibrator.read_calibration_cache() is None
     calibrator.write_calibration_cache(memoryview(b"table"))

@@ -245,6 +245,29 @@ def to_detections(
     ]
 
 
+def iou_matrix(
+    boxes_a: npt.NDArray[np.float64], boxes_b: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Intersection over union of every box in `boxes_a` (N, 4) with every box in `boxes_b` (M, 4).
+
+    Boxes are (x1, y1, x2, y2); degenerate boxes give 0, never NaN.
+    """
+    if len(boxes_a) == 0 or len(boxes_b) == 0:
+        return np.zeros((len(boxes_a), len(boxes_b)))
+    a = boxes_a[:, None, :]
+    b = boxes_b[None, :, :]
+    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = inter_w * inter_h
+    area_a = np.clip(a[..., 2] - a[..., 0], 0, None) * np.clip(a[..., 3] - a[..., 1], 0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    union = area_a + area_b - inter
+    iou: npt.NDArray[np.float64] = np.divide(
+        inter, union, out=np.zeros_like(inter), where=union > 0
+    )
+    return iou
+
+
 class BoxLike(Protocol):
     """Anything with `x1, y1, x2, y2` in frame pixels (a `Detection`, the edge's tracker box)."""
 

@@ -33,7 +33,7 @@ if ! command -v uv >/dev/null; then
     echo "uv is missing: run ./sightline test, which installs it and the Debian packages" >&2
     exit 1
 fi
-uv sync --locked --extra edge --extra cpu --extra cloud --extra export --extra demo
+uv sync --locked --extra edge --extra cpu --extra cloud --extra export --extra demo --extra torch
 
 step "tools"
 # buf lints the protos (the lint step fails when it is missing): Buf's own release binary, from

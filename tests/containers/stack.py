@@ -17,7 +17,7 @@ from tests.containers.podman import REPO, podman, run
 
 COMPOSE_FILE = REPO / "docker" / "compose.yaml"
 SERVICES: tuple[str, ...] = ("network", "postgres", "redis", "mosquitto", "s3", "weaviate")
-SERVICES += ("migrate", "web", "ingest", "bridge", "worker", "beat")
+SERVICES += ("web", "ingest", "bridge", "worker", "beat")
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,8 @@ def test_the_images_are_the_ones_built_here(compose: dict[str, Any]) -> None:
 
 
 def test_one_process_per_cloud_command(compose: dict[str, Any]) -> None:
-    commands = {
-        name: " ".join(compose["services"][name].get("command", ["(image default: gunicorn)"]))
-        for name in CLOUD_PROCESSES
-    }
+    commands = {name: " ".join(compose["services"][name]["command"]) for name in CLOUD_PROCESSES}
+    assert commands["web"] == "sightline-migrated gunicorn cloud.static_wsgi:application"
     assert "ingest_grpc" in commands["ingest"]
     assert commands["bridge"] == "sightline-mqtt-bridge"
     assert "worker -Q embed,default" in commands["worker"]

@@ -72,7 +72,8 @@ def for_image(exported: str) -> str:
     pip would judge the markers by the interpreter that runs it: the host's Python may be a
     newer 3.11 than Debian's (`async-timeout ; python_full_version < '3.11.3'`).
     """
-    environment = default_environment() | {
+    environment = {
+        **{key: str(value) for key, value in default_environment().items()},
         "python_full_version": IMAGE_PYTHON,
         "python_version": IMAGE_PYTHON.rsplit(".", 1)[0],
         "sys_platform": "linux",
@@ -159,9 +160,11 @@ def build(image: Image, cache: Path | None = None, layer_cache: bool = True) -> 
     started = time.monotonic()
     base_image.ensure()
     stage(image, cache or cache_root())
-    # --pull=never: the base is the local image; nothing may come from a registry.
+    # --pull=never: the base is the local image; nothing may come from a registry. Docker's
+    # image format: the OCI format has no HEALTHCHECK, and podman would drop it.
     podman(
-        "build", "--pull=never", "--layers", "--format=docker", f"--no-cache={str(not layer_cache).lower()}",
+        "build", "--pull=never", "--format=docker",
+        "--layers", f"--no-cache={str(not layer_cache).lower()}",
         "--file", REPO / "docker" / image.folder / "Dockerfile",
         "--tag", image.tag,
         REPO,

@@ -25,7 +25,7 @@ from packaging.markers import Marker, default_environment
 
 from models.cache import cache_root
 from tests.containers import base_image
-from tests.containers.podman import REPO, podman
+from tests.containers.podman import REPO, image_label, podman
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class Image:
 
     folder: str
     tag: str
+    sources: tuple[str, ...] = ()
+    """Repository folders the Dockerfile copies (besides its own folder under docker/)."""
     extras: tuple[str, ...] = ()
     """Extras of pyproject.toml whose locked requirements make the image's wheelhouse."""
     binaries: dict[str, Callable[[Path], Path]] = field(default_factory=dict)
@@ -56,8 +58,19 @@ def _weed(cache: Path) -> Path:
     return cache / "venvs" / SEAWEEDFS_VENV / "bin" / "weed"
 
 
-EDGE_CPU = Image("edge-cpu", "localhost/sightline-edge-cpu:latest", extras=("edge", "cpu"))
-CLOUD = Image("cloud", "localhost/sightline-cloud:latest", extras=("cloud", "cpu"))
+PYTHON_SOURCES = ("protos/sightline", "models")
+EDGE_CPU = Image(
+    "edge-cpu",
+    "localhost/sightline-edge-cpu:latest",
+    sources=(*PYTHON_SOURCES, "edge"),
+    extras=("edge", "cpu"),
+)
+CLOUD = Image(
+    "cloud",
+    "localhost/sightline-cloud:latest",
+    sources=(*PYTHON_SOURCES, "cloud"),
+    extras=("cloud", "cpu"),
+)
 SERVICES = Image(
     "services",
     "localhost/sightline-services:latest",
@@ -138,10 +151,31 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link)
 
 
-def stage(image: Image, cache: Path) -> None:
-    """Put the image's wheelhouse and binaries where its Dockerfile copies them from."""
+INPUTS_LABEL = "org.sightline.inputs"
+
+
+def inputs_hash(image: Image, wheels: Path | None) -> str:
+    """sha256 of what the build reads: its folder, sources, wheelhouse, binaries and base."""
+    digest = hashlib.sha256(base_image.recipe_hash().encode())
+    digest.update((REPO / ".containerignore").read_bytes())
+    digest.update(str(wheels).encode())
+    for folder in ("docker/" + image.folder, *image.sources):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    for name, locate in image.binaries.items():
+        status = locate(cache_root()).stat()
+        digest.update(f"{name} {status.st_size} {status.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def stage(image: Image, cache: Path) -> Path | None:
+    """Put the image's wheelhouse and binaries where its Dockerfile copies them from; return
+    the wheelhouse's cache folder (None for an image without Python dependencies)."""
+    wheels = None
     if image.extras:
-        _link_tree(wheelhouse(image.extras, cache), STAGING / "wheelhouse" / image.folder)
+        wheels = wheelhouse(image.extras, cache)
+        _link_tree(wheels, STAGING / "wheelhouse" / image.folder)
     for name, locate in image.binaries.items():
         source = locate(cache)
         if not source.is_file():
@@ -153,13 +187,18 @@ def stage(image: Image, cache: Path) -> None:
         if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
             # Stripped: Weaviate's build keeps its debug information (about 70 MB of it).
             subprocess.run(["strip", "-o", str(target), str(source)], check=True)
+    return wheels
 
 
 def build(image: Image, cache: Path | None = None, layer_cache: bool = True) -> float:
-    """Stage and build `image` (podman's layer cache makes a repeat quick); seconds taken."""
+    """Stage and build `image` unless the image there was built from the same inputs (a label
+    holds their hash); seconds taken. `layer_cache=False` rebuilds every layer."""
     started = time.monotonic()
     base_image.ensure()
-    stage(image, cache or cache_root())
+    inputs = inputs_hash(image, stage(image, cache or cache_root()))
+    if layer_cache and image_label(image.tag, INPUTS_LABEL) == inputs:
+        logger.info("%s is current (inputs %s)", image.tag, inputs)
+        return time.monotonic() - started
     # --pull=never: the base is the local image; nothing may come from a registry. Docker's
     # image format: the OCI format has no HEALTHCHECK, and podman would drop it.
     podman(
@@ -167,6 +206,7 @@ def build(image: Image, cache: Path | None = None, layer_cache: bool = True) -> 
         "--layers", f"--no-cache={str(not layer_cache).lower()}",
         "--file", REPO / "docker" / image.folder / "Dockerfile",
         "--tag", image.tag,
+        "--label", f"{INPUTS_LABEL}={inputs}",
         REPO,
     )  # fmt: skip
     return time.monotonic() - started

@@ -1,0 +1,1 @@
+"""Sightline's container images built and run with podman: base image, wheelhouses, builds."""

@@ -45,10 +45,10 @@ def runs(
 SOAK = timedelta(seconds=60)
 
 
-def request(new: ModelVersion, **changes: object) -> RolloutRequest:
+def request(new: ModelVersion | None, **changes: object) -> RolloutRequest:
     values: dict[str, object] = {
         "name": "nanodet-2",
-        "model_version_id": new.pk,
+        "model_version_id": new.pk if new else None,
         "selector": Selector(),
         "stages": ("1", "50%", "100%"),
         "soak": SOAK,

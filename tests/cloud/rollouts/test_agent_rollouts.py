@@ -17,14 +17,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cloud.deploy.models import DesiredState, DesiredStateChange
-from cloud.deploy.services import agent_version_of, record_reported_state
+from cloud.deploy.services import agent_version_of
 from cloud.errors import InvalidInput
 from cloud.fleet.models import Device
 from cloud.rollouts import services
 from cloud.rollouts.engine import Phase
 from cloud.rollouts.models import Rollout, RolloutDevice
-from tests.cloud.monitoring.samples import stored
-from tests.cloud.rollouts.reports import CPU, GPU, request
+from tests.cloud.rollouts.reports import CPU, GPU, request, runs
 
 OLD = "registry.example:5000/sightline-edge-jetson:0.1.0"
 NEW = "registry.example:5000/sightline-edge-jetson:0.2.0"
@@ -38,24 +37,12 @@ def agent_runs(
     span: timedelta = timedelta(seconds=60),
     *,
     error: str = "",
+    fps: float = 5.0,
 ) -> None:
     """The device's agent runs `image` (its status says the image's version) and reports its
     desired generation at `since` (or `error` about it), then heartbeats every 5 s for `span`."""
     Device.objects.filter(pk=device_id).update(agent_version=agent_version_of(image))
-    desired = DesiredState.objects.filter(pk=device_id).first()
-    record_reported_state(
-        device_id,
-        seq=next(_seq),
-        generation=desired.generation if desired else 0,
-        config_version="",
-        cameras=[],
-        error=error,
-        reported_at=since,
-        received_at=since,
-        agent_image=image,
-    )
-    for step in range(int(span.total_seconds() // 5)):
-        stored(device_id, next(_seq), since + timedelta(seconds=5 * (step + 1)))
+    runs(device_id, None, since, span, error=error, fps=fps, agent_image=image)
 
 
 @pytest.fixture
@@ -149,14 +136,7 @@ def test_a_slower_agent_fails_the_gate_on_health(on_old_image: list[str]) -> Non
     for device_id in CPU:
         agent_runs(device_id, NEW, at)
     for device_id in GPU:
-        Device.objects.filter(pk=device_id).update(agent_version="0.2.0")
-        generation = DesiredState.objects.get(pk=device_id).generation
-        record_reported_state(
-            device_id, seq=next(_seq), generation=generation, config_version="", cameras=[],
-            error="", reported_at=at, received_at=at, agent_image=NEW,
-        )  # fmt: skip
-        for step in range(12):
-            stored(device_id, next(_seq), at + timedelta(seconds=5 * (step + 1)), infer_fps=1.0)
+        agent_runs(device_id, NEW, at, fps=1.0)
 
     assert services.tick(rollout.pk, at + timedelta(seconds=61)) == "gate_failed"
     assert all(desired_image(device_id) == OLD for device_id in GPU)

@@ -196,6 +196,8 @@ def test_it_prints_usage_and_refuses_unknown_commands(host: Host) -> None:
     helped = jetson(host, "--help")
     assert helped.returncode == 0
     assert "sightline-jetson enrol --cloud URL" in helped.stdout
+    # The whole header, to its last line, and nothing of the code below it.
+    assert helped.stdout.endswith("Exit status: 0 done, 1 failed, 2 usage.\n")
     assert jetson(host).returncode == 2
     unknown = jetson(host, "fly")
     assert unknown.returncode == 2

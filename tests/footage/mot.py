@@ -52,13 +52,19 @@ class TrackingScores:
     mota: float
     id_switches: int
     fragmentations: int
-    mixed_tracks: int
-    """Predicted tracks matched to more than one true identity over their life."""
+    mixes: tuple[tuple[int, tuple[int, ...]], ...]
+    """Each predicted track matched to more than one true identity over its life, with those
+    identities: (predicted id, (true ids...))."""
     predicted_tracks: int
     """Predicted tracks with a box on at least one annotated frame."""
     true_tracks: int
     precision: float
     recall: float
+
+    @property
+    def mixed_tracks(self) -> int:
+        """How many predicted tracks mix two or more people."""
+        return len(self.mixes)
 
 
 def load(path: Path = GT_FILE) -> list[TrackBox]:
@@ -110,7 +116,7 @@ def evaluate(
         mota=float(row["mota"]),
         id_switches=int(row["num_switches"]),
         fragmentations=int(row["num_fragmentations"]),
-        mixed_tracks=_mixed_tracks(accumulator),
+        mixes=_mixes(accumulator),
         predicted_tracks=len({box.track for boxes in predicted_by_frame.values() for box in boxes}),
         true_tracks=len({box.track for box in truth if box.frame in wanted}),
         precision=float(row["precision"]),
@@ -123,9 +129,15 @@ def _corners(boxes: Sequence[TrackBox]) -> FloatArray:
     return np.array(corners, dtype=np.float64).reshape(-1, 4)
 
 
-def _mixed_tracks(accumulator: motmetrics.MOTAccumulator) -> int:
+def _mixes(accumulator: motmetrics.MOTAccumulator) -> tuple[tuple[int, tuple[int, ...]], ...]:
     """Predicted ids matched (MATCH or SWITCH events) to two or more true ids."""
     events = accumulator.mot_events
     matched = events[events["Type"].isin(["MATCH", "SWITCH"])]
-    people = matched.groupby("HId")["OId"].nunique()
-    return int((people > 1).sum())
+    people: dict[int, set[int]] = defaultdict(set)
+    for predicted, true in zip(matched["HId"], matched["OId"], strict=True):
+        people[int(predicted)].add(int(true))
+    return tuple(
+        (predicted, tuple(sorted(true)))
+        for predicted, true in sorted(people.items())
+        if len(true) > 1
+    )

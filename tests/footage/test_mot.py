@@ -61,7 +61,7 @@ def test_swapping_two_people_half_way_costs_identity(truth: list[TrackBox]) -> N
     scores = evaluate(truth, swapped)
     assert scores.idf1 < 1.0
     assert scores.id_switches == 2
-    assert scores.mixed_tracks == 2
+    assert scores.mixes == ((1, (1, 2)), (2, (1, 2)))
     assert scores.mota < 1.0
 
 

@@ -4,14 +4,14 @@
 
 For each sampling rate (`--fps`, repeatable; `none` is every frame, 5 is the agent's default
 `source.fps`), it runs `edge.pipelines.python.PythonPipeline`, the class the agent runs for each
-camera (`edge.app`), on the first 250 frames of `vtest.avi` read by the agent's `CaptureSource`,
+camera (`edge.app`), on the first 305 frames of `vtest.avi` read by the agent's `CaptureSource`,
 with the agent's detector (NanoDet-g on ONNX Runtime, `--threads` intra-op threads, the default
 detector settings) and its tracker as the config builds it (`create_tracker` on the default
 `tracker` settings). A thin wrapper around the tracker keeps what it hands the pipeline; the
 pipeline is not changed.
 
 The person tracks (a track's majority label) are scored with `tests.footage.mot` against the
-ground truth of `tests/footage/vtest_gt.txt` (every fifth frame from 100 to 245; made and
+ground truth of `tests/footage/vtest_gt.txt` (every fifth frame from 100 to 295; made and
 checked by eye, see tests/footage/README.md): on each annotated frame, the boxes of the tracks
 matched to a detection on the last processed frame at or before it (at 5 fps the agent skips
 every other frame; a track's box is then a frame old, well within the IoU 0.5 of a match).

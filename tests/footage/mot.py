@@ -25,8 +25,8 @@ import numpy as np
 from edge.tracking.matching import FloatArray, iou_matrix
 
 GT_FILE = Path(__file__).with_name("vtest_gt.txt")
-SAMPLED = range(100, 250, 5)
-"""The annotated frames: every fifth frame of `vtest.avi` from index 100 to 245 (15 s at 10 fps)."""
+SAMPLED = range(100, 300, 5)
+"""The annotated frames: every fifth frame of `vtest.avi` from index 100 to 295 (20 s at 10 fps)."""
 WIDTH, HEIGHT = 768, 576
 IOU_THRESHOLD = 0.5
 

@@ -45,6 +45,9 @@ def static_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
+# Django's request_started handler checks the database connection that earlier tests in the same
+# process opened, so the test needs database access even though the health probe reads none.
+@pytest.mark.django_db
 def test_static_files_and_django_from_one_process(static_root: Path) -> None:
     sys.modules.pop("cloud.static_wsgi", None)
     with override_settings(STATIC_ROOT=str(static_root)):

@@ -75,6 +75,8 @@ def shown_keys(page: Page, rows: dict[str, Detection]) -> set[str]:
     """Which of `rows` the page shows a crop of, after checking every image loaded."""
     images = page.locator("img")
     expect(images.first).to_be_visible()
+    # Visible is not loaded: wait until every image finished, then check none failed.
+    page.wait_for_function("[...document.images].every(img => img.complete)")
     loaded: list[bool] = images.evaluate_all(
         "els => els.map(e => e.complete && e.naturalWidth > 0)"
     )

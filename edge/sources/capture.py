@@ -19,10 +19,12 @@ stop event is set, so shutdown is never held up by a backoff.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -72,17 +74,40 @@ def open_capture(settings: SourceSettings) -> Capture:
     kind = settings.kind
     if kind is SourceKind.USB:
         return cv2.VideoCapture(settings.usb_index)
-    params: list[int] = []
-    if kind is SourceKind.STREAM:
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            round(settings.open_timeout_s * 1000),
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            round(settings.read_timeout_s * 1000),
-        ]
-    # FFmpeg explicitly: with CAP_ANY a file name like "cam%02d.jpg" would be read as an image
-    # sequence by another backend.
-    return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
+    if kind is SourceKind.FILE:
+        # FFmpeg explicitly: with CAP_ANY a file name like "cam%02d.jpg" would be read as an
+        # image sequence by another backend.
+        return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        round(settings.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        round(settings.read_timeout_s * 1000),
+    ]
+    with _ffmpeg_options(f"rtsp_transport;{settings.transport}"):
+        return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
+
+
+# OpenCV takes FFmpeg demuxer options only from this variable, read when a capture opens; it is
+# one per process, so each camera's opening sets it under this lock and puts it back after.
+_FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_ffmpeg_options_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _ffmpeg_options(options: str) -> Iterator[None]:
+    """FFmpeg options for the captures opened inside; an operator's own options in the
+    variable are kept, ours come after them and win where both set a key."""
+    with _ffmpeg_options_lock:
+        before = os.environ.get(_FFMPEG_OPTIONS)
+        os.environ[_FFMPEG_OPTIONS] = f"{before}|{options}" if before else options
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ[_FFMPEG_OPTIONS]
+            else:
+                os.environ[_FFMPEG_OPTIONS] = before
 
 
 class CaptureSource:
@@ -227,13 +252,15 @@ class CaptureSource:
                     )  # fmt: skip
                     self._report(SourceStatus.CONNECTED, f"connected to {self._where}")
                 if not capture.grab():
-                    capture.release()
-                    capture = None
                     logger.warning(
                         "camera %s: %s stopped delivering frames", self._camera_id, self._where,
                         extra=self._log_extra,
                     )  # fmt: skip
                     self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
+                    # Reported first: releasing says goodbye to the server (RTSP TEARDOWN),
+                    # which a hung server makes wait for read timeouts of its own.
+                    capture.release()
+                    capture = None
                     self._back_off(stop, backoff, "no frames")
                     continue
                 backoff.reset()

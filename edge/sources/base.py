@@ -67,10 +67,11 @@ class SourceSettings(BaseModel):
         "initial_s up to max_s).",
     )
     reconnect_attempts: int | None = Field(
-        default=10,
+        default=None,
         ge=0,
-        description="Live sources: failed attempts in a row after which the camera fails with an "
-        "error (and the agent stops, so its supervisor restarts it); null retries forever.",
+        description="Live sources: failed attempts in a row after which the camera gives up with "
+        "an error (camera.failed; the other cameras go on); null, the default, retries forever, "
+        "as a camera that comes back should be picked up again without a restart.",
     )
     open_timeout_s: float = Field(
         default=10.0, gt=0, description="Streams: give up opening a connection after this long."

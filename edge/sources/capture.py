@@ -12,19 +12,22 @@ corrupt) raises `SourceError`.
 Live sources (streams, USB) reconnect when they cannot be opened or stop delivering frames,
 waiting as `reconnect` says (the system's one backoff policy, `sightline.backoff`: doubling, with
 jitter so that a site's cameras do not hammer a recovering recorder in lockstep). After
-`reconnect_attempts` failures in a row the source raises `SourceError`; one delivered frame
-resets the count. Waits end early when the
-stop event is set, so shutdown is never held up by a backoff.
+`reconnect_attempts` failures in a row (when set; by default it retries forever) the source
+raises `SourceError`; one delivered frame resets the count. Waits end early when the stop event
+is set, so shutdown is never held up by a backoff.
+
+This loop is the camera's watchdog: a stream that goes silent for `read_timeout_s` (FFmpeg's
+interrupt ends the blocked read) or closes is released and reopened, only that camera's, on that
+camera's thread. A disconnect is reported before the capture is released, because releasing an
+RTSP capture says goodbye to the server, which a hung server answers only after timeouts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -35,11 +38,14 @@ import numpy as np
 from edge.errors import SourceError
 from edge.logs import redact
 from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
+from edge.sources.ffmpeg_options import FfmpegOptions
 from edge.sources.pacing import Pacer
 from edge.sources.sampling import FrameSampler
 from sightline.backoff import Backoff
 
 logger = logging.getLogger(__name__)
+
+_FFMPEG_OPTIONS = FfmpegOptions()
 
 # The container's frame count is exact for indexed formats (AVI, MP4) but an estimate from
 # duration x rate for some others, so a small shortfall at the end is not called truncation.
@@ -84,30 +90,8 @@ def open_capture(settings: SourceSettings) -> Capture:
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         round(settings.read_timeout_s * 1000),
     ]
-    with _ffmpeg_options(f"rtsp_transport;{settings.transport}"):
+    with _FFMPEG_OPTIONS.applied(f"rtsp_transport;{settings.transport}"):
         return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
-
-
-# OpenCV takes FFmpeg demuxer options only from this variable, read when a capture opens; it is
-# one per process, so each camera's opening sets it under this lock and puts it back after.
-_FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-_ffmpeg_options_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _ffmpeg_options(options: str) -> Iterator[None]:
-    """FFmpeg options for the captures opened inside; an operator's own options in the
-    variable are kept, ours come after them and win where both set a key."""
-    with _ffmpeg_options_lock:
-        before = os.environ.get(_FFMPEG_OPTIONS)
-        os.environ[_FFMPEG_OPTIONS] = f"{before}|{options}" if before else options
-        try:
-            yield
-        finally:
-            if before is None:
-                del os.environ[_FFMPEG_OPTIONS]
-            else:
-                os.environ[_FFMPEG_OPTIONS] = before
 
 
 class CaptureSource:
@@ -257,8 +241,7 @@ class CaptureSource:
                         extra=self._log_extra,
                     )  # fmt: skip
                     self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
-                    # Reported first: releasing says goodbye to the server (RTSP TEARDOWN),
-                    # which a hung server makes wait for read timeouts of its own.
+                    # Reported first: see the module docstring.
                     capture.release()
                     capture = None
                     self._back_off(stop, backoff, "no frames")

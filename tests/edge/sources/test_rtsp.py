@@ -71,7 +71,10 @@ def _udp_socket_count() -> int:
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_frames_arrive_with_the_chosen_transport_and_the_password_is_never_logged(
-    server: RtspServer, transport: str, caplog: pytest.LogCaptureFixture
+    server: RtspServer,
+    transport: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     statuses: list[str] = []
@@ -91,7 +94,8 @@ def test_frames_arrive_with_the_chosen_transport_and_the_password_is_never_logge
     assert shapes == [(576, 768, 3)] * 10
     assert (udp_sockets > 0) == (transport == "udp")
     assert "connected to rtsp://***@127.0.0.1" in caplog.text
-    assert "s3cr" not in caplog.text + "".join(statuses)
+    # Nor in what FFmpeg and OpenCV print themselves (file descriptor 2, past `logging`).
+    assert "s3cr" not in caplog.text + "".join(statuses) + capfd.readouterr().err
 
 
 class _Camera:
@@ -134,7 +138,10 @@ def _statuses_after(camera: _Camera, moment: float) -> list[SourceStatus]:
 
 @pytest.mark.parametrize("outage", ["killed", "frozen"])
 def test_a_lost_stream_is_noticed_retried_with_backoff_and_resumed_beside_a_healthy_camera(
-    server: RtspServer, outage: str, caplog: pytest.LogCaptureFixture
+    server: RtspServer,
+    outage: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.INFO, logger="edge.sources.capture")
     live = _Camera(CaptureSource(live_settings(server.url), camera_id="door"))
@@ -181,3 +188,4 @@ def test_a_lost_stream_is_noticed_retried_with_backoff_and_resumed_beside_a_heal
     # retried after each wait; against a frozen server each attempt also waits open_timeout_s.
     assert numbers[:3] == ([1, 2, 3] if outage == "killed" else [1])
     assert all(delay <= 1.0 for _, delay in attempts)  # reconnect.max_s caps every wait
+    assert "s3cr" not in caplog.text + capfd.readouterr().err

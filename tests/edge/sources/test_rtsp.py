@@ -40,6 +40,16 @@ def server() -> Iterator[RtspServer]:
         running.kill()
 
 
+@pytest.fixture
+def printed(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> Callable[[], str]:
+    """Everything logged or printed so far: the log records, and what FFmpeg and OpenCV write to
+    file descriptor 2 themselves, past `logging`."""
+    caplog.set_level(logging.DEBUG)
+    return lambda: caplog.text + capfd.readouterr().err
+
+
 def live_settings(url: str, **overrides: object) -> SourceSettings:
     values: dict[str, object] = {
         "url": url,
@@ -71,12 +81,8 @@ def _udp_socket_count() -> int:
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_frames_arrive_with_the_chosen_transport_and_the_password_is_never_logged(
-    server: RtspServer,
-    transport: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    server: RtspServer, transport: str, printed: Callable[[], str]
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     statuses: list[str] = []
     source = CaptureSource(
         live_settings(server.url, transport=transport),
@@ -93,9 +99,9 @@ def test_frames_arrive_with_the_chosen_transport_and_the_password_is_never_logge
             stop.set()
     assert shapes == [(576, 768, 3)] * 10
     assert (udp_sockets > 0) == (transport == "udp")
-    assert "connected to rtsp://***@127.0.0.1" in caplog.text
-    # Nor in what FFmpeg and OpenCV print themselves (file descriptor 2, past `logging`).
-    assert "s3cr" not in caplog.text + "".join(statuses) + capfd.readouterr().err
+    output = printed()
+    assert "connected to rtsp://***@127.0.0.1" in output
+    assert "s3cr" not in output + "".join(statuses)
 
 
 class _Camera:
@@ -138,12 +144,8 @@ def _statuses_after(camera: _Camera, moment: float) -> list[SourceStatus]:
 
 @pytest.mark.parametrize("outage", ["killed", "frozen"])
 def test_a_lost_stream_is_noticed_retried_with_backoff_and_resumed_beside_a_healthy_camera(
-    server: RtspServer,
-    outage: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    server: RtspServer, outage: str, printed: Callable[[], str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="edge.sources.capture")
     live = _Camera(CaptureSource(live_settings(server.url), camera_id="door"))
     files = _Camera(
         CaptureSource(
@@ -179,13 +181,13 @@ def test_a_lost_stream_is_noticed_retried_with_backoff_and_resumed_beside_a_heal
     finally:
         live.close()
         files.close()
+    output = printed()
     attempts = [
-        (int(n), float(s))
-        for n, s in re.findall(r"attempt (\d+)\); retrying in ([\d.]+)s", caplog.text)
+        (int(n), float(s)) for n, s in re.findall(r"attempt (\d+)\); retrying in ([\d.]+)s", output)
     ]
     numbers = [n for n, _ in attempts]
     # Failures in a row while the server was down: refused connections fail at once and are
     # retried after each wait; against a frozen server each attempt also waits open_timeout_s.
     assert numbers[:3] == ([1, 2, 3] if outage == "killed" else [1])
     assert all(delay <= 1.0 for _, delay in attempts)  # reconnect.max_s caps every wait
-    assert "s3cr" not in caplog.text + capfd.readouterr().err
+    assert "s3cr" not in output

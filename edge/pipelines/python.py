@@ -172,7 +172,7 @@ class PythonPipeline:
         self.detector_latency.add(time.perf_counter() - started)
         raw = self._keep_wanted(raw)
         detections = to_detections(raw, transform, self._labels)
-        updates = self._tracker.update(detections, index, frame.timestamp)
+        updates = self._tracker.update(detections, index, frame.timestamp, frame.image)
         emitted = self._ledger.observe(
             frame.image, self._wall_time(frame.timestamp), updates, position=frame.index
         )

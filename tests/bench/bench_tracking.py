@@ -41,7 +41,7 @@ from edge.errors import EdgeError
 from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.pipelines.tracks import MATCHED
-from edge.sources.base import Frames, SourceSettings, VideoSource
+from edge.sources.base import Frames, Image, SourceSettings, VideoSource
 from edge.sources.capture import CaptureSource
 from edge.tracking.base import DetectionLike, Tracker, TrackUpdate
 from edge.tracking.registry import TrackerSettings, create_tracker
@@ -65,9 +65,13 @@ class RecordingTracker:
         self.updates: dict[int, list[TrackUpdate]] = {}
 
     def update(
-        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+        self,
+        detections: Sequence[DetectionLike],
+        frame_index: int,
+        timestamp: float,
+        image: Image | None = None,
     ) -> list[TrackUpdate]:
-        updates = self._tracker.update(detections, frame_index, timestamp)
+        updates = self._tracker.update(detections, frame_index, timestamp, image)
         self.updates[frame_index] = updates
         return updates
 

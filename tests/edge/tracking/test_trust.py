@@ -93,7 +93,7 @@ def test_between_overlapping_boxes_the_one_that_looks_like_the_track_wins() -> N
 
 
 def test_a_lone_person_keeps_the_track_when_the_light_changes() -> None:
-    # Colour refuses only doubtful pairs: a live track on a box that overlaps no other keeps it.
+    # Colour refuses only a lost track's pairs: a live track keeps the box its track leads to.
     track = tracker()
     seen: set[int] = set()
     for frame in range(20):
@@ -128,3 +128,18 @@ def test_a_lost_track_at_the_border_ends_and_is_not_reactivated_by_someone_enter
     # Without the rule the lost track waits out its buffer and the newcomer takes it over.
     _, b_numbers = exit_and_entry(end_at_border=False)
     assert 1 in b_numbers
+
+
+def test_a_person_half_hidden_behind_another_keeps_the_track() -> None:
+    # A (red over blue) walks alone, then B (green over yellow) walks in front of A, hiding
+    # most of A's box, for 20 frames: A's box now shows mostly B's colours, yet it is A's.
+    track = tracker()
+    for frame in range(10):
+        step(track, frame, [(walk(100, frame), RED, BLUE)])
+    states = []
+    for frame in range(10, 30):
+        a = walk(100, frame)
+        b = (a[0] + 15, a[1], a[2] + 15, a[3])
+        updates = step(track, frame, [(a, RED, BLUE), (b, GREEN, YELLOW)])
+        states += [u.state for u in updates if u.track_number == 1]
+    assert states == [TrackState.UPDATED] * 20

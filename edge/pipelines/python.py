@@ -188,7 +188,7 @@ class PythonPipeline:
         self.detector_latency.add(time.perf_counter() - started)
         raw = self._keep_wanted(raw)
         detections = to_detections(raw, transform, self._labels)
-        updates = self._tracker.update(detections, index, frame.timestamp)
+        updates = self._tracker.update(detections, index, frame.timestamp, frame.image)
         if self._gate is not None:
             alive = [update.box for update in updates if update.state is not TrackState.ENDED]
             self._gate.detected(frame.timestamp, alive)

@@ -38,22 +38,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.crops.selector import CropSettings
 from edge.detectors.base import Detector, ModelSettings
 from edge.detectors.ort import OrtSettings
 from edge.detectors.registry import create_detector
 from edge.errors import EdgeError
 from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.motion_gate import MotionGateSettings
-from edge.pipelines.python import PythonPipeline
 from edge.pipelines.tracks import MATCHED
 from edge.sources.base import Frame, Frames, SourceSettings, VideoSource
 from edge.sources.capture import CaptureSource
 from edge.tracking.matching import iou_matrix
 from edge.tracking.registry import TrackerSettings, create_tracker
-from tests.bench.bench_tracking import MANIFEST, RecordingTracker, Stretch
+from tests.bench.bench_tracking import MANIFEST, RecordingTracker, Stretch, run_pipeline
 from tests.bench.measure import BenchError, load_average, machine_facts, report
-from tests.edge.sinks import RecordingSink
 from tests.footage.clips import VTEST, source
 from tests.footage.mot import SAMPLED, TrackBox, evaluate, load
 
@@ -94,15 +91,7 @@ def run_once(
         id="bench", source=SourceSettings(url=str(VTEST), fps=None), motion=gate
     )
     tracker = RecordingTracker(create_tracker(TrackerSettings(), camera_id=camera.id))
-    pipeline = PythonPipeline(
-        camera,
-        source=video,
-        detector=detector,
-        tracker=tracker,
-        crops=CropSettings(),
-        sink=RecordingSink(),
-    )
-    stats = pipeline.run(threading.Event())
+    stats = run_pipeline(camera, video, detector, tracker)
     boxes: dict[int, dict[int, np.ndarray]] = {}
     for number, updates in tracker.updates.items():
         boxes[decoded[number]] = {

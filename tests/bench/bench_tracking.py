@@ -142,16 +142,23 @@ def run_agent(
         create_tracker(TrackerSettings(), camera_id=camera.id), boxes_only=boxes_only
     )
     stretch = Stretch(CaptureSource(camera.source, camera_id=camera.id), FRAMES)
+    stats = run_pipeline(camera, stretch, detector, tracker)
+    return predicted_boxes(tracker.updates, stretch.decoded), stats, tracker.seconds
+
+
+def run_pipeline(
+    camera: CameraSettings, video: VideoSource, detector: Detector, tracker: RecordingTracker
+) -> PipelineStats:
+    """The agent's python pipeline over `video` to its end, crops kept in memory."""
     pipeline = PythonPipeline(
         camera,
-        source=stretch,
+        source=video,
         detector=detector,
         tracker=tracker,
         crops=CropSettings(),
         sink=RecordingSink(),
     )
-    stats = pipeline.run(threading.Event())
-    return predicted_boxes(tracker.updates, stretch.decoded), stats, tracker.seconds
+    return pipeline.run(threading.Event())
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,10 +10,13 @@ final summary each, one `tracks.interrupted` event per camera, counted in
 `Journal.tracks_interrupted_total`), then each camera reading a file it read before resumes
 after the last frame whose records were handed on.
 
-Failure policy: a camera whose source fails for good (a corrupt file, a stream unreachable for
-its whole reconnection budget) or whose pipeline hits a bug stops the whole agent, which exits 1.
-On a device that makes the supervisor (systemd, Kubernetes) restart the agent and shows the
-failure, instead of leaving a camera silently dead beside healthy ones.
+Failure policy: a camera whose source fails for good (a corrupt or truncated file, a stream
+unreachable for its whole reconnection budget, when it has one) ends alone: it reports
+`camera.failed`, shows as disconnected in the heartbeat, and the other cameras go on; the agent
+exits 1 when they are done. One bad camera must not blind a site's dozen healthy ones, and a live
+source's own watchdog (`edge.sources.capture`) already reconnects it with capped backoff, so
+restarting the agent would add nothing. A camera whose pipeline hits a bug stops the whole agent
+(exit 1), so that the supervisor (systemd, Kubernetes) restarts it and the bug shows.
 
 With `pipeline: {type: deepstream}` one `DeepStreamPipeline` runs every camera instead (decode,
 inference and tracking on the GPU, then the same track ledgers, journal and delivery); it runs
@@ -263,17 +266,18 @@ class _Camera:
         try:
             self.pipeline.run(stop)
         except SourceError as err:
+            # This camera only (see the failure policy): the others keep running.
             logger.error("%s", err, extra=extra)
-            self._fail(stop, str(err))
+            self._fail(str(err))
         except Exception as err:
             # Thread boundary: log the bug with its traceback and stop the agent (fail fast).
             logger.exception("camera %s: pipeline failed", self.id, extra=extra)
-            self._fail(stop, f"pipeline failed: {err!r}")
+            self._fail(f"pipeline failed: {err!r}")
+            stop.set()
 
-    def _fail(self, stop: threading.Event, message: str) -> None:
+    def _fail(self, message: str) -> None:
         self.failed = True
         self._delivery.event(_event("camera.failed", EventSeverity.ERROR, self.id, message))
-        stop.set()
 
 
 def run(

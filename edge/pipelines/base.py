@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.pipelines.motion_gate import MotionGateSettings
 from edge.records import CameraEvent, Crop, TrackSummary
 from edge.sources.base import SourceSettings
 from sightline.names import Name
@@ -32,6 +33,10 @@ class CameraSettings(BaseModel):
         default=(),
         description="Detector labels to track, for example [person, car]; empty tracks every "
         "class the model knows.",
+    )
+    motion: MotionGateSettings = Field(
+        default_factory=MotionGateSettings,
+        description="Motion gating: skip the detector on frames where nothing moves.",
     )
 
 
@@ -81,6 +86,8 @@ class PipelineStats:
     """Frames read from the source, sampled out or not (a resumed file: from where it resumed)."""
     frames: int = 0
     """Frames run through the detector."""
+    gated: int = 0
+    """Frames the motion gate kept from the detector (and the tracker): nothing new moved."""
     detections: int = 0
     """Detections passed to the tracker (after the label filter), down to its low score."""
     tracked: int = 0

@@ -11,6 +11,10 @@ tracker updates, and the `TrackLedger` (`tracks.py`, shared with every pipeline 
 each track's state and best views and hands crops and summaries to the sink. Per-frame detail
 is logged at DEBUG only.
 
+With motion gating on for the camera (`CameraSettings.motion`, `motion_gate.py`), a frame where
+nothing new moves skips the detector and the tracker (`PipelineStats.gated` counts them); the
+tracker ages tracks only on its updates, so the tracks carry on to the next detector frame.
+
 With a `TrackJournal` (`edge.journal`), the ledger records the tracks in progress and the
 position of each frame whose records it handed on, so that a crash is bounded and counted and a
 restart resumes a file where it stopped (the source is opened at `journal.resume_after`).
@@ -41,10 +45,11 @@ from edge.detectors.preprocess import Preprocessor
 from edge.errors import ConfigError
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats, TrackJournal
 from edge.pipelines.latency import LatencyWindow
+from edge.pipelines.motion_gate import MotionGate
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
 from edge.sources.base import Frame, VideoSource
-from edge.tracking.base import Tracker
+from edge.tracking.base import Tracker, TrackState
 from models.detection import RawDetections, to_detections
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,7 @@ class PythonPipeline:
         self.detector_latency = LatencyWindow()
         """Each frame's detector call time, for the heartbeat."""
         self._log_extra = {"camera_id": camera.id}
+        self._gate = MotionGate(camera.motion) if camera.motion.enabled else None
 
     @staticmethod
     def _class_ids(camera: CameraSettings, labels: tuple[str, ...]) -> npt.NDArray[np.int64] | None:
@@ -166,13 +172,26 @@ class PythonPipeline:
         model = self._slot.take(frame.index)
         if model is not self._model:
             self._use(model, frame)
+        if self._gate is not None and not self._gate.should_detect(frame.image, frame.timestamp):
+            # Neither detector nor tracker: the tracker only ages tracks on its updates.
+            with self._stats_lock:
+                stats = self._stats
+                self._stats = replace(
+                    stats,
+                    frames_decoded=frame.index + 1 - self._first_index,
+                    gated=stats.gated + 1,
+                )
+            return
         tensor, transform = self._preprocess(frame.image)
         started = time.perf_counter()
         raw = model.detector.detect(tensor)
         self.detector_latency.add(time.perf_counter() - started)
         raw = self._keep_wanted(raw)
         detections = to_detections(raw, transform, self._labels)
-        updates = self._tracker.update(detections, index, frame.timestamp)
+        updates = self._tracker.update(detections, index, frame.timestamp, frame.image)
+        if self._gate is not None:
+            alive = [update.box for update in updates if update.state is not TrackState.ENDED]
+            self._gate.detected(frame.timestamp, alive)
         emitted = self._ledger.observe(
             frame.image, self._wall_time(frame.timestamp), updates, position=frame.index
         )

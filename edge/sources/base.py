@@ -9,7 +9,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,7 @@ from sightline.backoff import BackoffSettings
 Image = npt.NDArray[np.uint8]
 
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+_RTSP_SCHEMES = ("rtsp://", "rtsps://")
 _USB = re.compile(r"^(?:usb:|/dev/video)(\d+)$")
 
 
@@ -54,16 +55,23 @@ class SourceSettings(BaseModel):
         "capture times are real wall-clock times (for latency measurements); false reads the "
         "file as fast as it decodes.",
     )
+    transport: Literal["tcp", "udp"] = Field(
+        default="tcp",
+        description="RTSP streams: carry the video inside the RTSP connection (tcp: passes "
+        "firewalls and NAT, loses nothing) or as separate UDP packets (udp: a little less "
+        "latency on a clean LAN; a lost packet shows as a damaged frame).",
+    )
     reconnect: BackoffSettings = Field(
         default=BackoffSettings(initial_s=1.0, max_s=30.0),
         description="Live sources: waits between reconnection attempts (jittered, doubling from "
         "initial_s up to max_s).",
     )
     reconnect_attempts: int | None = Field(
-        default=10,
+        default=None,
         ge=0,
-        description="Live sources: failed attempts in a row after which the camera fails with an "
-        "error (and the agent stops, so its supervisor restarts it); null retries forever.",
+        description="Live sources: failed attempts in a row after which the camera gives up with "
+        "an error (camera.failed; the other cameras go on); null, the default, retries forever, "
+        "as a camera that comes back should be picked up again without a restart.",
     )
     open_timeout_s: float = Field(
         default=10.0, gt=0, description="Streams: give up opening a connection after this long."
@@ -71,13 +79,18 @@ class SourceSettings(BaseModel):
     read_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Streams: a connection that delivers no frame for this long counts as lost.",
+        description="Streams: a connection that delivers nothing for this long counts as lost "
+        "and is reopened (the camera's watchdog). A closed connection is noticed at once; a "
+        "silent one after about three times this (OpenCV's FFmpeg reader retries a timed-out "
+        "read twice, measured on a frozen RTSP server).",
     )
 
     @model_validator(mode="after")
     def _realtime_only_for_files(self) -> SourceSettings:
         if self.realtime and self.kind is not SourceKind.FILE:
             raise ValueError("realtime applies to video files only; live sources are real time")
+        if self.transport != "tcp" and not self.url.lower().startswith(_RTSP_SCHEMES):
+            raise ValueError("transport applies to rtsp:// and rtsps:// streams only")
         return self
 
     @property

@@ -12,9 +12,14 @@ corrupt) raises `SourceError`.
 Live sources (streams, USB) reconnect when they cannot be opened or stop delivering frames,
 waiting as `reconnect` says (the system's one backoff policy, `sightline.backoff`: doubling, with
 jitter so that a site's cameras do not hammer a recovering recorder in lockstep). After
-`reconnect_attempts` failures in a row the source raises `SourceError`; one delivered frame
-resets the count. Waits end early when the
-stop event is set, so shutdown is never held up by a backoff.
+`reconnect_attempts` failures in a row (when set; by default it retries forever) the source
+raises `SourceError`; one delivered frame resets the count. Waits end early when the stop event
+is set, so shutdown is never held up by a backoff.
+
+This loop is the camera's watchdog: a stream that goes silent for `read_timeout_s` (FFmpeg's
+interrupt ends the blocked read) or closes is released and reopened, only that camera's, on that
+camera's thread. A disconnect is reported before the capture is released, because releasing an
+RTSP capture says goodbye to the server, which a hung server answers only after timeouts.
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ import numpy as np
 from edge.errors import SourceError
 from edge.logs import redact
 from edge.sources.base import Frame, Frames, Image, SourceKind, SourceSettings, SourceStatus
+from edge.sources.ffmpeg_options import FfmpegOptions
 from edge.sources.pacing import Pacer
 from edge.sources.sampling import FrameSampler
 from sightline.backoff import Backoff
 
 logger = logging.getLogger(__name__)
+
+_FFMPEG_OPTIONS = FfmpegOptions()
 
 # The container's frame count is exact for indexed formats (AVI, MP4) but an estimate from
 # duration x rate for some others, so a small shortfall at the end is not called truncation.
@@ -72,17 +80,18 @@ def open_capture(settings: SourceSettings) -> Capture:
     kind = settings.kind
     if kind is SourceKind.USB:
         return cv2.VideoCapture(settings.usb_index)
-    params: list[int] = []
-    if kind is SourceKind.STREAM:
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            round(settings.open_timeout_s * 1000),
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            round(settings.read_timeout_s * 1000),
-        ]
-    # FFmpeg explicitly: with CAP_ANY a file name like "cam%02d.jpg" would be read as an image
-    # sequence by another backend.
-    return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
+    if kind is SourceKind.FILE:
+        # FFmpeg explicitly: with CAP_ANY a file name like "cam%02d.jpg" would be read as an
+        # image sequence by another backend.
+        return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        round(settings.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        round(settings.read_timeout_s * 1000),
+    ]
+    with _FFMPEG_OPTIONS.applied(f"rtsp_transport;{settings.transport}"):
+        return cv2.VideoCapture(settings.url, cv2.CAP_FFMPEG, params)
 
 
 class CaptureSource:
@@ -227,13 +236,14 @@ class CaptureSource:
                     )  # fmt: skip
                     self._report(SourceStatus.CONNECTED, f"connected to {self._where}")
                 if not capture.grab():
-                    capture.release()
-                    capture = None
                     logger.warning(
                         "camera %s: %s stopped delivering frames", self._camera_id, self._where,
                         extra=self._log_extra,
                     )  # fmt: skip
                     self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
+                    # Reported first: see the module docstring.
+                    capture.release()
+                    capture = None
                     self._back_off(stop, backoff, "no frames")
                     continue
                 backoff.reset()

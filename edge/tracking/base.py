@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge.geometry import Box, PixelBox
+from edge.sources.base import Image
 
 
 class DetectionLike(PixelBox, Protocol):
@@ -94,13 +95,19 @@ class Tracker(Protocol):
     """
 
     def update(
-        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+        self,
+        detections: Sequence[DetectionLike],
+        frame_index: int,
+        timestamp: float,
+        image: Image | None = None,
     ) -> list[TrackUpdate]:
         """Advance one frame and return one update per confirmed track that is alive or just ended.
 
         Call it for every processed frame in order, with an empty sequence when nothing was
         detected, so that the motion model and the lost-track buffer advance. `frame_index` must
-        increase; `timestamp` (seconds) must not decrease.
+        increase; `timestamp` (seconds) must not decrease. `image` is the decoded frame (BGR, the
+        pixels the boxes are in): with it a tracker may use what the boxes look like and where
+        the frame ends; without it, it tracks by boxes alone.
         """
 
     def flush(self, frame_index: int, timestamp: float) -> list[TrackUpdate]:

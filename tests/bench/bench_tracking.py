@@ -17,6 +17,10 @@ matched to a detection on the last processed frame at or before it (at 5 fps the
 every other frame; a track's box is then a frame old, well within the IoU 0.5 of a match).
 LOST predictions are not counted: the agent emits no box for them.
 
+Each rate runs twice: with the tracker by boxes alone (the frame withheld: the reference
+ByteTrack, the baseline) and as the agent runs it (given the frame: colour and frame border, see
+`edge.tracking.bytetrack`), with the tracker's own time per frame.
+
 Reported: IDF1, MOTA, identity switches, fragmentations, and the predicted tracks that mix two
 people (matched to two or more true identities over their life), with those people. Not a
 pytest test; it prints a table and, as the last line, one JSON object.
@@ -27,9 +31,11 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from datetime import datetime
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ from edge.errors import EdgeError
 from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.python import PythonPipeline
 from edge.pipelines.tracks import MATCHED
-from edge.sources.base import Frames, SourceSettings, VideoSource
+from edge.sources.base import Frames, Image, SourceSettings, VideoSource
 from edge.sources.capture import CaptureSource
 from edge.tracking.base import DetectionLike, Tracker, TrackUpdate
 from edge.tracking.registry import TrackerSettings, create_tracker
@@ -58,16 +64,28 @@ not forced on the last annotated frame)."""
 
 
 class RecordingTracker:
-    """The real tracker, with every update it returns kept (per processed frame)."""
+    """The real tracker, with every update it returns kept (per processed frame) and the time it
+    took. `boxes_only` withholds the frame: the tracker then runs as the reference ByteTrack, by
+    boxes alone (no colour, no frame border), the baseline the default is compared with."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, *, boxes_only: bool = False) -> None:
         self._tracker = tracker
+        self._boxes_only = boxes_only
         self.updates: dict[int, list[TrackUpdate]] = {}
+        self.seconds = 0.0
 
     def update(
-        self, detections: Sequence[DetectionLike], frame_index: int, timestamp: float
+        self,
+        detections: Sequence[DetectionLike],
+        frame_index: int,
+        timestamp: float,
+        image: Image | None = None,
     ) -> list[TrackUpdate]:
-        updates = self._tracker.update(detections, frame_index, timestamp)
+        started = time.perf_counter()
+        updates = self._tracker.update(
+            detections, frame_index, timestamp, None if self._boxes_only else image
+        )
+        self.seconds += time.perf_counter() - started
         self.updates[frame_index] = updates
         return updates
 
@@ -114,22 +132,33 @@ class Stretch:
                 yield frame
 
 
-def run_agent(detector: Detector, fps: float | None) -> tuple[list[TrackBox], PipelineStats]:
-    """Run the pipeline on the stretch; its person boxes on the annotated frames, and its
-    counters."""
+def run_agent(
+    detector: Detector, fps: float | None, *, boxes_only: bool
+) -> tuple[list[TrackBox], PipelineStats, float]:
+    """Run the pipeline on the stretch; its person boxes on the annotated frames, its counters
+    and the seconds spent in the tracker."""
     camera = CameraSettings(id="bench", source=SourceSettings(url=str(source(VTEST)), fps=fps))
-    tracker = RecordingTracker(create_tracker(TrackerSettings(), camera_id=camera.id))
+    tracker = RecordingTracker(
+        create_tracker(TrackerSettings(), camera_id=camera.id), boxes_only=boxes_only
+    )
     stretch = Stretch(CaptureSource(camera.source, camera_id=camera.id), FRAMES)
+    stats = run_pipeline(camera, stretch, detector, tracker)
+    return predicted_boxes(tracker.updates, stretch.decoded), stats, tracker.seconds
+
+
+def run_pipeline(
+    camera: CameraSettings, video: VideoSource, detector: Detector, tracker: RecordingTracker
+) -> PipelineStats:
+    """The agent's python pipeline over `video` to its end, crops kept in memory."""
     pipeline = PythonPipeline(
         camera,
-        source=stretch,
+        source=video,
         detector=detector,
         tracker=tracker,
         crops=CropSettings(),
         sink=RecordingSink(),
     )
-    stats = pipeline.run(threading.Event())
-    return predicted_boxes(tracker.updates, stretch.decoded), stats
+    return pipeline.run(threading.Event())
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,12 +169,16 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     except (EdgeError, FileNotFoundError) as err:
         raise BenchError(f"{err} (build it: uv run python -m models build nanodet-g)") from err
     runs = []
-    for fps in args.fps:
-        predicted, stats = run_agent(detector, fps)
+    # Boxes only (the reference ByteTrack) first, then the default, at each rate: the baseline
+    # is measured in the same run, on the same machine load.
+    for fps, boxes_only in product(args.fps, (True, False)):
+        predicted, stats, tracker_seconds = run_agent(detector, fps, boxes_only=boxes_only)
         scores = evaluate(truth, predicted)
         runs.append(
             {
                 "fps": fps,
+                "tracker": "boxes" if boxes_only else "default",
+                "tracker_ms_per_frame": round(1000 * tracker_seconds / stats.frames, 2),
                 "frames_processed": stats.frames,
                 "seconds": round(stats.seconds, 1),
                 "idf1": round(scores.idf1, 3),
@@ -165,13 +198,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def render(result: dict[str, Any]) -> str:
     lines = [
-        "fps   frames  IDF1   MOTA   IDsw  frag  mixed/tracks  precision  recall  mixes",
+        "fps   tracker  ms/frame  frames  IDF1   MOTA   IDsw  frag  mixed/tracks  precision  recall"
+        "  mixes",
     ]
     for run in result["runs"]:
         fps = "all" if run["fps"] is None else f"{run['fps']:g}"
         mixes = " ".join(f"{track}:{'+'.join(map(str, people))}" for track, people in run["mixes"])
         lines.append(
-            f"{fps:<5} {run['frames_processed']:>6}  {run['idf1']:.3f}  {run['mota']:.3f}  "
+            f"{fps:<5} {run['tracker']:<8} {run['tracker_ms_per_frame']:>8.2f}  "
+            f"{run['frames_processed']:>6}  {run['idf1']:.3f}  {run['mota']:.3f}  "
             f"{run['id_switches']:>4}  {run['fragmentations']:>4}  "
             f"{run['mixed_tracks']:>5}/{run['predicted_tracks']:<6}  {run['precision']:.3f}"
             f"      {run['recall']:.3f}   {mixes or '-'}"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -21,9 +22,10 @@ from edge.detectors.base import Detector
 from edge.detectors.registry import create_detector
 from edge.errors import ConfigError, SourceError
 from edge.pipelines.base import CameraSettings, PipelineStats
+from edge.pipelines.motion_gate import MotionGateSettings
 from edge.pipelines.python import PythonPipeline
 from edge.records import TrackSummary
-from edge.sources.base import SourceSettings
+from edge.sources.base import Frame, SourceSettings, VideoSource
 from edge.sources.capture import CaptureSource
 from edge.tracking.bytetrack import ByteTrackSettings, ByteTrackTracker
 from tests.edge.nanodet import detector_settings
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.slow
 class Run:
     sink: RecordingSink
     stats: PipelineStats
-    source: CaptureSource
+    source: VideoSource
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +179,56 @@ def test_a_truncated_file_fails_after_ending_the_tracks_it_showed(
         run_clip(detector, truncated, sink=sink)
     assert sink.tracks and all(s.ended for s in sink.tracks)
     assert len(sink.crops) == len(sink.tracks)
+
+
+class StillSource:
+    """One real frame repeated at 10 fps: a scene where nothing moves, people standing in it."""
+
+    def __init__(self, image: np.ndarray, count: int) -> None:
+        self._image = image
+        self._count = count
+        self.started_at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        for index in range(self._count):
+            yield Frame(self._image.copy(), index, index / 10)
+
+
+def gated_run(detector: Detector, source: VideoSource) -> Run:
+    camera = CameraSettings(
+        id="cam-1",
+        source=SourceSettings(url="gated", fps=None),
+        motion=MotionGateSettings(enabled=True),
+    )
+    sink = RecordingSink()
+    pipeline = PythonPipeline(
+        camera,
+        source=source,
+        detector=detector,
+        tracker=ByteTrackTracker(ByteTrackSettings(), camera_id=camera.id),
+        crops=CropSettings(),
+        sink=sink,
+    )
+    return Run(sink, pipeline.run(threading.Event()), source)
+
+
+def test_the_motion_gate_skips_the_detector_on_a_still_scene_and_keeps_its_tracks(
+    detector: Detector, vtest_frames: list[np.ndarray]
+) -> None:
+    run = gated_run(detector, StillSource(vtest_frames[0], 60))
+    # The first frame, then once per idle interval (5 s), which confirms the standing people.
+    assert (run.stats.frames, run.stats.gated, run.stats.frames_decoded) == (2, 58, 60)
+    people = [s for s in final_summaries(run) if s.label == "person"]
+    assert len(people) >= 2
+    assert run.stats.tracks == len(final_summaries(run))
+
+
+def test_the_motion_gate_runs_the_detector_on_moving_people(vtest: Run, detector: Detector) -> None:
+    settings = SourceSettings(url=str(clip_path("vtest-3s.avi")), fps=None)
+    run = gated_run(detector, CaptureSource(settings, camera_id="cam-1"))
+    assert run.stats.frames + run.stats.gated == run.stats.frames_decoded == 30
+    # Walking people: about every other frame (track_interval_s 0.2 s at 10 fps), more when
+    # someone enters.
+    assert 12 <= run.stats.frames <= 24
+    people = [s for s in final_summaries(run) if s.label == "person"]
+    assert len(people) >= len([s for s in final_summaries(vtest) if s.label == "person"]) - 1

@@ -294,3 +294,9 @@ def test_a_real_stream_that_refuses_connections_fails_with_a_clear_error() -> No
     settings = live_settings(url=f"rtsp://admin:hunter2@127.0.0.1:{port}/live", open_timeout_s=2)
     with pytest.raises(SourceError, match=f"rtsp://\\*\\*\\*@127.0.0.1:{port}/live is unreachable"):
         read_all(CaptureSource(settings, camera_id="gate"))
+
+
+def test_udp_transport_is_for_rtsp_streams_only() -> None:
+    assert SourceSettings(url="rtsp://camera/stream", transport="udp").transport == "udp"
+    with pytest.raises(ValueError, match="transport applies to rtsp"):
+        SourceSettings(url="http://camera/stream.mjpg", transport="udp")

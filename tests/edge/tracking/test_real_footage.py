@@ -88,7 +88,7 @@ def run() -> Run:
                 scores, box_logits, score_threshold=settings.low_score, class_agnostic=True
             )
             detections = to_detections(raw, transform, manifest.labels.names)
-            updates = tracker.update(detections, index, index / FPS)
+            updates = tracker.update(detections, index, index / FPS, frame)
             result.detections.append(detections)
             result.updates.append(updates)
             ledger.observe(frame, START + timedelta(seconds=index / FPS), updates)

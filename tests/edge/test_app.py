@@ -237,14 +237,15 @@ def test_a_restarted_agent_resumes_a_file_where_it_stopped(tmp_path: Path) -> No
     assert before.detections + after.detections == uninterrupted.detections
     # The same tracks but for the split, the tracker's tolerance: a track live at the stop was
     # ended there, and its object, still in view, becomes a new track after the restart once
-    # the fresh tracker confirms it (min_hits detections of new_track_score). Measured: 14
-    # tracks and 847 matched detections in one run; 13 + 10 tracks (12 live at the stop) and
-    # 790 matched detections in two.
+    # the fresh tracker confirms it (min_hits detections of new_track_score). The matched
+    # detections may differ either way, since what a track matches depends on its history
+    # (the colours it learnt, the tracks it lost). Measured: 16 tracks and 826 matched
+    # detections in one run; 11 + 11 tracks (9 live at the stop) and 831 matched in two.
     assert live_at_stop
     tracks = before.tracks + after.tracks
     assert uninterrupted.tracks <= tracks <= uninterrupted.tracks + len(live_at_stop)
-    not_yet_reconfirmed = uninterrupted.tracked - (before.tracked + after.tracked)
-    assert 0 <= not_yet_reconfirmed <= 0.1 * uninterrupted.tracked
+    split_tracked = before.tracked + after.tracked
+    assert abs(uninterrupted.tracked - split_tracked) <= 0.1 * uninterrupted.tracked
     # Every track of both runs got its crops and its final summary, and none was interrupted.
     for run, delivery in ((before, first), (after, second)):
         assert len(delivery.final_summaries()) == run.tracks

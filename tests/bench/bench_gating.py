@@ -38,10 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.detectors.base import Detector, ModelSettings
-from edge.detectors.ort import OrtSettings
-from edge.detectors.registry import create_detector
-from edge.errors import EdgeError
+from edge.detectors.base import Detector
 from edge.pipelines.base import CameraSettings, PipelineStats
 from edge.pipelines.motion_gate import MotionGateSettings
 from edge.pipelines.tracks import MATCHED
@@ -49,7 +46,7 @@ from edge.sources.base import Frame, Frames, SourceSettings, VideoSource
 from edge.sources.capture import CaptureSource
 from edge.tracking.matching import iou_matrix
 from edge.tracking.registry import TrackerSettings, create_tracker
-from tests.bench.bench_tracking import MANIFEST, RecordingTracker, Stretch, run_pipeline
+from tests.bench.bench_tracking import RecordingTracker, Stretch, nanodet, run_pipeline
 from tests.bench.measure import BenchError, load_average, machine_facts, report
 from tests.footage.clips import VTEST, source
 from tests.footage.mot import SAMPLED, TrackBox, evaluate, load
@@ -158,11 +155,7 @@ def sources(
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     truth = load()
-    settings = OrtSettings(model=ModelSettings(manifest=MANIFEST), intra_op_threads=args.threads)
-    try:
-        detector = create_detector(settings)
-    except (EdgeError, FileNotFoundError) as err:
-        raise BenchError(f"{err} (build it: uv run python -m models build nanodet-g)") from err
+    detector = nanodet(args.threads)
     gates = [MotionGateSettings()] + [
         MotionGateSettings.model_validate({**json.loads(gate), "enabled": True})
         for gate in args.gate or ["{}"]

@@ -161,13 +161,18 @@ def run_pipeline(
     return pipeline.run(threading.Event())
 
 
-def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    truth = load()
-    settings = OrtSettings(model=ModelSettings(manifest=MANIFEST), intra_op_threads=args.threads)
+def nanodet(threads: int) -> Detector:
+    """The agent's default detector on ONNX Runtime with `threads` intra-op threads."""
+    settings = OrtSettings(model=ModelSettings(manifest=MANIFEST), intra_op_threads=threads)
     try:
-        detector = create_detector(settings)
+        return create_detector(settings)
     except (EdgeError, FileNotFoundError) as err:
         raise BenchError(f"{err} (build it: uv run python -m models build nanodet-g)") from err
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    truth = load()
+    detector = nanodet(args.threads)
     runs = []
     # Boxes only (the reference ByteTrack) first, then the default, at each rate: the baseline
     # is measured in the same run, on the same machine load.

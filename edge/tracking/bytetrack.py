@@ -242,12 +242,18 @@ class ByteTrackTracker:
         """Advance one frame; see `Tracker.update`."""
         if self._last_frame is not None and frame_index <= self._last_frame:
             raise ValueError(f"frame_index {frame_index} does not follow {self._last_frame}")
+        # Frames the pipeline sampled but kept from the tracker (motion gating) still pass for
+        # the motion model: predicting once per skipped frame is what the tracker would have
+        # done had it seen them without a match, so a moving track's velocity stays per frame
+        # and its prediction lands where the person is after the gap.
+        steps = 1 if self._last_frame is None else frame_index - self._last_frame
         self._last_frame = frame_index
         for track in (*self._confirmed, *self._unconfirmed):
             if track.lost:
                 # As in the reference: a lost box keeps drifting but stops growing or shrinking.
                 track.motion.mean[7] = 0.0
-            track.motion = kalman.predict(track.motion)
+            for _ in range(steps):
+                track.motion = kalman.predict(track.motion)
 
         matched, births = self._associate(detections, frame_index, timestamp, image)
         # Unconfirmed tracks die on their first miss, so their `hits` count consecutive frames.

@@ -18,6 +18,8 @@ Reported per clip: detector calls of each run and their ratio, and the tracks lo
 of the baseline that the gated run does not follow. A baseline track is followed when, on at
 least half of the frames where it was matched and the gated run ran its detector, a gated track
 was matched with IoU >= 0.5 to it (a track on none of the gated run's detector frames is lost).
+The lost tracks are also counted among the baseline tracks that last (span 1 s or more): most
+shorter ones are a detector's flicker, which no gap between detector frames can follow.
 On `vtest` both runs are also scored against the hand-checked ground truth
 (`tests/footage/vtest_gt.txt`, frames 100-295) with `tests.footage.mot`: IDF1, recall, identity
 switches; a gated run's box on an annotated frame is that of its last detector frame at or before
@@ -53,6 +55,9 @@ from tests.footage.mot import SAMPLED, TrackBox, evaluate, load
 
 STATIC_FRAMES = 100
 FOLLOWED_IOU = 0.5
+LASTING_FRAMES = 10
+"""A baseline track spanning this many source frames (1 s of vtest or the static clip) or more
+"lasts"; shorter ones are mostly a detector's flicker that a tracker confirmed for a moment."""
 
 
 class FrozenSource:
@@ -101,14 +106,26 @@ def run_once(
     return Run(stats, boxes)
 
 
-def tracks_lost(baseline: Run, gated: Run) -> tuple[int, int]:
-    """(baseline person tracks, those the gated run does not follow); see the module docstring."""
+@dataclass(frozen=True)
+class Lost:
+    """Baseline person tracks and those the gated run does not follow, all and lasting ones."""
+
+    tracks: int = 0
+    lost: int = 0
+    lasting: int = 0
+    lasting_lost: int = 0
+
+
+def tracks_lost(baseline: Run, gated: Run) -> Lost:
+    """The baseline's person tracks the gated run does not follow; see the module docstring."""
     frames_of: dict[int, list[int]] = {}
     for frame, tracks in baseline.boxes.items():
         for number in tracks:
             frames_of.setdefault(number, []).append(frame)
-    lost = 0
+    lost = lasting = lasting_lost = 0
     for number, frames in frames_of.items():
+        lasts = frames[-1] - frames[0] + 1 >= LASTING_FRAMES
+        lasting += lasts
         shared = [frame for frame in frames if frame in gated.boxes]
         followed = 0
         for frame in shared:
@@ -118,7 +135,8 @@ def tracks_lost(baseline: Run, gated: Run) -> tuple[int, int]:
                 followed += bool(ious.max() >= FOLLOWED_IOU)
         if not shared or followed * 2 < len(shared):
             lost += 1
-    return len(frames_of), lost
+            lasting_lost += lasts
+    return Lost(len(frames_of), lost, lasting, lasting_lost)
 
 
 def truth_boxes(run: Run) -> list[TrackBox]:
@@ -180,7 +198,7 @@ def compare(
     frames: int,
 ) -> dict[str, Any]:
     """One clip's row: the gated run against the baseline (and the ground truth on vtest)."""
-    total, lost = tracks_lost(baseline, gated)
+    lost = tracks_lost(baseline, gated)
     row: dict[str, Any] = {
         "clip": clip,
         "gate": gate.model_dump(exclude_defaults=True, exclude={"enabled"}),
@@ -189,9 +207,11 @@ def compare(
         "calls_gated": gated.stats.frames,
         "gated_frames": gated.stats.gated,
         "fewer_calls": round(baseline.stats.frames / max(1, gated.stats.frames), 2),
-        "baseline_tracks": total,
-        "tracks_lost": lost,
-        "tracks_lost_share": round(lost / total, 3) if total else 0.0,
+        "baseline_tracks": lost.tracks,
+        "tracks_lost": lost.lost,
+        "tracks_lost_share": round(lost.lost / lost.tracks, 3) if lost.tracks else 0.0,
+        "lasting_tracks": lost.lasting,
+        "lasting_tracks_lost": lost.lasting_lost,
         "seconds_every_frame": round(baseline.stats.seconds, 1),
         "seconds_gated": round(gated.stats.seconds, 1),
     }
@@ -205,7 +225,10 @@ def compare(
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = ["clip         frames  calls all/gated  fewer  tracks lost/all  IDF1 all/gated  recall"]
+    lines = [
+        "clip         frames  calls all/gated  fewer  tracks lost/all  lasting 1 s+  "
+        "IDF1 all/gated  recall"
+    ]
     for row in result["clips"]:
         idf1 = recall = "-"
         if "idf1_gated" in row:
@@ -215,7 +238,8 @@ def render(result: dict[str, Any]) -> str:
             f"{row['clip']:<12} {row['frames']:>6}  "
             f"{row['calls_every_frame']:>6}/{row['calls_gated']:<6}"
             f"   {row['fewer_calls']:>5.2f}x  {row['tracks_lost']:>5}/{row['baseline_tracks']:<5}"
-            f"      {idf1:<13}   {recall}  {row['gate'] or 'defaults'}"
+            f"      {row['lasting_tracks_lost']:>5}/{row['lasting_tracks']:<5}"
+            f"   {idf1:<13}   {recall}  {row['gate'] or 'defaults'}"
         )
     lines.append(f"load average before/after: {result['load_average']}")
     return "\n".join(lines)

@@ -145,6 +145,20 @@ def test_a_missed_frame_reports_lost_then_the_same_track_again() -> None:
     assert history[11][0].age == 12
 
 
+def test_frames_kept_from_the_tracker_still_move_its_predictions() -> None:
+    # Motion gating: after 10 frames the tracker sees only every 4th frame. A walker moving 12
+    # px per frame has moved 48 px, most of its 60 px width, over a gap; predicting one frame
+    # per update would leave the box behind and the track lost, then replaced.
+    walker = Walker((100.0, 100.0, 160.0, 260.0), (12.0, 0.0))
+    frames = scene([walker], 40)
+    shown = [*range(10), *range(10, 40, 4)]
+    tracks = tracker()
+    history = [tracks.update(frames[i], i, i / FPS) for i in shown]
+    assert {update.track_number for updates in history for update in updates} == {1}
+    after_gaps = history[len(range(10)) :]
+    assert all(update.state is TrackState.UPDATED for updates in after_gaps for update in updates)
+
+
 def test_a_single_frame_ghost_never_becomes_a_track() -> None:
     walker = Walker((100.0, 100.0, 160.0, 260.0), (5.0, 0.0))
     frames = scene([walker], 10)

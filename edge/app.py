@@ -59,7 +59,7 @@ from edge.pipelines.python import PythonPipeline
 from edge.pipelines.registry import PIPELINES
 from edge.records import CameraEvent, EventSeverity, ModelRef
 from edge.sources.base import SourceStatus
-from edge.sources.capture import CaptureSource
+from edge.sources.registry import open_source
 from edge.tracking.registry import create_tracker
 from edge.transport.heartbeat import CameraSample
 
@@ -200,7 +200,7 @@ class _Camera:
         self._delivery = delivery
         self._detector = detector
         camera_journal = journal.camera(camera.id, camera.source.file_identity())
-        source = CaptureSource(
+        source = open_source(
             camera.source,
             camera_id=camera.id,
             on_status=self._on_status,

@@ -133,6 +133,9 @@ class EdgeConfig(BaseModel):
         usb = [c.id for c in self.cameras if c.source.kind is SourceKind.USB]
         if usb:
             raise ValueError(f"pipeline type deepstream cannot open USB cameras: {usb}")
+        folders = [c.id for c in self.cameras if c.source.kind is SourceKind.FOLDER]
+        if folders:
+            raise ValueError(f"pipeline type deepstream cannot read image folders: {folders}")
         gated = [c.id for c in self.cameras if c.motion.enabled]
         if gated:
             raise ValueError(f"pipeline type deepstream has no motion gating: cameras {gated}")

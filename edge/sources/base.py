@@ -25,9 +25,10 @@ _USB = re.compile(r"^(?:usb:|/dev/video)(\d+)$")
 
 
 class SourceKind(enum.Enum):
-    """How a source behaves at its end: a file ends, a live source reconnects."""
+    """How a source behaves at its end: a file or folder ends, a live source reconnects."""
 
     FILE = "file"
+    FOLDER = "folder"
     STREAM = "stream"
     USB = "usb"
 
@@ -39,9 +40,16 @@ class SourceSettings(BaseModel):
 
     url: str = Field(
         min_length=1,
-        description="A video file path; an rtsp://, rtsps://, http:// or https:// stream URL "
+        description="A video file path; a folder of images (read in name order, one frame each, "
+        "image_interval_s apart); an rtsp://, rtsps://, http:// or https:// stream URL "
         "(user:password@ in it is accepted and never logged); or usb:<index> (or /dev/video<N>) "
         "for a local camera.",
+    )
+    image_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Image folders: seconds of stream time between consecutive images (a folder "
+        "has no frame rate of its own; fps then samples them like a video's frames).",
     )
     fps: float | None = Field(
         default=5.0,
@@ -51,9 +59,9 @@ class SourceSettings(BaseModel):
     )
     realtime: bool = Field(
         default=False,
-        description="Video files: deliver frames at the video's own rate, as a camera would, so "
-        "capture times are real wall-clock times (for latency measurements); false reads the "
-        "file as fast as it decodes.",
+        description="Video files and image folders: deliver frames at the video's own rate (a "
+        "folder's image_interval_s), as a camera would, so capture times are real wall-clock "
+        "times (for latency measurements); false reads as fast as it decodes.",
     )
     transport: Literal["tcp", "udp"] = Field(
         default="tcp",
@@ -87,32 +95,44 @@ class SourceSettings(BaseModel):
 
     @model_validator(mode="after")
     def _realtime_only_for_files(self) -> SourceSettings:
-        if self.realtime and self.kind is not SourceKind.FILE:
-            raise ValueError("realtime applies to video files only; live sources are real time")
+        if self.realtime and self.kind not in (SourceKind.FILE, SourceKind.FOLDER):
+            raise ValueError(
+                "realtime applies to video files and image folders only; live sources are real time"
+            )
         if self.transport != "tcp" and not self.url.lower().startswith(_RTSP_SCHEMES):
             raise ValueError("transport applies to rtsp:// and rtsps:// streams only")
         return self
 
     @property
     def kind(self) -> SourceKind:
-        """File, stream or USB camera, read from the form of `url`."""
+        """File, folder, stream or USB camera, read from the form of `url` (a folder: an
+        existing directory)."""
         if self.url.lower().startswith(_STREAM_SCHEMES):
             return SourceKind.STREAM
         if _USB.match(self.url):
             return SourceKind.USB
+        if Path(self.url).is_dir():
+            return SourceKind.FOLDER
         return SourceKind.FILE
 
     def file_identity(self) -> FileIdentity | None:
-        """The identity of the video file `url` names; None for a live source or a file that
-        cannot be read (the source reports that when it runs)."""
-        if self.kind is not SourceKind.FILE:
-            return None
+        """The identity of the video file or image folder `url` names; None for a live source
+        or a path that cannot be read (the source reports that when it runs). A folder's size
+        is its number of images and its time the newest image's: adding, removing or
+        rewriting an image makes it another recording, read from its start."""
+        kind = self.kind
         path = Path(self.url)
         try:
-            stat = path.stat()
+            if kind is SourceKind.FOLDER:
+                images = folder_images(path)
+                newest = max((image.stat().st_mtime_ns for image in images), default=0)
+                return FileIdentity(str(path.resolve()), len(images), newest)
+            if kind is SourceKind.FILE:
+                stat = path.stat()
+                return FileIdentity(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         except OSError:
             return None
-        return FileIdentity(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        return None
 
     @property
     def usb_index(self) -> int:
@@ -121,6 +141,19 @@ class SourceSettings(BaseModel):
         if match is None:
             raise ValueError(f"{self.url!r} is not a USB camera")
         return int(match.group(1))
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+"""Files an image folder source reads (case-insensitive); anything else in it is ignored."""
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The images of `folder` in name order (raises OSError when it cannot be listed)."""
+    return sorted(
+        entry
+        for entry in folder.iterdir()
+        if entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file()
+    )
 
 
 @dataclass(frozen=True, slots=True)

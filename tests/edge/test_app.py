@@ -24,7 +24,7 @@ from edge.journal import Journal
 from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
 from edge.transport.heartbeat import CameraSample
 from tests.edge.nanodet import MANIFEST, built_model
-from tests.footage.clips import clip_path
+from tests.footage.clips import clip_path, image_folder
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +128,24 @@ def test_a_corrupt_camera_fails_alone_and_is_reported_while_the_others_run_on(
     assert failed.camera_id == "bad"
     assert "cannot open video file" in failed.message
     assert delivery.calls[-1] == "close"
+
+
+def test_an_image_folder_is_a_camera_and_a_corrupt_image_fails_only_its_folder(
+    tmp_path: Path,
+) -> None:
+    image_folder(tmp_path / "snapshots", 20)
+    image_folder(tmp_path / "broken", 2)
+    (tmp_path / "broken" / "img-001.png").write_bytes(b"not a png")
+    delivery = RecordingDelivery()
+    summary = app.run(
+        config(camera("snapshots", tmp_path / "snapshots"), camera("broken", tmp_path / "broken")),
+        delivery=delivery,
+    )
+    assert summary.failed_cameras == ("broken",)
+    assert summary.frames == 20 + 1  # every snapshot, and the broken folder's good image
+    assert {crop.camera_id for crop in delivery.crops} == {"snapshots"}
+    (failed,) = [e for e in delivery.events if e.name == "camera.failed"]
+    assert "image img-001.png" in failed.message
 
 
 def test_setting_the_stop_event_ends_the_run_with_tracks_flushed() -> None:

@@ -104,6 +104,26 @@ def clip_path(name: str) -> Path:
     return build_clip(by_name[name], out_dir)
 
 
+def image_folder(folder: Path, count: int, *, start: int = 0) -> list[Path]:
+    """Frames `start` .. `start + count - 1` of vtest-3s.avi written to `folder` as
+    img-NNN.png (lossless, so a test can compare pixels): an image folder camera."""
+    folder.mkdir(parents=True, exist_ok=True)
+    capture = cv2.VideoCapture(str(clip_path("vtest-3s.avi")))
+    paths = []
+    try:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        for number in range(start, start + count):
+            ok, image = capture.read()
+            if not ok:
+                raise ValueError(f"vtest-3s.avi has no frame {number}")
+            path = folder / f"img-{number:03d}.png"
+            cv2.imwrite(str(path), image)
+            paths.append(path)
+    finally:
+        capture.release()
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)

@@ -377,12 +377,16 @@ def test_a_deepstream_config_is_accepted_and_python_stays_the_default() -> None:
         ),
         ({"cameras": [{"id": "a", "source": {"url": "usb:0"}}]}, "cannot open USB cameras"),
         (
+            {"cameras": [{"id": "a", "source": {"url": str(Path(__file__).parent)}}]},
+            "cannot read image folders",
+        ),
+        (
             {"cameras": [{"id": "a", "source": {"url": "a.avi"}, "motion": {"enabled": True}}]},
             "has no motion gating",
         ),
         ({"pipeline": {"type": "deepstream", "nvinfer": {}}}, "Extra inputs are not permitted"),
     ],
-    ids=["ort detector", "batch too small", "usb", "motion gate", "unknown key"],
+    ids=["ort detector", "batch too small", "usb", "image folder", "motion gate", "unknown key"],
 )
 def test_a_deepstream_config_that_cannot_run_is_refused(
     changes: dict[str, Any], message: str

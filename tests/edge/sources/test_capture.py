@@ -77,7 +77,7 @@ def test_realtime_delivers_a_file_at_its_own_rate_with_wall_clock_capture_times(
 
 
 def test_realtime_is_for_files_only() -> None:
-    with pytest.raises(ValueError, match="realtime applies to video files only"):
+    with pytest.raises(ValueError, match="realtime applies to video files and image folders only"):
         SourceSettings(url="rtsp://camera/stream", realtime=True)
 
 

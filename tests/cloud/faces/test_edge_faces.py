@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import cv2
 import numpy as np
 import pytest
+from django.test import Client
 
 from cloud.detections.models import Detection
-from cloud.detections.services import record_detection
+from cloud.detections.services import NewDetection, record_detection
 from cloud.embeddings.services import embed_detections
 from cloud.faces.analyser import build
 from cloud.faces.models import Face
@@ -28,8 +30,10 @@ from edge.records import Crop, ModelRef
 from edge.wire import crop_request
 from sightline.ingest.v1 import ingest_pb2
 from tests.cloud.conftest import PEDESTRIAN
+from tests.cloud.faces.photos import store_person_crops
 from tests.footage.photos import SOFA, photo
 from tests.models.built_models import require_model
+from tests.users import make_user
 
 # The woman in the middle of the labelme sofa photo, as NanoDet-g boxes her (tests/edge/crops).
 MIDDLE = Box(200.0, 110.0, 300.0, 288.0)
@@ -97,6 +101,30 @@ def test_the_edge_face_is_embedded_without_looking_again(
     assert item is not None and item.properties.track_id == row.track_id
     # The same person as the cloud's own vector of her face says, by SFace's threshold.
     assert float(np.dot(item.vector, own)) >= SAME_PERSON_COSINE
+
+
+def test_an_edge_face_is_found_by_face_search(
+    stores: ObjectStore, make_detection: Callable[..., NewDetection], client: Client
+) -> None:
+    detection = parse_upload(edge_request())
+    record_detection(detection, stores)
+    # The same three people seen smaller by another camera, stored the cloud's way.
+    yard = store_person_crops(
+        cv2.resize(photo(SOFA), None, fx=0.9, fy=0.9), "yard", make_detection, stores
+    )
+    embed_detections([detection.id, *(row.id for row in yard)], analysers=[build()])
+    client.force_login(make_user("analyst"))
+
+    response = client.get(f"/detections/{detection.id}/faces/")
+
+    assert response.status_code == 200
+    same = [card.detection for card in response.context["same"]]
+    # Her crop on the other camera first (the one centred on her), then any other crop whose
+    # own face is hers (a box around her and her neighbour); nobody else's face.
+    assert same and all(row in yard and row.x_min < 0.5 < row.x_max for row in same)
+    assert abs((same[0].x_min + same[0].x_max) / 2 - 0.5) < 0.05
+    others = {card.detection.id for card in response.context["others"]}
+    assert others == {row.id for row in yard} - {row.id for row in same}
 
 
 def test_a_malformed_edge_face_is_dropped_and_the_crop_kept(

@@ -31,6 +31,21 @@ class ModelRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceView:
+    """A person's face the edge found in a crop being sent (`edge.crops.faces`), frame pixels."""
+
+    box: Box
+    landmarks: tuple[float, ...]
+    """Right eye, left eye, nose tip, right and left mouth corners: ten values x, y."""
+    score: float
+    """Face detector confidence, in [0, 1]."""
+    image_rect: PixelRect
+    """The region `jpeg` shows: the face box plus a margin."""
+    jpeg: bytes
+    """The face region at the frame's full resolution."""
+
+
+@dataclass(frozen=True, slots=True)
 class Crop:
     """A crop of a tracked object, ready to upload."""
 
@@ -55,6 +70,8 @@ class Crop:
     model: ModelRef
     context_jpeg: bytes = b""
     """The whole frame, downscaled, JPEG: only on the best crop of an emission, else empty."""
+    face: FaceView | None = None
+    """The person's face, when the face finder is on and found one; else None."""
 
 
 @dataclass(frozen=True, slots=True)

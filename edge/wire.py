@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from edge.geometry import FrameSize, PixelBox
-from edge.records import CameraEvent, Crop, EventSeverity, ModelRef, TrackSummary
+from edge.records import CameraEvent, Crop, EventSeverity, FaceView, ModelRef, TrackSummary
 from sightline.common.v1 import model_pb2
 from sightline.device.v1 import event_pb2, status_pb2, track_pb2
 from sightline.ingest.v1 import ingest_pb2
@@ -79,7 +79,25 @@ def crop_request(crop: Crop, *, device_id: str) -> ingest_pb2.UploadCropsRequest
         context_jpeg=crop.context_jpeg,
     )
     request.frame_time.FromDatetime(crop.frame_time.astimezone(dt.UTC))
+    if crop.face is not None:
+        request.face.CopyFrom(face_message(crop.face, crop.frame_size))
     return request
+
+
+def face_message(face: FaceView, size: FrameSize) -> ingest_pb2.EdgeFace:
+    """The wire form of a face: box, landmarks and image region normalised to the frame."""
+    width, height = size
+    landmarks = [
+        min(max(value / (width if index % 2 == 0 else height), 0.0), 1.0)
+        for index, value in enumerate(face.landmarks)
+    ]
+    return ingest_pb2.EdgeFace(
+        box=normalised_box(face.box, size),
+        landmarks=landmarks,
+        score=face.score,
+        image_box=normalised_box(face.image_rect, size),
+        jpeg=face.jpeg,
+    )
 
 
 def track_message(summary: TrackSummary) -> track_pb2.TrackSummary:

@@ -89,3 +89,18 @@ def built_model(manifest: RuntimeManifest, root: Path | None = None) -> Path:
 def resolve(name: str, root: Path | None = None) -> Path:
     """`built_model` of the manifest `models/<name>.toml`."""
     return built_model(read_runtime_manifest(manifest_path(name)), root)
+
+
+def verified_bytes(name: str, root: Path | None = None) -> bytes:
+    """The bytes of the built model `models/<name>.toml`, checked against its sha256 as read.
+
+    Checked again on the bytes read, not only by `built_model`: the file could change between
+    that check and the read, and the bytes checked must be the bytes loaded. Raises like
+    `built_model`, and `ChecksumMismatchError` when the file changed in between.
+    """
+    manifest = read_runtime_manifest(manifest_path(name))
+    path = built_model(manifest, root)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest.output.sha256:
+        raise ChecksumMismatchError(f"{path} changed while it was loaded; refusing it")
+    return data

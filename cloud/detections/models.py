@@ -110,6 +110,19 @@ class Detection(models.Model):
         help_text="Object-store key of the downscaled whole frame the crop was cut from; empty "
         "when the edge sent none.",
     )
+    face_key = models.CharField(
+        max_length=512,
+        blank=True,
+        default="",
+        help_text="Object-store key of the face the edge found in the crop (a JPEG at the "
+        "frame's resolution); empty when it sent none.",
+    )
+    edge_face = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Where that face is: `cloud.detections.services.EdgeFace.geometry`; null "
+        "when the edge sent none.",
+    )
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=64)
     embedded_at = models.DateTimeField(

@@ -31,10 +31,35 @@ from cloud.detections.track_rows import (
 )
 from cloud.errors import InvalidInput, NotFound
 from cloud.lib.inserts import insert_new
-from cloud.lib.objectstore import ObjectStore, context_key, crop_key
+from cloud.lib.objectstore import ObjectStore, context_key, crop_key, face_key
 from cloud.validators import require_text, require_time
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeFace:
+    """The person's face the edge found in a crop (`sightline.ingest.v1.EdgeFace`), wire-checked
+    and turned into what the faces analyser needs: its box in fractions of the crop, and its
+    box and landmarks in the pixels of its own JPEG (which SFace aligns on)."""
+
+    in_crop: tuple[float, float, float, float]
+    """x_min, y_min, x_max, y_max as fractions of the crop, in [0, 1]."""
+    box: tuple[float, float, float, float]
+    """x1, y1, x2, y2 in pixels of `jpeg`."""
+    landmarks: tuple[float, ...]
+    """Ten values x, y in pixels of `jpeg` (eyes, nose tip, mouth corners)."""
+    score: float
+    jpeg: bytes = field(repr=False)
+
+    def geometry(self) -> dict[str, object]:
+        """What `Detection.edge_face` stores: everything but the JPEG."""
+        return {
+            "in_crop": list(self.in_crop),
+            "box": list(self.box),
+            "landmarks": list(self.landmarks),
+            "score": self.score,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +88,8 @@ class NewDetection:
     model_version: str
     jpeg: bytes = field(repr=False)
     context_jpeg: bytes = field(default=b"", repr=False)
+    face: EdgeFace | None = None
+    """The face the edge found in the crop, if it looked and found one."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +120,8 @@ def record_detection(detection: NewDetection, objects: ObjectStore) -> StoredCro
     - a transient failure (object store or database) leaves no row, and at worst an object
       that the edge's unchanged retry overwrites.
 
-    The crop's context frame, when it has one, is put beside its JPEG with the same guarantees.
+    The crop's context frame and edge face, when it has them, are put beside its JPEG with the
+    same guarantees.
     The track's time span and its best (highest-scoring) detection are updated under the same
     lock, so concurrent uploads for one track cannot lose an update. The price is that an
     upload holds its track's lock for one object put; uploads of other tracks do not wait.
@@ -255,6 +283,8 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
             score=d.score,
             object_key=crop_key(d.device_id, d.camera_id, d.ts, d.id),
             context_key=context_key(d.device_id, d.camera_id, d.ts, d.id) if d.context_jpeg else "",
+            face_key=face_key(d.device_id, d.camera_id, d.ts, d.id) if d.face else "",
+            edge_face=d.face.geometry() if d.face else None,
             model_name=d.model_name,
             model_version=d.model_version,
         )
@@ -267,6 +297,11 @@ def _store(detections: Sequence[NewDetection], objects: ObjectStore, puts: Execu
         (row.context_key, d.context_jpeg)
         for row, d in zip(rows, detections, strict=True)
         if row.context_key
+    ]
+    images += [
+        (row.face_key, d.face.jpeg)
+        for row, d in zip(rows, detections, strict=True)
+        if row.face_key and d.face
     ]
     _put_all(objects, images, puts)
     for track_id, state in states.items():

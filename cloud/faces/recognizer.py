@@ -9,7 +9,6 @@ SFace a face aligned on its five landmarks, RGB), which is why `FaceDetectorYN` 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -23,9 +22,7 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud import backends
-from models.cache import built_model
-from models.errors import ModelError
-from models.manifest import manifest_path, read_runtime_manifest
+from models.cache import verified_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +91,7 @@ class FoundFace:
 
 
 def _verified(name: str) -> npt.NDArray[np.uint8]:
-    manifest = read_runtime_manifest(manifest_path(name))
-    path = built_model(manifest)
-    data = path.read_bytes()
-    # Checked again on the bytes read: the file could change between the cache's check and here.
-    if hashlib.sha256(data).hexdigest() != manifest.output.sha256:
-        raise ModelError(f"{path} changed while it was loaded; refusing it")
-    return np.frombuffer(data, dtype=np.uint8)
+    return np.frombuffer(verified_bytes(name), dtype=np.uint8)
 
 
 class FaceModels:

@@ -16,14 +16,16 @@ instead of being stored and never embedded.
 The context frame (`context_jpeg`) is an extra for people: one that is not a whole JPEG or is
 over its bounds (`MAX_CONTEXT_BYTES`, `MAX_CONTEXT_PIXELS`) is dropped and logged, and the crop
 is stored without it. The ack is per item, so refusing the item (REJECTED_INVALID) would make
-the edge drop the crop too, which is what search needs.
+the edge drop the crop too, which is what search needs. The edge face (`face`, a person's face
+the edge found on the full-resolution frame) is such an extra too: one that breaks its rules is
+dropped and logged, and the crop is stored without it (the cloud then looks for a face itself).
 """
 
 from __future__ import annotations
 
 import math
 
-from cloud.detections.services import NewDetection
+from cloud.detections.services import EdgeFace, NewDetection
 from cloud.embeddings.spec import DEFAULT_MAX_CROP_PIXELS
 from cloud.errors import InvalidInput
 from cloud.ingest.wire import optional_extra, require_set, timestamp
@@ -39,6 +41,12 @@ MAX_CONTEXT_BYTES = 1024**2
 """Largest context frame kept: a 640-pixel-wide frame, the edge's default, is about 50 kB."""
 MAX_CONTEXT_PIXELS = 4096 * 4096
 """Most pixels a kept context frame may declare (the edge downscales to at most 4096 wide)."""
+MAX_FACE_BYTES = 512 * 1024
+"""Largest edge face kept: a face 400 pixels wide at JPEG quality 95 is about 60 kB."""
+MAX_FACE_PIXELS = 2048 * 2048
+"""Most pixels an edge face may declare: a face filling a 4K frame's height, with its margin."""
+FACE_LANDMARKS = 10
+"""Values of an edge face's landmarks: x, y of eyes, nose tip and mouth corners."""
 
 
 def parse_upload(
@@ -92,6 +100,65 @@ def parse_upload(
             item=f"crop {request.detection_id}",
             context={"device_id": request.device_id, "camera_id": request.camera_id},
         ),
+        face=optional_extra(
+            lambda: _face(request),
+            None,
+            what="edge face",
+            item=f"crop {request.detection_id}",
+            context={"device_id": request.device_id, "camera_id": request.camera_id},
+        ),
+    )
+
+
+def _face(request: ingest_pb2.UploadCropsRequest) -> EdgeFace | None:
+    """The request's face in the coordinates the analyser uses (`EdgeFace`); None when it has
+    none, `InvalidInput` when it breaks its rules."""
+    if not request.HasField("face"):
+        return None
+    face = request.face
+    require_set(face, "box", "image_box")
+    _require_normalised(face.box, "face.box")
+    _require_normalised(face.image_box, "face.image_box")
+    if not _contains(face.image_box, face.box):
+        raise InvalidInput("face.image_box: must contain face.box")
+    if not _contains(request.crop_box, face.box):
+        raise InvalidInput("face.box: must lie inside crop_box")
+    if not (0 <= face.score <= 1):
+        raise InvalidInput("face.score: must lie in [0, 1]")
+    marks = list(face.landmarks)
+    if len(marks) != FACE_LANDMARKS or not all(math.isfinite(v) and 0 <= v <= 1 for v in marks):
+        raise InvalidInput(f"face.landmarks: must be {FACE_LANDMARKS} values in [0, 1]")
+    if len(face.jpeg) > MAX_FACE_BYTES:
+        raise InvalidInput(f"face.jpeg: {len(face.jpeg)} bytes, over {MAX_FACE_BYTES}")
+    _require_whole_jpeg(face.jpeg, MAX_FACE_PIXELS, "face.jpeg")
+    size = read_jpeg_size(face.jpeg)
+    image, crop = face.image_box, request.crop_box
+    if image.x_max <= image.x_min or image.y_max <= image.y_min:
+        raise InvalidInput("face.image_box: must not be empty")
+
+    def pixels(x: float, y: float) -> tuple[float, float]:
+        """A normalised frame point in pixels of the face JPEG."""
+        return (
+            (x - image.x_min) / (image.x_max - image.x_min) * size.width,
+            (y - image.y_min) / (image.y_max - image.y_min) * size.height,
+        )
+
+    def in_crop(x: float, y: float) -> tuple[float, float]:
+        """A normalised frame point as fractions of the crop (crop_box contains the face)."""
+        width, height = crop.x_max - crop.x_min, crop.y_max - crop.y_min
+        return (
+            (x - crop.x_min) / width if width > 0 else 0.0,
+            (y - crop.y_min) / height if height > 0 else 0.0,
+        )
+
+    box = face.box
+    points = [pixels(x, y) for x, y in zip(marks[0::2], marks[1::2], strict=True)]
+    return EdgeFace(
+        in_crop=(*in_crop(box.x_min, box.y_min), *in_crop(box.x_max, box.y_max)),
+        box=(*pixels(box.x_min, box.y_min), *pixels(box.x_max, box.y_max)),
+        landmarks=tuple(value for point in points for value in point),
+        score=face.score,
+        jpeg=face.jpeg,
     )
 
 

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.crops.faces import FaceSettings
 from edge.crops.image import Image, cut, pixel_rect, shrink
 from edge.crops.scoring import crop_quality, sharpness
 from edge.geometry import Box, FrameSize, PixelRect
@@ -104,6 +105,12 @@ class CropSettings(BaseModel):
         ge=0,
         le=1,
         description="Quality factor for boxes touching a frame edge.",
+    )
+    faces: FaceSettings | None = Field(
+        default=None,
+        description="Look for the person's face (YuNet) in each person crop being sent, on the "
+        "full-resolution frame region, and send it with the crop for face search; null (the "
+        "default) looks for none and costs nothing.",
     )
 
 

@@ -12,7 +12,9 @@ DeepStream pipeline from its tracker's metadata) and it does the rest, one state
 - its best crop sent so far, named by every `TrackSummary`: an interim one at its first crop
   and at each interval, a final one (`ended`) when the track ends;
 - its path (box centres on matched frames, `edge.pipelines.path.TrackPath`), in every summary,
-  and the downscaled whole frame of each emission's best crop (its `context_jpeg`).
+  and the downscaled whole frame of each emission's best crop (its `context_jpeg`);
+- when `CropSettings.faces` is set, the person's face in each crop being sent
+  (`edge.crops.faces`), found on the crop's raw pixels.
 
 Everything goes to the sink in a fixed order per frame: the crops first, then the final
 summaries, then the interim ones, because a summary names its best crop (docs/architecture.md,
@@ -33,6 +35,7 @@ from typing import NamedTuple
 
 from uuid6 import uuid7
 
+from edge.crops.faces import FaceFinder
 from edge.crops.image import Image, encode_jpeg
 from edge.crops.selector import BestCrops, Candidate, CropSettings, Emission
 from edge.pipelines.base import PipelineSink, TrackJournal
@@ -91,6 +94,8 @@ class TrackLedger:
         self._tracks: dict[int, _Track] = {}
         self._recent: deque[datetime] = deque(maxlen=_RECENT_FRAMES)
         self._position: int | None = None
+        # Loaded once per camera, only when asked for: off, faces cost nothing.
+        self._faces = FaceFinder(settings.faces) if settings.faces is not None else None
 
     def use_model(self, model: ModelRef) -> None:
         """Name `model` in the crops cut from now on (the camera's detector was swapped)."""
@@ -221,7 +226,13 @@ class TrackLedger:
         return track
 
     def _cut(self, track: _Track, rank: int, candidate: Candidate) -> Crop:
-        """The crop record of a candidate: JPEG-encoded, with its detection id made here, once."""
+        """The crop record of a candidate: JPEG-encoded, with its detection id made here, once,
+        and the person's face when the face finder is on (only crops being sent pay for it)."""
+        face = (
+            self._faces.find(candidate.pixels, candidate.box, candidate.crop_box)
+            if self._faces is not None and self._faces.wants(track.label)
+            else None
+        )
         crop = Crop(
             detection_id=str(uuid7()),
             track_id=track.track_id,
@@ -238,6 +249,7 @@ class TrackLedger:
             context_jpeg=b""
             if rank > 0 or candidate.context is None
             else encode_jpeg(candidate.context, self._settings.context_jpeg_quality),
+            face=face,
         )
         if rank == 0:
             # Handed-over views always beat the best one sent before (`BestCrops`).

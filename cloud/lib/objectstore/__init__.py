@@ -17,7 +17,7 @@ from cloud.lib.objectstore.errors import (
     PresignedUrlExpired,
     PresignedUrlInvalid,
 )
-from cloud.lib.objectstore.keys import context_key, crop_key, model_key
+from cloud.lib.objectstore.keys import context_key, crop_key, face_key, model_key
 from cloud.lib.objectstore.registry import BACKENDS, ObjectStoreSettings, create_object_store
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "context_key",
     "create_object_store",
     "crop_key",
+    "face_key",
     "model_key",
 ]

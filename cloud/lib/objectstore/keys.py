@@ -74,3 +74,10 @@ def model_key(name: str, version: str, sha256: str) -> str:
             )
         )
     )
+
+
+def face_key(device_id: str, camera_id: str, ts: datetime, detection_id: str) -> str:
+    """Return ``faces/<device>/<camera>/<yyyy>/<mm>/<dd>/<detection_id>.jpg``: the face the edge
+    found in a person crop, at the frame's resolution, with the rules of `crop_key` (and a
+    prefix of its own for the reason `context_key` gives)."""
+    return "faces/" + crop_key(device_id, camera_id, ts, detection_id).removeprefix("crops/")

@@ -4,15 +4,13 @@ and face search by example from a stored crop and from an uploaded photo."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from pytest_django.fixtures import Settings
 
 from cloud.detections.models import Detection
 from cloud.detections.services import NewDetection, record_detection
@@ -21,25 +19,11 @@ from cloud.faces.analyser import build
 from cloud.faces.models import Face
 from cloud.faces.recognizer import SAME_PERSON_COSINE, face_models
 from cloud.faces.vectors import face_vectors
-from cloud.fleet.models import Device
 from cloud.lib.objectstore import ObjectStore
 from tests.cloud.faces.photos import jpeg, store_person_crops
-from tests.cloud.faces.stores import configured_stores
 from tests.cloud.ingest.footage import OBJECTS, crop_jpeg
 from tests.footage.photos import MESSI, SOFA, TWO_PEOPLE, photo
 from tests.users import make_user
-
-
-@pytest.fixture
-def stores(
-    tmp_path: Path,
-    objects: ObjectStore,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    provisioned_device: Device,
-) -> Iterator[ObjectStore]:
-    with configured_stores(tmp_path, objects, settings, monkeypatch):
-        yield objects
 
 
 @pytest.fixture

@@ -28,27 +28,29 @@ from sightline.device.v1 import event_pb2 as sightline_dot_device_dot_v1_dot_eve
 from sightline.device.v1 import track_pb2 as sightline_dot_device_dot_v1_dot_track__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sightline/ingest/v1/ingest.proto\x12\x13sightline.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1fsightline/device/v1/event.proto\x1a\x1fsightline/device/v1/track.proto\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"*\n\tFrameSize\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\"\x99\x03\n\x12UploadCropsRequest\x12\x14\n\x0c\x64\x65tection_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08track_id\x18\x04 \x01(\t\x12.\n\nframe_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x03\x62ox\x18\x06 \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\r\n\x05label\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x32\n\nframe_size\x18\t \x01(\x0b\x32\x1e.sightline.ingest.v1.FrameSize\x12\x32\n\x08\x63rop_box\x18\n \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\x0c\n\x04jpeg\x18\x0b \x01(\x0c\x12,\n\x05model\x18\x0c \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x14\n\x0c\x63ontext_jpeg\x18\r \x01(\x0c\"\x81\x01\n\x14UploadRecordsRequest\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.sightline.device.v1.EventH\x00\x12\x32\n\x05track\x18\x02 \x01(\x0b\x32!.sightline.device.v1.TrackSummaryH\x00\x42\x08\n\x06record\"e\n\x15UploadRecordsResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.sightline.ingest.v1.AckStatus\x12\x0f\n\x07message\x18\x03 \x01(\t\"l\n\x13UploadCropsResponse\x12\x14\n\x0c\x64\x65tection_id\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.sightline.ingest.v1.AckStatus\x12\x0f\n\x07message\x18\x03 \x01(\t*\x95\x01\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x12\x1f\n\x1b\x41\x43K_STATUS_REJECTED_INVALID\x10\x03\x12\x1a\n\x16\x41\x43K_STATUS_RETRY_LATER\x10\x04\x32\xe1\x01\n\rIngestService\x12\x64\n\x0bUploadCrops\x12\'.sightline.ingest.v1.UploadCropsRequest\x1a(.sightline.ingest.v1.UploadCropsResponse(\x01\x30\x01\x12j\n\rUploadRecords\x12).sightline.ingest.v1.UploadRecordsRequest\x1a*.sightline.ingest.v1.UploadRecordsResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sightline/ingest/v1/ingest.proto\x12\x13sightline.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1fsightline/device/v1/event.proto\x1a\x1fsightline/device/v1/track.proto\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"*\n\tFrameSize\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\"\xc6\x03\n\x12UploadCropsRequest\x12\x14\n\x0c\x64\x65tection_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08track_id\x18\x04 \x01(\t\x12.\n\nframe_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x03\x62ox\x18\x06 \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\r\n\x05label\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x32\n\nframe_size\x18\t \x01(\x0b\x32\x1e.sightline.ingest.v1.FrameSize\x12\x32\n\x08\x63rop_box\x18\n \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\x0c\n\x04jpeg\x18\x0b \x01(\x0c\x12,\n\x05model\x18\x0c \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x14\n\x0c\x63ontext_jpeg\x18\r \x01(\x0c\x12+\n\x04\x66\x61\x63\x65\x18\x0e \x01(\x0b\x32\x1d.sightline.ingest.v1.EdgeFace\"\x9e\x01\n\x08\x45\x64geFace\x12-\n\x03\x62ox\x18\x01 \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\x11\n\tlandmarks\x18\x02 \x03(\x02\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x33\n\timage_box\x18\x04 \x01(\x0b\x32 .sightline.ingest.v1.BoundingBox\x12\x0c\n\x04jpeg\x18\x05 \x01(\x0c\"\x81\x01\n\x14UploadRecordsRequest\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1a.sightline.device.v1.EventH\x00\x12\x32\n\x05track\x18\x02 \x01(\x0b\x32!.sightline.device.v1.TrackSummaryH\x00\x42\x08\n\x06record\"e\n\x15UploadRecordsResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.sightline.ingest.v1.AckStatus\x12\x0f\n\x07message\x18\x03 \x01(\t\"l\n\x13UploadCropsResponse\x12\x14\n\x0c\x64\x65tection_id\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.sightline.ingest.v1.AckStatus\x12\x0f\n\x07message\x18\x03 \x01(\t*\x95\x01\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43K_STATUS_STORED\x10\x01\x12\x18\n\x14\x41\x43K_STATUS_DUPLICATE\x10\x02\x12\x1f\n\x1b\x41\x43K_STATUS_REJECTED_INVALID\x10\x03\x12\x1a\n\x16\x41\x43K_STATUS_RETRY_LATER\x10\x04\x32\xe1\x01\n\rIngestService\x12\x64\n\x0bUploadCrops\x12\'.sightline.ingest.v1.UploadCropsRequest\x1a(.sightline.ingest.v1.UploadCropsResponse(\x01\x30\x01\x12j\n\rUploadRecords\x12).sightline.ingest.v1.UploadRecordsRequest\x1a*.sightline.ingest.v1.UploadRecordsResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sightline.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACKSTATUS']._serialized_start=1066
-  _globals['_ACKSTATUS']._serialized_end=1215
+  _globals['_ACKSTATUS']._serialized_start=1272
+  _globals['_ACKSTATUS']._serialized_end=1421
   _globals['_BOUNDINGBOX']._serialized_start=189
   _globals['_BOUNDINGBOX']._serialized_end=262
   _globals['_FRAMESIZE']._serialized_start=264
   _globals['_FRAMESIZE']._serialized_end=306
   _globals['_UPLOADCROPSREQUEST']._serialized_start=309
-  _globals['_UPLOADCROPSREQUEST']._serialized_end=718
-  _globals['_UPLOADRECORDSREQUEST']._serialized_start=721
-  _globals['_UPLOADRECORDSREQUEST']._serialized_end=850
-  _globals['_UPLOADRECORDSRESPONSE']._serialized_start=852
-  _globals['_UPLOADRECORDSRESPONSE']._serialized_end=953
-  _globals['_UPLOADCROPSRESPONSE']._serialized_start=955
-  _globals['_UPLOADCROPSRESPONSE']._serialized_end=1063
-  _globals['_INGESTSERVICE']._serialized_start=1218
-  _globals['_INGESTSERVICE']._serialized_end=1443
+  _globals['_UPLOADCROPSREQUEST']._serialized_end=763
+  _globals['_EDGEFACE']._serialized_start=766
+  _globals['_EDGEFACE']._serialized_end=924
+  _globals['_UPLOADRECORDSREQUEST']._serialized_start=927
+  _globals['_UPLOADRECORDSREQUEST']._serialized_end=1056
+  _globals['_UPLOADRECORDSRESPONSE']._serialized_start=1058
+  _globals['_UPLOADRECORDSRESPONSE']._serialized_end=1159
+  _globals['_UPLOADCROPSRESPONSE']._serialized_start=1161
+  _globals['_UPLOADCROPSRESPONSE']._serialized_end=1269
+  _globals['_INGESTSERVICE']._serialized_start=1424
+  _globals['_INGESTSERVICE']._serialized_end=1649
 # @@protoc_insertion_point(module_scope)

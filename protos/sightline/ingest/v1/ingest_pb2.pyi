@@ -4,10 +4,11 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from sightline.common.v1 import model_pb2 as _model_pb2
 from sightline.device.v1 import event_pb2 as _event_pb2
 from sightline.device.v1 import track_pb2 as _track_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -46,7 +47,7 @@ class FrameSize(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class UploadCropsRequest(_message.Message):
-    __slots__ = ("detection_id", "device_id", "camera_id", "track_id", "frame_time", "box", "label", "score", "frame_size", "crop_box", "jpeg", "model", "context_jpeg")
+    __slots__ = ("detection_id", "device_id", "camera_id", "track_id", "frame_time", "box", "label", "score", "frame_size", "crop_box", "jpeg", "model", "context_jpeg", "face")
     DETECTION_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +61,7 @@ class UploadCropsRequest(_message.Message):
     JPEG_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_JPEG_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     detection_id: str
     device_id: str
     camera_id: str
@@ -73,7 +75,22 @@ class UploadCropsRequest(_message.Message):
     jpeg: bytes
     model: _model_pb2.ModelRef
     context_jpeg: bytes
-    def __init__(self, detection_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., frame_size: _Optional[_Union[FrameSize, _Mapping]] = ..., crop_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., context_jpeg: _Optional[bytes] = ...) -> None: ...
+    face: EdgeFace
+    def __init__(self, detection_id: _Optional[str] = ..., device_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., track_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., frame_size: _Optional[_Union[FrameSize, _Mapping]] = ..., crop_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., context_jpeg: _Optional[bytes] = ..., face: _Optional[_Union[EdgeFace, _Mapping]] = ...) -> None: ...
+
+class EdgeFace(_message.Message):
+    __slots__ = ("box", "landmarks", "score", "image_box", "jpeg")
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_BOX_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FIELD_NUMBER: _ClassVar[int]
+    box: BoundingBox
+    landmarks: _containers.RepeatedScalarFieldContainer[float]
+    score: float
+    image_box: BoundingBox
+    jpeg: bytes
+    def __init__(self, box: _Optional[_Union[BoundingBox, _Mapping]] = ..., landmarks: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ..., image_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., jpeg: _Optional[bytes] = ...) -> None: ...
 
 class UploadRecordsRequest(_message.Message):
     __slots__ = ("event", "track")

@@ -61,6 +61,8 @@ TARGET_FPS = 5.0
 SUSTAINED_FPS = 4.75
 MAX_LAG_S = 1.0
 WARM_UP_S = 5.0
+OFFSET_FRAMES = 17
+"""Camera n starts n x this many frames into the video."""
 
 
 def build_detector(threads: int) -> Detector:
@@ -170,7 +172,7 @@ def run_cameras(
             camera(f"cam{n}", video, fps=TARGET_FPS, realtime=True, gating=gating),
             detector,
             # Each camera at another point of the video, as a site's cameras see other things.
-            resume_after=None if n == 0 else n * 17,
+            resume_after=None if n == 0 else n * OFFSET_FRAMES,
         )
         for n in range(count)
     ]
@@ -205,7 +207,10 @@ def cameras(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         videos = {
             "vtest": source(VTEST),
-            "static": static_video(Path(scratch), WARM_UP_S + args.seconds + 10),
+            "static": static_video(
+                Path(scratch),
+                WARM_UP_S + args.seconds + 10 + max(args.counts) * OFFSET_FRAMES / 10,
+            ),
         }
         for scene in args.scene:
             for gating in args.gating:

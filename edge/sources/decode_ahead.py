@@ -112,9 +112,8 @@ class DecodeAhead:
             raise ValueError(f"depth must be at least 1, not {depth}")
         self._source = source
         self._camera_id = camera_id
-        self._live = live
-        self._depth = depth
-        self._on_drop = on_drop
+        # Each `frames` call builds its own queue from these: nothing carries over between runs.
+        self._queue = (depth, live, on_drop)
 
     @property
     def started_at(self) -> datetime:
@@ -123,7 +122,7 @@ class DecodeAhead:
 
     def frames(self, stop: threading.Event) -> Frames:
         """Yield the source's frames (copies) until it ends, fails (raised here) or `stop`."""
-        handover = _Handover(self._depth, self._live, self._on_drop)
+        handover = _Handover(*self._queue)
         reader = threading.Thread(
             target=self._read,
             args=(handover,),

@@ -1,9 +1,12 @@
 """The Python pipeline for one camera: decode -> sample -> detect -> track -> track ledger -> sink.
 
-Everything runs on the camera's own thread, in frame order; only the detector is shared between
-cameras (its `detect` is thread-safe). The detector comes through a `ModelSlot`
-(`edge.deploy.swap`), asked before each frame, so a deployed model takes over between two frames
-without a frame skipped; the tracker and its tracks carry on across the swap.
+Decoding and sampling run on the camera's reader thread (`edge.sources.decode_ahead`), a couple
+of frames ahead; everything after runs on the camera's own thread, in frame order. A live
+camera that falls behind drops its oldest waiting frame (`PipelineStats.dropped`); a file waits.
+Only the detector is shared between cameras (its `detect` is thread-safe). The detector comes
+through a `ModelSlot` (`edge.deploy.swap`), asked before each frame, so a deployed model takes
+over between two frames without a frame skipped; the tracker and its tracks carry on across the
+swap.
 
 Per frame: the source decodes into a reused buffer, the `Preprocessor` writes the tensor into a
 reused buffer, the detector returns model-input boxes that are mapped back to the frame, the
@@ -48,7 +51,8 @@ from edge.pipelines.latency import LatencyWindow
 from edge.pipelines.motion_gate import MotionGate
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
-from edge.sources.base import Frame, VideoSource
+from edge.sources.base import Frame, SourceKind, VideoSource
+from edge.sources.decode_ahead import DecodeAhead
 from edge.tracking.base import Tracker, TrackState
 from models.detection import RawDetections, to_detections
 
@@ -147,13 +151,24 @@ class PythonPipeline:
         return self.stats()
 
     def _consume(self, stop: threading.Event) -> None:
-        with closing(self._source.frames(stop)) as frames:
+        source = DecodeAhead(
+            self._source,
+            camera_id=self._camera.id,
+            live=self._camera.source.kind is not SourceKind.FILE,
+            on_drop=self._count_drop,
+        )
+        with closing(source.frames(stop)) as frames:
             for frame in frames:
                 self._process(frame, self._processed)
                 self._last_timestamp = frame.timestamp
                 self._processed += 1
                 if self._max_frames is not None and self._processed >= self._max_frames:
                     return
+
+    def _count_drop(self) -> None:
+        """A live frame dropped by the decode-ahead queue (called on the reader thread)."""
+        with self._stats_lock:
+            self._stats = replace(self._stats, dropped=self._stats.dropped + 1)
 
     def _use(self, model: LoadedModel, frame: Frame) -> None:
         """Run `model` from this frame on (the deployer checked its labels: `swap_check`)."""

@@ -88,6 +88,9 @@ class PipelineStats:
     """Frames run through the detector."""
     gated: int = 0
     """Frames the motion gate kept from the detector (and the tracker): nothing new moved."""
+    dropped: int = 0
+    """Frames decoded but dropped before the detector because the camera fell behind (live
+    sources only; files wait instead)."""
     detections: int = 0
     """Detections passed to the tracker (after the label filter), down to its low score."""
     tracked: int = 0

@@ -17,6 +17,7 @@ import pytest
 
 from edge.accuracy import VOC_DATASET
 from models.manifest import read_runtime_manifest
+from tests.edge.http_probe import free_port, scrape
 from tests.edge.nanodet import MANIFEST, REPO, built_model, tampered_copy
 from tests.footage.clips import VTEST, clip_path, source
 from tests.models.built_models import unavailable
@@ -141,8 +142,16 @@ def test_a_tampered_model_fails_the_run_before_any_frame(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
+    """SIGTERM mid-run: the tracks in progress are ended, their crops and final summaries
+    spooled, and the agent exits 0 within the drain timeout; /metrics answers while it runs."""
     built_model()
-    config = write_config(tmp_path, source(VTEST))  # 795 frames: far longer than the test
+    outbox = tmp_path / "outbox.sqlite"
+    port = free_port()
+    extra = (
+        f"delivery:\n  outbox: {{path: {outbox}}}\n  drain_timeout_s: 5\n"
+        f"metrics: {{enabled: true, port: {port}}}\n"
+    )
+    config = write_config(tmp_path, source(VTEST), extra=extra)  # 795 frames: longer than the test
     process = subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--config", str(config)],
         cwd=REPO,
@@ -156,16 +165,36 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
         if "camera cam-1: opened" in line:
             break
     time.sleep(1.0)
+    metrics = scrape(port)
+    assert metrics[("sightline_edge_frames_processed_total", (("camera", "cam-1"),))] > 0
+    assert metrics[("sightline_edge_camera_connected", (("camera", "cam-1"),))] == 1
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 5 + 5  # the drain timeout, and the model's unloading
     assert process.returncode == 0, stderr
     assert "SIGTERM received: stopping" in stderr
     summary = json.loads(stdout)
     assert 0 < summary["frames"] < 795
     # Every live track was ended and cropped (a second crop only for a better later view).
     assert summary["tracks"] <= summary["crops_queued"] <= 2 * summary["tracks"]
+    from edge.transport.outbox import Outbox, OutboxSettings
+    from sightline.device.v1 import track_pb2
+    from sightline.ingest.v1 import ingest_pb2
+
+    with Outbox(OutboxSettings(path=outbox)) as spool:
+        records = spool.peek("record", 10_000)
+        crops = spool.peek("crop", 10_000)
+    ended = {
+        summary.track_id
+        for summary in (track_pb2.TrackSummary.FromString(r.payload) for r in records
+                        if r.type == "track")
+        if summary.ended
+    }  # fmt: skip
+    assert len(ended) == summary["tracks"] > 0
+    assert len(crops) == summary["crops_queued"]
+    cropped = {ingest_pb2.UploadCropsRequest.FromString(row.payload).track_id for row in crops}
+    assert ended <= cropped
 
 
 def test_accuracy_measures_the_agents_detector_and_records_it(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ class HeldDrain(OutboxDelivery):
 
 @pytest.mark.slow
 def test_a_running_agent_serves_its_counters_and_turns_unhealthy_when_its_camera_fails(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     built_model()
     truncated = tmp_path / "truncated.avi"  # decodes for a while, then fails for good
@@ -143,6 +143,8 @@ def test_a_running_agent_serves_its_counters_and_turns_unhealthy_when_its_camera
         runner.join(60)
     (summary,) = result
     assert summary.failed_cameras == ("a",)
+    failed = [r for r in caplog.records if getattr(r, "event", None) == "camera.failed"]
+    assert [getattr(r, "camera_id", None) for r in failed] == ["a"]
 
     def value(name: str, **labels: str) -> float:
         return metrics[("sightline_edge_" + name, tuple(sorted(labels.items())))]

@@ -149,7 +149,7 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
     port = free_port()
     extra = (
         f"delivery:\n  outbox: {{path: {outbox}}}\n  drain_timeout_s: 5\n"
-        f"metrics: {{enabled: true, port: {port}}}\n"
+        f"metrics: {{enabled: true, port: {port}}}\nlog_format: json\n"
     )
     config = write_config(tmp_path, source(VTEST), extra=extra)  # 795 frames: longer than the test
     process = subprocess.Popen(
@@ -161,7 +161,9 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
         env=_env(),
     )
     assert process.stderr is not None
+    first_lines = []
     for line in process.stderr:  # wait until frames flow
+        first_lines.append(line)
         if "camera cam-1: opened" in line:
             break
     time.sleep(1.0)
@@ -174,6 +176,11 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5 + 5  # the drain timeout, and the model's unloading
     assert process.returncode == 0, stderr
     assert "SIGTERM received: stopping" in stderr
+    # JSON log lines name the camera and the lifecycle event, for a log collector to filter.
+    logged = [json.loads(line) for line in [*first_lines, *stderr.splitlines()]]
+    events = {(r.get("event"), r.get("camera_id")) for r in logged}
+    assert {("camera.connected", "cam-1"), ("agent.stopping", None)} <= events
+    assert ("agent.stopped", None) in events
     summary = json.loads(stdout)
     assert 0 < summary["frames"] < 795
     # Every live track was ended and cropped (a second crop only for a better later view).

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.__main__ import main
 from edge.accuracy import VOC_DATASET
 from models.manifest import read_runtime_manifest
 from tests.edge.http_probe import free_port, scrape
@@ -130,6 +131,21 @@ def test_a_corrupt_video_fails_the_run_with_a_readable_message(tmp_path: Path, d
     assert json.loads(result.stdout)["failed_cameras"] == ["cam-1"]
 
 
+def test_health_asks_the_agent_only_when_its_endpoint_is_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the agent's answer is checked in the SIGTERM test, against a running agent.
+    video = clip_path("vtest-3s.avi")
+    assert main(["health", str(write_config(tmp_path, video))]) == 0
+    assert capsys.readouterr().out == (
+        f"{tmp_path / 'edge.yaml'}: ok (metrics disabled: only the config was checked)\n"
+    )
+    port = free_port()  # nothing listens there: no agent
+    extra = f"metrics: {{enabled: true, host: 0.0.0.0, port: {port}}}\n"
+    assert main(["health", str(write_config(tmp_path, video, extra=extra))]) == 1
+    assert f"http://127.0.0.1:{port}/healthz: the agent does not answer" in capsys.readouterr().err
+
+
 def test_a_tampered_model_fails_the_run_before_any_frame(tmp_path: Path) -> None:
     manifest = tampered_copy(tmp_path)
     config = write_config(tmp_path, clip_path("vtest-3s.avi"), manifest=manifest)
@@ -167,6 +183,9 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
         if "camera cam-1: opened" in line:
             break
     time.sleep(1.0)
+    checked = edge("health", str(config))  # the container's HEALTHCHECK
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["cameras"] == {"cam-1": "connected"}
     metrics = scrape(port)
     assert metrics[("sightline_edge_frames_processed_total", (("camera", "cam-1"),))] > 0
     assert metrics[("sightline_edge_camera_connected", (("camera", "cam-1"),))] == 1

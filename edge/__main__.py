@@ -1,8 +1,10 @@
-"""`python -m edge run|validate-config|accuracy`: the edge agent's command line.
+"""`python -m edge run|validate-config|health|accuracy`: the edge agent's command line.
 
     run --config FILE [--max-frames N]   run the cameras; print a JSON run summary on stdout
     validate-config FILE                 check FILE (and SIGHTLINE_EDGE_* overrides); print each
                                          problem as `file:line: key.path: message`
+    health FILE                          ask the running agent of FILE for its /healthz (with
+                                         metrics enabled; else only check FILE): exit 0 healthy
     accuracy --manifest FILE [--detector TYPE] [--dataset DIR] [--score S] [--iou I] [--record]
                                          precision and recall of a detector backend on VOC
                                          ground truth (see edge/accuracy.py); --record writes
@@ -26,6 +28,7 @@ from edge import app, config
 from edge.accuracy import DEFAULT_SCORE_THRESHOLD, VOC_DATASET, Measurement, measure
 from edge.detectors.registry import DETECTORS
 from edge.errors import ConfigError, EdgeError
+from edge.health import probe
 from edge.logs import configure_logging, format_from_env
 from models.errors import ModelError
 from models.manifest import read_runtime_manifest, record_accuracy
@@ -63,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate = commands.add_parser("validate-config", help="check a config file and exit")
     validate.add_argument("file", type=Path, help="YAML config file")
+    health = commands.add_parser("health", help="ask the running agent whether it is healthy")
+    health.add_argument("file", type=Path, help="the agent's YAML config file")
     measure = commands.add_parser(
         "accuracy", help="measure a detector's precision and recall on VOC ground truth"
     )
@@ -101,6 +106,20 @@ def _validate(path: Path) -> int:
         return EXIT_CONFIG
     sys.stdout.write(f"{path}: ok\n")
     return 0
+
+
+def _health(path: Path) -> int:
+    try:
+        settings = config.load(path).metrics
+    except ConfigError as err:
+        sys.stderr.write(f"{err}\n")
+        return EXIT_CONFIG
+    if not settings.enabled:
+        sys.stdout.write(f"{path}: ok (metrics disabled: only the config was checked)\n")
+        return 0
+    healthy, said = probe.ask(settings)
+    (sys.stdout if healthy else sys.stderr).write(f"{said}\n")
+    return 0 if healthy else EXIT_FAILED
 
 
 def _run(path: Path, max_frames: int | None) -> int:
@@ -152,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO", format_from_env())
     if args.command == "validate-config":
         return _validate(args.file)
+    if args.command == "health":
+        return _health(args.file)
     if args.command == "accuracy":
         return _accuracy(args)
     return _run(args.config, args.max_frames)

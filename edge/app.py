@@ -51,6 +51,8 @@ from edge.detectors.model import load_model_spec
 from edge.detectors.registry import create_detector
 from edge.detectors.trt import TrtSettings
 from edge.errors import ConfigError, SourceError
+from edge.health.server import HealthServer
+from edge.health.state import AgentHealth, CameraHealth, CameraState
 from edge.journal import Journal, journal_path
 from edge.logs import ErrorTally
 from edge.pipelines.base import CameraSettings, PipelineSink, PipelineStats
@@ -62,6 +64,7 @@ from edge.sources.base import SourceStatus
 from edge.sources.registry import open_source
 from edge.tracking.registry import create_tracker
 from edge.transport.heartbeat import CameraSample
+from sightline.device.v1 import metrics_pb2
 
 if TYPE_CHECKING:
     from edge.pipelines.deepstream.pipeline import DeepStreamPipeline
@@ -127,10 +130,16 @@ class _Shutdown:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if not self.stop.is_set():
-            logger.info("%s received: stopping (send it again to skip the final delivery)", name)
+            logger.info(
+                "%s received: stopping (send it again to skip the final delivery)", name,
+                extra={"event": "agent.stopping"},
+            )  # fmt: skip
             self.stop.set()
             return
-        logger.warning("%s received again: skipping the final delivery", name)
+        logger.warning(
+            "%s received again: skipping the final delivery", name,
+            extra={"event": "agent.skip_drain"},
+        )  # fmt: skip
         self.skip_drain.set()
         # The next signal gets the default behaviour, so a stuck agent can still be killed.
         signal.signal(signum, signal.SIG_DFL)
@@ -219,6 +228,7 @@ class _Camera:
         self.failed = False
         self.thread: threading.Thread | None = None
         self._status: SourceStatus | None = None
+        self._reconnects = 0
 
     def sample(self) -> CameraSample:
         """The camera for the heartbeat. Connected: running, and its source's last report was
@@ -248,10 +258,37 @@ class _Camera:
             model_sha256=model.sha256,
             detector_latencies_ms=self.pipeline.detector_latency.take(),
             target_fps=self._target_fps,
+            gated=stats.gated,
+            dropped=stats.dropped,
+        )
+
+    def health(self) -> CameraHealth:
+        """The camera for `/metrics` and the health checks (takes nothing from the heartbeat)."""
+        stats = self.pipeline.stats()
+        if self.failed:
+            state = CameraState.FAILED
+        elif self.thread is None:
+            state = CameraState.STARTING
+        elif not self.thread.is_alive():
+            state = CameraState.ENDED
+        elif self._status is SourceStatus.DISCONNECTED:
+            state = CameraState.RECOVERING
+        elif self._status is SourceStatus.CONNECTED or stats.frames_decoded > 0:
+            state = CameraState.CONNECTED
+        else:
+            state = CameraState.STARTING
+        return CameraHealth(
+            camera_id=self.id,
+            state=state,
+            stats=stats,
+            latency=self.pipeline.detector_latency.histogram(),
+            reconnects=self._reconnects,
         )
 
     def _on_status(self, status: SourceStatus, detail: str) -> None:
         self._status = status
+        if status is SourceStatus.DISCONNECTED:
+            self._reconnects += 1
         severity = EventSeverity.INFO if status is SourceStatus.CONNECTED else EventSeverity.WARNING
         self._delivery.event(_event(f"camera.{status.value}", severity, self.id, detail))
 
@@ -267,11 +304,13 @@ class _Camera:
             self.pipeline.run(stop)
         except SourceError as err:
             # This camera only (see the failure policy): the others keep running.
-            logger.error("%s", err, extra=extra)
+            logger.error("%s", err, extra={**extra, "event": "camera.failed"})
             self._fail(str(err))
         except Exception as err:
             # Thread boundary: log the bug with its traceback and stop the agent (fail fast).
-            logger.exception("camera %s: pipeline failed", self.id, extra=extra)
+            logger.exception(
+                "camera %s: pipeline failed", self.id, extra={**extra, "event": "camera.failed"}
+            )
             self._fail(f"pipeline failed: {err!r}")
             stop.set()
 
@@ -333,6 +372,12 @@ def run(
             _Camera(camera, config, slots[camera.id], delivery, journal, max_frames)
             for camera in config.cameras
         )
+        if config.metrics.enabled:
+            # Closed before the delivery (reverse order), after the drain: probes answer
+            # "stopping" while the agent drains.
+            server = HealthServer(config.metrics, _health(cameras, delivery, shutdown.stop))
+            resources.callback(server.close)
+            server.start()
         if deployer is not None:
             deployer.start()
             resources.callback(deployer.close)
@@ -354,7 +399,7 @@ def run(
         "run summary: %d frames (%d decoded), %d detections (%d on tracks), %d tracks, "
         "%d crops queued, %d sent, %.1fs",
         summary.frames, summary.frames_decoded, summary.detections, summary.tracked, summary.tracks,
-        summary.crops_queued, summary.crops_sent, summary.seconds,
+        summary.crops_queued, summary.crops_sent, summary.seconds, extra={"event": "agent.stopped"},
     )  # fmt: skip
     return summary
 
@@ -416,6 +461,24 @@ def _run_deepstream(
     return _summarise(
         list(stats.values()), delivered, interrupted, time.perf_counter() - started, failed
     )
+
+
+def _health(
+    cameras: Sequence[_Camera], delivery: Delivery, stop: threading.Event
+) -> Callable[[], AgentHealth]:
+    """What `/metrics` and the health checks read, at each request."""
+    # Only the outbox delivery has lanes; a test's own delivery has none.
+    lanes: Callable[[], Sequence[metrics_pb2.LaneMetrics]] = getattr(delivery, "lanes", list)
+
+    def snapshot() -> AgentHealth:
+        return AgentHealth(
+            cameras=[camera.health() for camera in cameras],
+            lanes=lanes(),
+            delivery_failures=delivery.stats().failures,
+            stopping=stop.is_set(),
+        )
+
+    return snapshot
 
 
 def _deployer(config: EdgeConfig, slots: dict[str, ModelSlot]) -> Deployer | None:

@@ -5,7 +5,7 @@ secrets; see `config_loader`). Sub-settings live beside the feature that uses th
 in `sources/base.py`, `CameraSettings` in `pipelines/base.py`, detector settings in `detectors/`,
 `ByteTrackSettings` in `tracking/`, `CropSettings` in `crops/`, `JournalSettings` in `journal.py`,
 `DeliverySettings` in `delivery.py` (which composes the `transport/` settings),
-`DeploySettings` in `deploy/agent.py`. Checks here only
+`DeploySettings` in `deploy/agent.py`, `MetricsSettings` in `health/settings.py`. Checks here only
 span features; none touch files or the network (the app does that when it builds the components).
 `edge/example.yaml` documents every section.
 """
@@ -25,6 +25,7 @@ from edge.delivery import DeliverySettings
 from edge.deploy.agent import DeploySettings
 from edge.detectors.registry import DetectorConfig
 from edge.detectors.trt import TrtSettings
+from edge.health.settings import MetricsSettings
 from edge.journal import JournalSettings
 from edge.logs import LogFormat, LogLevel
 from edge.pipelines.base import CameraSettings
@@ -88,6 +89,10 @@ class EdgeConfig(BaseModel):
         default=DeploySettings(),
         description="How models deployed from the cloud are verified, kept and swapped in "
         "(needs delivery.mqtt, which brings the desired state).",
+    )
+    metrics: MetricsSettings = Field(
+        default=MetricsSettings(),
+        description="Prometheus metrics and health checks over HTTP (python pipeline).",
     )
     log_level: LogLevel = Field(default="INFO", description="Least severity logged.")
     log_format: LogFormat = Field(

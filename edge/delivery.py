@@ -30,14 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge import wire
 from edge.crop_fit import fit_crop
 from edge.records import CameraEvent, Crop, ModelRef, TrackSummary
-from edge.transport.heartbeat import CameraSample, HeartbeatSampler
+from edge.transport.heartbeat import CameraSample, HeartbeatSampler, lane_metrics
 from edge.transport.lane import Lane
 from edge.transport.mqtt import MqttLink, MqttSettings
 from edge.transport.outbox import Kind, Outbox, OutboxSettings
 from edge.transport.sender import Sender, SenderSettings
 from edge.transport.spool import enqueue_crop, enqueue_record
 from edge.transport.uplink import Uplink, UplinkSettings
-from sightline.device.v1 import command_pb2, state_pb2, status_pb2
+from sightline.device.v1 import command_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import DeviceTopics, DownstreamTopic
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,10 @@ class CountingDelivery:
     def publish_command_result(self, result: command_pb2.CommandResult) -> bool:
         """No cloud to answer."""
         return False
+
+    def lanes(self) -> list[metrics_pb2.LaneMetrics]:
+        """No outbox, no lanes."""
+        return []
 
     def stats(self) -> DeliveryStats:
         """The counts so far."""
@@ -331,6 +335,10 @@ class OutboxDelivery:
         if self._link is not None:
             self._link.join(_JOIN_TIMEOUT_S)
         self._outbox.close()
+
+    def lanes(self) -> list[metrics_pb2.LaneMetrics]:
+        """The outbox per lane, as the heartbeat reports it (for `/metrics`)."""
+        return lane_metrics(self._outbox, self._sender)
 
     def stats(self) -> DeliveryStats:
         """Queued counts, crops the cloud acknowledged, spool depth and permanent failures."""

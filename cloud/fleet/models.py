@@ -218,6 +218,8 @@ class DeviceHealth(models.Model):
     disk_free_bytes = models.PositiveBigIntegerField()
     # One object per lane, keys as in LANE_FIELDS.
     lanes = models.JSONField(default=list, blank=True)
+    # {camera_id: {keys as in CAMERA_HEALTH_FIELDS}}: each camera's state and frame counters.
+    cameras = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "device health"
@@ -236,3 +238,7 @@ LANE_FIELDS = (
     "error",
 )
 """The keys of each object of `DeviceHealth.lanes` (`sightline.device.v1.LaneMetrics`)."""
+
+CAMERA_HEALTH_FIELDS = ("connected", "infer_fps", "frames_gated_total", "frames_dropped_total")
+"""The keys of each camera of `DeviceHealth.cameras` (`sightline.device.v1.CameraMetrics`): the
+counters since the agent started; the per-interval figures are charted from the samples."""

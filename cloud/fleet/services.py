@@ -19,6 +19,7 @@ from django.db.models import Q
 from cloud.errors import InvalidInput, NotFound
 from cloud.fleet import registry
 from cloud.fleet.models import (
+    CAMERA_HEALTH_FIELDS,
     DEFAULT_SITE,
     LANE_FIELDS,
     Device,
@@ -214,6 +215,10 @@ class CameraFigures:
     """Detector call time over the interval; None when no frame was run."""
     detections: int
     """Detections in the interval."""
+    frames_gated_total: int = 0
+    """Frames the motion gate kept from the detector, since the agent started."""
+    frames_dropped_total: int = 0
+    """Frames dropped because the camera fell behind, since the agent started."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +274,7 @@ def check_heartbeat(heartbeat: Heartbeat, received_at: datetime) -> dict[str, An
         "sampled_at": heartbeat.sampled_at,
         "received_at": received_at,
         "lanes": _lanes(heartbeat.lanes),
+        "cameras": _cameras(heartbeat.cameras),
     }
 
 
@@ -314,7 +320,20 @@ _HEALTH_FIELDS: Final = (
     "tracks_interrupted_total",
     "disk_free_bytes",
     "lanes",
+    "cameras",
 )
+
+
+def _cameras(cameras: Sequence[CameraFigures]) -> dict[str, dict[str, Any]]:
+    """`DeviceHealth.cameras`: each camera's state and counters (`CAMERA_HEALTH_FIELDS`); the
+    figures themselves are checked with the sample (`cloud.monitoring.samples`)."""
+    rows = {}
+    for camera in cameras:
+        row = {name: getattr(camera, name) for name in CAMERA_HEALTH_FIELDS}
+        for name in ("frames_gated_total", "frames_dropped_total"):
+            require_bigint(row[name], f"cameras.{name}")
+        rows[camera.camera_id] = row
+    return rows
 
 
 def _lanes(lanes: Sequence[LaneCounts]) -> list[dict[str, Any]]:

@@ -96,6 +96,9 @@ def device(request: HttpRequest, device_id: str) -> HttpResponse:
         accounts = None
     row = DeviceRow.of(found, timezone.now())
     cameras = scope.visible_cameras(request.user).filter(device=found).prefetch_related("groups")
+    # Each camera beside its figures of the latest heartbeat (None before its first).
+    latest = DeviceHealth.objects.filter(device=found).values_list("cameras", flat=True).first()
+    camera_rows = [(camera, (latest or {}).get(camera.edge_id)) for camera in cameras]
     return render(
         request,
         "fleet/device.html",
@@ -103,7 +106,7 @@ def device(request: HttpRequest, device_id: str) -> HttpResponse:
             "row": row,
             "device": row.device,
             "tags": found.tags.all(),
-            "cameras": cameras,
+            "cameras": camera_rows,
             "credentials": revocation.credential_state(found.id, accounts),
             "broker_configured": accounts is not None,
         },

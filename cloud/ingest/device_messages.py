@@ -170,6 +170,8 @@ def _camera(camera: metrics_pb2.CameraMetrics) -> CameraFigures:
         latency_p50_ms=_optional(camera, "detector_latency_p50_ms"),
         latency_p95_ms=_optional(camera, "detector_latency_p95_ms"),
         detections=camera.detections,
+        frames_gated_total=camera.frames_gated_total,
+        frames_dropped_total=camera.frames_dropped_total,
     )
 
 

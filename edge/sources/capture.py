@@ -163,7 +163,8 @@ class CaptureSource:
         pacer = Pacer(first_timestamp) if self._settings.realtime else None
         logger.info(
             "camera %s: opened %s (%d frames at %.3g fps), reading from frame %d",
-            self._camera_id, self._where, expected, fps, index, extra=self._log_extra,
+            self._camera_id, self._where, expected, fps, index,
+            extra={**self._log_extra, "event": "camera.connected"},
         )  # fmt: skip
         try:
             while not stop.is_set() and capture.grab():
@@ -232,13 +233,13 @@ class CaptureSource:
                         continue
                     logger.info(
                         "camera %s: connected to %s", self._camera_id, self._where,
-                        extra=self._log_extra,
+                        extra={**self._log_extra, "event": "camera.connected"},
                     )  # fmt: skip
                     self._report(SourceStatus.CONNECTED, f"connected to {self._where}")
                 if not capture.grab():
                     logger.warning(
                         "camera %s: %s stopped delivering frames", self._camera_id, self._where,
-                        extra=self._log_extra,
+                        extra={**self._log_extra, "event": "camera.disconnected"},
                     )  # fmt: skip
                     self._report(SourceStatus.DISCONNECTED, f"{self._where} stopped delivering")
                     # Reported first: see the module docstring.
@@ -270,7 +271,7 @@ class CaptureSource:
             )
         logger.info(
             "camera %s: %s (attempt %d); retrying in %.1fs", self._camera_id, reason, failures,
-            delay, extra=self._log_extra,
+            delay, extra={**self._log_extra, "event": "camera.reconnecting"},
         )  # fmt: skip
         stop.wait(delay)
 

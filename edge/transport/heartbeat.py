@@ -15,7 +15,7 @@ time and publishes it). It reads:
   the app passes in, so this module needs nothing from the pipelines;
 - per camera the model it runs, fps, detector latency (p50, p95) and detections over the
   interval since the previous sample (`interval_s`), from each camera's running totals and the
-  detector call times it collected since then.
+  detector call times it collected since then; frames gated and dropped since it started.
 
 Called from one thread (the link's); each call is a handful of SQLite reads and `/proc` reads.
 """
@@ -60,6 +60,10 @@ class CameraSample:
     """Each detector call since the previous sample, in milliseconds."""
     target_fps: float = 0.0
     """The configured detection rate; 0 for every frame."""
+    gated: int = 0
+    """Frames the motion gate kept from the detector, since the camera started."""
+    dropped: int = 0
+    """Frames dropped because the camera fell behind, since the camera started."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -105,7 +109,7 @@ class HeartbeatSampler:
         now = time.monotonic()
         errors_total, last_error = self._errors()
         metrics = metrics_pb2.Metrics(
-            lanes=self._lane_metrics(),
+            lanes=lane_metrics(self._outbox, self._sender),
             cameras=self._camera_metrics(now),
             disk_free_bytes=shutil.disk_usage(self._outbox.path.parent).free,
             tracks_interrupted_total=self._tracks_interrupted(),
@@ -127,32 +131,6 @@ class HeartbeatSampler:
         self._cpu = cpu
         return metrics
 
-    def _lane_metrics(self) -> list[metrics_pb2.LaneMetrics]:
-        counters_by_kind = self._sender.counters()
-        failures = self._sender.failures()
-        dropped = self._outbox.dropped()
-        dead = self._outbox.dead_lettered()
-        lanes = []
-        for kind in KINDS:
-            counters = counters_by_kind.get(kind)
-            failure = failures.get(kind)
-            if counters is None:
-                error = "no lane configured: rows stay spooled"
-            else:
-                error = str(failure) if failure is not None else ""
-            lanes.append(
-                metrics_pb2.LaneMetrics(
-                    kind=kind,
-                    rows=self._outbox.depth(kind),
-                    bytes=self._outbox.bytes(kind),
-                    dropped_total=dropped[kind],
-                    dead_letters_total=dead[kind],
-                    delivered_total=counters.delivered if counters else 0,
-                    error=error,
-                )
-            )
-        return lanes
-
     def _camera_metrics(self, now: float) -> list[metrics_pb2.CameraMetrics]:
         cameras = []
         for sample in self._cameras():
@@ -170,6 +148,8 @@ class HeartbeatSampler:
                 model=model_pb2.ModelRef(name=sample.model_name, version=sample.model_version),
                 model_sha256=sample.model_sha256,
                 target_fps=sample.target_fps,
+                frames_gated_total=sample.gated,
+                frames_dropped_total=sample.dropped,
             )
             if sample.detector_latencies_ms:
                 camera.detector_latency_p50_ms = percentile(sample.detector_latencies_ms, 50)
@@ -177,6 +157,34 @@ class HeartbeatSampler:
             cameras.append(camera)
             self._last_cameras[sample.camera_id] = (now, sample)
         return cameras
+
+
+def lane_metrics(outbox: Outbox, sender: Sender) -> list[metrics_pb2.LaneMetrics]:
+    """The outbox per lane (see the module docstring); also read by `/metrics`."""
+    counters_by_kind = sender.counters()
+    failures = sender.failures()
+    dropped = outbox.dropped()
+    dead = outbox.dead_lettered()
+    lanes = []
+    for kind in KINDS:
+        counters = counters_by_kind.get(kind)
+        failure = failures.get(kind)
+        if counters is None:
+            error = "no lane configured: rows stay spooled"
+        else:
+            error = str(failure) if failure is not None else ""
+        lanes.append(
+            metrics_pb2.LaneMetrics(
+                kind=kind,
+                rows=outbox.depth(kind),
+                bytes=outbox.bytes(kind),
+                dropped_total=dropped[kind],
+                dead_letters_total=dead[kind],
+                delivered_total=counters.delivered if counters else 0,
+                error=error,
+            )
+        )
+    return lanes
 
 
 def _read(path: Path) -> str:

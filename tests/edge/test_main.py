@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.__main__ import main
 from edge.accuracy import VOC_DATASET
 from models.manifest import read_runtime_manifest
+from tests.edge.http_probe import free_port, scrape
 from tests.edge.nanodet import MANIFEST, REPO, built_model, tampered_copy
 from tests.footage.clips import VTEST, clip_path, source
 from tests.models.built_models import unavailable
@@ -129,6 +131,21 @@ def test_a_corrupt_video_fails_the_run_with_a_readable_message(tmp_path: Path, d
     assert json.loads(result.stdout)["failed_cameras"] == ["cam-1"]
 
 
+def test_health_asks_the_agent_only_when_its_endpoint_is_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the agent's answer is checked in the SIGTERM test, against a running agent.
+    video = clip_path("vtest-3s.avi")
+    assert main(["health", str(write_config(tmp_path, video))]) == 0
+    assert capsys.readouterr().out == (
+        f"{tmp_path / 'edge.yaml'}: ok (metrics disabled: only the config was checked)\n"
+    )
+    port = free_port()  # nothing listens there: no agent
+    extra = f"metrics: {{enabled: true, host: 0.0.0.0, port: {port}}}\n"
+    assert main(["health", str(write_config(tmp_path, video, extra=extra))]) == 1
+    assert f"http://127.0.0.1:{port}/healthz: the agent does not answer" in capsys.readouterr().err
+
+
 def test_a_tampered_model_fails_the_run_before_any_frame(tmp_path: Path) -> None:
     manifest = tampered_copy(tmp_path)
     config = write_config(tmp_path, clip_path("vtest-3s.avi"), manifest=manifest)
@@ -141,8 +158,16 @@ def test_a_tampered_model_fails_the_run_before_any_frame(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
+    """SIGTERM mid-run: the tracks in progress are ended, their crops and final summaries
+    spooled, and the agent exits 0 within the drain timeout; /metrics answers while it runs."""
     built_model()
-    config = write_config(tmp_path, source(VTEST))  # 795 frames: far longer than the test
+    outbox = tmp_path / "outbox.sqlite"
+    port = free_port()
+    extra = (
+        f"delivery:\n  outbox: {{path: {outbox}}}\n  drain_timeout_s: 5\n"
+        f"metrics: {{enabled: true, port: {port}}}\nlog_format: json\n"
+    )
+    config = write_config(tmp_path, source(VTEST), extra=extra)  # 795 frames: longer than the test
     process = subprocess.Popen(
         [sys.executable, "-m", "edge", "run", "--config", str(config)],
         cwd=REPO,
@@ -152,20 +177,50 @@ def test_sigterm_stops_the_agent_gracefully(tmp_path: Path) -> None:
         env=_env(),
     )
     assert process.stderr is not None
+    first_lines = []
     for line in process.stderr:  # wait until frames flow
+        first_lines.append(line)
         if "camera cam-1: opened" in line:
             break
     time.sleep(1.0)
+    checked = edge("health", str(config))  # the container's HEALTHCHECK
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["cameras"] == {"cam-1": "connected"}
+    metrics = scrape(port)
+    assert metrics[("sightline_edge_frames_processed_total", (("camera", "cam-1"),))] > 0
+    assert metrics[("sightline_edge_camera_connected", (("camera", "cam-1"),))] == 1
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 5 + 5  # the drain timeout, and the model's unloading
     assert process.returncode == 0, stderr
     assert "SIGTERM received: stopping" in stderr
+    # JSON log lines name the camera and the lifecycle event, for a log collector to filter.
+    logged = [json.loads(line) for line in [*first_lines, *stderr.splitlines()]]
+    events = {(r.get("event"), r.get("camera_id")) for r in logged}
+    assert {("camera.connected", "cam-1"), ("agent.stopping", None)} <= events
+    assert ("agent.stopped", None) in events
     summary = json.loads(stdout)
     assert 0 < summary["frames"] < 795
     # Every live track was ended and cropped (a second crop only for a better later view).
     assert summary["tracks"] <= summary["crops_queued"] <= 2 * summary["tracks"]
+    from edge.transport.outbox import Outbox, OutboxSettings
+    from sightline.device.v1 import track_pb2
+    from sightline.ingest.v1 import ingest_pb2
+
+    with Outbox(OutboxSettings(path=outbox)) as spool:
+        records = spool.peek("record", 10_000)
+        crops = spool.peek("crop", 10_000)
+    ended = {
+        summary.track_id
+        for summary in (track_pb2.TrackSummary.FromString(r.payload) for r in records
+                        if r.type == "track")
+        if summary.ended
+    }  # fmt: skip
+    assert len(ended) == summary["tracks"] > 0
+    assert len(crops) == summary["crops_queued"]
+    cropped = {ingest_pb2.UploadCropsRequest.FromString(row.payload).track_id for row in crops}
+    assert ended <= cropped
 
 
 def test_accuracy_measures_the_agents_detector_and_records_it(tmp_path: Path) -> None:

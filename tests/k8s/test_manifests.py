@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from cloud.health import PROBES
+from edge.config import EdgeConfig
 from edge.config import load as load_edge_config
 from tests.k8s import kustomize
 from tests.k8s.manifests import (
@@ -183,6 +184,29 @@ def _edge_config_text(container: Container, rendered: list[Manifest]) -> str:
 
 
 def test_edge_config_loads_with_its_overrides(rendered: list[Manifest], tmp_path: Path) -> None:
+    loaded = _edge_config(rendered, tmp_path)
+    assert loaded.device.id == "jetson-node-1"
+    assert loaded.delivery is not None and loaded.delivery.uplink is not None
+    assert loaded.delivery.uplink.token.get_secret_value() == "placeholder-secret"
+
+
+def test_edge_probes_are_the_agents_own(rendered: list[Manifest], tmp_path: Path) -> None:
+    (edge,) = (c for c in containers(rendered) if c.image_name == EDGE_IMAGE)
+    metrics = _edge_config(rendered, tmp_path).metrics
+    # The kubelet probes the pod's IP: the endpoint must be on and listen beyond loopback.
+    assert metrics.enabled and metrics.host == "0.0.0.0"
+    probes = dict(_probes(edge))
+    assert set(probes) == {"startupProbe", "livenessProbe", "readinessProbe"}
+    for kind, probe in probes.items():
+        http = probe["httpGet"]
+        assert isinstance(http, dict)
+        assert _port_number(edge, http["port"]) == metrics.port, kind
+        expected = "/readyz" if kind == "readinessProbe" else "/healthz"
+        assert http["path"] == expected, f"{kind}: {http['path']} is not edge.health's"
+
+
+def _edge_config(rendered: list[Manifest], tmp_path: Path) -> EdgeConfig:
+    """The agent's config as a device of the DaemonSet loads it."""
     (edge,) = (c for c in containers(rendered) if c.image_name == EDGE_IMAGE)
     config = tmp_path / "edge.yaml"
     config.write_text(_edge_config_text(edge, rendered), encoding="utf-8")
@@ -198,10 +222,7 @@ def test_edge_config_loads_with_its_overrides(rendered: list[Manifest], tmp_path
             overrides[name.removesuffix("_FILE")] = "placeholder-secret"
         else:
             overrides[name] = value
-    loaded = load_edge_config(config, overrides)
-    assert loaded.device.id == "jetson-node-1"
-    assert loaded.delivery is not None and loaded.delivery.uplink is not None
-    assert loaded.delivery.uplink.token.get_secret_value() == "placeholder-secret"
+    return load_edge_config(config, overrides)
 
 
 # Probes, ports and selectors -------------------------------------------------------------------

@@ -67,6 +67,7 @@ def camera_metrics() -> metrics_pb2.CameraMetrics:
         detector_latency_p95_ms=34.25,
         detections=38,
         target_fps=10.0,
+        frames_gated_total=40,
     )
 
 

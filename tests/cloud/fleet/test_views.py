@@ -21,6 +21,7 @@ from cloud.ingest.credentials import authenticate_token, issue_token
 from cloud.monitoring.services import record_heartbeat
 from tests.cloud.fleet.accounts import MemoryAccounts
 from tests.cloud.fleet.heartbeats import heartbeat, lane
+from tests.cloud.monitoring.samples import camera, camera_heartbeat
 from tests.users import make_user
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -183,6 +184,13 @@ def test_the_device_page_shows_registry_cameras_and_credentials(
     page = operator.get("/devices/gate-1/").content.decode()
     for text in ("Jetson Orin", "beta", "door", "entrances", "1 active, 0 revoked", "present"):
         assert text in page, text
+    assert "no heartbeat yet" in page
+    door = camera("door", infer_fps=4.5, frames_gated_total=1234, frames_dropped_total=56)
+    record_heartbeat("gate-1", camera_heartbeat(1, T0, cameras=[door]), received_at=T0)
+    page = operator.get("/devices/gate-1/").content.decode()
+    (row,) = re.findall(r'<tr id="camera-door">.*?</tr>', page, re.DOTALL)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[3:] == ["connected", "4.5", "1234", "56"]
     # Revoking is for staff: no button for an operator, and a post is refused.
     assert "Revoke" not in page
     assert operator.post("/devices/gate-1/revoke/").status_code == 403

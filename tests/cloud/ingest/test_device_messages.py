@@ -309,9 +309,13 @@ def test_a_stop_during_a_retry_leaves_the_message_unacknowledged(db: None) -> No
 
 
 def camera_heartbeat(seq: int, device_id: str = "gate-01", **fields: float) -> bytes:
-    """A heartbeat with one camera that ran at 4.5 of 5 fps."""
+    """A heartbeat with one camera that ran at 4.5 of 5 fps, its gate keeping 300 frames from
+    the detector, 7 frames dropped."""
     camera = metrics_pb2.CameraMetrics(
         camera_id="lobby",
+        connected=True,
+        frames_gated_total=300,
+        frames_dropped_total=7,
         infer_fps=4.5,
         target_fps=5.0,
         detector_latency_p50_ms=20.0,
@@ -346,7 +350,16 @@ def test_the_bridge_stores_the_heartbeats_of_a_batch_together_and_refuses_bad_on
     assert (sample.infer_fps, sample.fps_ratio, sample.latency_p95_ms) == (4.5, 0.9, 31.0)
     assert (sample.detections, sample.interval_s) == (12, 5.0)
     assert sample.cameras == {"lobby": [0.0, 4.5, 5.0, 20.0, 31.0, 12]}
-    assert DeviceHealth.objects.get(device=provisioned_device).seq == 13
+    health = DeviceHealth.objects.get(device=provisioned_device)
+    assert health.seq == 13
+    assert health.cameras == {
+        "lobby": {
+            "connected": True,
+            "infer_fps": 4.5,
+            "frames_gated_total": 300,
+            "frames_dropped_total": 7,
+        }
+    }
     provisioned_device.refresh_from_db()
     assert provisioned_device.status == DeviceStatus.ONLINE
     assert any("temperature_celsius" in r.getMessage() for r in caplog.records)

@@ -108,9 +108,13 @@ def test_cameras_report_their_state_totals_and_rates_since_the_last_sample(
     assert (first.camera_id, first.connected, first.detections_total) == ("lobby", True, 7)
     assert (first.decode_fps, first.infer_fps) == (0.0, 0.0)  # no interval yet
     time.sleep(0.5)
-    samples[0] = CameraSample("lobby", False, frames_decoded=110, frames=55, detections=9)
+    samples[0] = CameraSample(
+        "lobby", False, frames_decoded=110, frames=55, detections=9, gated=40, dropped=15
+    )
     (second,) = sampler().cameras
     assert not second.connected
+    # Totals since the camera started, as /metrics reports them.
+    assert (second.frames_gated_total, second.frames_dropped_total) == (40, 15)
     assert second.decode_fps == pytest.approx(20.0, rel=0.3)
     assert second.infer_fps == pytest.approx(10.0, rel=0.3)
     assert second.detections_total == 9

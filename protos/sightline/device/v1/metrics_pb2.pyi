@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CameraMetrics(_message.Message):
-    __slots__ = ("camera_id", "connected", "decode_fps", "infer_fps", "frames_dropped_total", "detections_total", "model", "model_sha256", "detector_latency_p50_ms", "detector_latency_p95_ms", "detections", "target_fps")
+    __slots__ = ("camera_id", "connected", "decode_fps", "infer_fps", "frames_dropped_total", "detections_total", "model", "model_sha256", "detector_latency_p50_ms", "detector_latency_p95_ms", "detections", "target_fps", "frames_gated_total")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     DECODE_FPS_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class CameraMetrics(_message.Message):
     DETECTOR_LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
     DETECTIONS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FPS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_GATED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     connected: bool
     decode_fps: float
@@ -37,7 +38,8 @@ class CameraMetrics(_message.Message):
     detector_latency_p95_ms: float
     detections: int
     target_fps: float
-    def __init__(self, camera_id: _Optional[str] = ..., connected: bool = ..., decode_fps: _Optional[float] = ..., infer_fps: _Optional[float] = ..., frames_dropped_total: _Optional[int] = ..., detections_total: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., model_sha256: _Optional[str] = ..., detector_latency_p50_ms: _Optional[float] = ..., detector_latency_p95_ms: _Optional[float] = ..., detections: _Optional[int] = ..., target_fps: _Optional[float] = ...) -> None: ...
+    frames_gated_total: int
+    def __init__(self, camera_id: _Optional[str] = ..., connected: bool = ..., decode_fps: _Optional[float] = ..., infer_fps: _Optional[float] = ..., frames_dropped_total: _Optional[int] = ..., detections_total: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., model_sha256: _Optional[str] = ..., detector_latency_p50_ms: _Optional[float] = ..., detector_latency_p95_ms: _Optional[float] = ..., detections: _Optional[int] = ..., target_fps: _Optional[float] = ..., frames_gated_total: _Optional[int] = ...) -> None: ...
 
 class LaneMetrics(_message.Message):
     __slots__ = ("kind", "rows", "bytes", "dropped_total", "dead_letters_total", "delivered_total", "error")

@@ -309,13 +309,21 @@ def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     return judge_stage(evidence, bounds)
 
 
+def _locked() -> QuerySet[Rollout]:
+    """Rollouts with their model version, whose rows a query locks until the transaction ends.
+
+    Only the rollout's own row (`of=("self",)`): an agent rollout has no model version, and
+    PostgreSQL refuses FOR UPDATE on the nullable side of the outer join that fetches it
+    (SQLite, which has no row locks, never shows this).
+    """
+    return Rollout.objects.select_for_update(of=("self",)).select_related("model_version")
+
+
 def tick(rollout_id: int, now: datetime | None = None) -> str | None:
     """Let the gate judge a running rollout once and act on it; the action taken, if any."""
     now = now or timezone.now()
     with transaction.atomic():
-        rollout = (
-            Rollout.objects.select_for_update().select_related("model_version").get(pk=rollout_id)
-        )
+        rollout = _locked().get(pk=rollout_id)
         step = engine.observe(_progress(rollout), judge(rollout, now), now)
         if step is None:
             return None
@@ -335,9 +343,7 @@ def act(name: str, action: str, actor: str, reason: str = "") -> Rollout:
     """
     with transaction.atomic():
         try:
-            rollout = (
-                Rollout.objects.select_for_update().select_related("model_version").get(name=name)
-            )
+            rollout = _locked().get(name=name)
         except Rollout.DoesNotExist as err:
             raise NotFound(f"no rollout named {name!r}") from err
         if action not in ACTIONS:

@@ -8,9 +8,14 @@ retained, whenever `published_generation` lags `generation` (`cloud.deploy.publi
 
 from __future__ import annotations
 
+from typing import Final
+
 from django.db import models
 
 from cloud.fleet.models import Device
+
+AGENT_IMAGE_LENGTH: Final = 255
+"""The longest agent image reference stored (a registry host, a path and a tag)."""
 
 
 class SigningKey(models.Model):
@@ -57,7 +62,8 @@ class ModelVersion(models.Model):
 
 class DesiredState(models.Model):
     """What one device must run. `cameras` maps a camera id ('' for every camera of the
-    device) to a `ModelVersion` id."""
+    device) to a `ModelVersion` id; `agent_image` is the agent's container image ('': no
+    wish)."""
 
     device = models.OneToOneField(
         Device, on_delete=models.CASCADE, primary_key=True, related_name="desired_state"
@@ -65,6 +71,7 @@ class DesiredState(models.Model):
     generation = models.PositiveBigIntegerField(help_text="Grows by one on every change.")
     config_version = models.CharField(max_length=64, blank=True)
     cameras = models.JSONField(default=dict)
+    agent_image = models.CharField(max_length=AGENT_IMAGE_LENGTH, blank=True)
     published_generation = models.PositiveBigIntegerField(
         default=0, help_text="The generation last published; behind `generation` until sent."
     )
@@ -92,6 +99,7 @@ class DesiredStateChange(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="desired_changes")
     generation = models.PositiveBigIntegerField()
     cameras = models.JSONField(default=dict)
+    agent_image = models.CharField(max_length=AGENT_IMAGE_LENGTH, blank=True)
     config_version = models.CharField(max_length=64, blank=True)
     changed_by = models.CharField(max_length=150)
     reason = models.TextField(blank=True)
@@ -119,6 +127,9 @@ class ReportedState(models.Model):
     generation = models.PositiveBigIntegerField(help_text="Last desired generation processed.")
     config_version = models.CharField(max_length=64, blank=True)
     cameras = models.JSONField(default=list, help_text="[{camera_id, name, version}]")
+    agent_image = models.CharField(
+        max_length=AGENT_IMAGE_LENGTH, blank=True, help_text="The image the agent runs."
+    )
     error = models.TextField(blank=True)
     reported_at = models.DateTimeField(help_text="When the device made the report (its clock).")
     received_at = models.DateTimeField()

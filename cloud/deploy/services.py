@@ -4,6 +4,8 @@
   desired state (and its history row); the bridge publishes it, retained, soon after
   (`cloud.deploy.publisher`), and again with fresh download URLs on demand (`republish`) or when
   a device comes back after its URLs expired (`refresh_expired_urls`).
+- `assign_agent_image(device_ids, image, ...)` does the same for the agent's container image,
+  which the device hands to its host to switch to (docker/edge-jetson/README.md).
 - `record_reported_state` stores what a device says it runs: the truth the pages show, also
   after a device refused a model or rolled itself back.
 - `drift` compares the two per device.
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -27,6 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cloud.deploy.models import (
+    AGENT_IMAGE_LENGTH,
     DesiredState,
     DesiredStateChange,
     DeviceCommand,
@@ -69,6 +73,71 @@ def assign_model(
             validate_edge_name(camera)
         except ValidationError as err:
             raise InvalidInput(f"camera id {camera!r} is not valid") from err
+
+    def change(state: DesiredState) -> None:
+        wanted = {} if cameras is None else dict(state.cameras)
+        for camera in cameras if cameras is not None else (EVERY_CAMERA,):
+            wanted[camera] = model_version.pk
+        state.cameras = wanted
+
+    generations = _change_desired(device_ids, change, actor=actor, reason=reason)
+    logger.info(
+        "%s assigned model %s %s to %d devices (%s): %s",
+        actor, model_version.name, model_version.version, len(generations), reason,
+        _listed(generations),
+    )  # fmt: skip
+    return generations
+
+
+# docker's image reference, `[host[:port]/]path:tag[@sha256:digest]`, with the tag required:
+# the tag is the agent version the device reports once it runs the image (`agent_version`).
+_AGENT_IMAGE: Final = re.compile(
+    r"(?P<name>[a-z0-9][a-z0-9._-]*(?::[0-9]{1,5})?(?:/[a-z0-9][a-z0-9._-]*)*)"
+    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
+)
+
+
+def agent_version_of(image: str) -> str:
+    """The agent version an image runs: its tag (`sightline-edge-jetson:0.2.0` runs 0.2.0, as
+    `sightline-jetson image build` tags it). InvalidInput for a reference without a tag or one
+    docker would not take."""
+    match = _AGENT_IMAGE.fullmatch(image) if len(image) <= AGENT_IMAGE_LENGTH else None
+    if match is None:
+        raise InvalidInput(
+            f"agent image {image[:80]!r} is not a docker image reference with a tag "
+            "(repository:version)"
+        )
+    return match["tag"]
+
+
+def assign_agent_image(
+    device_ids: Sequence[str], image: str, *, actor: str, reason: str
+) -> dict[str, int]:
+    """Make `image` the desired agent image of each device (models unchanged); return each
+    device's new generation. As `assign_model`: one transaction, a generation and a history
+    row per device. InvalidInput for an image without a version tag (`agent_version_of`)."""
+    agent_version_of(image)
+
+    def change(state: DesiredState) -> None:
+        state.agent_image = image
+
+    generations = _change_desired(device_ids, change, actor=actor, reason=reason)
+    logger.info(
+        "%s assigned agent image %s to %d devices (%s): %s",
+        actor, image, len(generations), reason, _listed(generations),
+    )  # fmt: skip
+    return generations
+
+
+def _listed(generations: dict[str, int]) -> str:
+    return ", ".join(f"{device} g{generation}" for device, generation in generations.items())
+
+
+def _change_desired(
+    device_ids: Sequence[str], change: Callable[[DesiredState], None], *, actor: str, reason: str
+) -> dict[str, int]:
+    """Apply `change` to each device's desired state as a new generation, with its history
+    row, in one transaction; NotFound (nothing changes) when a device does not exist."""
     now = timezone.now()
     generations: dict[str, int] = {}
     with transaction.atomic():
@@ -86,28 +155,21 @@ def assign_model(
         }
         for device_id in sorted(devices):
             state = current.get(device_id) or DesiredState(device_id=device_id, generation=0)
-            wanted = {} if cameras is None else dict(state.cameras)
-            for camera in cameras if cameras is not None else (EVERY_CAMERA,):
-                wanted[camera] = model_version.pk
-            state.cameras = wanted
+            change(state)
             state.generation += 1
             state.changed_by, state.reason, state.changed_at = actor, reason, now
             state.save()
             DesiredStateChange.objects.create(
                 device_id=device_id,
                 generation=state.generation,
-                cameras=wanted,
+                cameras=state.cameras,
+                agent_image=state.agent_image,
                 config_version=state.config_version,
                 changed_by=actor,
                 reason=reason,
                 changed_at=now,
             )
             generations[device_id] = state.generation
-    logger.info(
-        "%s assigned model %s %s to %d devices (%s): %s",
-        actor, model_version.name, model_version.version, len(generations), reason,
-        ", ".join(f"{device} g{generation}" for device, generation in generations.items()),
-    )  # fmt: skip
     return generations
 
 
@@ -147,7 +209,9 @@ def _at_sites(sites: Sequence[str]) -> Q:
 def desired_message(state: DesiredState) -> tuple[state_pb2.DesiredState, datetime | None]:
     """The DesiredState message of a row, with fresh download URLs, and when they expire."""
     message = state_pb2.DesiredState(
-        generation=state.generation, config_version=state.config_version
+        generation=state.generation,
+        config_version=state.config_version,
+        agent_image=state.agent_image,
     )
     message.time.FromDatetime(state.changed_at)
     versions = ModelVersion.objects.in_bulk(set(state.cameras.values()))
@@ -195,6 +259,7 @@ def record_reported_state(
     error: str,
     reported_at: datetime,
     received_at: datetime,
+    agent_image: str = "",
 ) -> bool:
     """Store a device's report unless a newer one (by `seq`) is stored; return whether stored.
 
@@ -211,6 +276,7 @@ def record_reported_state(
         "generation": generation,
         "config_version": config_version,
         "cameras": [camera.__dict__ for camera in cameras],
+        "agent_image": agent_image,
         "error": error,
         "reported_at": reported_at,
         "received_at": received_at,
@@ -295,6 +361,22 @@ def deployment(device_id: str) -> DeviceDeployment | None:
 def reported_only(device_id: str) -> ReportedState | None:
     """What the device last reported, whether or not anything was assigned to it."""
     return ReportedState.objects.filter(device_id=device_id).first()
+
+
+def agent_images(device_ids: Sequence[str]) -> dict[str, str]:
+    """The agent image each device is meant to run: the desired one, else the one it last
+    reported running; devices with neither are left out."""
+    reported = dict(
+        ReportedState.objects.filter(device_id__in=device_ids)
+        .exclude(agent_image="")
+        .values_list("device_id", "agent_image")
+    )
+    desired = dict(
+        DesiredState.objects.filter(device_id__in=device_ids)
+        .exclude(agent_image="")
+        .values_list("device_id", "agent_image")
+    )
+    return reported | desired
 
 
 def model_names(version_ids: Iterable[int]) -> dict[int, str]:

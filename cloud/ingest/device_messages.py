@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from cloud.deploy.models import AGENT_IMAGE_LENGTH
 from cloud.deploy.services import ReportedCamera, record_reported_state, refresh_expired_urls
 from cloud.errors import CloudError
 from cloud.fleet.models import DeviceStatus
@@ -193,6 +194,7 @@ def _reported(topic: UpstreamTopic, payload: bytes, received_at: datetime) -> bo
         error=reported.error[:2000],
         reported_at=timestamp(reported, "time"),
         received_at=received_at,
+        agent_image=reported.agent_image[:AGENT_IMAGE_LENGTH],
     )
 
 

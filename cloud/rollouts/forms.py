@@ -13,7 +13,8 @@ from typing import Any, cast
 from django import forms
 from pydantic.fields import FieldInfo
 
-from cloud.deploy.models import ModelVersion
+from cloud.deploy.models import AGENT_IMAGE_LENGTH, ModelVersion
+from cloud.deploy.services import agent_version_of
 from cloud.errors import InvalidInput
 from cloud.fleet.models import CameraGroup, HardwareProfile, Site, Tag
 from cloud.rollouts import services
@@ -45,13 +46,22 @@ def _numbers(text: str) -> list[str]:
 
 
 class RolloutForm(forms.Form):
-    """What a rollout needs: a name, a model version, the devices, stages, soak and bounds."""
+    """What a rollout needs: a name, a model version or an agent image, the devices, stages,
+    soak and bounds."""
 
     name = forms.CharField(max_length=64, validators=[validate_edge_name])
     model_version = forms.ModelChoiceField(
         label="Model version",
         queryset=ModelVersion.objects.order_by("name", "-uploaded_at"),
-        empty_label=None,
+        required=False,
+        empty_label="none: an agent rollout",
+    )
+    agent_image = forms.CharField(
+        label="Agent image",
+        required=False,
+        max_length=AGENT_IMAGE_LENGTH,
+        help_text="Instead of a model: the agent image to roll out, repository:version (devices "
+        "whose host upgrades the agent, such as a Jetson set up by sightline-jetson).",
     )
     sites = forms.MultipleChoiceField(required=False, help_text="None selected: every site.")
     hardware = forms.MultipleChoiceField(
@@ -126,8 +136,21 @@ class RolloutForm(forms.Form):
             raise forms.ValidationError("Give stage numbers from 1, separated by commas.")
         return frozenset(int(number) - 1 for number in numbers)
 
+    def clean_agent_image(self) -> str:
+        image: str = self.cleaned_data["agent_image"].strip()
+        if image:
+            try:
+                agent_version_of(image)
+            except InvalidInput as err:
+                raise forms.ValidationError(str(err)) from err
+        return image
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if "agent_image" in data and (data.get("model_version") is None) == (
+            not data["agent_image"]
+        ):
+            raise forms.ValidationError("Roll out one thing: a model version or an agent image.")
         bounds = {
             name.removeprefix(BOUND_PREFIX): value
             for name, value in data.items()
@@ -155,7 +178,8 @@ class RolloutForm(forms.Form):
         data = self.cleaned_data
         return RolloutRequest(
             name=data["name"],
-            model_version_id=data["model_version"].pk,
+            model_version_id=data["model_version"].pk if data["model_version"] else None,
+            agent_image=data["agent_image"],
             selector=self.selector(),
             stages=data["stages"],
             soak=timedelta(seconds=data["soak_s"]),

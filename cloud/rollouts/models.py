@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.db import models
 
+from cloud.deploy.models import AGENT_IMAGE_LENGTH
 from cloud.fleet.models import Device
 from cloud.rollouts.engine import Phase
 from cloud.validators import validate_edge_name
 
 
 class Rollout(models.Model):
-    """One model version rolled out to the devices a selector matched, stage by stage.
+    """One model version, or one agent image, rolled out to the devices a selector matched,
+    stage by stage.
 
     The plan (which device in which stage) is fixed at creation in `RolloutDevice`, so a
     device enrolled later is not swept in, and a restart of the cloud resumes the same plan.
@@ -18,7 +20,17 @@ class Rollout(models.Model):
 
     name = models.CharField(max_length=64, unique=True, validators=[validate_edge_name])
     model_version = models.ForeignKey(
-        "deploy.ModelVersion", on_delete=models.PROTECT, related_name="rollouts"
+        "deploy.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rollouts",
+        help_text="The model rolled out; null for an agent rollout.",
+    )
+    agent_image = models.CharField(
+        max_length=AGENT_IMAGE_LENGTH,
+        blank=True,
+        help_text="The agent image rolled out ('repository:version'); empty for a model rollout.",
     )
     selector = models.JSONField(help_text="The `Selector` the devices were chosen by.")
     stages = models.JSONField(help_text='Stage sizes, as given: ["1", "10%", "50%", "100%"].')
@@ -38,13 +50,29 @@ class Rollout(models.Model):
     class Meta:
         ordering = ("-created_at",)
         indexes = (models.Index(fields=["phase"], name="rollouts_phase"),)
+        constraints = (
+            models.CheckConstraint(
+                condition=(
+                    models.Q(model_version__isnull=False, agent_image="")
+                    | (models.Q(model_version__isnull=True) & ~models.Q(agent_image=""))
+                ),
+                name="rollouts_model_or_agent",
+                violation_error_message="a rollout rolls out a model version or an agent image",
+            ),
+        )
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def target(self) -> str:
+        """What the rollout rolls out, for display: the model version or the agent image."""
+        return str(self.model_version) if self.model_version else f"agent {self.agent_image}"
+
 
 class RolloutDevice(models.Model):
-    """A device in a rollout's plan: its stage, and what it ran before, to roll back to."""
+    """A device in a rollout's plan: its stage, and what it ran before (model or agent image),
+    to roll back to."""
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="devices")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="rollouts")
@@ -56,6 +84,12 @@ class RolloutDevice(models.Model):
         blank=True,
         related_name="+",
         help_text="The model the device was meant to run before; none known: no rollback.",
+    )
+    previous_agent_image = models.CharField(
+        max_length=AGENT_IMAGE_LENGTH,
+        blank=True,
+        help_text="The agent image the device ran or was meant to run before (agent rollouts); "
+        "empty, none known: no rollback.",
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     rolled_back_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,12 @@
 """Rollouts as stored: create one, let the gate drive it, and the operator's actions.
 
+A rollout rolls out either a model version or an agent image (`Rollout.agent_image`), through
+the same stages, gate and actions. A device adopts an agent image when the agent version it
+reports (its status, `Device.agent_version`) is the image's tag (`deploy.agent_version_of`); it
+refuses it when it reports an error for that desired generation, as its agent does when the
+host rolled the upgrade back (the new image did not run healthy): the gate fails the stage as
+for a refused model, and the devices go back to the image they ran before.
+
 Every change of a rollout happens in one database transaction with the rollout's row locked:
 the new progress, the devices assigned or rolled back (through `cloud.deploy.services`, which
 bumps each device's desired generation for the bridge to publish) and the audit entry. Two
@@ -76,13 +83,16 @@ class RolloutRequest:
     """What an operator asks for when starting a rollout."""
 
     name: str
-    model_version_id: int
+    model_version_id: int | None
+    """The model version to roll out; None for an agent rollout."""
     selector: Selector
     stages: tuple[str, ...]
     soak: timedelta
     baseline: timedelta
     bounds: GateBounds
     approvals: frozenset[int] = frozenset()
+    agent_image: str = ""
+    """The agent image to roll out instead of a model (`repository:version`)."""
 
 
 def _previous_version(deployment: deploy.DeviceDeployment | None) -> int | None:
@@ -108,13 +118,11 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
     """Plan the rollout, store it and assign its first stage (unless that awaits approval).
 
     InvalidInput for a plan that cannot work (no device matched, stage sizes that do not grow,
-    a duplicate name, an approval for a stage that does not exist, no baseline); NotFound for
+    a duplicate name, an approval for a stage that does not exist, no baseline, not exactly
+    one of a model version and an agent image, an image without a version tag); NotFound for
     an unknown model version.
     """
-    try:
-        version = ModelVersion.objects.get(pk=request.model_version_id)
-    except ModelVersion.DoesNotExist as err:
-        raise NotFound(f"model version {request.model_version_id} does not exist") from err
+    version = _target_version(request)
     if request.baseline <= timedelta(0) or request.soak < timedelta(0):
         # An empty baseline window would leave the gate nothing to compare with, ever.
         raise InvalidInput("the baseline must be longer than 0 s, the soak not negative")
@@ -127,12 +135,14 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
         raise InvalidInput(str(err)) from err
     first = engine.start(len(stages), request.soak, request.approvals)
     previous = {item.device_id: item for item in deploy.deployments(device_ids)}
+    previous_images = deploy.agent_images(device_ids) if request.agent_image else {}
     with transaction.atomic():
         if Rollout.objects.filter(name=request.name).exists():
             raise InvalidInput(f"a rollout named {request.name!r} exists already")
         rollout = Rollout.objects.create(
             name=request.name,
             model_version=version,
+            agent_image=request.agent_image,
             selector=request.selector.model_dump(mode="json"),
             stages=list(request.stages[: len(stages)]),
             approvals=sorted(request.approvals),
@@ -149,12 +159,35 @@ def start_rollout(request: RolloutRequest, actor: str) -> Rollout:
                 device_id=device_id,
                 stage=index,
                 previous_version_id=_previous_version(previous.get(device_id)),
+                previous_agent_image=previous_images.get(device_id, ""),
             )
             for index, members in enumerate(stages)
             for device_id in members
         )
         _apply(rollout, first, actor)
     return rollout
+
+
+def _target_version(request: RolloutRequest) -> ModelVersion | None:
+    """The model version a model rollout rolls out (None for an agent rollout), once the
+    request names exactly one target."""
+    if (request.model_version_id is None) == (not request.agent_image):
+        raise InvalidInput("a rollout rolls out either a model version or an agent image")
+    if request.model_version_id is None:
+        deploy.agent_version_of(request.agent_image)  # InvalidInput without a version tag
+        return None
+    try:
+        return ModelVersion.objects.get(pk=request.model_version_id)
+    except ModelVersion.DoesNotExist as err:
+        raise NotFound(f"model version {request.model_version_id} does not exist") from err
+
+
+def _assign(rollout: Rollout, device_ids: list[str], reason: str, actor: str) -> None:
+    """Assign the rollout's model or agent image to `device_ids`."""
+    if rollout.model_version is None:
+        deploy.assign_agent_image(device_ids, rollout.agent_image, actor=actor, reason=reason)
+    else:
+        deploy.assign_model(device_ids, rollout.model_version, actor=actor, reason=reason)
 
 
 def _apply(rollout: Rollout, step: Transition, actor: str) -> None:
@@ -164,12 +197,7 @@ def _apply(rollout: Rollout, step: Transition, actor: str) -> None:
     if step.assign_stage is not None:
         members = RolloutDevice.objects.filter(rollout=rollout, stage=step.assign_stage)
         touched = sorted(members.values_list("device_id", flat=True))
-        deploy.assign_model(
-            touched,
-            rollout.model_version,
-            actor=actor,
-            reason=f"rollout {rollout.name}, stage {step.assign_stage + 1}",
-        )
+        _assign(rollout, touched, f"rollout {rollout.name}, stage {step.assign_stage + 1}", actor)
         members.update(assigned_at=now)
     if step.roll_back:
         touched = _roll_back(rollout, step.roll_back, actor, now)
@@ -199,27 +227,29 @@ def _on_new_model(rollout: Rollout) -> QuerySet[RolloutDevice]:
 
 
 def _roll_back(rollout: Rollout, device_ids: Sequence[str], actor: str, now: datetime) -> list[str]:
-    """Assign each device its previous model; return the devices that had one to go back to."""
+    """Assign each device its previous model (or agent image); return the devices that had one
+    to go back to."""
     members = _on_new_model(rollout).filter(device_id__in=device_ids)
-    by_version: dict[int, list[str]] = defaultdict(list)
+    agent = rollout.model_version is None
+    by_previous: dict[int | str, list[str]] = defaultdict(list)
     for member in members:
-        if member.previous_version_id is not None:
-            by_version[member.previous_version_id].append(member.device_id)
-    versions = ModelVersion.objects.in_bulk(list(by_version))
-    for version_id, devices in sorted(by_version.items()):
-        deploy.assign_model(
-            sorted(devices),
-            versions[version_id],
-            actor=actor,
-            reason=f"rollout {rollout.name}: rolled back",
-        )
-    done = sorted(device for devices in by_version.values() for device in devices)
+        previous = member.previous_agent_image if agent else member.previous_version_id
+        if previous:
+            by_previous[previous].append(member.device_id)
+    versions = {} if agent else ModelVersion.objects.in_bulk(list(by_previous))
+    reason = f"rollout {rollout.name}: rolled back"
+    for previous, devices in by_previous.items():
+        if isinstance(previous, str):
+            deploy.assign_agent_image(sorted(devices), previous, actor=actor, reason=reason)
+        else:
+            deploy.assign_model(sorted(devices), versions[previous], actor=actor, reason=reason)
+    done = sorted(device for devices in by_previous.values() for device in devices)
     members.filter(device_id__in=done).update(rolled_back_at=now)
     return done
 
 
 def _adoption(
-    version: ModelVersion, deployment: deploy.DeviceDeployment | None
+    rollout: Rollout, deployment: deploy.DeviceDeployment | None, agent_version: str
 ) -> tuple[Adoption, str]:
     if deployment is None or deployment.drift in (deploy.Drift.PENDING, deploy.Drift.UNPUBLISHED):
         return Adoption.PENDING, ""
@@ -227,6 +257,12 @@ def _adoption(
     assert reported is not None
     if deployment.drift is deploy.Drift.FAILED:
         return Adoption.REFUSED, reported.error
+    version = rollout.model_version
+    if version is None:
+        # The agent took the desired generation and handed the image to its host; it runs the
+        # image once the agent that reconnects reports the image's version.
+        running_image = agent_version == deploy.agent_version_of(rollout.agent_image)
+        return Adoption.RUNNING if running_image else Adoption.PENDING, ""
     running = {(camera.get("name"), camera.get("version")) for camera in reported.cameras}
     if running != {(version.name, version.version)}:
         # The reported state is the truth: a device that swapped back by itself runs the old one.
@@ -240,13 +276,18 @@ def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     bounds = GateBounds.model_validate(rollout.bounds)
     members = list(_on_new_model(rollout))
     found = {item.device_id: item for item in deploy.deployments([m.device_id for m in members])}
+    versions = dict(
+        Device.objects.filter(pk__in=[m.device_id for m in members]).values_list(
+            "pk", "agent_version"
+        )
+    )
     baseline_span = timedelta(seconds=rollout.baseline_s)
     adoptions = []
     windows = []  # Each device's baseline window, and its current one where it runs the model.
     for member in members:
         assert member.assigned_at is not None
         deployment = found.get(member.device_id)
-        adoption, refusal = _adoption(rollout.model_version, deployment)
+        adoption, refusal = _adoption(rollout, deployment, versions.get(member.device_id, ""))
         windows.append(
             Window(member.device_id, member.assigned_at - baseline_span, member.assigned_at)
         )
@@ -268,13 +309,21 @@ def judge(rollout: Rollout, now: datetime) -> StageJudgement:
     return judge_stage(evidence, bounds)
 
 
+def _locked() -> QuerySet[Rollout]:
+    """Rollouts with their model version, whose rows a query locks until the transaction ends.
+
+    Only the rollout's own row (`of=("self",)`): an agent rollout has no model version, and
+    PostgreSQL refuses FOR UPDATE on the nullable side of the outer join that fetches it
+    (SQLite, which has no row locks, never shows this).
+    """
+    return Rollout.objects.select_for_update(of=("self",)).select_related("model_version")
+
+
 def tick(rollout_id: int, now: datetime | None = None) -> str | None:
     """Let the gate judge a running rollout once and act on it; the action taken, if any."""
     now = now or timezone.now()
     with transaction.atomic():
-        rollout = (
-            Rollout.objects.select_for_update().select_related("model_version").get(pk=rollout_id)
-        )
+        rollout = _locked().get(pk=rollout_id)
         step = engine.observe(_progress(rollout), judge(rollout, now), now)
         if step is None:
             return None
@@ -294,9 +343,7 @@ def act(name: str, action: str, actor: str, reason: str = "") -> Rollout:
     """
     with transaction.atomic():
         try:
-            rollout = (
-                Rollout.objects.select_for_update().select_related("model_version").get(name=name)
-            )
+            rollout = _locked().get(name=name)
         except Rollout.DoesNotExist as err:
             raise NotFound(f"no rollout named {name!r}") from err
         if action not in ACTIONS:

@@ -105,10 +105,13 @@ class PlanRow:
 
     @property
     def running(self) -> str:
-        """The models the device reports running, as `name version`."""
+        """The models the device reports running, as `name version` (in an agent rollout:
+        the agent image it reports)."""
         reported = self.deployment.reported if self.deployment else None
         if reported is None:
             return ""
+        if self.member.rollout.model_version_id is None:
+            return reported.agent_image
         return ", ".join(
             sorted({f"{camera.get('name')} {camera.get('version')}" for camera in reported.cameras})
         )

@@ -14,8 +14,11 @@ the rest, in arrival order:
   warm-up on a frame, then a check that each camera's kept classes exist in it. Only when every
   model passed are they offered to the cameras' `ModelSlot`s, which swap them in between two
   frames. Any failure leaves every camera on its running model and is reported as the reason;
+- the agent image a new desired state names goes to the host (`upgrade`), which switches the
+  agent's container to it; an upgrade the host rolled back is reported as the error;
 - `report_state` (a command) and every connect publish `ReportedState`: the generation
-  processed last, the models the cameras really run, and why the last one was not applied;
+  processed last, the models the cameras really run, the agent's image, and why the last one
+  was not applied;
 - a command is answered once per request id (`commands.CommandLog`) and not run after its
   expiry;
 - the desired state applied last is kept (`models_dir/applied.pb`) and restored at start from
@@ -43,6 +46,7 @@ from edge.deploy.commands import CommandLog, expired
 from edge.deploy.download import DownloadSettings, download
 from edge.deploy.generations import Decision, decide
 from edge.deploy.swap import LoadedModel, ModelSlot, swap_check
+from edge.deploy.upgrade import AgentUpgrades, AgentUpgradeSettings
 from edge.deploy.verify import Expected, trusted_keys, verify
 from edge.detectors.base import DetectorSettings, ModelSettings
 from edge.detectors.preprocess import Preprocessor
@@ -91,6 +95,12 @@ class DeploySettings(BaseModel):
         default=10.0,
         gt=0,
         description="How long to wait for the cameras to take a new model before reporting.",
+    )
+    agent_upgrade: AgentUpgradeSettings | None = Field(
+        default=None,
+        description="How the agent hands a desired agent image to its host, which upgrades "
+        "the container (docker/edge-jetson). null: the host does not; a desired agent image "
+        "other than the running one is reported as not taken.",
     )
 
     @field_validator("trusted_keys")
@@ -149,6 +159,7 @@ class Deployer:
         self._jobs: queue.Queue[_Job] = queue.Queue()
         self._reporter: Reporter | None = None
         self._commands = CommandLog()
+        self._upgrades = AgentUpgrades(settings.agent_upgrade)
         self._applied = 0
         self._processed = 0
         self._config_version = ""
@@ -230,6 +241,8 @@ class Deployer:
             return
         what = "restoring" if restoring else "applying"
         logger.info("%s desired generation %d", what, desired.generation)
+        # Independent of the models: the host upgrades the container, not this process.
+        self._upgrades.want(desired.agent_image)
         self._restoring = restoring
         try:
             self._apply(desired)
@@ -428,10 +441,12 @@ class Deployer:
 
     def reported_state(self) -> state_pb2.ReportedState:
         """What the device runs now, as reported (key left for the link to fill in)."""
+        errors = (self._error, self._upgrades.problem())
         state = state_pb2.ReportedState(
             generation=self._processed,
             config_version=self._config_version,
-            error=self._error,
+            error="; ".join(error for error in errors if error),
+            agent_image=self._upgrades.running_image,
         )
         state.time.FromDatetime(datetime.now(UTC))
         for camera_id, slot in self._slots.items():

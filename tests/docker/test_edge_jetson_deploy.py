@@ -123,6 +123,10 @@ class Host:
     bin: Path
     log: Path
     inspect: Path
+    missing: Path
+    """Images `docker image inspect` does not find, one a line."""
+    pull_fails: Path
+    """While it exists, `docker pull` fails."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -144,6 +148,7 @@ def host(tmp_path: Path) -> Host:
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
     inspect = tmp_path / "inspect.txt"
+    missing, pull_fails = tmp_path / "missing.txt", tmp_path / "pull-fails"
     for name in ("docker", "systemctl"):
         stub = bin_dir / name
         # `docker inspect` answers with the state in inspect.txt, as its --format would print it.
@@ -151,9 +156,12 @@ def host(tmp_path: Path) -> Host:
             "#!/usr/bin/env bash\n"
             f'echo "{name} $*" >> {log}\n'
             f"if [[ $1 == inspect ]]; then cat {inspect}; fi\n"
+            f'if [[ $1 == image ]] && grep -qxF "${{*: -1}}" {missing} 2>/dev/null; then\n'
+            "exit 1; fi\n"
+            f"if [[ $1 == pull && -e {pull_fails} ]]; then exit 1; fi\n"
         )
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
-    return Host(root=tmp_path / "root", bin=bin_dir, log=log, inspect=inspect)
+    return Host(tmp_path / "root", bin_dir, log, inspect, missing, pull_fails)
 
 
 def jetson(host: Host, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -188,6 +196,8 @@ def test_it_prints_usage_and_refuses_unknown_commands(host: Host) -> None:
     helped = jetson(host, "--help")
     assert helped.returncode == 0
     assert "sightline-jetson enrol --cloud URL" in helped.stdout
+    # The whole header, to its last line, and nothing of the code below it.
+    assert helped.stdout.endswith("Exit status: 0 done, 1 failed, 2 usage.\n")
     assert jetson(host).returncode == 2
     unknown = jetson(host, "fly")
     assert unknown.returncode == 2
@@ -273,6 +283,12 @@ def test_enrol_spends_the_token_and_writes_a_config_the_agent_loads(
     assert delivery.uplink.token.get_secret_value() == "ingest-secret"
     assert delivery.outbox.path == Path("/var/lib/sightline/outbox.sqlite")
     assert loaded.deploy.models_dir == Path("/var/lib/sightline/models")
+    # The unit passes the image it runs; the agent hands the cloud's wish to the path unit.
+    environ["SIGHTLINE_EDGE_DEPLOY__AGENT_UPGRADE__IMAGE"] = "sightline-edge-jetson:0.1.0"
+    upgrade = edge_config.load(host.file("/etc/sightline/edge.yaml"), environ).deploy.agent_upgrade
+    assert upgrade is not None and upgrade.image == "sightline-edge-jetson:0.1.0"
+    assert upgrade.desired_file == Path("/var/lib/sightline/agent-desired")
+    assert upgrade.result_file == Path("/var/lib/sightline/upgrade.json")
 
 
 def test_enrol_lets_the_cloud_choose_the_id_and_writes_the_trt_detector_by_default(
@@ -335,6 +351,7 @@ def test_start_writes_the_unit_for_the_nvidia_runtime_and_cameras(
     assert " --device /dev/video0" in unit
     assert "/dev/video1" not in unit
     assert "${SIGHTLINE_IMAGE}\n" in unit
+    assert "--env SIGHTLINE_EDGE_DEPLOY__AGENT_UPGRADE__IMAGE=${SIGHTLINE_IMAGE} " in unit
     assert "Restart=always\n" in unit
     assert "WantedBy=multi-user.target" in unit
     agent_env = host.file("/etc/sightline/agent.env").read_text()
@@ -342,7 +359,20 @@ def test_start_writes_the_unit_for_the_nvidia_runtime_and_cameras(
     assert host.calls() == [
         "systemctl daemon-reload",
         "systemctl enable --now sightline-edge.service",
+        "systemctl enable --now sightline-agent-upgrade.path",
     ]
+    path_unit = host.file("/etc/systemd/system/sightline-agent-upgrade.path").read_text()
+    assert "PathChanged=/var/lib/sightline/agent-desired\n" in path_unit
+    assert "Unit=sightline-agent-upgrade.service\n" in path_unit
+    service = host.file("/etc/systemd/system/sightline-agent-upgrade.service").read_text()
+    assert "Type=oneshot\n" in service
+    assert (
+        "ExecStart=/usr/local/sbin/sightline-jetson upgrade --desired-file "
+        "/var/lib/sightline/agent-desired\n"
+    ) in service
+    installed = host.file("/usr/local/sbin/sightline-jetson")
+    assert installed.read_bytes() == SCRIPT.read_bytes()
+    assert installed.stat().st_mode & stat.S_IXUSR
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
@@ -357,9 +387,12 @@ def test_systemd_accepts_the_unit(host: Host, cloud: FakeCloud) -> None:
     host.file("/usr/bin").mkdir(parents=True)
     shutil.copy(host.bin / "docker", host.file("/usr/bin/docker"))
 
+    units_written = host.file("/etc/systemd/system")
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", f"--root={host.root}",
-         str(host.file("/etc/systemd/system/sightline-edge.service"))],
+         *(str(units_written / name) for name in (
+             "sightline-edge.service", "sightline-agent-upgrade.path",
+             "sightline-agent-upgrade.service"))],
         capture_output=True,
         text=True,
         check=False,
@@ -579,3 +612,61 @@ def test_a_device_enrols_with_the_real_cloud_and_shows_in_its_fleet_view(
     assert after.stdout.rstrip().endswith("agent_version=0.1.0")
     spent = enrol(host, FakeCloud(url=live_server.url))
     assert spent.returncode == 1  # already enrolled: the token is not tried twice
+
+
+def desire(host: Host, image: str) -> str:
+    """The agent writes the cloud's desired image where the path unit looks."""
+    desired = host.file("/var/lib/sightline/agent-desired")
+    desired.write_text(f"{image}\n")
+    return str(desired)
+
+
+def test_the_path_unit_upgrade_switches_to_the_image_the_agent_wrote(
+    host: Host, cloud: FakeCloud
+) -> None:
+    started(host, cloud)
+    host.inspect.write_text("running 2000-01-01T00:00:00Z healthy\n")
+    desired = desire(host, "registry.example:5000/edge:0.2.0")
+
+    result = jetson(host, "upgrade", "--desired-file", desired, "--healthy-after", "0")
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        host.file("/etc/sightline/agent.env")
+        .read_text()
+        .startswith("SIGHTLINE_IMAGE=registry.example:5000/edge:0.2.0\n")
+    )
+    assert not any(call.startswith("docker pull") for call in host.calls())
+
+
+def test_the_path_unit_upgrade_pulls_an_absent_image_and_reports_a_failed_pull(
+    host: Host, cloud: FakeCloud
+) -> None:
+    started(host, cloud)
+    host.inspect.write_text("running 2000-01-01T00:00:00Z healthy\n")
+    host.missing.write_text("edge:0.2.0\nedge:0.3.0\n")
+    host.pull_fails.touch()
+    failed = jetson(host, "upgrade", "--desired-file", desire(host, "edge:0.3.0"))
+    assert failed.returncode == 1
+    report = json.loads(host.file("/var/lib/sightline/upgrade.json").read_text())
+    assert (report["to"], report["result"]) == ("edge:0.3.0", "failed")
+    assert report["detail"] == "cannot pull edge:0.3.0"
+    agent_env = host.file("/etc/sightline/agent.env").read_text()
+    assert agent_env.startswith("SIGHTLINE_IMAGE=edge:0.1.0\n")
+
+    host.pull_fails.unlink()
+    pulled = jetson(host, "upgrade", "--desired-file", desire(host, "edge:0.2.0"),
+                    "--healthy-after", "0")  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    assert "docker pull edge:0.2.0" in host.calls()
+
+
+@pytest.mark.parametrize("content", ["", "edge:0.2.0; rm -rf /", "--help"])
+def test_the_path_unit_upgrade_takes_only_an_image_reference(
+    host: Host, cloud: FakeCloud, content: str
+) -> None:
+    started(host, cloud)
+    result = jetson(host, "upgrade", "--desired-file", desire(host, content))
+    assert result.returncode == 1
+    assert "does not name an image" in result.stderr
+    assert host.calls() == []

@@ -115,8 +115,22 @@ def drive(
     while not done():
         fleet.check()
         assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        run(env, "shell", "--no-imports", "-c", TICK)
+        tick(env)
         time.sleep(1.0)
+
+
+def tick(env: dict[str, str]) -> None:
+    """The beat task once. It logs a rollout it cannot judge and goes on to the others, which
+    would leave a test waiting for a stage that never comes: fail with the traceback instead."""
+    done = subprocess.run(
+        cloud_command("shell", "--no-imports", "-c", TICK),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "could not judge" not in done.stderr, done.stderr
 
 
 def start_on_version_1(

@@ -201,6 +201,7 @@ EXAMPLES: list[Callable[[], Message]] = [
         time=FRAME_TIME,
         config_version="cfg-2026-11-21",
         cameras=[desired_camera_model()],
+        agent_image="registry.example:5000/sightline-edge-jetson:0.2.0",
     ),
     lambda: state_pb2.ReportedState(
         key=key(5),
@@ -209,6 +210,7 @@ EXAMPLES: list[Callable[[], Message]] = [
         config_version="cfg-2026-11-21",
         cameras=[camera_model()],
         error="model signature invalid; kept 3.0.3-1",
+        agent_image="registry.example:5000/sightline-edge-jetson:0.1.0",
     ),
     lambda: command_pb2.Command(
         name="snapshot",

@@ -20,6 +20,7 @@ from cloud.deploy.services import (
     REPORT_STATE,
     Drift,
     ReportedCamera,
+    assign_agent_image,
     assign_model,
     deployment,
     desired_message,
@@ -234,3 +235,25 @@ def test_a_command_needs_known_devices_and_a_name_that_is_a_topic_level(
     with pytest.raises(InvalidInput, match="command name"):
         send_command(["gate-01"], "a/b", ttl=timedelta(minutes=1), actor="ops")
     assert not DeviceCommand.objects.exists()
+
+
+def test_an_agent_image_is_a_generation_of_its_own_and_keeps_the_models(
+    devices: list[str], version: ModelVersion
+) -> None:
+    assign_model(["gate-01"], version, actor="alice", reason="model")
+    image = "sightline-edge-jetson:0.2.0"
+    assert assign_agent_image(["gate-01"], image, actor="bob", reason="agent") == {"gate-01": 2}
+    state = DesiredState.objects.get(pk="gate-01")
+    assert (state.cameras, state.agent_image) == ({"": version.pk}, image)
+    change = DesiredStateChange.objects.get(device_id="gate-01", generation=2)
+    assert (change.agent_image, change.changed_by) == (image, "bob")
+    message, _ = desired_message(state)
+    assert (message.generation, message.agent_image, len(message.cameras)) == (2, image, 1)
+    assign_model(["gate-01"], version, actor="alice", reason="model again")
+    assert DesiredState.objects.get(pk="gate-01").agent_image == image
+
+
+def test_an_agent_image_needs_a_version_tag(devices: list[str]) -> None:
+    with pytest.raises(InvalidInput, match="with a tag"):
+        assign_agent_image(["gate-01"], "sightline-edge-jetson", actor="bob", reason="agent")
+    assert not DesiredState.objects.exists()

@@ -11,7 +11,12 @@ from django.test import Client
 
 from cloud.access.models import Role
 from cloud.deploy.models import ModelVersion
-from cloud.deploy.services import ReportedCamera, assign_model, record_reported_state
+from cloud.deploy.services import (
+    ReportedCamera,
+    assign_agent_image,
+    assign_model,
+    record_reported_state,
+)
 from cloud.lib.objectstore import ObjectStore
 from tests.signed_models import Artifact
 from tests.users import make_user
@@ -74,9 +79,14 @@ def test_a_device_page_shows_what_it_runs_and_why_not_what_it_should(
         error="artifact sha256 differs: tampered; refused",
         reported_at=datetime(2026, 11, 27, tzinfo=UTC),
         received_at=datetime(2026, 11, 27, tzinfo=UTC),
+        agent_image="sightline-edge-jetson:0.1.0",
     )
     page = staff.get("/models/devices/gate-01/").content.decode()
     assert "cam-1: nanodet-g 1" in page
+    assert "Agent image: sightline-edge-jetson:0.1.0" in page
+    assign_agent_image(["gate-01"], "sightline-edge-jetson:0.2.0", actor="ops", reason="agent")
+    page = staff.get("/models/devices/gate-01/").content.decode()
+    assert "Agent image: sightline-edge-jetson:0.2.0" in page
     assert "tampered" in page
     assert "every camera: nanodet-g 2" in page
     assert staff.get("/models/devices/nope/").status_code == 404

@@ -10,13 +10,14 @@ import pytest
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cloud.deploy.models import ReportedState
 from cloud.errors import CloudError, InvalidInput
 from cloud.fleet.models import Device, DeviceHealth, DeviceStatus
 from cloud.ingest.bridge import Arrival, Handler, MqttBridge, MqttBridgeSettings
 from cloud.ingest.device_messages import handle_device_message, handle_heartbeats
 from cloud.monitoring.models import HeartbeatSample
 from sightline.backoff import BackoffSettings
-from sightline.device.v1 import key_pb2, metrics_pb2, status_pb2
+from sightline.device.v1 import key_pb2, metrics_pb2, state_pb2, status_pb2
 from sightline.device.v1.topics import Upstream, UpstreamTopic
 
 CONNECTED = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -404,3 +405,15 @@ def test_a_batch_waits_for_the_database_and_a_stop_leaves_it_unacknowledged(
     later = [("sightline/v1/hq/gate-01/metrics", camera_heartbeat(s), RECEIVED) for s in (7, 8)]
     assert bridge.process_batch(later, stopped) == [False, False]
     assert HeartbeatSample.objects.count() == 2
+
+
+def test_a_reported_state_keeps_the_agent_image_the_device_runs(
+    provisioned_device: Device,
+) -> None:
+    message = state_pb2.ReportedState(
+        key=key(3), generation=2, agent_image="sightline-edge-jetson:0.2.0", error="why not"
+    )
+    message.time.CopyFrom(CONNECTED_TS)
+    assert apply(Upstream.REPORTED, message.SerializeToString())
+    stored = ReportedState.objects.get(pk=provisioned_device.pk)
+    assert (stored.agent_image, stored.error) == ("sightline-edge-jetson:0.2.0", "why not")

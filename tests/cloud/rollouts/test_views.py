@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from cloud.access.models import Role
 from cloud.deploy.models import ModelVersion
+from cloud.deploy.services import record_reported_state
 from cloud.fleet.models import Device, HardwareProfile
 from cloud.fleet.registry import ensure_site
 from cloud.rollouts import services
 from cloud.rollouts.engine import Phase
 from cloud.rollouts.gate import GateBounds
-from cloud.rollouts.models import Rollout, RolloutEvent
+from cloud.rollouts.models import Rollout, RolloutDevice, RolloutEvent
 from cloud.rollouts.services import RolloutRequest, Selector
 from tests.cloud.rollouts.reports import CPU, GPU, runs
 from tests.users import make_user
@@ -208,3 +209,30 @@ def test_the_rollout_page_reads_a_fixed_number_of_queries(
     services.act(small.name, "abort", "alice")
     more = page_of(started(new, name="bigger", stages=("100%",)))
     assert len(more) == len(few)
+
+
+def test_staff_start_an_agent_rollout_from_the_form(staff: Client, old_and_new: Versions) -> None:
+    new = old_and_new[1]
+    image = "sightline-edge-jetson:0.2.0"
+    both = staff.post("/rollouts/new/", {**form(new, agent_image=image), "start": "1"})
+    assert "Roll out one thing: a model version or an agent image." in both.content.decode()
+    untagged = form(new, model_version="", agent_image="sightline-edge-jetson")
+    assert "with a tag" in staff.post("/rollouts/new/", {**untagged, "start": "1"}).content.decode()
+    assert not Rollout.objects.exists()
+
+    response = staff.post(
+        "/rollouts/new/", {**form(new, model_version="", agent_image=image), "start": "1"}
+    )
+    assert response.status_code == 302
+    rollout = Rollout.objects.get()
+    assert (rollout.model_version, rollout.agent_image) == (None, image)
+    assert f"agent {image}" in staff.get("/rollouts/").content.decode()
+    canary = RolloutDevice.objects.get(rollout=rollout, stage=0).device_id
+    record_reported_state(
+        canary, seq=10**9, generation=2, config_version="", cameras=[], error="",
+        reported_at=timezone.now(), received_at=timezone.now(),
+        agent_image="sightline-edge-jetson:0.1.0",
+    )  # fmt: skip
+    page = staff.get(response["Location"]).content.decode()
+    assert f"agent {image}" in page
+    assert "<td>sightline-edge-jetson:0.1.0</td>" in page

@@ -18,6 +18,7 @@ import pytest
 from edge.deploy.agent import REPORT_STATE, Deployer, DeploySettings
 from edge.deploy.download import DownloadSettings
 from edge.deploy.swap import LoadedModel, ModelSlot
+from edge.deploy.upgrade import AgentUpgradeSettings
 from edge.detectors.fake import FakeDetector
 from edge.records import ModelRef
 from sightline.backoff import BackoffSettings
@@ -97,7 +98,9 @@ def artifact(operator: Operator) -> Artifact:
     return signed(operator, built_model().read_bytes(), "2")
 
 
-def make_device(operator: Operator, models_dir: Path) -> tuple[Device, Callable[[], None]]:
+def make_device(
+    operator: Operator, models_dir: Path, agent_upgrade: AgentUpgradeSettings | None = None
+) -> tuple[Device, Callable[[], None]]:
     """A deployer over one camera slot running a fake model, and a thread taking models
     between "frames" as a pipeline does; returns it and its teardown."""
     running = LoadedModel(FakeDetector([]), ModelRef("fake", "1"), "0" * 64)
@@ -108,6 +111,7 @@ def make_device(operator: Operator, models_dir: Path) -> tuple[Device, Callable[
             timeout_s=5, attempts=2, backoff=BackoffSettings(initial_s=0.01, max_s=0.01)
         ),
         swap_timeout_s=5,
+        agent_upgrade=agent_upgrade,
     )
     deployer = Deployer(
         settings,
@@ -320,3 +324,41 @@ def wait_for_model(slot: ModelSlot, ref: ModelRef) -> None:
     while slot.current.ref != ref:
         assert time.monotonic() < deadline, f"the camera never ran {ref}"
         time.sleep(0.05)
+
+
+def test_a_desired_agent_image_goes_to_the_host_and_a_rolled_back_one_is_reported(
+    operator: Operator, tmp_path: Path
+) -> None:
+    upgrade = AgentUpgradeSettings(
+        image="sightline-edge-jetson:0.1.0",
+        desired_file=tmp_path / "agent-desired",
+        result_file=tmp_path / "upgrade.json",
+    )
+    new = "sightline-edge-jetson:0.2.0"
+    payload = state_pb2.DesiredState(generation=1, agent_image=new).SerializeToString()
+    device, teardown = make_device(operator, tmp_path / "models", upgrade)
+    try:
+        device.deployer.on_message(DESIRED, payload)
+        state = device.reports.next_state()
+        assert (state.generation, state.error, state.agent_image) == (1, "", upgrade.image)
+        assert running(state) == [("cam-1", "fake", "1")]  # the models are left alone
+        assert upgrade.desired_file.read_text() == f"{new}\n"
+    finally:
+        teardown()
+    # The host tried the new image, which did not run healthy, and started the old one again.
+    upgrade.result_file.write_text(
+        f'{{"from": "{upgrade.image}", "to": "{new}", "result": "rolled-back", '
+        '"detail": "not healthy within 300s"}'
+    )
+    upgrade.desired_file.unlink()
+    restarted, teardown = make_device(operator, tmp_path / "models", upgrade)
+    try:
+        restarted.deployer.on_message(DESIRED, payload)  # the retained copy, on connect
+        state = restarted.reports.next_state()
+        assert state.generation == 1
+        assert state.error == (
+            f"agent image {new}: rolled-back by the host (not healthy within 300s)"
+        )
+        assert not upgrade.desired_file.exists()
+    finally:
+        teardown()

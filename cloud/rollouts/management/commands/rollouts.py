@@ -1,7 +1,8 @@
-"""``python -m cloud rollouts``: start staged model rollouts and steer them.
+"""``python -m cloud rollouts``: start staged model or agent rollouts and steer them.
 
-    rollouts start NAME --model MODEL VERSION [--site S ...] [--hardware H ...] [--tag T ...]
-                   [--group SITE/NAME ...] [--device D ...] [--stages 1,10%,50%,100%]
+    rollouts start NAME (--model MODEL VERSION | --agent-image REPOSITORY:VERSION)
+                   [--site S ...] [--hardware H ...] [--tag T ...] [--group SITE/NAME ...]
+                   [--device D ...] [--stages 1,10%,50%,100%]
                    [--approve-before 2 ...] [--soak-s 300] [--baseline-s 600]
                    [--bound max_fps_drop=0.2 ...] [--dry-run]
     rollouts list | show NAME                       where each is, its stages and audit log
@@ -42,7 +43,7 @@ def rollout_summary(rollout: Rollout) -> dict[str, Any]:
     """What `list` shows of a rollout (and `show`, with its devices and log)."""
     return {
         "name": rollout.name,
-        "model": f"{rollout.model_version.name} {rollout.model_version.version}",
+        "target": rollout.target,
         "phase": rollout.phase,
         "stage": rollout.stage + 1,
         "stages": rollout.stages,
@@ -52,7 +53,10 @@ def rollout_summary(rollout: Rollout) -> dict[str, Any]:
 
 
 class Command(NounCommand):
-    help = "Start staged, health-gated model rollouts; pause, resume, abort, roll back, approve."
+    help = (
+        "Start staged, health-gated model or agent rollouts; pause, resume, abort, roll back, "
+        "approve."
+    )
     verbs: ClassVar[Mapping[str, str]] = {
         "start": "Plan a rollout and start its first stage (--dry-run: print the plan only).",
         "list": "Rollouts, newest first.",
@@ -69,7 +73,14 @@ class Command(NounCommand):
 
     def args_start(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("name", help="the rollout's name (letters, digits, . _ -)")
-        parser.add_argument("--model", nargs=2, metavar=("NAME", "VERSION"), required=True)
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--model", nargs=2, metavar=("NAME", "VERSION"))
+        target.add_argument(
+            "--agent-image",
+            default="",
+            metavar="REPOSITORY:VERSION",
+            help="roll out this agent image (devices whose host upgrades it: Jetson)",
+        )
         for flag, text in (
             ("--site", "site id"),
             ("--hardware", "hardware profile"),
@@ -104,10 +115,12 @@ class Command(NounCommand):
         add_json(parser)
 
     def do_start(self, **options: Any) -> None:
-        name, version = options["model"]
-        model = ModelVersion.objects.filter(name=name, version=version).first()
-        if model is None:
-            raise CommandError(f"no model {name} {version}: upload it with `models upload`")
+        model = None
+        if options["model"]:
+            name, version = options["model"]
+            model = ModelVersion.objects.filter(name=name, version=version).first()
+            if model is None:
+                raise CommandError(f"no model {name} {version}: upload it with `models upload`")
         selector = Selector(
             sites=tuple(options["site"]),
             hardware=tuple(options["hardware"]),
@@ -127,7 +140,8 @@ class Command(NounCommand):
             return
         request = RolloutRequest(
             name=options["name"],
-            model_version_id=model.pk,
+            model_version_id=model.pk if model else None,
+            agent_image=options["agent_image"],
             selector=selector,
             stages=stages,
             soak=timedelta(seconds=options["soak_s"]),
@@ -175,7 +189,7 @@ def _actor(options: Mapping[str, Any]) -> str:
 
 def _line(summary: Mapping[str, Any]) -> str:
     return (
-        f"{summary['name']:<24} {summary['model']:<28} {summary['phase']:<18} "
+        f"{summary['name']:<24} {summary['target']:<28} {summary['phase']:<18} "
         f"stage {summary['stage']}/{len(summary['stages'])}"
     )
 

@@ -28,7 +28,7 @@ from sightline.device.v1 import key_pb2 as sightline_dot_device_dot_v1_dot_key__
 from sightline.device.v1 import status_pb2 as sightline_dot_device_dot_v1_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsightline/device/v1/state.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1dsightline/device/v1/key.proto\x1a sightline/device/v1/status.proto\"\xea\x01\n\x12\x44\x65siredCameraModel\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x33\n\x0furl_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x10\n\x08manifest\x18\x07 \x01(\x0c\x12\x11\n\tsignature\x18\x08 \x01(\x0c\x12\x0e\n\x06key_id\x18\t \x01(\t\"\x9e\x01\n\x0c\x44\x65siredState\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63onfig_version\x18\x03 \x01(\t\x12\x38\n\x07\x63\x61meras\x18\x04 \x03(\x0b\x32\'.sightline.device.v1.DesiredCameraModel\"\xd5\x01\n\rReportedState\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x03 \x01(\x04\x12\x16\n\x0e\x63onfig_version\x18\x04 \x01(\t\x12\x31\n\x07\x63\x61meras\x18\x05 \x03(\x0b\x32 .sightline.device.v1.CameraModel\x12\r\n\x05\x65rror\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsightline/device/v1/state.proto\x12\x13sightline.device.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsightline/common/v1/model.proto\x1a\x1dsightline/device/v1/key.proto\x1a sightline/device/v1/status.proto\"\xea\x01\n\x12\x44\x65siredCameraModel\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.sightline.common.v1.ModelRef\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x33\n\x0furl_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x10\n\x08manifest\x18\x07 \x01(\x0c\x12\x11\n\tsignature\x18\x08 \x01(\x0c\x12\x0e\n\x06key_id\x18\t \x01(\t\"\xb3\x01\n\x0c\x44\x65siredState\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63onfig_version\x18\x03 \x01(\t\x12\x38\n\x07\x63\x61meras\x18\x04 \x03(\x0b\x32\'.sightline.device.v1.DesiredCameraModel\x12\x13\n\x0b\x61gent_image\x18\x05 \x01(\t\"\xea\x01\n\rReportedState\x12,\n\x03key\x18\x01 \x01(\x0b\x32\x1f.sightline.device.v1.MessageKey\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x03 \x01(\x04\x12\x16\n\x0e\x63onfig_version\x18\x04 \x01(\t\x12\x31\n\x07\x63\x61meras\x18\x05 \x03(\x0b\x32 .sightline.device.v1.CameraModel\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0b\x61gent_image\x18\x07 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESIREDCAMERAMODEL']._serialized_start=188
   _globals['_DESIREDCAMERAMODEL']._serialized_end=422
   _globals['_DESIREDSTATE']._serialized_start=425
-  _globals['_DESIREDSTATE']._serialized_end=583
-  _globals['_REPORTEDSTATE']._serialized_start=586
-  _globals['_REPORTEDSTATE']._serialized_end=799
+  _globals['_DESIREDSTATE']._serialized_end=604
+  _globals['_REPORTEDSTATE']._serialized_start=607
+  _globals['_REPORTEDSTATE']._serialized_end=841
 # @@protoc_insertion_point(module_scope)

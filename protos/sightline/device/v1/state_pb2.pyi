@@ -35,29 +35,33 @@ class DesiredCameraModel(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., model: _Optional[_Union[_model_pb2.ModelRef, _Mapping]] = ..., sha256: _Optional[str] = ..., url: _Optional[str] = ..., url_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size: _Optional[int] = ..., manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class DesiredState(_message.Message):
-    __slots__ = ("generation", "time", "config_version", "cameras")
+    __slots__ = ("generation", "time", "config_version", "cameras", "agent_image")
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     generation: int
     time: _timestamp_pb2.Timestamp
     config_version: str
     cameras: _containers.RepeatedCompositeFieldContainer[DesiredCameraModel]
-    def __init__(self, generation: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., config_version: _Optional[str] = ..., cameras: _Optional[_Iterable[_Union[DesiredCameraModel, _Mapping]]] = ...) -> None: ...
+    agent_image: str
+    def __init__(self, generation: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., config_version: _Optional[str] = ..., cameras: _Optional[_Iterable[_Union[DesiredCameraModel, _Mapping]]] = ..., agent_image: _Optional[str] = ...) -> None: ...
 
 class ReportedState(_message.Message):
-    __slots__ = ("key", "time", "generation", "config_version", "cameras", "error")
+    __slots__ = ("key", "time", "generation", "config_version", "cameras", "error", "agent_image")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAMERAS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    AGENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     key: _key_pb2.MessageKey
     time: _timestamp_pb2.Timestamp
     generation: int
     config_version: str
     cameras: _containers.RepeatedCompositeFieldContainer[_status_pb2.CameraModel]
     error: str
-    def __init__(self, key: _Optional[_Union[_key_pb2.MessageKey, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., config_version: _Optional[str] = ..., cameras: _Optional[_Iterable[_Union[_status_pb2.CameraModel, _Mapping]]] = ..., error: _Optional[str] = ...) -> None: ...
+    agent_image: str
+    def __init__(self, key: _Optional[_Union[_key_pb2.MessageKey, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., config_version: _Optional[str] = ..., cameras: _Optional[_Iterable[_Union[_status_pb2.CameraModel, _Mapping]]] = ..., error: _Optional[str] = ..., agent_image: _Optional[str] = ...) -> None: ...

@@ -18,6 +18,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -34,13 +35,18 @@ if TYPE_CHECKING:
     from weaviate import WeaviateClient
 
     from cloud.fleet.broker import MosquittoAccounts
+    from tests.services.rtsp_server import RtspServer
 
 T = TypeVar("T")
 START_HINT = "run `python3 tests/services/manage.py up` and `set -a; . .services/env`"
 
 
 def _unavailable(name: str) -> NoReturn:
-    reason = f"{name} is not set: {START_HINT}"
+    _skip_or_fail(f"{name} is not set: {START_HINT}")
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for `reason`, or fail it when CI is set (nothing may be missing there)."""
     if os.environ.get(contract.CI, "").lower() not in ("", "0", "false"):
         pytest.fail(f"{reason} (CI is set, so a missing service is an error)", pytrace=False)
     pytest.skip(reason)
@@ -288,3 +294,26 @@ def mqtt_site(
     for device in (mqtt_broker.device, mqtt_broker.device2):
         mqtt_accounts.put_device(device.username, site, device.password)
     return site
+
+
+@pytest.fixture
+def rtsp_cameras() -> Iterator[Callable[..., RtspServer]]:
+    """Starts RTSP test cameras (`tests.services.rtsp_server.RtspServer(video, user=...,
+    password=...)`, started), each killed at the end of the test. Skips the test (fails it with
+    CI set) where the server cannot run."""
+    from tests.services.rtsp_server import RtspServer, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        _skip_or_fail(reason)
+    started: list[RtspServer] = []
+
+    def start(video: Path, *, user: str | None = None, password: str | None = None) -> RtspServer:
+        server = RtspServer(video, user=user, password=password)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -31,12 +30,12 @@ from tests.containers import base_image, images
 from tests.containers import secrets as stack_secrets
 from tests.containers.podman import REPO, available, podman
 from tests.containers.stack import Stack, request_json
+from tests.edge.agent_log import SPOOLED
 from tests.footage.clips import clip_path
 from tests.services import contract
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(900)]
 
-SPOOLED = re.compile(r"crop ([0-9a-f-]{36}) spooled \((\w[\w ]*), track")
 SITE, DEVICE = "lobby", "cam-1"
 ARTIFACT = REPO / "artifacts" / "containers.json"
 
@@ -179,7 +178,7 @@ def test_edge_crops_become_searchable_through_the_web_container(
     started = time.monotonic()
     log = _run_edge(stack, _edge_config(tmp_path), clip, credentials)
     measured["edge_run_s"] = round(time.monotonic() - started, 1)
-    crops = dict(SPOOLED.findall(log))
+    crops = {crop: label for crop, label, _ in SPOOLED.findall(log)}
     assert len(crops) > 0, log[-4000:]
 
     # By id: each crop the agent spooled is a detection the API knows, with its label, and

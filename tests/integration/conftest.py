@@ -68,6 +68,15 @@ def beat(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
 
 
 @pytest.fixture
+def bridge(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
+    """`python -m cloud mqtt_bridge`, connected to the broker."""
+    process = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
+    process.wait_for(r"connected to the broker")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
 def ingest_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Background, int]]:
     """`python -m cloud ingest_grpc` on a free port, and that port."""
     # Loopback, where plain text is allowed (TLS has its own tests, tests/cloud/ingest).

@@ -10,99 +10,44 @@ is then looked up in every store.
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import psycopg
 import pytest
-import yaml
 from minio import Minio
 from weaviate import WeaviateClient
 from weaviate.classes.query import Filter
 
 from cloud.lib.vectorstore import object_uuid
-from tests.cloud.ingest.processes import (
-    Background,
-    bridge_variables,
-    cloud_command,
-    cloud_env,
-    run_cloud,
-)
+from tests.cloud.ingest.processes import Background, device_cloud, run_cloud
+from tests.edge.agent_log import SPOOLED
 from tests.footage.clips import clip_path
+from tests.integration.agent import AGENT, agent_config, agent_env
 from tests.integration.rows import wait_for_detections
 from tests.services.contract import MqttBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-SPOOLED = re.compile(r"crop ([0-9a-f-]{36}) spooled \((\w[\w ]*), track")
-
 
 @pytest.fixture
 def env(storage_env: dict[str, str], mqtt_broker: MqttBroker, mqtt_site: str) -> dict[str, str]:
-    env = cloud_env(
-        {
-            **storage_env,
-            **bridge_variables(mqtt_broker, mqtt_site),
-            "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
-        }
-    )
-    device = mqtt_broker.device.username
-    run_cloud(env, "provision_device", device, "--hardware", "x86-cpu", "--site", mqtt_site)
-    return env
+    return device_cloud(storage_env, mqtt_broker, mqtt_site)
 
 
-@pytest.fixture
-def bridge(env: dict[str, str], tmp_path: Path) -> Iterator[Background]:
-    process = Background(cloud_command("mqtt_bridge"), env, tmp_path / "bridge.log")
-    process.wait_for(r"connected to the broker")
-    yield process
-    process.stop()
-
-
-def edge_config(tmp_path: Path, broker: MqttBroker, site: str, ingest_port: int) -> Path:
-    config = {
-        "device": {"id": broker.device.username, "site": site, "hardware_profile": "x86-cpu"},
-        "detector": {"type": "ort", "model": {"manifest": str(REPO / "models/nanodet-g.toml")}},
-        "cameras": [
-            {"id": "lobby", "source": {"url": str(clip_path("vtest-10s.avi")), "fps": None}}
-        ],
-        "delivery": {
-            "outbox": {"path": str(tmp_path / "outbox.sqlite3")},
-            "mqtt": {
-                "host": broker.host,
-                "port": broker.port,
-                "username": broker.device.username,
-                "topic_prefix": broker.topic_prefix,
-                "heartbeat_s": 1.0,
-            },
-            "uplink": {"target": f"127.0.0.1:{ingest_port}"},
-            "drain_timeout_s": 120.0,
-        },
-    }
-    path = tmp_path / "edge.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-def run_edge(config: Path, token: str, mqtt_password: str) -> tuple[dict[str, int], dict[str, str]]:
+def run_edge(
+    work: Path, broker: MqttBroker, site: str, ingest_port: int, token: str
+) -> tuple[dict[str, int], dict[str, str]]:
     """Run the agent to the end of the clip; return its summary and its crops' ids -> labels."""
-    env = {
-        **os.environ,
-        "SIGHTLINE_EDGE_LOG_LEVEL": "DEBUG",
-        "SIGHTLINE_EDGE_DELIVERY__UPLINK__TOKEN": token,
-        "SIGHTLINE_EDGE_DELIVERY__MQTT__PASSWORD": mqtt_password,
-    }
+    camera = {"id": "lobby", "source": {"url": str(clip_path("vtest-10s.avi")), "fps": None}}
+    config = agent_config(work, broker, site, ingest_port, [camera])
     result = subprocess.run(
-        [sys.executable, "-m", "edge", "run", "--config", str(config)],
-        env=env,
+        [sys.executable, *AGENT, str(config)],
+        env=agent_env(token, broker.device.password),
         capture_output=True,
         text=True,
         timeout=300,
@@ -110,7 +55,7 @@ def run_edge(config: Path, token: str, mqtt_password: str) -> tuple[dict[str, in
     )
     assert result.returncode == 0, result.stderr[-4000:]
     summary: dict[str, int] = json.loads(result.stdout.strip().splitlines()[-1])
-    return summary, dict(SPOOLED.findall(result.stderr))
+    return summary, {crop: label for crop, label, _ in SPOOLED.findall(result.stderr)}
 
 
 def test_every_crop_the_edge_made_is_searchable_exactly_once(
@@ -128,8 +73,7 @@ def test_every_crop_the_edge_made_is_searchable_exactly_once(
     weaviate_collection: str,
 ) -> None:
     token = run_cloud(env, "device_token", mqtt_broker.device.username).strip()
-    config = edge_config(tmp_path, mqtt_broker, mqtt_site, ingest_server[1])
-    summary, labels = run_edge(config, token, mqtt_broker.device.password)
+    summary, labels = run_edge(tmp_path, mqtt_broker, mqtt_site, ingest_server[1], token)
     assert summary["crops_sent"] == summary["crops_queued"] == len(labels) > 0
     assert Counter(labels.values())["person"] >= 3
     database_url = env["SIGHTLINE_CLOUD_DATABASE_URL"]

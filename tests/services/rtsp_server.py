@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tests.services import apt
@@ -56,6 +57,26 @@ class RtspServer:
             user, password = self._credentials
             userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}@"
         return f"rtsp://{userinfo}127.0.0.1:{self.port}/live"
+
+    def agent_source(
+        self, fps: float, *, timeout_s: float, backoff_s: tuple[float, float]
+    ) -> dict[str, Any]:
+        """This camera as an agent config's `cameras[].source` (edge/example.yaml): over TCP,
+        sampled at `fps`, its watchdog giving up on a silent stream after `timeout_s`, waits
+        between reconnections doubling from `backoff_s[0]` up to `backoff_s[1]`."""
+        return {
+            "url": self.url,
+            "fps": fps,
+            "transport": "tcp",
+            "open_timeout_s": timeout_s,
+            "read_timeout_s": timeout_s,
+            "reconnect": {"initial_s": backoff_s[0], "max_s": backoff_s[1]},
+        }
+
+    @property
+    def running(self) -> bool:
+        """Started and not killed since."""
+        return self._process is not None
 
     def start(self) -> None:
         """Start serving; returns once the server listens."""

@@ -75,6 +75,22 @@ def bridge_variables(broker: MqttBroker, site: str) -> dict[str, str]:
     }
 
 
+def device_cloud(storage: Mapping[str, str], broker: MqttBroker, site: str) -> dict[str, str]:
+    """The cloud on `storage` (`storage_variables`) whose bridge serves `site`, with the broker's
+    first device account provisioned in it (x86-cpu), as an agent under test needs it."""
+    env = cloud_env(
+        {
+            **storage,
+            **bridge_variables(broker, site),
+            "SIGHTLINE_CLOUD_INGEST_ADDRESS": "127.0.0.1:0",
+        }
+    )
+    run_cloud(
+        env, "provision_device", broker.device.username, "--hardware", "x86-cpu", "--site", site
+    )
+    return env
+
+
 def model_registry_cloud(
     database_url: str, broker: MqttBroker, site: str, objects: Path
 ) -> dict[str, str]:

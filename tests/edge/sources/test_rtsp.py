@@ -7,11 +7,10 @@ delivering frames the whole time."""
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,14 @@ import pytest
 from edge.sources.base import SourceSettings, SourceStatus
 from edge.sources.capture import CaptureSource
 from tests.footage.clips import VTEST, clip_path
-from tests.services import contract
-from tests.services.rtsp_server import RtspServer, unavailable
+from tests.services.rtsp_server import RtspServer
 
 PASSWORD = "s3cr:t/pw"  # characters that must be escaped in a URL
 
 
 @pytest.fixture
-def server() -> Iterator[RtspServer]:
-    reason = unavailable()
-    if reason is not None:
-        if os.environ.get(contract.CI, "").lower() not in ("", "0", "false"):
-            pytest.fail(f"{reason} (CI is set)", pytrace=False)
-        pytest.skip(reason)
-    running = RtspServer(VTEST, user="admin", password=PASSWORD)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.kill()
+def server(rtsp_cameras: Callable[..., RtspServer]) -> RtspServer:
+    return rtsp_cameras(VTEST, user="admin", password=PASSWORD)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ from edge.pipelines.latency import LatencyWindow
 from edge.pipelines.motion_gate import MotionGate
 from edge.pipelines.tracks import MATCHED, TrackLedger
 from edge.records import ModelRef
-from edge.sources.base import Frame, SourceKind, VideoSource
+from edge.sources.base import Frame, VideoSource
 from edge.sources.decode_ahead import DecodeAhead
 from edge.tracking.base import Tracker, TrackState
 from models.detection import RawDetections, to_detections
@@ -154,7 +154,7 @@ class PythonPipeline:
         source = DecodeAhead(
             self._source,
             camera_id=self._camera.id,
-            live=self._camera.source.kind is not SourceKind.FILE,
+            live=self._camera.source.live,
             on_drop=self._count_drop,
         )
         with closing(source.frames(stop)) as frames:

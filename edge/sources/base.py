@@ -115,6 +115,12 @@ class SourceSettings(BaseModel):
             return SourceKind.FOLDER
         return SourceKind.FILE
 
+    @property
+    def live(self) -> bool:
+        """A stream or USB camera: frames come at the camera's pace and cannot be waited for
+        (files and image folders can)."""
+        return self.kind in (SourceKind.STREAM, SourceKind.USB)
+
     def file_identity(self) -> FileIdentity | None:
         """The identity of the video file or image folder `url` names; None for a live source
         or a path that cannot be read (the source reports that when it runs). A folder's size

@@ -43,6 +43,16 @@ def box() -> ingest_pb2.BoundingBox:
     return ingest_pb2.BoundingBox(x_min=0.125, y_min=0.25, x_max=0.5, y_max=0.875)
 
 
+def edge_face() -> ingest_pb2.EdgeFace:
+    return ingest_pb2.EdgeFace(
+        box=ingest_pb2.BoundingBox(x_min=0.2, y_min=0.25, x_max=0.3, y_max=0.375),
+        landmarks=[0.22, 0.3, 0.28, 0.3, 0.25, 0.32, 0.23, 0.35, 0.27, 0.35],
+        score=0.91,
+        image_box=ingest_pb2.BoundingBox(x_min=0.175, y_min=0.2, x_max=0.325, y_max=0.4),
+        jpeg=b"\xff\xd8\xff\xe0 not a real face \xff\xd9",
+    )
+
+
 def camera_model() -> status_pb2.CameraModel:
     return status_pb2.CameraModel(camera_id=CAMERA, model=model(), sha256="cd" * 32)
 
@@ -149,7 +159,9 @@ EXAMPLES: list[Callable[[], Message]] = [
         jpeg=b"\xff\xd8\xff\xe0 not a real image \xff\xd9",
         model=model(),
         context_jpeg=b"\xff\xd8\xff\xe0 not a real scene \xff\xd9",
+        face=edge_face(),
     ),
+    edge_face,
     lambda: ingest_pb2.UploadCropsResponse(
         detection_id=DETECTION_ID,
         status=ingest_pb2.ACK_STATUS_RETRY_LATER,

@@ -3,7 +3,8 @@ crops, an embedded vector store: `search_data`, in tests/cloud/conftest.py), the
 page's frame of vtest.avi and the face tests' photos (stored and embedded by the real models),
 and the image-text tests' tiny CLIP."""
 
-from tests.cloud.faces.test_faces import stored, stores
+from tests.cloud.faces.stores import stores
+from tests.cloud.faces.test_faces import stored
 from tests.cloud.imagetext.test_image_text import analysed, collection, model, tiny
 from tests.cloud.search.test_example_views import frame_zero
 

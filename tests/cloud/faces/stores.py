@@ -1,5 +1,6 @@
 """The process's stores as a worker and the web app build them from the settings, on an
-embedded vector store in a test's own folder: crop embeddings and the face collection."""
+embedded vector store in a test's own folder: crop embeddings and the face collection; and the
+`stores` fixture of the face tests (re-exported by their conftest and the API tests')."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from cloud import backends
+from cloud.fleet.models import Device
 from cloud.lib.objectstore import ObjectStore
 from cloud.lib.vectorstore import VectorStore
 
@@ -36,3 +38,16 @@ def configured_stores(
         for once in [crops, *collections.values()]:
             if once._value is not None:  # built during the test
                 once._value.close()
+
+
+@pytest.fixture
+def stores(
+    tmp_path: Path,
+    objects: ObjectStore,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    provisioned_device: Device,
+) -> Iterator[ObjectStore]:
+    """The configured stores in the test's folder, with the sample device provisioned."""
+    with configured_stores(tmp_path, objects, settings, monkeypatch):
+        yield objects

@@ -64,7 +64,7 @@ def test_viewers_read_the_devices_they_may_see(client: Client, fleet: Fleet) -> 
     assert "dock-01" not in page
     device = client.get("/devices/gate-01/")
     assert device.status_code == 200
-    assert [camera.edge_id for camera in device.context["cameras"]] == ["lobby"]
+    assert [camera.edge_id for camera, _figures in device.context["cameras"]] == ["lobby"]
     assert b"Revoke" not in device.content
     assert client.get("/devices/dock-01/").status_code == 404
     assert client.get("/devices/dock-01/series.json", {"metric": "fps"}).status_code == 404

@@ -122,8 +122,10 @@ def test_a_killed_rtsp_camera_comes_back_and_the_other_seven_lose_nothing(
                 f"a detection of {KILLED} in the cloud and frames from every camera",
                 agent,
             )
-            servers[KILLED].kill()
+            # Stamped before the kill: the agent notices a closed connection at once, often
+            # before `kill` has waited for the server's process to end.
             killed_at = datetime.now(UTC)
+            servers[KILLED].kill()
             at_kill = log.poll()
             time.sleep(OUTAGE_S / 2)
             mid_outage = log.poll()
